@@ -1,0 +1,1 @@
+"""BizObs Journey Control Panel."""

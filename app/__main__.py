@@ -1,0 +1,50 @@
+"""`python -m app` opens the window; subcommands: serve | run | ports | stop-all."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app import cli
+from app.config import LauncherKind, Settings, SettingsError, from_env, parse_port_range
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    p.add_argument("--ports", help="port pool, e.g. 8081-8120 (env BIZOBS_PORTS)")
+    p.add_argument("--state-dir", type=Path, help="state directory (env BIZOBS_STATE_DIR)")
+    p.add_argument("--launcher", choices=["fork", "exec"], help="how services are started")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("ports", help="print the port pool: port, state, service, pid")
+    sub.add_parser("stop-all", help="stop every service of ours the ledger knows")
+    return p
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {"state_dir": ns.state_dir}
+    if ns.launcher:
+        overrides["launcher"] = LauncherKind(ns.launcher)
+    if ns.ports:
+        overrides["port_lo"], overrides["port_hi"] = parse_port_range(ns.ports)
+    return from_env(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    try:
+        settings = _settings(ns)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if ns.command == "ports":
+        return cli.cmd_ports(settings)
+    if ns.command == "stop-all":
+        return cli.cmd_stop_all(settings)
+    from app.ui.entry import run_window
+
+    return run_window(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""One panel per state directory: an advisory lock the kernel drops when the holder dies."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from app.core.errors import StateLockedError
+
+
+class StateLock:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "panel.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StateLockedError(
+                f"another panel (pid {holder}) already uses state directory {self.path.parent}; "
+                "stop it first or choose another state directory (BIZOBS_STATE_DIR / --state-dir)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None

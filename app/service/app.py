@@ -1,0 +1,181 @@
+"""The step service's HTTP app: /health (identity) and /process (one step, then the next hop)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
+from app.service.trace import SpanContext, child_of
+
+MAX_BODY = 1 << 20
+IDENTITY = web.AppKey("identity", "Identity")
+CLIENT = web.AppKey("client", ClientSession)
+
+
+@dataclass(frozen=True)
+class Identity:
+    service: str
+    company: str
+    port: int
+    token: str
+    pid: int
+    started: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "service": self.service,
+            "company": self.company,
+            "pid": self.pid,
+            "port": self.port,
+            "token": self.token,
+            "uptime": round(time.monotonic() - self.started, 3),
+        }
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(request.app[IDENTITY].as_json())
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response(
+        {"status": "failed", "error": {"type": "bad_request", "message": message}}, status=400
+    )
+
+
+async def process(request: web.Request) -> web.Response:
+    ident: Identity = request.app[IDENTITY]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad("body is not JSON")
+    hops = body.get("hops") if isinstance(body, dict) else None
+    if not isinstance(hops, list) or not hops or not isinstance(hops[0], dict):
+        return _bad("body needs a non-empty 'hops' list; hops[0] is this service's step")
+    step = hops[0]
+    if step.get("serviceName") != ident.service:
+        return _bad(f"hop is for {step.get('serviceName')!r}, this is {ident.service!r}")
+    span = child_of(request.headers.get("traceparent"))
+    correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+    started = time.perf_counter()
+    result = await _run_step(request, body, step, span, correlation_id)
+    result["latencyMs"] = round((time.perf_counter() - started) * 1000, 3)
+    headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
+    return web.json_response(result, status=result["httpStatus"], headers=headers)
+
+
+async def _run_step(
+    request: web.Request,
+    body: dict[str, Any],
+    step: dict[str, Any],
+    span: SpanContext,
+    correlation_id: str,
+) -> dict[str, Any]:
+    ident: Identity = request.app[IDENTITY]
+    step_started = time.perf_counter()
+    latency_ms = _number(step.get("latencyMs"), 0.0, 0.0, 60_000.0)
+    if latency_ms:
+        await asyncio.sleep(latency_ms / 1000)  # the simulated work of this step
+    error = _injected_error(step)
+    own_ms = round((time.perf_counter() - step_started) * 1000, 3)
+    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    result: dict[str, Any] = {
+        "stepName": step.get("stepName"),
+        "serviceName": ident.service,
+        "company": ident.company,
+        "pid": ident.pid,
+        "port": ident.port,
+        "status": "failed" if error else "ok",
+        "httpStatus": HTTP_STATUS[error] if error else 200,
+        "error": {"type": error.value, "message": MESSAGES[error]} if error else None,
+        "traceId": span.trace_id,
+        "spanId": span.span_id,
+        "parentSpanId": span.parent_span_id,
+        "correlationId": correlation_id,
+        "event": {
+            "company": ident.company,
+            "step": step.get("stepName"),
+            "service": ident.service,
+            "customer": customer.get("id"),
+            "correlationId": correlation_id,
+            "traceId": span.trace_id,
+            "outcome": error.value if error else "success",
+            "durationMs": own_ms,
+            "fields": step.get("fields") if isinstance(step.get("fields"), dict) else {},
+            "timestamp": time.time(),
+        },
+        "downstream": None,
+    }
+    if not error and len(body["hops"]) > 1:
+        result["downstream"] = await _call_next(request, body, span, correlation_id)
+    return result
+
+
+def _number(value: Any, default: float, lo: float, hi: float) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return default
+    return min(max(float(value), lo), hi)
+
+
+def _injected_error(step: dict[str, Any]) -> ErrorType | None:
+    rate = _number(step.get("errorRate"), 0.0, 0.0, 1.0)
+    if rate <= 0 or random.random() >= rate:
+        return None
+    try:
+        return ErrorType(step.get("errorType") or ErrorType.INTERNAL)
+    except ValueError:
+        return ErrorType.INTERNAL
+
+
+async def _call_next(
+    request: web.Request, body: dict[str, Any], span: SpanContext, correlation_id: str
+) -> dict[str, Any]:
+    """Call the next hop the orchestrator put in the request; nest what it answers."""
+    nxt = body["hops"][1]
+    think_ms = _number(body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
+    if think_ms:
+        await asyncio.sleep(think_ms / 1000)  # the customer's think time between steps
+    headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
+    if tracestate := request.headers.get("tracestate"):
+        headers["tracestate"] = tracestate
+    payload = dict(body, hops=body["hops"][1:])
+    client: ClientSession = request.app[CLIENT]
+    try:
+        async with client.post(str(nxt.get("url")), json=payload, headers=headers) as resp:
+            return await resp.json()
+    except (ClientError, TimeoutError, ValueError) as exc:
+        return {
+            "stepName": nxt.get("stepName"),
+            "serviceName": nxt.get("serviceName"),
+            "status": "failed",
+            "httpStatus": 502,
+            "error": {"type": "unreachable", "message": f"{type(exc).__name__}: {exc}"},
+            "downstream": None,
+        }
+
+
+def make_app(identity: Identity) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[IDENTITY] = identity
+
+    async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+        async with ClientSession(timeout=ClientTimeout(total=60)) as session:
+            app[CLIENT] = session
+            yield
+
+    app.cleanup_ctx.append(client_ctx)
+    app.router.add_get("/health", health)
+    app.router.add_post("/process", process)
+    return app
+
+
+def current_identity(service: str, company: str, port: int, token: str) -> Identity:
+    return Identity(service, company, port, token, os.getpid(), time.monotonic())

@@ -1,0 +1,106 @@
+"""Run one step service until SIGTERM: bind, say ready, serve, stop fast, exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from app.service.app import current_identity, make_app
+
+READY_PREFIX = "BIZOBS-READY"  # the launcher waits for this line (app.core.launcher)
+BIND_FAILED_PREFIX = "BIZOBS-BIND-FAILED"
+EXIT_ADDR_IN_USE = 98
+SHUTDOWN_TIMEOUT_S = 0.5  # aiohttp's default of 60 s would hold a journey switch hostage
+PR_SET_PDEATHSIG = 1
+WATCHDOG_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    service: str
+    company: str
+    port: int
+    token: str
+    parent_pid: int
+
+
+def parse_args(argv: list[str]) -> ServiceArgs:
+    p = argparse.ArgumentParser(prog="python -m app.service")
+    p.add_argument("--service", required=True)
+    p.add_argument("--company", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--parent-pid", type=int, required=True)
+    ns = p.parse_args(argv)
+    return ServiceArgs(ns.service, ns.company, ns.port, ns.token, ns.parent_pid)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel sends SIGTERM when the parent dies. Checked once after setting it,
+    because the parent may already have died before prctl ran."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    # Fallback where PR_SET_PDEATHSIG does not exist: re-parenting means the parent is gone.
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), WATCHDOG_S)
+
+
+async def serve(args: ServiceArgs) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    identity = current_identity(args.service, args.company, args.port, args.token)
+    runner = web.AppRunner(
+        make_app(identity),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner, "127.0.0.1", args.port, reuse_address=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        code = EXIT_ADDR_IN_USE if exc.errno == errno.EADDRINUSE else 1
+        print(f"{BIND_FAILED_PREFIX} port={args.port} errno={exc.errno} {exc.strerror}", flush=True)
+        await runner.cleanup()
+        return code
+    print(f"{READY_PREFIX} service={args.service} port={args.port} pid={os.getpid()}", flush=True)
+    watchdog = asyncio.create_task(_watch_parent(args.parent_pid, stop))
+    await stop.wait()
+    watchdog.cancel()
+    await runner.cleanup()
+    print(f"stopped service={args.service} port={args.port}", flush=True)
+    return 0
+
+
+def run(args: ServiceArgs) -> None:
+    """Entry point of a service process; never returns."""
+    die_with_parent(args.parent_pid)
+    code = asyncio.run(serve(args))
+    sys.stdout.flush()
+    # Skip interpreter finalisation: the socket is closed and nothing else needs tearing down,
+    # and finalisation is most of the time a stop takes.
+    os._exit(code)
