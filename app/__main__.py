@@ -18,6 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("ports", help="print the port pool: port, state, service, pid")
     sub.add_parser("stop-all", help="stop every service of ours the ledger knows")
+    run = sub.add_parser("run", help="run one journey headless, print phases and results")
+    run.add_argument("journey", help="a journey JSON file, or a template name")
+    run.add_argument("--customers", type=int, default=1)
+    run.add_argument("--mode", choices=["single", "multiple", "batch-chained"], default=None)
+    run.add_argument("--think-time-ms", type=float, default=0.0)
+    run.add_argument("--seed", type=int, default=None)
     return p
 
 
@@ -41,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return cli.cmd_ports(settings)
     if ns.command == "stop-all":
         return cli.cmd_stop_all(settings)
+    if ns.command == "run":
+        ns.mode = ns.mode or ("multiple" if ns.customers > 1 else "single")
+        return cli.cmd_run(settings, ns)
     from app.ui.entry import run_window
 
     return run_window(settings)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from app.config import Settings
-from app.core.errors import CoreError, StateLockedError
+from app.core.errors import CoreError, StateLockedError, ValidationError
+from app.core.events import PhaseEvent
+from app.core.journeys import Journey, journey_from_file, load_template
 from app.core.ledger import Ledger
 from app.core.model import PortInfo
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, RunResult
 from app.core.ports import Orphan, PortPool
 
 
@@ -65,6 +69,76 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
         return asyncio.run(_stop_all(settings, out))
     except StateLockedError as exc:
         print(f"{exc}\nA running panel stops its own services: use its Stop All.", file=sys.stderr)
+        return 2
+    except CoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_event(event: object, out: TextIO) -> None:
+    if isinstance(event, PhaseEvent) and event.status != "started":
+        counts = " ".join(f"{k}={v}" for k, v in event.counts.items())
+        print(f"  {event.phase.value:<9} {event.status:<8} {event.duration_ms:8.1f} ms  {counts}",
+              file=out, flush=True)  # fmt: skip
+    elif isinstance(event, PhaseEvent):
+        print(f"  {event.phase.value:<9} started", file=out, flush=True)
+
+
+def format_results(result: RunResult) -> str:
+    sim = result.simulation
+    if sim is None:
+        return f"run {result.run_id} failed: {result.error}"
+    steps = [s.step_name for s in sim.customers[0].steps] if sim.customers else []
+    rows = [["CUSTOMER", *steps, "TOTAL ms"]]
+    for c in sim.customers:
+        cells = [f"{s.status} {s.http_status or ''}".strip() for s in c.steps]
+        rows.append([c.customer.name, *cells, f"{c.latency_ms:.1f}"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    s = sim.summary
+    lines.append(
+        f"\n{s.completed}/{s.customers} completed, {s.failed} failed, "
+        f"success {s.success_rate:.0%}, p50 {s.p50_ms:.1f} ms, p95 {s.p95_ms:.1f} ms"
+    )
+    return "\n".join(lines)
+
+
+def load_journey_arg(arg: str) -> Journey:
+    """A path to a JSON file, or the name of a built-in template."""
+    path = Path(arg)
+    if path.suffix == ".json" or path.exists():
+        return journey_from_file(path)
+    return load_template(arg)
+
+
+async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
+    journey = load_journey_arg(ns.journey)
+    core = await Core.open(settings)
+    core.bus.subscribe(lambda e: _print_event(e, out))
+    try:
+        print(f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "
+              f"customers, mode {ns.mode}", file=out)  # fmt: skip
+        result = await core.run_journey(journey, customers=ns.customers, mode=ns.mode,
+                                        think_time_ms=ns.think_time_ms, seed=ns.seed)  # fmt: skip
+        print(file=out)
+        for s in result.services:
+            print(f"  {s.port}  {s.key}  pid {s.pid}{'  (essential)' if s.essential else ''}",
+                  file=out)  # fmt: skip
+        print(file=out)
+        print(format_results(result), file=out)
+        return 0 if result.ok else 1
+    finally:
+        report = await core.stop_all()
+        await core.close()
+        print(f"\nstopped {report.count} services", file=out)
+
+
+def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    try:
+        return asyncio.run(_run(settings, ns, out))
+    except ValidationError as exc:
+        print("error: the journey is not valid:\n  - " + "\n  - ".join(exc.problems),
+              file=sys.stderr)  # fmt: skip
         return 2
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,14 +11,14 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from app.config import Settings
+from app.config import Settings, parse_port_range
 from app.core import probe
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-# Tests use their own range (never the panel's 8081-8120) and never share it within a run.
-TEST_PORT_LO = 8141
-TEST_PORT_HI = 8160
+# Tests use their own range (never the panel's 8081-8120); BIZOBS_TEST_PORTS lets two test
+# runs share a machine. The API port of a test is the port just below the range.
+TEST_PORT_LO, TEST_PORT_HI = parse_port_range(os.environ.get("BIZOBS_TEST_PORTS", "8141-8160"))
 T = TypeVar("T")
 
 
@@ -44,17 +44,23 @@ def settings(tmp_path: Path, port_range: range) -> Settings:
         state_dir=tmp_path / "state",
         stop_grace_ms=2000,
         start_timeout_ms=15000,
-        api_port=8199,
+        api_port=port_range.start - 1,
         essential_services=(),
     )
 
 
 def our_service_processes() -> list[psutil.Process]:
-    """Every live step-service process (ours or a leftover), by its module on the command line."""
+    """Every live step-service process serving a port of the test range (ours or a leftover).
+
+    Found by the service's `--port` argument; forked services carry their fork server's
+    command line, so the fork server is checked too (its range is on its command line)."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmd = proc.info["cmdline"] or []
-        if proc.info["status"] != psutil.STATUS_ZOMBIE and "app.service" in cmd:
+        if proc.info["status"] == psutil.STATUS_ZOMBIE or "app.service" not in " ".join(cmd):
+            continue
+        port = cmd[cmd.index("--port") + 1] if "--port" in cmd else ""
+        if port.isdigit() and TEST_PORT_LO <= int(port) <= TEST_PORT_HI:
             found.append(proc)
     return found
 

@@ -67,7 +67,7 @@ async def process(request: web.Request) -> web.Response:
     correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
     started = time.perf_counter()
     result = await _run_step(request, body, step, span, correlation_id)
-    result["latencyMs"] = round((time.perf_counter() - started) * 1000, 3)
+    result["totalMs"] = round((time.perf_counter() - started) * 1000, 3)
     headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
     return web.json_response(result, status=result["httpStatus"], headers=headers)
 
@@ -94,6 +94,7 @@ async def _run_step(
         "pid": ident.pid,
         "port": ident.port,
         "status": "failed" if error else "ok",
+        "latencyMs": own_ms,
         "httpStatus": HTTP_STATUS[error] if error else 200,
         "error": {"type": error.value, "message": MESSAGES[error]} if error else None,
         "traceId": span.trace_id,

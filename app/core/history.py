@@ -1,0 +1,136 @@
+"""Run history in the state database: every run with its phases, services and per-step results."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        company TEXT NOT NULL,
+        journey TEXT NOT NULL,
+        phases TEXT NOT NULL DEFAULT '[]',
+        services TEXT NOT NULL DEFAULT '[]',
+        summary TEXT,
+        error TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS step_results (
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        customer_id TEXT NOT NULL,
+        step_index INTEGER NOT NULL,
+        step_name TEXT NOT NULL,
+        service_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        latency_ms REAL,
+        error TEXT,
+        trace_id TEXT,
+        event TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS step_results_run ON step_results(run_id)",
+)
+KEEP_RUNS = 500  # older runs are pruned so the file cannot grow without bound
+
+
+class History:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        for statement in SCHEMA:
+            conn.execute(statement)
+
+    def start(self, run_id: str, started_at: float, mode: str, journey: dict[str, Any]) -> None:
+        self._conn.execute(
+            "INSERT INTO runs (run_id, started_at, status, mode, company, journey) "
+            "VALUES (?,?,?,?,?,?)",
+            (run_id, started_at, "running", mode, journey.get("companyName", ""),
+             json.dumps(journey)),
+        )  # fmt: skip
+
+    def finish(
+        self,
+        run_id: str,
+        finished_at: float,
+        status: str,
+        phases: list[dict[str, Any]],
+        services: list[dict[str, Any]],
+        summary: dict[str, Any] | None,
+        customers: list[dict[str, Any]],
+        error: str | None = None,
+    ) -> None:
+        rows = [
+            (run_id, c["customer"]["id"], i, s["stepName"], s["serviceName"], s["status"],
+             s["httpStatus"], s["latencyMs"], s["error"], c["traceId"],
+             json.dumps(s["event"]) if s.get("event") else None)
+            for c in customers
+            for i, s in enumerate(c["steps"])
+        ]  # fmt: skip
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute(
+                "UPDATE runs SET finished_at=?, status=?, phases=?, services=?, summary=?, error=? "
+                "WHERE run_id=?",
+                (finished_at, status, json.dumps(phases), json.dumps(services),
+                 json.dumps(summary) if summary else None, error, run_id),
+            )  # fmt: skip
+            self._conn.executemany("INSERT INTO step_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._prune()
+
+    def _prune(self) -> None:
+        cutoff = self._conn.execute(
+            "SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?", (KEEP_RUNS,)
+        ).fetchone()
+        if cutoff:
+            old = "SELECT run_id FROM runs WHERE started_at <= ?"
+            self._conn.execute(f"DELETE FROM step_results WHERE run_id IN ({old})", (cutoff[0],))
+            self._conn.execute("DELETE FROM runs WHERE started_at <= ?", (cutoff[0],))
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_run_json(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        out = _run_json(row)
+        steps = self._conn.execute(
+            "SELECT * FROM step_results WHERE run_id = ? ORDER BY customer_id, step_index",
+            (run_id,),
+        ).fetchall()
+        out["stepResults"] = [
+            {k: (json.loads(r[k]) if k == "event" and r[k] else r[k]) for k in r.keys()}  # noqa: SIM118 (sqlite3.Row)
+            for r in steps
+        ]
+        return out
+
+    def mark_interrupted(self) -> int:
+        """Runs still 'running' belong to a panel that died: say so instead of lying."""
+        cur = self._conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
+        return cur.rowcount
+
+
+def _run_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "runId": row["run_id"],
+        "startedAt": row["started_at"],
+        "finishedAt": row["finished_at"],
+        "status": row["status"],
+        "mode": row["mode"],
+        "company": row["company"],
+        "journey": json.loads(row["journey"]),
+        "phases": json.loads(row["phases"]),
+        "services": json.loads(row["services"]),
+        "summary": json.loads(row["summary"]) if row["summary"] else None,
+        "error": row["error"],
+    }

@@ -1,0 +1,256 @@
+"""Simulated customers and the three modes: single, multiple, batch-chained.
+
+The orchestrator puts the whole chain (each hop's URL and step settings) into the request to
+step 1; every service calls the next hop it is given, so no service computes a peer's port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout
+
+from app.core.journeys import Journey
+from app.core.model import ServiceInfo, service_key
+from app.service.trace import SpanContext, new_span_id, new_trace_id
+
+FIRST = ("Ava", "Liam", "Mia", "Noah", "Zoe", "Omar", "Ines", "Kenji", "Lena", "Ravi", "Sara",
+         "Tom", "Yara", "Jonas", "Priya", "Diego")  # fmt: skip
+LAST = ("Smith", "Garcia", "Chen", "Müller", "Okafor", "Rossi", "Nguyen", "Kowalski", "Silva",
+        "Haddad", "Larsen", "Tanaka")  # fmt: skip
+SEGMENTS = ("consumer", "small-business", "enterprise", "student", "premium")
+TIERS = ("bronze", "silver", "gold", "platinum")
+DEFAULT_CONCURRENCY = 10
+REQUEST_TIMEOUT_S = 120
+
+
+class Mode(StrEnum):
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+    BATCH_CHAINED = "batch-chained"
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    email: str
+    segment: str
+    loyalty_tier: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "email": self.email, "segment": self.segment,
+                "loyaltyTier": self.loyalty_tier}  # fmt: skip
+
+
+def make_customers(n: int, domain: str, seed: int | None = None) -> list[Customer]:
+    """N generated customer profiles; the same seed gives the same customers."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        handle = f"{first}.{last}".lower().replace("ü", "ue")
+        out.append(Customer(
+            id=f"cust-{i + 1:05d}-{rng.randrange(16**6):06x}",
+            name=f"{first} {last}",
+            email=f"{handle}{rng.randrange(100)}@{domain}",
+            segment=rng.choice(SEGMENTS),
+            loyalty_tier=rng.choice(TIERS),
+        ))  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step_name: str
+    service_name: str
+    status: str  # ok | failed | skipped
+    http_status: int | None
+    latency_ms: float | None
+    error: str | None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    event: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stepName": self.step_name, "serviceName": self.service_name,
+                "status": self.status, "httpStatus": self.http_status,
+                "latencyMs": self.latency_ms, "error": self.error, "spanId": self.span_id,
+                "parentSpanId": self.parent_span_id}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    customer: Customer
+    trace_id: str
+    root_span_id: str  # the orchestrator's span: step 1's parent
+    correlation_id: str
+    steps: tuple[StepResult, ...]
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "ok" for s in self.steps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"customer": self.customer.to_json(), "ok": self.ok, "traceId": self.trace_id,
+                "rootSpanId": self.root_span_id,
+                "correlationId": self.correlation_id, "latencyMs": round(self.latency_ms, 3),
+                "steps": [s.to_json() for s in self.steps]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Summary:
+    customers: int
+    completed: int
+    failed: int
+    success_rate: float
+    p50_ms: float
+    p95_ms: float
+    duration_ms: float
+    journeys_per_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"customers": self.customers, "completed": self.completed, "failed": self.failed,
+                "successRate": round(self.success_rate, 4), "p50Ms": round(self.p50_ms, 2),
+                "p95Ms": round(self.p95_ms, 2), "durationMs": round(self.duration_ms, 2),
+                "journeysPerSecond": round(self.journeys_per_s, 2)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    mode: Mode
+    customers: tuple[CustomerResult, ...]
+    summary: Summary
+    events: tuple[dict[str, Any], ...] = field(default=())
+
+
+def summarize(results: Sequence[CustomerResult], duration_ms: float) -> Summary:
+    latencies = sorted(r.latency_ms for r in results)
+    completed = sum(r.ok for r in results)
+    n = len(results)
+    return Summary(
+        customers=n,
+        completed=completed,
+        failed=n - completed,
+        success_rate=completed / n if n else 0.0,
+        p50_ms=_percentile(latencies, 50),
+        p95_ms=_percentile(latencies, 95),
+        duration_ms=duration_ms,
+        journeys_per_s=n / (duration_ms / 1000) if duration_ms > 0 else 0.0,
+    )
+
+
+def _percentile(sorted_values: Sequence[float], pct: int) -> float:
+    if not sorted_values:
+        return 0.0
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[pct - 1]
+
+
+def build_hops(journey: Journey, services: dict[str, ServiceInfo]) -> list[dict[str, Any]]:
+    """The chain as the orchestrator hands it to step 1: URL and settings of every hop."""
+    hops = []
+    for step in journey.steps:
+        info = services[service_key(step.service_name, journey.company_name)]
+        rate = step.error_rate or journey.error_rate
+        hops.append({
+            "url": f"http://127.0.0.1:{info.port}/process",
+            "stepName": step.step_name,
+            "serviceName": step.service_name,
+            "latencyMs": step.latency_ms,
+            "errorRate": rate,
+            "errorType": step.error_type or journey.error_type or "internal",
+            "fields": {"category": step.category, "description": step.description,
+                       "domain": journey.domain, "industryType": journey.industry_type,
+                       **step.extra},
+        })  # fmt: skip
+    return hops
+
+
+class Simulator:
+    def __init__(self, http: ClientSession) -> None:
+        self.http = http
+
+    async def run(
+        self,
+        journey: Journey,
+        hops: list[dict[str, Any]],
+        customers: Sequence[Customer],
+        mode: Mode,
+        think_time_ms: float = 0.0,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> SimulationResult:
+        t0 = time.perf_counter()
+        think = think_time_ms if mode is Mode.BATCH_CHAINED else 0.0
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(customer: Customer) -> CustomerResult:
+            async with gate:
+                return await self.customer_journey(journey, hops, customer, think)
+
+        results = await asyncio.gather(*(one(c) for c in customers))
+        duration_ms = (time.perf_counter() - t0) * 1000
+        events = tuple(s.event for r in results for s in r.steps if s.event)
+        return SimulationResult(mode, tuple(results), summarize(results, duration_ms), events)
+
+    async def customer_journey(
+        self, journey: Journey, hops: list[dict[str, Any]], customer: Customer, think_ms: float
+    ) -> CustomerResult:
+        root = SpanContext(new_trace_id(), new_span_id(), None)
+        correlation_id = str(uuid.uuid4())
+        headers = {"traceparent": root.traceparent(), "x-correlation-id": correlation_id,
+                   "tracestate": f"bizobs={journey.company_key}"}  # fmt: skip
+        body = {"customer": customer.to_json(), "hops": hops, "thinkTimeMs": think_ms,
+                "journey": {"companyName": journey.company_name, "domain": journey.domain,
+                            "industryType": journey.industry_type}}  # fmt: skip
+        t0 = time.perf_counter()
+        try:
+            async with self.http.post(
+                hops[0]["url"],
+                json=body,
+                headers=headers,
+                timeout=ClientTimeout(total=REQUEST_TIMEOUT_S),
+            ) as resp:
+                nested = await resp.json()
+        except (ClientError, TimeoutError, ValueError) as exc:
+            nested = {"stepName": hops[0]["stepName"], "serviceName": hops[0]["serviceName"],
+                      "status": "failed", "httpStatus": 502,
+                      "error": {"message": f"{type(exc).__name__}: {exc}"}}  # fmt: skip
+        latency = (time.perf_counter() - t0) * 1000
+        return CustomerResult(customer, root.trace_id, root.span_id, correlation_id,
+                              flatten(nested, hops), latency)  # fmt: skip
+
+
+def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[StepResult, ...]:
+    """Turn the nested per-hop responses into one result per step; unreached steps: skipped."""
+    out: list[StepResult] = []
+    node = nested
+    for hop in hops:
+        if not isinstance(node, dict):
+            out.append(StepResult(hop["stepName"], hop["serviceName"], "skipped", None, None, None))
+            continue
+        error = node.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        out.append(StepResult(
+            step_name=hop["stepName"],
+            service_name=hop["serviceName"],
+            status="ok" if node.get("status") == "ok" else "failed",
+            http_status=node.get("httpStatus"),
+            latency_ms=node.get("latencyMs"),
+            error=message,
+            span_id=node.get("spanId"),
+            parent_span_id=node.get("parentSpanId"),
+            event=node.get("event"),
+        ))  # fmt: skip
+        node = node.get("downstream")
+    return tuple(out)
