@@ -18,6 +18,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("ports", help="print the port pool: port, state, service, pid")
     sub.add_parser("stop-all", help="stop every service of ours the ledger knows")
+    serve = sub.add_parser("serve", help="run the control API headless (no window)")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1 (loopback only)")
+    serve.add_argument("--port", type=int, default=None, help="API port (env BIZOBS_API_PORT)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (anyone reaching it can run processes)",
+    )
     run = sub.add_parser("run", help="run one journey headless, print phases and results")
     run.add_argument("journey", help="a journey JSON file, or a template name")
     run.add_argument("--customers", type=int, default=1)
@@ -47,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.cmd_ports(settings)
     if ns.command == "stop-all":
         return cli.cmd_stop_all(settings)
+    if ns.command == "serve":
+        return cli.cmd_serve(
+            settings, ns.host or settings.api_host, ns.port or settings.api_port, ns.allow_remote
+        )
     if ns.command == "run":
         ns.mode = ns.mode or ("multiple" if ns.customers > 1 else "single")
         return cli.cmd_run(settings, ns)

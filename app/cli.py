@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import signal
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from app.config import Settings
 from app.core.errors import CoreError, StateLockedError, ValidationError
 from app.core.events import PhaseEvent
 from app.core.journeys import Journey, journey_from_file, load_template
 from app.core.ledger import Ledger
-from app.core.model import PortInfo
+from app.core.lock import lock_holder
+from app.core.model import PortInfo, PortState
 from app.core.orchestrator import Core, RunResult
 from app.core.ports import Orphan, PortPool
+
+API_TIMEOUT_S = 30.0
 
 
 def format_ports(ports: Sequence[PortInfo]) -> str:
@@ -48,7 +54,36 @@ def ports_offline(settings: Settings) -> list[PortInfo]:
     return PortPool(settings.ports).snapshot(orphans=orphans)
 
 
+def _api_call(settings: Settings, method: str, path: str) -> dict[str, Any] | None:
+    """Ask a running panel's control API; None if it does not answer."""
+    url = f"http://127.0.0.1:{settings.api_port}{path}"
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=API_TIMEOUT_S) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _ports_from_api(body: dict[str, Any]) -> list[PortInfo]:
+    return [
+        PortInfo(port=p["port"], state=PortState(p["state"]), key=p["service"],
+                 company=p["company"], pid=p["pid"], essential=p["essential"],
+                 process_name=p.get("process"))
+        for p in body["ports"]
+    ]  # fmt: skip
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
+    holder = lock_holder(settings.state_dir)
+    if holder is not None:
+        body = _api_call(settings, "GET", "/api/ports/status")
+        if body is not None:
+            print(format_ports(_ports_from_api(body)), file=out)
+            return 0
+        print(f"note: a panel (pid {holder}) runs on this state directory but its API on port "
+              f"{settings.api_port} does not answer; its services show as stale below",
+              file=sys.stderr)  # fmt: skip
     print(format_ports(ports_offline(settings)), file=out)
     return 0
 
@@ -68,7 +103,11 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     try:
         return asyncio.run(_stop_all(settings, out))
     except StateLockedError as exc:
-        print(f"{exc}\nA running panel stops its own services: use its Stop All.", file=sys.stderr)
+        body = _api_call(settings, "POST", "/api/services/stop-all")
+        if body is not None:
+            print(f"stopped {body['stopped']} services through the running panel", file=out)
+            return 0
+        print(f"{exc}\nIts control API does not answer: use the panel's Stop All.", file=sys.stderr)
         return 2
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -143,3 +182,51 @@ def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+async def _serve(settings: Settings, host: str, port: int, allow_remote: bool, out: TextIO) -> int:
+    from app.api.server import ApiServer
+
+    api_server_check(host, allow_remote)
+    core = await Core.open(settings)
+    api = ApiServer(core, host, port, allow_remote)
+    try:
+        await api.start()
+    except BaseException:
+        await core.close()
+        raise
+    for message in core.startup_messages:
+        print(message, file=out)
+    print(
+        f"serving the control API on {api.url} (ports {settings.port_lo}-{settings.port_hi}, "
+        f"state {settings.state_dir}); Ctrl+C stops it and its services",
+        file=out,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await api.stop()
+        await core.close()
+    print("stopped", file=out, flush=True)
+    return 0
+
+
+def api_server_check(host: str, allow_remote: bool) -> None:
+    from app.api.server import check_host
+
+    check_host(host, allow_remote)
+
+
+def cmd_serve(
+    settings: Settings, host: str, port: int, allow_remote: bool, out: TextIO = sys.stdout
+) -> int:
+    try:
+        return asyncio.run(_serve(settings, host, port, allow_remote, out))
+    except CoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

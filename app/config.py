@@ -118,6 +118,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Setti
         values["essential_services"] = tuple(
             EssentialService.parse(p) for p in raw.split(",") if p.strip()
         )
+    if env.get("BIZOBS_CLEANUP") == "0":  # test-only: proves the acceptance check can fail
+        values["cleanup_enabled"] = False
     if launcher := env.get("BIZOBS_LAUNCHER"):
         try:
             values["launcher"] = LauncherKind(launcher)

@@ -1,0 +1,1 @@
+"""The loopback control API: the same core as the window, over HTTP."""

@@ -1,0 +1,162 @@
+"""Control API routes over the orchestrator facade (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from app.core.errors import BusyError, CoreError, PoolExhaustedError, ValidationError
+from app.core.model import PortState
+from app.core.orchestrator import Core
+from app.core.simulation import Mode
+
+MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
+CORE = web.AppKey("core", Core)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"ok": False, "error": message, **extra}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure is JSON with a message; core errors map to their HTTP status."""
+    try:
+        return await handler(request)
+    except ValidationError as exc:
+        return error(400, str(exc), problems=exc.problems)
+    except BusyError as exc:
+        return error(409, str(exc))
+    except PoolExhaustedError as exc:
+        return error(503, str(exc))
+    except CoreError as exc:
+        return error(500, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, f"request body larger than {MAX_BODY} bytes")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error(exc.status, exc.reason)
+        raise
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()  # bounded by client_max_size
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object")
+    return body
+
+
+def _run_handler(mode: Mode) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        core = request.app[CORE]
+        body = await _body(request)
+        if "journey" not in body:
+            raise ValidationError("body needs a 'journey' object")
+        default_customers = 1 if mode is Mode.SINGLE else 5
+        params = {
+            "customers": body.get("customers", default_customers),
+            "mode": mode,
+            "think_time_ms": body.get("thinkTimeMs", 0),
+            "concurrency": body.get("concurrency", 10),
+            "seed": body.get("seed"),
+        }
+        if mode is Mode.SINGLE and params["customers"] != 1:
+            raise ValidationError("simulate runs one customer; use simulate-multiple")
+        result = await core.run_journey(core.make_request(body["journey"], **params))
+        return web.json_response(result.as_json(), status=200 if result.ok else 500)
+
+    return handler
+
+
+async def ports_status(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    ports = core.ports()
+    counts = {s.value: 0 for s in PortState}
+    for p in ports:
+        counts[p.state.value] += 1
+    return web.json_response({
+        "range": [core.settings.port_lo, core.settings.port_hi],
+        "counts": counts,
+        "ports": [{"port": p.port, "state": p.state.value, "service": p.key,
+                   "company": p.company, "pid": p.pid, "essential": p.essential,
+                   "process": p.process_name} for p in ports],
+    })  # fmt: skip
+
+
+async def ports_cleanup(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, **await request.app[CORE].cleanup()})
+
+
+async def services_status(request: web.Request) -> web.Response:
+    now = time.time()
+    services = [
+        {"name": s.service_name, "key": s.key, "company": s.company, "port": s.port,
+         "pid": s.pid, "state": s.state.value, "essential": s.essential, "runId": s.run_id,
+         "uptimeS": round(now - s.started_at, 1)}
+        for s in request.app[CORE].services()
+    ]  # fmt: skip
+    return web.json_response({"count": len(services), "services": services})
+
+
+async def services_stop_all(request: web.Request) -> web.Response:
+    report = await request.app[CORE].stop_all()
+    return web.json_response({"ok": True, "stopped": report.count, "services": report.stopped,
+                              "killed": list(report.killed)})  # fmt: skip
+
+
+async def health(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return web.json_response({"ok": True, "busy": core.busy, "services": len(core.services()),
+                              "range": [core.settings.port_lo, core.settings.port_hi]})  # fmt: skip
+
+
+async def runs(request: web.Request) -> web.Response:
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise ValidationError("limit must be a whole number from 1 to 500")
+    return web.json_response({"runs": request.app[CORE].history.runs(int(raw))})
+
+
+async def run_detail(request: web.Request) -> web.Response:
+    found = request.app[CORE].history.get(request.match_info["run_id"])
+    if found is None:
+        return error(404, f"no run {request.match_info['run_id']!r}")
+    return web.json_response(found)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from app.api.openapi import SPEC
+
+    return web.json_response(SPEC)
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/api/journey/simulate", _run_handler(Mode.SINGLE)),
+    ("POST", "/api/journey/simulate-multiple", _run_handler(Mode.MULTIPLE)),
+    ("POST", "/api/journey/simulate-batch-chained", _run_handler(Mode.BATCH_CHAINED)),
+    ("GET", "/api/ports/status", ports_status),
+    ("POST", "/api/ports/cleanup", ports_cleanup),
+    ("GET", "/api/services/status", services_status),
+    ("POST", "/api/services/stop-all", services_stop_all),
+    ("GET", "/api/health", health),
+    ("GET", "/api/runs", runs),
+    ("GET", "/api/runs/{run_id}", run_detail),
+    ("GET", "/api/openapi.json", openapi),
+]
+
+
+def make_app(core: Core) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+    app[CORE] = core
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app

@@ -1,0 +1,60 @@
+"""Start and stop the control API on the core's event loop."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+
+from app.api.routes import make_app
+from app.core.errors import CoreError
+from app.core.orchestrator import Core
+
+
+class ApiBindError(CoreError):
+    """The API cannot listen where it was asked to."""
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """Loopback only unless explicitly allowed: the API can start and stop processes."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise ApiBindError(
+            f"refusing to serve the control API on {host}: it is loopback-only "
+            "(pass --allow-remote to expose it, knowing anyone who reaches it can run processes)"
+        )
+
+
+class ApiServer:
+    def __init__(self, core: Core, host: str, port: int, allow_remote: bool = False) -> None:
+        check_host(host, allow_remote)
+        self.core = core
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        runner = web.AppRunner(make_app(self.core), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ApiBindError(
+                f"cannot serve the control API on {self.host}:{self.port}: {exc.strerror} "
+                "(set BIZOBS_API_PORT or --port to another port)"
+            ) from exc
+        self._runner = runner
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,92 @@
+"""The CLI: ports, stop-all and run, alone and next to a running server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from tests.api.test_cleanup_check import ROOT, _serve
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        BIZOBS_STATE_DIR=str(settings.state_dir),
+        BIZOBS_API_PORT=str(settings.api_port),
+        BIZOBS_ESSENTIAL_SERVICES="",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "app", "--ports", f"{settings.port_lo}-{settings.port_hi}", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    yield from _serve(settings, cleanup=True)
+
+
+def test_ports_and_stop_all_without_a_panel(settings: Settings) -> None:
+    out = cli(settings, "ports")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["PORT", "STATE", "SERVICE", "PID"]
+    assert f"{len(settings.ports)} free" in out.stdout
+    out = cli(settings, "stop-all")
+    assert out.returncode == 0 and "stopped 0 services" in out.stdout
+
+
+def test_run_prints_phases_and_results_then_stops(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps({"journey": {
+        "companyName": "Cli Co", "domain": "cli.io", "industryType": "SaaS",
+        "steps": [{"stepName": "Signup", "serviceName": "SignupService"},
+                  {"stepName": "Pay", "serviceName": "PayService"}]}}))  # fmt: skip
+    out = cli(settings, "run", str(path), "--customers", "3")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for phase in ("stop", "wait", "sweep", "launch", "simulate"):
+        assert f"  {phase}" in out.stdout
+    assert "3/3 completed" in out.stdout and "stopped 2 services" in out.stdout
+
+
+def test_run_rejects_bad_input_clearly(settings: Settings, tmp_path: Path) -> None:
+    out = cli(settings, "run", "no-such-template")
+    assert out.returncode == 2 and "no template 'no-such-template'" in out.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = cli(settings, "run", str(bad))
+    assert out.returncode == 2 and "not valid JSON" in out.stderr
+    out = cli(settings, "--ports", "9-1", "ports")
+    assert out.returncode == 2 and "not valid" in out.stderr
+
+
+def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, server: str) -> None:
+    import urllib.request
+
+    body = json.dumps(
+        {
+            "journey": {
+                "companyName": "Api Co",
+                "domain": "api.io",
+                "industryType": "x",
+                "steps": [{"stepName": "A", "serviceName": "AService"}],
+            }
+        }
+    )
+    req = urllib.request.Request(f"{server}/api/journey/simulate", data=body.encode(),
+                                 method="POST")  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        assert json.loads(resp.read())["ok"]
+    out = cli(settings, "ports")
+    assert "AService-Api_Co" in out.stdout and "allocated" in out.stdout
+    out = cli(settings, "stop-all")
+    assert out.returncode == 0 and "through the running panel" in out.stdout
+    # Essentials of the server: two; plus the journey's one service.
+    assert "stopped 3 services" in out.stdout
