@@ -77,9 +77,7 @@ async def serve(args: ServiceArgs) -> int:
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner, "127.0.0.1", args.port, reuse_address=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-    )
+    site = web.TCPSite(runner, "127.0.0.1", args.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
