@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from app.service.app import current_identity, make_app
+from app.service.faults import EXIT_FAULT, Faults
 
 READY_PREFIX = "BIZOBS-READY"  # the launcher waits for this line (app.core.launcher)
 BIND_FAILED_PREFIX = "BIZOBS-BIND-FAILED"
@@ -69,6 +70,12 @@ async def serve(args: ServiceArgs) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    faults = Faults.from_env()
+    if args.service in faults.exit_at_start:
+        print(f"fault injected: {args.service} exits at start", flush=True)
+        return EXIT_FAULT
+    if faults.start_delay_ms:
+        await asyncio.sleep(faults.start_delay_ms / 1000)
     identity = current_identity(args.service, args.company, args.port, args.token)
     runner = web.AppRunner(
         make_app(identity),

@@ -17,13 +17,7 @@ from app.config import Settings
 from app.core.model import PortState
 from app.core.orchestrator import Core
 from tests.conftest import run
-
-
-def journey(company: str = "Acme Corp", *services: str) -> dict[str, Any]:
-    services = services or ("LoginService", "BrowseService")
-    return {"companyName": company, "domain": "acme.com", "industryType": "Retail",
-            "steps": [{"stepName": s.removesuffix("Service"), "serviceName": s}
-                      for s in services]}  # fmt: skip
+from tests.helpers import journey
 
 
 @asynccontextmanager

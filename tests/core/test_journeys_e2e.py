@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
-import psutil
 import pytest
 
 from app.config import EssentialService, Settings
@@ -15,21 +12,8 @@ from app.core.model import Phase
 from app.core.orchestrator import Core
 from app.core.simulation import Mode
 from tests.conftest import run
-
-
-def journey(company: str, *services: str, **step_overrides: Any) -> dict[str, Any]:
-    steps = [{"stepName": s.removesuffix("Service"), "serviceName": s} for s in services]
-    for index, overrides in step_overrides.items():
-        steps[int(index.removeprefix("step")) - 1].update(overrides)
-    return {"companyName": company, "domain": "example.com", "industryType": "Retail",
-            "steps": steps}  # fmt: skip
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+from tests.helpers import alive as _alive
+from tests.helpers import journey
 
 
 def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) -> None:
@@ -153,7 +137,7 @@ INVALID = [
     ("company of symbols", journey("!!!", "AService"), "at least one letter"),
     ("missing steps", {"companyName": "X", "domain": "a.com", "industryType": "x"},
      "steps is missing"),
-    ("empty steps", journey("X"), "steps is empty"),
+    ("empty steps", {**journey("X"), "steps": []}, "steps is empty"),
     ("steps not a list", {**journey("X"), "steps": "Login"}, "steps must be a list"),
     ("step not an object", {**journey("X"), "steps": ["Login"]}, "must be an object"),
     ("missing service name", {**journey("X"), "steps": [{"stepName": "A"}]},

@@ -17,6 +17,7 @@ from app.core import probe
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core
 from tests.conftest import run, wait_gone
+from tests.helpers import alive as _alive
 
 
 def specs(n: int, company: str = "Acme Corp") -> list[ServiceSpec]:
@@ -47,13 +48,6 @@ def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> N
             await core.close()
 
     run(scenario(), timeout=300)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_started_service_answers_health_with_its_identity(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from app.core.ledger import LedgerEntry
 from app.core.model import PortState
 from app.core.orchestrator import Core
 from tests.conftest import run
+from tests.helpers import alive
 
 MANAGER_SCRIPT = textwrap.dedent(
     """
@@ -62,26 +63,19 @@ def _spawn_manager(settings: Settings, n_stopped: int) -> tuple[subprocess.Popen
     return proc, json.loads(line)
 
 
-def _live(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def test_kill9_manager_then_new_manager_reconciles(settings: Settings) -> None:
     proc, services = _spawn_manager(settings, n_stopped=2)
     pids = [pid for pid, _ in services]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     # The running one dies with its parent; the two stopped ones are genuine orphans.
-    assert sum(_live(p) for p in pids) >= 2
+    assert sum(alive(p) for p in pids) >= 2
 
     async def scenario() -> None:
         core = await Core.open(settings)
         try:
             assert any("left by an earlier run" in m for m in core.startup_messages)
-            assert not any(_live(p) for p in pids)
+            assert not any(alive(p) for p in pids)
             assert core.manager.ledger.entries() == []
             assert core.manager.pool.allocations() == {}
             for _, port in services:
