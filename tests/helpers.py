@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import psutil
+
+from app.config import Settings
 
 
 def journey(company: str = "Acme Corp", *services: str, **step_overrides: Any) -> dict[str, Any]:
@@ -23,3 +35,82 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_line(proc: subprocess.Popen[bytes], timeout: float, buffer: bytearray) -> str:
+    """One line of a child's output, or '' if none came within `timeout`.
+
+    Reads the raw pipe into `buffer` itself: a buffered reader would swallow the next lines
+    and leave select() waiting on an empty pipe."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return ""
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return ""
+            buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line.decode(errors="replace") + "\n"
+
+
+class ServeProcess:
+    """`python -m app serve` as a subprocess on the test's ports and state dir."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.api_port}"
+        self.env = dict(os.environ, BIZOBS_STATE_DIR=str(settings.state_dir),
+                        BIZOBS_LAUNCHER=settings.launcher.value, **env)  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.output: list[str] = []
+        self._buffer = bytearray()
+
+    def start(self) -> ServeProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--ports",
+             f"{self.settings.port_lo}-{self.settings.port_hi}", "serve", "--port",
+             str(self.settings.api_port)],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        for _ in range(20):  # start-up notes come before the "serving" line
+            line = read_line(self.proc, 30, self._buffer)
+            self.output.append(line)
+            if not line or "serving the control API" in line:
+                break
+        assert "serving the control API" in self.output[-1], f"no server: {self.output}"
+        return self
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read() or b"{}") | {"httpStatus": exc.code}
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> str:
+        """SIGTERM, wait, and return the rest of the output; asserts a clean exit."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            return "".join(self.output)
+        self.proc.send_signal(signal.SIGTERM)
+        raw, _ = self.proc.communicate(timeout=30)
+        out = (bytes(self._buffer) + raw).decode(errors="replace")
+        assert self.proc.returncode == 0, out
+        return "".join(self.output) + out

@@ -2,60 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import selectors
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from app.config import Settings
+from tests.helpers import ROOT, ServeProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "scripts" / "port-cleanup-check"
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """One line of the server's output, or '' if none came within `timeout`."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if sel.select(left):
-                return proc.stdout.readline()
-    return ""
-
-
 def _serve(settings: Settings, cleanup: bool) -> Iterator[str]:
-    env = dict(
-        os.environ,
-        BIZOBS_STATE_DIR=str(settings.state_dir),
-        BIZOBS_ESSENTIAL_SERVICES="DiscoveryService-Dynatrace,PurchaseService-Dynatrace",
-    )
+    env = {"BIZOBS_ESSENTIAL_SERVICES": "DiscoveryService-Dynatrace,PurchaseService-Dynatrace"}
     if not cleanup:
         env["BIZOBS_CLEANUP"] = "0"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--ports", f"{settings.port_lo}-{settings.port_hi}",
-         "serve", "--port", str(settings.api_port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    server = ServeProcess(settings, **env).start()
     try:
-        line = ""
-        for _ in range(20):  # skip start-up notes until the "serving" line
-            line = _read_line(proc, 30)
-            if not line or "serving the control API" in line:
-                break
-        assert "serving the control API" in line, f"server did not start: {line!r}"
-        yield f"http://127.0.0.1:{settings.api_port}"
+        yield server.url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
+        server.stop()
 
 
 @pytest.fixture
