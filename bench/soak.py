@@ -21,10 +21,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import Settings, from_env, parse_port_range  # noqa: E402
-from app.core import probe  # noqa: E402
-from app.core.orchestrator import Core  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from app.config import Settings, from_env, parse_port_range
+from app.core import probe
+from app.core.orchestrator import Core
+from bench.machine import describe
 
 COMPANIES = ["Acme Corp", "TechStart Inc", "Retail Plus", "First Digital Bank", "ShopNow",
              "SecureLife", "Globex", "Initech"]  # fmt: skip
