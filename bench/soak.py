@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import Settings, from_env, parse_port_range
 from app.core import probe
 from app.core.orchestrator import Core
-from bench.machine import describe
+from bench._common import machine
 
 COMPANIES = ["Acme Corp", "TechStart Inc", "Retail Plus", "First Digital Bank", "ShopNow",
              "SecureLife", "Globex", "Initech"]  # fmt: skip
@@ -85,7 +85,7 @@ async def soak(settings: Settings, switches: int, seed: int) -> int:
         await core.close()
     after = [p for p in seen if alive(p)]
     left_ports = probe.scan_listeners(settings.ports)
-    print(f"\nmachine: {describe()}")
+    print(f"\n{machine()}")
     print(f"launcher: {settings.launcher.value}, ports {settings.port_lo}-{settings.port_hi}")
     print(f"switches: {switches} in {time.perf_counter() - t0:.1f} s, failed runs: {failed}")
     print(f"services started: {len(seen)}")
