@@ -1,0 +1,117 @@
+"""Throughput: journeys/s and latency through a 5-step chain with no simulated work.
+
+    .venv/bin/python bench/throughput.py [--ports 8081-8120] [--customers 1000] [--repeats 3]
+
+For each mode (multiple, batch-chained with 0 think time) and concurrency (1, 10, 50): runs the
+journey `repeats` times with `customers` customers and reports medians of journeys/s, p50 and
+p95 latency, plus the CPU the driver (this process) and the services used during the
+simulate phase — the driver must not be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.config import LauncherKind, from_env, parse_port_range
+from app.core.events import PhaseEvent
+from app.core.model import Phase
+from app.core.orchestrator import Core
+from bench._common import machine, median, table
+
+STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]
+JOURNEY = {
+    "companyName": "Throughput Co", "domain": "bench.example.com", "industryType": "Bench",
+    "steps": [{"stepName": s, "serviceName": f"{s}Service"} for s in STEPS],
+}  # fmt: skip
+
+
+class CpuMeter:
+    """CPU seconds of the driver and of the services between simulate start and end."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.driver = 0.0
+        self.services = 0.0
+        self._start: dict[int, float] = {}
+
+    def __call__(self, event: object) -> None:
+        if not isinstance(event, PhaseEvent) or event.phase is not Phase.SIMULATE:
+            return
+        now = self._cpu()
+        if event.status == "started":
+            self._start = now
+        elif event.status == "finished":
+            me = psutil.Process().pid
+            self.driver = now[me] - self._start[me]
+            self.services = sum(v - self._start.get(p, v) for p, v in now.items() if p != me)
+
+    def _cpu(self) -> dict[int, float]:
+        pids = [psutil.Process().pid, *(s.pid for s in self.core.services())]
+        out = {}
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                out[pid] = t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+
+async def bench(settings, customers: int, repeats: int) -> None:
+    core = await Core.open(settings)
+    meter = CpuMeter(core)
+    core.bus.subscribe(meter)
+    rows = []
+    try:
+        for mode in ("multiple", "batch-chained"):
+            for concurrency in (1, 10, 50):
+                rates, p50s, p95s, drv, svc, ok = [], [], [], [], [], []
+                for _ in range(repeats):
+                    result = await core.run_journey(JOURNEY, customers=customers, mode=mode,
+                                                    concurrency=concurrency)  # fmt: skip
+                    s = result.simulation.summary
+                    rates.append(s.journeys_per_s)
+                    p50s.append(s.p50_ms)
+                    p95s.append(s.p95_ms)
+                    drv.append(meter.driver)
+                    svc.append(meter.services)
+                    ok.append(s.success_rate)
+                rows.append([mode, concurrency, f"{median(rates):.0f}", f"{median(p50s):.1f}",
+                             f"{median(p95s):.1f}", f"{median(drv):.2f}", f"{median(svc):.2f}",
+                             f"{min(ok):.0%}"])  # fmt: skip
+                print(f"  {mode} c={concurrency}: {median(rates):.0f} journeys/s", flush=True)
+    finally:
+        await core.stop_all()
+        await core.close()
+    print(f"\n{machine()}")
+    print(f"launcher {settings.launcher.value}; {customers} customers per run, median of "
+          f"{repeats} runs; 5-step chain, 0 ms simulated latency\n")  # fmt: skip
+    print(table(["mode", "concurrency", "journeys/s", "p50 ms", "p95 ms", "driver CPU s",
+                 "services CPU s", "success"], rows))  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ports", default="8081-8120")
+    ap.add_argument("--customers", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--launcher", choices=["fork", "exec"], default="fork")
+    ns = ap.parse_args()
+    lo, hi = parse_port_range(ns.ports)
+    settings = from_env(port_lo=lo, port_hi=hi, essential_services=(),
+                        launcher=LauncherKind(ns.launcher),
+                        state_dir=Path(tempfile.mkdtemp(prefix="bizobs-bench-")))  # fmt: skip
+    asyncio.run(bench(settings, ns.customers, ns.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
