@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -67,9 +68,19 @@ async def process(request: web.Request) -> web.Response:
     correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
     started = time.perf_counter()
     result = await _run_step(request, body, step, span, correlation_id)
+    downstream = b"null"
+    if result["status"] == "ok" and len(hops) > 1:
+        downstream = await _call_next(request, body, span, correlation_id)
     result["totalMs"] = round((time.perf_counter() - started) * 1000, 3)
     headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
-    return web.json_response(result, status=result["httpStatus"], headers=headers)
+    return web.Response(body=_nest(result, downstream), status=result["httpStatus"],
+                        headers=headers, content_type="application/json")  # fmt: skip
+
+
+def _nest(result: dict[str, Any], downstream: bytes) -> bytes:
+    """This hop's result with the downstream answer spliced in as it came: re-parsing and
+    re-encoding every nested level at every hop would make a chain quadratic in JSON work."""
+    return json.dumps(result).encode()[:-1] + b', "downstream": ' + downstream + b"}"
 
 
 async def _run_step(
@@ -113,10 +124,7 @@ async def _run_step(
             "fields": step.get("fields") if isinstance(step.get("fields"), dict) else {},
             "timestamp": time.time(),
         },
-        "downstream": None,
     }
-    if not error and len(body["hops"]) > 1:
-        result["downstream"] = await _call_next(request, body, span, correlation_id)
     return result
 
 
@@ -138,8 +146,8 @@ def _injected_error(step: dict[str, Any]) -> ErrorType | None:
 
 async def _call_next(
     request: web.Request, body: dict[str, Any], span: SpanContext, correlation_id: str
-) -> dict[str, Any]:
-    """Call the next hop the orchestrator put in the request; nest what it answers."""
+) -> bytes:
+    """Call the next hop the orchestrator put in the request; its JSON answer, unparsed."""
     nxt = body["hops"][1]
     think_ms = _number(body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
     if think_ms:
@@ -151,16 +159,20 @@ async def _call_next(
     client: ClientSession = request.app[CLIENT]
     try:
         async with client.post(str(nxt.get("url")), json=payload, headers=headers) as resp:
-            return await resp.json()
+            raw = await resp.read()
+            if resp.content_type == "application/json" and raw[:1] == b"{" and raw[-1:] == b"}":
+                return raw
+            problem = f"HTTP {resp.status} answered with {resp.content_type}, not a step result"
     except (ClientError, TimeoutError, ValueError) as exc:
-        return {
-            "stepName": nxt.get("stepName"),
-            "serviceName": nxt.get("serviceName"),
-            "status": "failed",
-            "httpStatus": 502,
-            "error": {"type": "unreachable", "message": f"{type(exc).__name__}: {exc}"},
-            "downstream": None,
-        }
+        problem = f"{type(exc).__name__}: {exc}"
+    return json.dumps({
+        "stepName": nxt.get("stepName"),
+        "serviceName": nxt.get("serviceName"),
+        "status": "failed",
+        "httpStatus": 502,
+        "error": {"type": "unreachable", "message": problem},
+        "downstream": None,
+    }).encode()  # fmt: skip
 
 
 def make_app(identity: Identity) -> web.Application:
