@@ -56,7 +56,7 @@ class Settings:
     essential_services: tuple[EssentialService, ...] = tuple(
         EssentialService.parse(e) for e in DEFAULT_ESSENTIALS
     )
-    launcher: LauncherKind = LauncherKind.EXEC
+    launcher: LauncherKind = LauncherKind.FORK
     demo_pacing_ms: int = 0
     max_customers: int = 10000
     # Test-only: turn the pre-run cleanup off to prove the acceptance check can fail.
@@ -118,6 +118,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Setti
         values["essential_services"] = tuple(
             EssentialService.parse(p) for p in raw.split(",") if p.strip()
         )
+    if env.get("BIZOBS_API") == "0":
+        values["api_enabled"] = False
     if env.get("BIZOBS_CLEANUP") == "0":  # test-only: proves the acceptance check can fail
         values["cleanup_enabled"] = False
     if launcher := env.get("BIZOBS_LAUNCHER"):

@@ -11,8 +11,9 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from app.config import Settings, parse_port_range
+from app.config import LauncherKind, Settings, parse_port_range
 from app.core import probe
+from app.service.forkserver import MODULE as FORK_SERVER_MODULE
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -36,9 +37,11 @@ def port_range() -> range:
     return range(TEST_PORT_LO, TEST_PORT_HI + 1)
 
 
-@pytest.fixture
-def settings(tmp_path: Path, port_range: range) -> Settings:
+@pytest.fixture(params=[LauncherKind.FORK, LauncherKind.EXEC], ids=["fork", "exec"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, port_range: range) -> Settings:
+    """Every test that takes settings runs against both launchers."""
     return Settings(
+        launcher=request.param,
         port_lo=port_range.start,
         port_hi=port_range.stop - 1,
         state_dir=tmp_path / "state",
@@ -50,19 +53,32 @@ def settings(tmp_path: Path, port_range: range) -> Settings:
 
 
 def our_service_processes() -> list[psutil.Process]:
-    """Every live step-service process serving a port of the test range (ours or a leftover).
+    """Every live step-service process of this test run (ours or a leftover).
 
-    Found by the service's `--port` argument; forked services carry their fork server's
-    command line, so the fork server is checked too (its range is on its command line)."""
+    A fresh-interpreter service is found by its `--port` argument in the test range. A forked
+    service carries its fork server's command line instead, so a process running the fork
+    server module counts when its panel (`--parent-pid`) is this test process, or when it
+    listens on a port of the test range (the orphans of a killed manager subprocess). Other
+    test runs on this machine have other pids and other port ranges: never flagged here."""
+    listeners = probe.scan_listeners(range(TEST_PORT_LO, TEST_PORT_HI + 1)).values()
+    in_range = {lst.pid for lst in listeners}
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmd = proc.info["cmdline"] or []
-        if proc.info["status"] == psutil.STATUS_ZOMBIE or "app.service" not in " ".join(cmd):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        port = cmd[cmd.index("--port") + 1] if "--port" in cmd else ""
-        if port.isdigit() and TEST_PORT_LO <= int(port) <= TEST_PORT_HI:
-            found.append(proc)
+        if FORK_SERVER_MODULE in cmd:
+            if _arg(cmd, "--parent-pid") == str(os.getpid()) or proc.pid in in_range:
+                found.append(proc)
+        elif "app.service" in " ".join(cmd):
+            port = _arg(cmd, "--port")
+            if port.isdigit() and TEST_PORT_LO <= int(port) <= TEST_PORT_HI:
+                found.append(proc)
     return found
+
+
+def _arg(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1] if name in cmd[:-1] else ""
 
 
 def wait_gone(procs: list[psutil.Process], timeout: float = 10.0) -> list[psutil.Process]:

@@ -1,6 +1,7 @@
 """How a service process is started, and a handle to watch and signal it.
 
-`Launcher` is the interface; `ExecLauncher` starts a fresh interpreter per service.
+`Launcher` is the interface; `ExecLauncher` starts a fresh interpreter per service and
+`app.core.forkserver.ForkServerLauncher` forks each from a pre-warmed server process.
 Every handle is watched the same way: a pidfd tells when the process exits (event-driven, no
 polling) and the service's output pipe carries its log lines and its readiness line.
 """
@@ -46,6 +47,7 @@ class ProcessHandle:
         cmdline_token: str,
         reap: Callable[[], int | None],
         on_line: LineHandler,
+        pidfd: int | None = None,
     ) -> None:
         self.pid = pid
         self.cmdline_token = cmdline_token
@@ -61,7 +63,9 @@ class ProcessHandle:
         self._out_fd = output_fd
         os.set_blocking(output_fd, False)
         self._loop.add_reader(output_fd, self._read_output)
-        self._pidfd = os.pidfd_open(pid)
+        # A launcher that is not the parent passes a pidfd it opened before the pid could be
+        # reaped (and so recycled); otherwise open one here (a child stays until we reap it).
+        self._pidfd = os.pidfd_open(pid) if pidfd is None else pidfd
         self._loop.add_reader(self._pidfd, self._on_exit)
 
     # -- events -------------------------------------------------------------------------------
@@ -95,10 +99,17 @@ class ProcessHandle:
             self._out_fd = -1
 
     def _on_exit(self) -> None:
-        self._loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = -1
-        code = self._reap()
+        self._drop_pidfd()
+        self._exit_with(self._reap())
+
+    def _drop_pidfd(self) -> None:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def _exit_with(self, code: int | None) -> None:
+        """The process is gone: settle readiness and exit with its status."""
         if self._out_fd >= 0:
             self._read_output()  # pick up a last line (e.g. why it failed)
         if not self._ready.done():
@@ -145,10 +156,7 @@ class ProcessHandle:
 
     def close(self) -> None:
         """Drop the watches (only once the process is gone, or when giving it up on exit)."""
-        if self._pidfd >= 0:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = -1
+        self._drop_pidfd()
         self._close_output()
         if not self._ready.done():
             self._ready.cancel()

@@ -23,14 +23,14 @@ MANAGER_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
     from pathlib import Path
-    from app.config import Settings
+    from app.config import LauncherKind, Settings
     from app.core.model import ServiceSpec
     from app.core.orchestrator import Core
 
     async def main():
         lo, hi, state, n_stopped = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
         core = await Core.open(Settings(port_lo=lo, port_hi=hi, state_dir=Path(state),
-                                        essential_services=()))
+                                        essential_services=(), launcher=LauncherKind(sys.argv[5])))
         started = await core.manager.start_many(
             [ServiceSpec(f"Svc{i}", "Crash Co") for i in range(3)], "doomed")
         # A hung service (SIGSTOPped) will not act on its death signal: a real orphan.
@@ -54,6 +54,7 @@ def _spawn_manager(settings: Settings, n_stopped: int) -> tuple[subprocess.Popen
             str(settings.port_hi),
             str(settings.state_dir),
             str(n_stopped),
+            settings.launcher.value,
         ],
         stdout=subprocess.PIPE,
         text=True,
