@@ -15,6 +15,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ports", help="port pool, e.g. 8081-8120 (env BIZOBS_PORTS)")
     p.add_argument("--state-dir", type=Path, help="state directory (env BIZOBS_STATE_DIR)")
     p.add_argument("--launcher", choices=["fork", "exec"], help="how services are started")
+    p.add_argument(
+        "--no-api",
+        action="store_true",
+        help="window only: do not serve the control API (env BIZOBS_API=0)",
+    )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("ports", help="print the port pool: port, state, service, pid")
     sub.add_parser("stop-all", help="stop every service of ours the ledger knows")
@@ -62,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "run":
         ns.mode = ns.mode or ("multiple" if ns.customers > 1 else "single")
         return cli.cmd_run(settings, ns)
+    from app.api.server import start_api
     from app.ui.entry import run_window
 
-    return run_window(settings)
+    return run_window(settings, api_starter=None if ns.no_api else start_api)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -58,3 +59,12 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def start_api(core: Core) -> Callable[[], Awaitable[None]]:
+    """Serve the API for `core` where its settings say; returns the coroutine that stops it.
+    The window calls this on its own loop, so the API and the window drive one core."""
+    server = ApiServer(core, core.settings.api_host, core.settings.api_port)
+    await server.start()
+    core.bus.log("api", f"control API on {server.url}")
+    return server.stop

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from app.core.journeys import Journey, parse_journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
 from app.core.lock import StateLock
-from app.core.model import Phase, PortInfo, ServiceInfo, ServiceSpec, StopReport
+from app.core.model import Listener, Phase, PortInfo, ServiceInfo, ServiceSpec, StopReport
 from app.core.ports import PortPool
 from app.core.services import ServiceManager
 from app.core.simulation import (
@@ -38,6 +38,7 @@ from app.core.simulation import (
 )
 
 MAX_THINK_TIME_MS = 10_000
+MAX_PACING_MS = 2000
 MAX_CONCURRENCY = 200
 CANCEL_WAIT_S = 30.0
 
@@ -213,8 +214,17 @@ class Core:
     def busy(self) -> bool:
         return self._run_lock.locked()
 
-    def ports(self) -> list[PortInfo]:
-        return self.manager.snapshot()
+    def scan(self) -> Mapping[int, Listener]:
+        """The OS scan alone (psutil, no shared state): safe to run on a worker thread."""
+        return self.manager.pool.scan()
+
+    def ports(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
+        """Every port's state; from `listeners` if a scan was already made."""
+        return self.manager.snapshot(listeners)
+
+    def set_demo_pacing(self, ms: int) -> None:
+        """An extra pause after each phase so an audience can follow (0–2 s)."""
+        self.settings = self.settings.with_(demo_pacing_ms=max(0, min(MAX_PACING_MS, int(ms))))
 
     def services(self) -> list[ServiceInfo]:
         return self.manager.services()
@@ -394,10 +404,9 @@ class Core:
         self.bus.emit(PhaseEvent(run_id, phase, "started", started_at))
         try:
             counts = await work()
-        except BaseException as exc:
+        except BaseException:
             ms = (time.perf_counter() - t0) * 1000
-            self.bus.emit(PhaseEvent(run_id, phase, "failed", started_at, ms))
-            self.bus.emit(RunEvent(run_id, "failed", str(exc)))
+            self.bus.emit(PhaseEvent(run_id, phase, "failed", started_at, ms, {"error": 1}))
             raise
         if self.settings.demo_pacing_ms:
             await asyncio.sleep(self.settings.demo_pacing_ms / 1000)  # deliberate, for audiences

@@ -1,0 +1,327 @@
+"""The one UI module that touches the core.
+
+`CoreBridge` owns the `Core`, turns its bus events into Qt signals, runs commands as coroutines on
+the qasync loop (the same loop the window runs on), and refreshes the port snapshot about four
+times a second. Everything the widgets show arrives through its signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.config import Settings
+from app.core.errors import CoreError, StateLockedError, ValidationError
+from app.core.events import EventBus, LogEvent, PhaseEvent, RunEvent, ServiceEvent
+from app.core.model import PortInfo, ServiceInfo
+from app.core.orchestrator import MAX_PACING_MS, Core, RunResult
+
+log = logging.getLogger(__name__)
+__all__ = ["ApiStarter", "ApiStopper", "CoreBridge", "CoreError", "StateLockedError"]
+
+REFRESH_MS = 250  # ≈4 Hz
+SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS scan off the loop
+SLOW_SCANS_TO_SWITCH = 2
+MAX_DISCARDS = 3  # an off-thread scan that raced a service change is redone, at most this often
+EVENT_REFRESH_MS = 40  # a service event asks for a prompt (coalesced) refresh
+
+# The control API hook (DESIGN.md §7): called with the open Core once the bridge is open; returns
+# an async callable that stops the API (or None). The window runs without it; `app/api` supplies it.
+ApiStopper = Callable[[], Awaitable[None]]
+ApiStarter = Callable[[Core], Awaitable[ApiStopper | None]]
+
+
+class CoreBridge(QObject):
+    """Signals carry the core's frozen value objects (PhaseEvent, ServiceEvent, LogEvent,
+    RunResult, PortInfo); slots in the window only read them."""
+
+    opened = Signal()
+    closed = Signal()
+    phaseEvent = Signal(object)  # PhaseEvent
+    serviceEvent = Signal(object)  # ServiceEvent
+    logEvent = Signal(object)  # LogEvent
+    runStarted = Signal(str, str)  # run id, company
+    runFinished = Signal(object)  # RunResult (ok or not)
+    runRefused = Signal(list)  # validation problems: nothing was stopped
+    commandFailed = Signal(str, str)  # command, message (busy, pool full, ...)
+    stopAllFinished = Signal(object)  # StopReport
+    sweepFinished = Signal(dict)  # {"staleCleaned": n, "orphansReaped": n}
+    serviceStopped = Signal(str)  # key
+    portsChanged = Signal(list)  # list[PortInfo]
+    busyChanged = Signal(bool)
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_starter: ApiStarter | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._api_starter = api_starter
+        self._api_stop: ApiStopper | None = None
+        self.bus = EventBus()
+        self._unsubscribe = self.bus.subscribe(self._on_event)
+        self.core: Core | None = None
+        self._busy = False
+        self._closing = False
+        self._close_task: asyncio.Future[None] | None = None
+        self.last_ports: list[PortInfo] = []
+        self.last_scan_ms = 0.0
+        self.scan_off_thread = False
+        self._scan_task: asyncio.Task[None] | None = None
+        self._slow_scans = 0
+        self._generation = 0  # bumped by every service/phase event: a scan older than it races
+        self._executor: ThreadPoolExecutor | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh_ports)
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(EVENT_REFRESH_MS)
+        self._soon.timeout.connect(self.refresh_ports)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings if self.core is not None else self._settings
+
+    @property
+    def is_open(self) -> bool:
+        return self.core is not None
+
+    @property
+    def startup_messages(self) -> list[str]:
+        """What opening the core had to say (orphans of an earlier run stopped, a bad database
+        moved aside)."""
+        return list(self.core.startup_messages) if self.core is not None else []
+
+    async def open(self) -> None:
+        """Open the core (lock, ledger reconcile). StateLockedError propagates to the caller."""
+        if self.core is not None:
+            return
+        self.core = await Core.open(self._settings, self.bus)
+        self.refresh_ports()
+        self._timer.start()
+        if self._api_starter is not None and self._settings.api_enabled:
+            try:
+                self._api_stop = await self._api_starter(self.core)
+            except Exception as exc:  # the window stays useful without its API
+                self.bus.log("api", f"control API not started: {exc}", "warning")
+        self.opened.emit()
+
+    async def close(self, stop_services: bool = True) -> None:
+        """Stop the API, then close the core (stopping every service unless told otherwise).
+        Callers that arrive while a close is under way wait for that same close."""
+        if self._close_task is None:
+            if self.core is None:
+                return
+            self._close_task = asyncio.ensure_future(self._close(self.core, stop_services))
+        task = self._close_task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self._close_task is task:
+                self._close_task = None
+
+    async def _close(self, core: Core, stop_services: bool) -> None:
+        self._closing = True
+        self._timer.stop()
+        self._soon.stop()
+        try:
+            if self._api_stop is not None:
+                try:
+                    await self._api_stop()
+                except Exception as exc:
+                    log.warning("stopping the control API failed: %s", exc)
+                self._api_stop = None
+            if self._scan_task is not None:
+                self._scan_task.cancel()  # the worker thread's scan just finishes unused
+                self._scan_task = None
+            await core.close(stop_services)
+        finally:
+            self.core = None
+            self._closing = False
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+            self._set_busy(False)
+            self.closed.emit()
+
+    def _require(self) -> Core:
+        if self.core is None:
+            raise CoreError("the panel's core is not open")
+        return self.core
+
+    # -- events --------------------------------------------------------------------------------
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, PhaseEvent):
+            self._generation += 1
+            self.phaseEvent.emit(event)
+            self._refresh_soon()
+        elif isinstance(event, ServiceEvent):
+            self._generation += 1
+            self.serviceEvent.emit(event)
+            self._refresh_soon()
+        elif isinstance(event, LogEvent):
+            self.logEvent.emit(event)
+        elif isinstance(event, RunEvent) and event.status == "started":
+            self.runStarted.emit(event.run_id, event.detail)
+
+    def _refresh_soon(self) -> None:
+        if self.core is not None and not self._soon.isActive():
+            self._soon.start()
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._busy or (self.core is not None and self.core.busy)
+
+    def services(self) -> list[ServiceInfo]:
+        return self.core.services() if self.core is not None else []
+
+    def refresh_ports(self) -> None:
+        """One snapshot of the pool → portsChanged. On the loop while snapshots take under
+        SLOW_SCAN_MS; after repeated slow ones the OS scan runs on a worker thread from then on."""
+        core = self.core
+        if core is None or self._closing:
+            return
+        if self.scan_off_thread:
+            if self._scan_task is None or self._scan_task.done():
+                self._scan_task = asyncio.ensure_future(self._refresh_off_thread(core))
+            return
+        t0 = time.perf_counter()
+        ports = core.ports()
+        self.last_scan_ms = (time.perf_counter() - t0) * 1000
+        self._slow_scans = self._slow_scans + 1 if self.last_scan_ms > SLOW_SCAN_MS else 0
+        if self._slow_scans >= SLOW_SCANS_TO_SWITCH:
+            self.scan_off_thread = True
+            log.info("port snapshot took %.1f ms: scanning off the UI thread", self.last_scan_ms)
+        self._publish(ports)
+
+    async def _refresh_off_thread(self, core: Core) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-scan")
+        loop = asyncio.get_running_loop()
+        for attempt in range(MAX_DISCARDS + 1):
+            generation = self._generation
+            t0 = time.perf_counter()
+            # Only the OS scan (psutil, no shared state) runs on the worker; the snapshot that
+            # reads the core's tables stays on the loop.
+            listeners = await loop.run_in_executor(self._executor, core.scan)
+            self.last_scan_ms = (time.perf_counter() - t0) * 1000
+            if self.core is not core or self._closing:
+                return
+            # A service that started or stopped during the scan would show a wrong state for
+            # one frame (e.g. "stale" for a service that began listening after the scan).
+            if generation == self._generation or attempt == MAX_DISCARDS:
+                self._publish(core.ports(listeners))
+                return
+
+    def _publish(self, ports: list[PortInfo]) -> None:
+        self.last_ports = ports
+        self.portsChanged.emit(ports)
+
+    def process_details(self, pid: int) -> dict[str, Any]:
+        """Memory of one process, for a tooltip (one pid at a time; never a scan)."""
+        try:
+            proc = psutil.Process(pid)
+            out: dict[str, Any] = {"rss_mb": proc.memory_info().rss / 2**20}
+            with contextlib.suppress(psutil.AccessDenied, OSError):
+                out["uss_mb"] = proc.memory_full_info().uss / 2**20
+            return out
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return {}
+
+    # -- settings ------------------------------------------------------------------------------
+    def set_pacing_ms(self, ms: int) -> None:
+        """Demo pacing: an extra pause after each phase so an audience can follow (0–2 s)."""
+        ms = max(0, min(MAX_PACING_MS, int(ms)))
+        self._settings = self._settings.with_(demo_pacing_ms=ms)
+        if self.core is not None:
+            self.core.set_demo_pacing(ms)
+
+    # -- commands ------------------------------------------------------------------------------
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.busyChanged.emit(busy)
+
+    async def run_journey(
+        self,
+        journey: dict[str, Any],
+        customers: int = 1,
+        mode: str = "single",
+        think_time_ms: float = 0,
+    ) -> RunResult | None:
+        """Validate, then run. Invalid input → runRefused (nothing stopped); busy, a full pool
+        or an unexpected failure → commandFailed; otherwise runFinished with the RunResult."""
+        try:
+            core = self._require()
+            request = core.make_request(journey, customers=customers, mode=mode,
+                                        think_time_ms=think_time_ms)  # fmt: skip
+        except ValidationError as exc:
+            self.runRefused.emit(exc.problems)
+            return None
+        except CoreError as exc:
+            self.commandFailed.emit("Run Journey", str(exc))
+            return None
+        self._set_busy(True)
+        try:
+            result = await core.run_journey(request)
+        except ValidationError as exc:
+            self.runRefused.emit(exc.problems)
+            return None
+        except CoreError as exc:
+            self.commandFailed.emit("Run Journey", str(exc))
+            return None
+        except Exception as exc:  # a bug or an OS error must not take the window down
+            log.exception("run failed")
+            self.commandFailed.emit("Run Journey", f"{type(exc).__name__}: {exc}")
+            return None
+        finally:
+            self._set_busy(False)
+            self.refresh_ports()
+        self.runFinished.emit(result)
+        return result
+
+    async def stop_all(self) -> None:
+        """Stop every service (essentials too); a run in progress is cancelled first."""
+        await self._command("Stop All", self._stop_all)
+
+    async def _stop_all(self, core: Core) -> None:
+        report = await core.stop_all()
+        self.stopAllFinished.emit(report)
+
+    async def sweep(self) -> None:
+        await self._command("Sweep", self._sweep)
+
+    async def _sweep(self, core: Core) -> None:
+        self.sweepFinished.emit(await core.cleanup())
+
+    async def stop_service(self, key: str) -> None:
+        async def stop(core: Core) -> None:
+            report = await core.stop_service(key)
+            if report.count:
+                self.serviceStopped.emit(key)
+
+        await self._command(f"Stop {key}", stop)
+
+    async def _command(self, name: str, work: Callable[[Core], Awaitable[None]]) -> None:
+        try:
+            await work(self._require())
+        except CoreError as exc:
+            self.commandFailed.emit(name, str(exc))
+        except Exception as exc:
+            log.exception("%s failed", name)
+            self.commandFailed.emit(name, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.refresh_ports()

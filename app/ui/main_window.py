@@ -1,0 +1,692 @@
+"""The main window: journey editor left, port grid centre, timeline / results / log below.
+
+Reaches the core only through `CoreBridge`. Every dialog is non-blocking (`open()` + signals):
+the asyncio loop runs on Qt's, and a nested Qt loop inside a coroutine would break it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.bridge import MAX_PACING_MS, CoreBridge
+from app.ui.widgets.journey_editor import (
+    JourneyEditor,
+    JourneyFileError,
+    read_journey_file,
+    write_journey_file,
+)
+from app.ui.widgets.log import LogView
+from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES
+from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
+from app.ui.widgets.port_grid import PortGrid
+from app.ui.widgets.results import ResultsView
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "BizObs Journey Control Panel"
+DEFAULT_TEMPLATE = "e-commerce"
+BANNER_STYLE = {
+    "error": "background: #ffe3e3; color: #8f1d1d; border: 1px solid #c92a2a;",
+    "info": "background: #e7f5ff; color: #0f4c81; border: 1px solid #74c0fc;",
+    "ok": "background: #d3f9d8; color: #1e6b2f; border: 1px solid #2b8a3e;",
+}
+
+
+def default_qsettings() -> QSettings:
+    return QSettings("BizObs", "JourneyControlPanel")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: CoreBridge, qsettings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.bridge = bridge
+        self.qsettings = qsettings or default_qsettings()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._run_pending = False
+        self._shutting_down = False
+        self._shutdown_done = False
+        self.stop_all_dialog: QMessageBox | None = None
+        self.close_dialog: QMessageBox | None = None
+        self._file_dialog: QFileDialog | None = None
+        settings = bridge.settings
+        self.setWindowTitle(f"{APP_TITLE} — ports {settings.port_lo}–{settings.port_hi}")
+        self._build_actions()
+        self._build_central()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_statusbar()
+        self._connect_bridge()
+        self.editor.set_max_steps(len(settings.ports))
+        self._restore()
+        if bridge.last_ports:
+            self._ports_changed(bridge.last_ports)
+        self._update_actions()
+
+    # -- construction --------------------------------------------------------------------------
+    def _action(self, text: str, slot: Any, shortcut: str | QKeySequence | None = None,
+                name: str = "", tip: str = "") -> QAction:  # fmt: skip
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if name:
+            action.setObjectName(name)
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        self.runAction = self._action(
+            "&Run Journey", self.run_journey, "Ctrl+R", "runJourneyAction",
+            "Stop the previous journey, wait, sweep, launch these services, drive customers",
+        )  # fmt: skip
+        self.stopAllAction = self._action(
+            "&Stop All", self.confirm_stop_all, "Ctrl+Shift+X", "stopAllAction",
+            "Stop every service of this panel, essential ones included (asks first)",
+        )  # fmt: skip
+        self.sweepAction = self._action(
+            "S&weep stale now", self.sweep, None, "sweepAction",
+            "Release stale allocations and stop orphans of an earlier panel run",
+        )  # fmt: skip
+        self.newAction = self._action(
+            "&New Journey", self.new_journey, QKeySequence.StandardKey.New
+        )
+        self.openAction = self._action(
+            "&Open Journey…", self.open_journey_dialog, QKeySequence.StandardKey.Open
+        )
+        self.saveAction = self._action(
+            "&Save Journey As…", self.save_journey_dialog, QKeySequence.StandardKey.Save
+        )
+        self.quitAction = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.aboutAction = self._action("&About", self.show_about)
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 6)
+
+        banner_row = QWidget()
+        banner_row.setObjectName("messageBannerRow")
+        banner_layout = QHBoxLayout(banner_row)
+        banner_layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("messageBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        banner_layout.addWidget(self.banner, 1)
+        dismiss = QToolButton()
+        dismiss.setText("✕")
+        dismiss.setToolTip("Dismiss")
+        dismiss.clicked.connect(self.hide_banner)
+        banner_layout.addWidget(dismiss)
+        self._banner_row = banner_row
+        banner_row.hide()
+        outer.addWidget(banner_row)
+
+        # left: the editor and the two big buttons
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.editor = JourneyEditor()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.editor)
+        left_layout.addWidget(scroll, 1)
+        buttons = QHBoxLayout()
+        self.runJourneyButton = QPushButton("▶  Run Journey")
+        self.runJourneyButton.setObjectName("runJourneyButton")
+        self.runJourneyButton.setToolTip(self.runAction.toolTip() + " (Ctrl+R)")
+        self.runJourneyButton.setMinimumHeight(36)
+        self.runJourneyButton.setStyleSheet(
+            "QPushButton { background: #2b8a3e; color: white; font-weight: bold;"
+            " border-radius: 4px; padding: 6px 14px; }"
+            "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
+        )
+        self.runJourneyButton.clicked.connect(self.run_journey)
+        self.stopAllButton = QPushButton("■  Stop All")
+        self.stopAllButton.setObjectName("stopAllButton")
+        self.stopAllButton.setToolTip(self.stopAllAction.toolTip())
+        self.stopAllButton.setMinimumHeight(36)
+        self.stopAllButton.setStyleSheet(
+            "QPushButton { background: #c92a2a; color: white; font-weight: bold;"
+            " border-radius: 4px; padding: 6px 14px; }"
+            "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
+        )
+        self.stopAllButton.clicked.connect(self.confirm_stop_all)
+        buttons.addWidget(self.runJourneyButton, 2)
+        buttons.addWidget(self.stopAllButton, 1)
+        left_layout.addLayout(buttons)
+
+        # centre: the grid
+        self.grid = PortGrid()
+        self.grid.set_detail_provider(self.bridge.process_details)
+        self.grid.stopServiceRequested.connect(self.stop_service)
+        self.grid.openHealthRequested.connect(self.open_health)
+        grid_box = QGroupBox("Live port grid")
+        grid_layout = QVBoxLayout(grid_box)
+        grid_layout.addWidget(self.grid)
+
+        # below: timeline | results + log
+        self.timeline = PhaseTimeline()
+        timeline_box = QGroupBox("Run Journey phases")
+        timeline_layout = QVBoxLayout(timeline_box)
+        timeline_layout.addWidget(self.timeline)
+        self.results = ResultsView()
+        self.logView = LogView()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("bottomTabs")
+        self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.logView, "Log")
+
+        self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
+        self.bottomSplitter.setObjectName("bottomSplitter")
+        self.bottomSplitter.addWidget(timeline_box)
+        self.bottomSplitter.addWidget(self.tabs)
+        self.bottomSplitter.setStretchFactor(0, 2)
+        self.bottomSplitter.setStretchFactor(1, 3)
+        self.rightSplitter = QSplitter(Qt.Orientation.Vertical)
+        self.rightSplitter.setObjectName("rightSplitter")
+        self.rightSplitter.addWidget(grid_box)
+        self.rightSplitter.addWidget(self.bottomSplitter)
+        self.rightSplitter.setStretchFactor(0, 3)
+        self.rightSplitter.setStretchFactor(1, 2)
+        self.mainSplitter = QSplitter(Qt.Orientation.Horizontal)
+        self.mainSplitter.setObjectName("mainSplitter")
+        self.mainSplitter.addWidget(left)
+        self.mainSplitter.addWidget(self.rightSplitter)
+        self.mainSplitter.setStretchFactor(0, 2)
+        self.mainSplitter.setStretchFactor(1, 5)
+        self._left_panel = left
+        outer.addWidget(self.mainSplitter, 1)
+        self.setCentralWidget(central)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.newAction, self.openAction, self.saveAction])
+        templates = file_menu.addMenu("&Templates")
+        for name in self.editor.template_names():
+            templates.addAction(name, lambda n=name: self.load_template(n))
+        file_menu.addSeparator()
+        file_menu.addAction(self.quitAction)
+        services = bar.addMenu("&Services")
+        services.addActions([self.runAction, self.stopAllAction, self.sweepAction])
+        view = bar.addMenu("&View")
+        self.view_menu = view
+        editor_toggle = QAction("Journey &editor", self, checkable=True, checked=True)
+        editor_toggle.toggled.connect(self._left_panel.setVisible)
+        view.addAction(editor_toggle)
+        self._editor_toggle = editor_toggle
+        view.addSeparator()
+        view.addAction(self._action("Show &Results", lambda: self.tabs.setCurrentIndex(0),
+                                    "Ctrl+1"))  # fmt: skip
+        view.addAction(self._action("Show &Log", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2"))
+        view.addAction(self._action("&Clear Log", self.logView.clear))
+        view.addAction(self._action("Refresh &ports now", self.bridge.refresh_ports, "F5"))
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.aboutAction)
+
+    def _build_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.runAction)
+        toolbar.addAction(self.stopAllAction)
+        toolbar.addAction(self.sweepAction)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Demo pacing per phase: "))
+        self.pacingSpin = QSpinBox()
+        self.pacingSpin.setObjectName("pacingSpin")
+        self.pacingSpin.setRange(0, MAX_PACING_MS)
+        self.pacingSpin.setSingleStep(250)
+        self.pacingSpin.setSuffix(" ms")
+        self.pacingSpin.setSpecialValueText("off")
+        self.pacingSpin.setToolTip("Slow each phase down (0–2 s) so an audience can follow")
+        self.pacingSpin.valueChanged.connect(self._pacing_changed)
+        toolbar.addWidget(self.pacingSpin)
+        self.view_menu.insertAction(self.view_menu.actions()[0], toolbar.toggleViewAction())
+
+    def _build_statusbar(self) -> None:
+        bar = self.statusBar()
+        self.runStateLabel = QLabel("Idle")
+        self.runStateLabel.setObjectName("runStateLabel")
+        self.countsLabel = QLabel()
+        self.countsLabel.setObjectName("countsLabel")
+        self.countsLabel.setTextFormat(Qt.TextFormat.RichText)
+        bar.addPermanentWidget(self.runStateLabel)
+        bar.addPermanentWidget(self.countsLabel)
+
+    def _connect_bridge(self) -> None:
+        b = self.bridge
+        b.portsChanged.connect(self._ports_changed)
+        b.phaseEvent.connect(self._phase_event)
+        b.serviceEvent.connect(self._service_event)
+        b.logEvent.connect(self._log_event)
+        b.runStarted.connect(self._run_started)
+        b.runFinished.connect(self._run_finished)
+        b.runRefused.connect(self._run_refused)
+        b.commandFailed.connect(self._command_failed)
+        b.stopAllFinished.connect(self._stop_all_finished)
+        b.sweepFinished.connect(self._sweep_finished)
+        b.serviceStopped.connect(self._service_stopped)
+        b.busyChanged.connect(self._update_actions)
+        b.opened.connect(self._opened)
+        b.closed.connect(self._update_actions)
+
+    # -- persistence (QSettings) ---------------------------------------------------------------
+    def _restore(self) -> None:
+        s = self.qsettings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for splitter in (self.mainSplitter, self.rightSplitter, self.bottomSplitter):
+            value = s.value(f"window/{splitter.objectName()}")
+            if isinstance(value, QByteArray):
+                splitter.restoreState(value)
+            else:
+                splitter.setSizes(self._default_sizes(splitter.objectName()))
+        restored = False
+        raw = s.value("journey/last")
+        if isinstance(raw, str) and raw:
+            try:
+                self.editor.restore_state(json.loads(raw))
+                restored = True
+            except (ValueError, TypeError):
+                restored = False
+        if not restored:
+            names = self.editor.template_names()
+            if names:
+                self.editor.load_template(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names
+                                          else names[0])  # fmt: skip
+        pacing = self.bridge.settings.demo_pacing_ms or _int(s.value("demo/pacingMs"), 0)
+        self.pacingSpin.setValue(pacing)
+        self.bridge.set_pacing_ms(pacing)
+
+    def _default_sizes(self, name: str) -> list[int]:
+        rows = -(-len(self.bridge.settings.ports) // 8)
+        grid = min(rows, 5) * 80 + 110  # a larger pool scrolls inside the grid
+        return {"mainSplitter": [480, 960], "rightSplitter": [grid, 800 - grid],
+                "bottomSplitter": [360, 600]}.get(name, [1, 1])  # fmt: skip
+
+    def save_settings(self) -> None:
+        s = self.qsettings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        for splitter in (self.mainSplitter, self.rightSplitter, self.bottomSplitter):
+            s.setValue(f"window/{splitter.objectName()}", splitter.saveState())
+        s.setValue("journey/last", json.dumps(self.editor.state()))
+        s.setValue("demo/pacingMs", self.pacingSpin.value())
+        s.sync()
+
+    # -- async plumbing ------------------------------------------------------------------------
+    def _task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("UI task failed", exc_info=exc)
+            self.show_banner(f"Internal error: {type(exc).__name__}: {exc}", "error")
+        self._update_actions()
+
+    def _update_actions(self, *_args: object) -> None:
+        open_ = self.bridge.is_open and not self._shutting_down
+        can_run = open_ and not self.bridge.busy and not self._run_pending
+        self.runAction.setEnabled(can_run)
+        self.runJourneyButton.setEnabled(can_run)
+        self.stopAllAction.setEnabled(open_)
+        self.stopAllButton.setEnabled(open_)
+        self.sweepAction.setEnabled(open_ and not self.bridge.busy)
+        if not open_:
+            self.runStateLabel.setText("Closed" if not self._shutting_down else "Stopping…")
+        elif self.bridge.busy or self._run_pending:
+            if not self.runStateLabel.text().startswith("Running"):
+                self.runStateLabel.setText("Running…")
+        else:
+            self.runStateLabel.setText("Idle")
+
+    # -- commands ------------------------------------------------------------------------------
+    def run_journey(self) -> None:
+        if self._run_pending or self.bridge.busy or not self.bridge.is_open:
+            return
+        problems = self.editor.refresh_validation(emphasise=True)
+        if problems:
+            self._run_refused(problems)
+            return
+        data, _ = self.editor.journey_data()
+        params = self.editor.run_params()
+        self.hide_banner()
+        self._run_pending = True
+        self._update_actions()
+        task = self._task(self.bridge.run_journey(data, **params))
+        task.add_done_callback(lambda _t: self._run_done())
+        self.qsettings.setValue("journey/last", json.dumps(self.editor.state()))
+
+    def _run_done(self) -> None:
+        self._run_pending = False
+        self._update_actions()
+
+    def confirm_stop_all(self) -> None:
+        if not self.bridge.is_open or self._shutting_down:
+            return
+        services = self.bridge.services()
+        essential = sum(1 for s in services if s.essential)
+        box = QMessageBox(self)
+        box.setObjectName("stopAllDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Stop All")
+        box.setText(f"Stop all {len(services)} services of this panel "
+                    f"({essential} essential)?")  # fmt: skip
+        info = "Essential services are stopped too; the next Run Journey starts them again."
+        if self.bridge.busy:
+            info = "The journey run in progress is cancelled first (it rolls back). " + info
+        box.setInformativeText(info)
+        confirm = box.addButton("Stop All", QMessageBox.ButtonRole.DestructiveRole)
+        confirm.setObjectName("confirmStopAllButton")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self._stop_all_confirmed() if b is confirm else None)
+        self.stop_all_dialog = box
+        box.open()  # non-blocking: no nested event loop
+
+    def _stop_all_confirmed(self) -> None:
+        self.stop_all_dialog = None
+        self.statusBar().showMessage("Stopping all services…")
+        self.runStateLabel.setText("Stopping all…")
+        self._task(self.bridge.stop_all())
+
+    def sweep(self) -> None:
+        if self.bridge.is_open:
+            self._task(self.bridge.sweep())
+
+    def stop_service(self, key: str) -> None:
+        if self.bridge.is_open:
+            self.logView.add("panel", f"stopping {key} (from the port grid)")
+            self._task(self.bridge.stop_service(key))
+
+    def open_health(self, port: int) -> None:
+        QDesktopServices.openUrl(QUrl(f"http://127.0.0.1:{port}/health"))
+
+    def _pacing_changed(self, value: int) -> None:
+        self.bridge.set_pacing_ms(value)
+        self.qsettings.setValue("demo/pacingMs", value)
+
+    # -- journeys (File menu) ------------------------------------------------------------------
+    def new_journey(self) -> None:
+        self.editor.clear()
+
+    def load_template(self, name: str) -> None:
+        self.editor.load_template(name)
+        self.statusBar().showMessage(f"Loaded template {name}", 4000)
+
+    def _journeys_dir(self) -> str:
+        last = self.qsettings.value("journey/dir")
+        return str(last) if last else str(Path.home())
+
+    def open_journey_dialog(self) -> None:
+        dialog = QFileDialog(self, "Open journey", self._journeys_dir(),
+                             "Journey JSON (*.json);;All files (*)")  # fmt: skip
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.open_journey_file)
+        self._file_dialog = dialog
+        dialog.open()
+
+    def open_journey_file(self, path: str) -> bool:
+        try:
+            data = read_journey_file(path)
+        except JourneyFileError as exc:
+            self.show_banner(str(exc), "error")
+            return False
+        self.editor.set_journey(data)
+        self.qsettings.setValue("journey/dir", str(Path(path).parent))
+        self.statusBar().showMessage(f"Opened {path}", 4000)
+        return True
+
+    def save_journey_dialog(self) -> None:
+        dialog = QFileDialog(self, "Save journey", self._journeys_dir(),
+                             "Journey JSON (*.json)")  # fmt: skip
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("json")
+        dialog.fileSelected.connect(self.save_journey_file)
+        self._file_dialog = dialog
+        dialog.open()
+
+    def save_journey_file(self, path: str) -> bool:
+        data, _ = self.editor.journey_data()
+        try:
+            write_journey_file(path, data)
+        except OSError as exc:
+            self.show_banner(f"cannot save {path}: {exc.strerror}", "error")
+            return False
+        self.qsettings.setValue("journey/dir", str(Path(path).parent))
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def show_about(self) -> None:
+        s = self.bridge.settings
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APP_TITLE}")
+        box.setText(f"<b>{APP_TITLE}</b>")
+        box.setInformativeText(
+            "Describe a customer journey, press Run Journey: the panel stops the previous "
+            "journey's services, waits until they are gone, sweeps stale ports, launches one "
+            "real HTTP service per step and drives simulated customers through the chain.<br><br>"
+            f"Port pool {s.port_lo}–{s.port_hi} · state {s.state_dir}"
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- banner --------------------------------------------------------------------------------
+    def show_banner(self, text: str, kind: str = "info") -> None:
+        self.banner.setText(text)
+        self.banner.setStyleSheet(f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px;"
+                                  " padding: 6px; }}")  # fmt: skip
+        self.banner.setProperty("kind", kind)
+        self._banner_row.show()
+
+    def hide_banner(self) -> None:
+        self._banner_row.hide()
+        self.banner.clear()
+
+    # -- bridge signals ------------------------------------------------------------------------
+    def _ports_changed(self, ports: list[Any]) -> None:
+        self.grid.set_ports(ports)
+        counts = self.grid.counts()
+        parts = []
+        for key in LEGEND_ORDER:
+            if key == "essential":
+                continue
+            sw = SWATCHES[key]
+            n = counts.get(key, 0)
+            extra = f" ({counts['essential']} essential)" if key == "allocated" and counts[
+                "essential"] else ""  # fmt: skip
+            weight = "bold" if n else "normal"
+            parts.append(f"<span style='color:{sw.border}'>■</span> "
+                         f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>")  # fmt: skip
+        self.countsLabel.setText("&nbsp;&nbsp;".join(parts))
+
+    def _opened(self) -> None:
+        self._update_actions()
+        if messages := self.bridge.startup_messages:
+            self.show_banner("At start: " + "; ".join(messages), "info")
+
+    def _log_event(self, event: Any) -> None:
+        self.logView.add(event.source, event.message, event.level, event.at)
+
+    def _service_stopped(self, key: str) -> None:
+        self.statusBar().showMessage(f"Stopped {key}", 5000)
+
+    def _run_started(self, run_id: str, company: str) -> None:
+        self.statusBar().clearMessage()
+        self.timeline.start_run(run_id, company)
+        self.results.show_running(run_id)
+        self.runStateLabel.setText("Running: starting…")
+        self.logView.add("run", f"{run_id} started for {company}")
+
+    def _phase_event(self, event: Any) -> None:
+        self.timeline.phase_event(event.run_id, event.phase, event.status, event.duration_ms,
+                                  event.counts)  # fmt: skip
+        phase = event.phase.value
+        if event.status == "started":
+            self.runStateLabel.setText(f"Running: {phase}…")
+        else:
+            counts = format_counts(event.counts)
+            self.logView.add("run", f"phase {phase} {event.status} in {event.duration_ms:,.1f} ms"
+                             f"{': ' + counts if counts else ''}",
+                             "info" if event.status == "finished" else "error")  # fmt: skip
+
+    def _service_event(self, event: Any) -> None:
+        where = f" on port {event.port}" if event.port else ""
+        pid = f" (pid {event.pid})" if event.pid else ""
+        detail = f": {event.detail}" if event.detail else ""
+        level = "warning" if event.state in ("exited", "killed", "stale") else "info"
+        self.logView.add(event.key, f"{event.state}{where}{pid}{detail}", level)
+
+    def _run_finished(self, result: Any) -> None:
+        total = sum(p.duration_ms for p in result.phases)
+        self.timeline.finish_run(result.ok, result.error or "", total)
+        if result.simulation is not None:
+            self.results.show_simulation(result.simulation, result.run_id)
+        else:
+            self.results.show_error(result.error or "the run did not reach the simulate phase")
+        if result.ok:
+            s = result.simulation.summary
+            msg = (
+                f"Run {result.run_id}: {len(result.services)} services, "
+                f"{s.completed}/{s.customers} customers completed in {total:,.0f} ms"
+            )
+            self.statusBar().showMessage(msg, 15000)
+            self.tabs.setCurrentWidget(self.results)
+        else:
+            self.show_banner(f"Run Journey failed: {result.error}", "error")
+        self.logView.add("run", f"{result.run_id or 'run'} {'finished' if result.ok else 'failed'}"
+                         f"{': ' + result.error if result.error else ''}",
+                         "info" if result.ok else "error")  # fmt: skip
+
+    def _run_refused(self, problems: list[str]) -> None:
+        self.editor.show_problems(problems, emphasise=True)
+        first = problems[0] if problems else "invalid input"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.show_banner(f"Run Journey refused, nothing was stopped: {first}{more}", "error")
+        self.statusBar().showMessage("Fix the journey first: nothing was stopped", 8000)
+        self.logView.add("panel", "Run Journey refused: " + "; ".join(problems), "warning")
+
+    def _command_failed(self, command: str, message: str) -> None:
+        self.show_banner(f"{command}: {message}", "error")
+        self.logView.add("panel", f"{command} failed: {message}", "error")
+        self._update_actions()
+
+    def _stop_all_finished(self, report: Any) -> None:
+        killed = f", {len(report.killed)} needed SIGKILL" if report.killed else ""
+        msg = f"Stop All: stopped {report.count} services{killed}"
+        self.statusBar().showMessage(msg, 10000)
+        self.logView.add("panel", msg)
+        self._update_actions()
+
+    def _sweep_finished(self, counts: dict[str, int]) -> None:
+        msg = (f"Sweep: {counts.get('staleCleaned', 0)} stale allocations released, "
+               f"{counts.get('orphansReaped', 0)} orphans stopped")  # fmt: skip
+        self.statusBar().showMessage(msg, 10000)
+        self.logView.add("panel", msg)
+
+    # -- closing -------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._shutdown_done or not self.bridge.is_open:
+            self.save_settings()
+            event.accept()
+            return
+        event.ignore()
+        if self._shutting_down:
+            return
+        if self.bridge.services() or self.bridge.busy:
+            self.confirm_close()
+        else:
+            self.shutdown()
+
+    def confirm_close(self) -> None:
+        n = len(self.bridge.services())
+        box = QMessageBox(self)
+        box.setObjectName("closeDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Quit")
+        running = f"{n} service{'s are' if n != 1 else ' is'} running"
+        if self.bridge.busy:
+            running += " and a journey run is in progress"
+        box.setText(f"{running}. Stop them and quit?")
+        box.setInformativeText(
+            "Services never outlive the panel: they are tied to it and die with it, even if it "
+            "crashes, and the next start cleans up whatever is left. Quitting stops them now, "
+            "cleanly."
+        )
+        quit_button = box.addButton("Stop services and quit", QMessageBox.ButtonRole.AcceptRole)
+        quit_button.setObjectName("stopAndQuitButton")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(quit_button)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.shutdown() if b is quit_button else None)
+        self.close_dialog = box
+        box.open()
+
+    def shutdown(self) -> asyncio.Future[Any] | None:
+        """Stop every service, close the core, then close the window."""
+        if self._shutting_down:
+            return None
+        self._shutting_down = True
+        self.close_dialog = None
+        self.statusBar().showMessage("Stopping services and closing…")
+        self._update_actions()
+        self.save_settings()
+        return self._task(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.bridge.close(stop_services=True)
+        finally:
+            self._shutdown_done = True
+            QTimer.singleShot(0, self.close)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

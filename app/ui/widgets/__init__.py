@@ -1,0 +1,1 @@
+"""Views: no psutil, sockets or process calls here; data arrives through the bridge."""

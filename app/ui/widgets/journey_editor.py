@@ -1,0 +1,470 @@
+"""The journey editor: company, domain, industry, steps, customers, mode, templates.
+
+Validation is the core's own (`app.core.journeys.parse_journey`, pure), shown inline before any
+run. Templates are data (`resources/journeys`), read through `app.core.journeys` as well.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import ValidationError
+from app.core.journeys import MAX_STEPS, load_template, parse_journey, template_names
+
+INDUSTRIES = ("Retail", "E-commerce", "Banking", "Insurance", "Healthcare", "Telecommunications",
+              "Travel", "SaaS", "Media", "Logistics", "Energy", "Public Sector")  # fmt: skip
+MODES = (
+    ("single", "Single customer"),
+    ("multiple", "Multiple customers"),
+    ("batch-chained", "Batch, chained (LoadRunner)"),
+)
+COL_STEP, COL_SERVICE, COL_LATENCY, COL_ERROR = range(4)
+AUTO_ROLE = Qt.ItemDataRole.UserRole + 1  # on the service item: name was suggested, not typed
+EXTRA_ROLE = Qt.ItemDataRole.UserRole + 2  # on the step item: fields the table does not show
+MAX_CUSTOMERS = 10_000
+MAX_THINK_MS = 10_000
+VALIDATE_DELAY_MS = 250
+
+
+def suggest_service_name(step_name: str) -> str:
+    """'Add To Cart' -> 'AddToCartService'; always a valid service identifier (or '')."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", step_name) if w]
+    name = "".join(w[0].upper() + w[1:] for w in words)
+    name = name.lstrip("0123456789")
+    if not name:
+        return ""
+    if not name.endswith("Service"):
+        name += "Service"
+    return name[:64]
+
+
+class JourneyEditor(QWidget):
+    changed = Signal()
+    validated = Signal(list)  # the current problems (empty: ready to run)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("journeyEditor")
+        self._updating = False
+        self._max_steps = MAX_STEPS
+        self._extra_journey: dict[str, Any] = {}
+        self._build()
+        self._validate_timer = QTimer(self)
+        self._validate_timer.setSingleShot(True)
+        self._validate_timer.setInterval(VALIDATE_DELAY_MS)
+        self._validate_timer.timeout.connect(self.refresh_validation)
+        self.changed.connect(self._validate_timer.start)
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Template:"))
+        self.templateCombo = QComboBox()
+        self.templateCombo.setObjectName("templateCombo")
+        self.templateCombo.addItem("Choose a template…", None)
+        for name in template_names():
+            self.templateCombo.addItem(name, name)
+        self.templateCombo.setToolTip("Load a ready-made journey into the form")
+        self.templateCombo.activated.connect(self._template_chosen)
+        top.addWidget(self.templateCombo, 1)
+        layout.addLayout(top)
+
+        company = QGroupBox("Company")
+        form = QFormLayout(company)
+        self.companyNameEdit = QLineEdit()
+        self.companyNameEdit.setObjectName("companyNameEdit")
+        self.companyNameEdit.setPlaceholderText("e.g. Acme Retail")
+        self.domainEdit = QLineEdit()
+        self.domainEdit.setObjectName("domainEdit")
+        self.domainEdit.setPlaceholderText("e.g. acme.com")
+        self.industryCombo = QComboBox()
+        self.industryCombo.setObjectName("industryCombo")
+        self.industryCombo.setEditable(True)
+        self.industryCombo.addItems(INDUSTRIES)
+        self.industryCombo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        form.addRow("Company name", self.companyNameEdit)
+        form.addRow("Domain", self.domainEdit)
+        form.addRow("Industry", self.industryCombo)
+        layout.addWidget(company)
+
+        steps = QGroupBox("Steps (one service each, in order)")
+        steps_layout = QVBoxLayout(steps)
+        self.stepsTable = QTableWidget(0, 4)
+        self.stepsTable.setObjectName("stepsTable")
+        self.stepsTable.setHorizontalHeaderLabels(
+            ["Step name", "Service name", "Latency", "Errors"]
+        )
+        self.stepsTable.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.stepsTable.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.stepsTable.horizontalHeader()
+        header.setSectionResizeMode(COL_STEP, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_SERVICE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_LATENCY, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_ERROR, QHeaderView.ResizeMode.ResizeToContents)
+        self.stepsTable.verticalHeader().setDefaultSectionSize(24)
+        self.stepsTable.setToolTip(
+            "Service name is suggested from the step name until you type your own.\n"
+            "Latency: simulated ms per call (0–60000).\n"
+            "Errors: the error rate, from 0 to 1 (0.05 = 5 % of calls fail)."
+        )
+        self.stepsTable.itemChanged.connect(self._item_changed)
+        steps_layout.addWidget(self.stepsTable, 1)
+        buttons = QHBoxLayout()
+        self.addStepButton = self._button("Add", "addStepButton", lambda: self.add_step())
+        self.removeStepButton = self._button("Remove", "removeStepButton", self.remove_step)
+        self.moveUpButton = self._button("Up", "moveUpButton", lambda: self.move_step(-1))
+        self.moveDownButton = self._button("Down", "moveDownButton", lambda: self.move_step(1))
+        for b in (self.addStepButton, self.removeStepButton, self.moveUpButton,
+                  self.moveDownButton):  # fmt: skip
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        steps_layout.addLayout(buttons)
+        layout.addWidget(steps, 1)
+
+        traffic = QGroupBox("Traffic")
+        tform = QFormLayout(traffic)
+        self.modeCombo = QComboBox()
+        self.modeCombo.setObjectName("modeCombo")
+        for value, text in MODES:
+            self.modeCombo.addItem(text, value)
+        self.customersSpin = QSpinBox()
+        self.customersSpin.setObjectName("customersSpin")
+        self.customersSpin.setRange(1, MAX_CUSTOMERS)
+        self.customersSpin.setValue(3)
+        self.thinkTimeSpin = QSpinBox()
+        self.thinkTimeSpin.setObjectName("thinkTimeSpin")
+        self.thinkTimeSpin.setRange(0, MAX_THINK_MS)
+        self.thinkTimeSpin.setSingleStep(50)
+        self.thinkTimeSpin.setSuffix(" ms")
+        tform.addRow("Mode", self.modeCombo)
+        tform.addRow("Customers", self.customersSpin)
+        tform.addRow("Think time", self.thinkTimeSpin)
+        layout.addWidget(traffic)
+        self.modeCombo.setCurrentIndex(1)
+
+        self.validationLabel = QLabel()
+        self.validationLabel.setObjectName("validationLabel")
+        self.validationLabel.setWordWrap(True)
+        self.validationLabel.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.validationLabel)
+
+        for edit in (self.companyNameEdit, self.domainEdit):
+            edit.textChanged.connect(self.changed)
+        self.industryCombo.currentTextChanged.connect(self.changed)
+        self.customersSpin.valueChanged.connect(self.changed)
+        self.thinkTimeSpin.valueChanged.connect(self.changed)
+        self.modeCombo.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
+
+    def _button(self, text: str, name: str, slot: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        return button
+
+    # -- steps table ---------------------------------------------------------------------------
+    def add_step(self, step_name: str = "", service_name: str = "", latency_ms: Any = "",
+                 error_rate: Any = "", extra: dict[str, Any] | None = None) -> int:  # fmt: skip
+        """Append a row (selected afterwards); returns its index."""
+        self._updating = True
+        try:
+            row = self.stepsTable.rowCount()
+            self.stepsTable.insertRow(row)
+            step_item = QTableWidgetItem(step_name)
+            step_item.setData(EXTRA_ROLE, dict(extra or {}))
+            service = service_name or suggest_service_name(step_name)
+            service_item = QTableWidgetItem(service)
+            service_item.setData(AUTO_ROLE, not service_name)
+            self.stepsTable.setItem(row, COL_STEP, step_item)
+            self.stepsTable.setItem(row, COL_SERVICE, service_item)
+            self.stepsTable.setItem(row, COL_LATENCY, _number_item(latency_ms))
+            self.stepsTable.setItem(row, COL_ERROR, _number_item(error_rate))
+        finally:
+            self._updating = False
+        self.stepsTable.selectRow(row)
+        self.changed.emit()
+        return row
+
+    def remove_step(self, *_checked: object) -> None:
+        row = self.stepsTable.currentRow()
+        if row < 0:
+            row = self.stepsTable.rowCount() - 1
+        if row < 0:
+            return
+        self.stepsTable.removeRow(row)
+        if self.stepsTable.rowCount():
+            self.stepsTable.selectRow(min(row, self.stepsTable.rowCount() - 1))
+        self.changed.emit()
+
+    def move_step(self, delta: int) -> None:
+        row = self.stepsTable.currentRow()
+        target = row + delta
+        if row < 0 or not 0 <= target < self.stepsTable.rowCount():
+            return
+        self._updating = True
+        try:
+            for col in range(self.stepsTable.columnCount()):
+                a = self.stepsTable.takeItem(row, col)
+                b = self.stepsTable.takeItem(target, col)
+                self.stepsTable.setItem(row, col, b)
+                self.stepsTable.setItem(target, col, a)
+        finally:
+            self._updating = False
+        self.stepsTable.selectRow(target)
+        self.changed.emit()
+
+    def set_step_text(self, row: int, col: int, text: str) -> None:
+        """Edit one cell as a user would (suggestions and validation follow)."""
+        item = self.stepsTable.item(row, col)
+        if item is None:
+            item = QTableWidgetItem()
+            self.stepsTable.setItem(row, col, item)
+        item.setText(text)
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if self._updating:
+            return
+        row, col = item.row(), item.column()
+        if col == COL_STEP:
+            service = self.stepsTable.item(row, COL_SERVICE)
+            if service is None or service.data(AUTO_ROLE) or not service.text().strip():
+                self._updating = True
+                try:
+                    if service is None:
+                        service = QTableWidgetItem()
+                        self.stepsTable.setItem(row, COL_SERVICE, service)
+                    service.setText(suggest_service_name(item.text()))
+                    service.setData(AUTO_ROLE, True)
+                finally:
+                    self._updating = False
+        elif col == COL_SERVICE:
+            item.setData(AUTO_ROLE, not item.text().strip())
+        self.changed.emit()
+
+    def _mode_changed(self) -> None:
+        mode = self.mode()
+        self.thinkTimeSpin.setEnabled(mode == "batch-chained")
+        self.customersSpin.setEnabled(mode != "single")
+        self.changed.emit()
+
+    def _template_chosen(self, index: int) -> None:
+        name = self.templateCombo.itemData(index)
+        if name:
+            self.load_template(name)
+        self.templateCombo.setCurrentIndex(0)
+
+    # -- data in and out -----------------------------------------------------------------------
+    @staticmethod
+    def template_names() -> list[str]:
+        return template_names()
+
+    def load_template(self, name: str) -> None:
+        self.set_journey(load_template(name).to_json())
+
+    def clear(self) -> None:
+        self.set_journey({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
+        self.add_step()
+
+    def set_journey(self, data: dict[str, Any]) -> None:
+        self._updating = True
+        try:
+            self.companyNameEdit.setText(str(data.get("companyName", "")))
+            self.domainEdit.setText(str(data.get("domain", "")))
+            self.industryCombo.setCurrentText(str(data.get("industryType", "")))
+            self.stepsTable.setRowCount(0)
+            known = {"companyName", "domain", "industryType", "steps"}
+            self._extra_journey = {k: v for k, v in data.items() if k not in known}
+        finally:
+            self._updating = False
+        for step in data.get("steps") or []:
+            if not isinstance(step, dict):
+                continue
+            extra = {k: v for k, v in step.items()
+                     if k not in ("stepName", "serviceName", "latencyMs", "errorRate")}  # fmt: skip
+            self.add_step(str(step.get("stepName", "")), str(step.get("serviceName", "")),
+                          step.get("latencyMs", ""), step.get("errorRate", ""), extra)  # fmt: skip
+        self.changed.emit()
+        self.refresh_validation()
+
+    def journey_data(self) -> tuple[dict[str, Any], list[str]]:
+        """The form as the journey JSON shape, plus problems the JSON cannot carry (a latency
+        typed as text)."""
+        problems: list[str] = []
+        steps = []
+        for row in range(self.stepsTable.rowCount()):
+            step_item = self.stepsTable.item(row, COL_STEP)
+            step: dict[str, Any] = {
+                "stepName": _text(step_item),
+                "serviceName": _text(self.stepsTable.item(row, COL_SERVICE)),
+            }
+            for col, key, label in ((COL_LATENCY, "latencyMs", "latency"),
+                                    (COL_ERROR, "errorRate", "error rate")):  # fmt: skip
+                raw = _text(self.stepsTable.item(row, col))
+                if not raw:
+                    continue
+                try:
+                    step[key] = float(raw)
+                except ValueError:
+                    problems.append(f"step {row + 1}: {label} {raw!r} is not a number")
+            if step_item is not None and isinstance(step_item.data(EXTRA_ROLE), dict):
+                step = {**step_item.data(EXTRA_ROLE), **step}
+            steps.append(step)
+        data = {
+            **self._extra_journey,
+            "companyName": self.companyNameEdit.text(),
+            "domain": self.domainEdit.text(),
+            "industryType": self.industryCombo.currentText(),
+            "steps": steps,
+        }
+        return data, problems
+
+    def mode(self) -> str:
+        return str(self.modeCombo.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        index = self.modeCombo.findData(mode)
+        if index >= 0:
+            self.modeCombo.setCurrentIndex(index)
+
+    def run_params(self) -> dict[str, Any]:
+        mode = self.mode()
+        customers = 1 if mode == "single" else self.customersSpin.value()
+        think = self.thinkTimeSpin.value() if mode == "batch-chained" else 0
+        return {"customers": customers, "mode": mode, "think_time_ms": think}
+
+    def state(self) -> dict[str, Any]:
+        """Everything worth remembering between sessions."""
+        data, _ = self.journey_data()
+        return {"journey": data, **self.run_params(), "customersSpin": self.customersSpin.value()}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        journey = state.get("journey")
+        if isinstance(journey, dict):
+            self.set_journey(journey)
+        if isinstance(state.get("customersSpin"), int):
+            self.customersSpin.setValue(state["customersSpin"])
+        if isinstance(state.get("mode"), str):
+            self.set_mode(state["mode"])
+        if isinstance(state.get("think_time_ms"), int | float):
+            self.thinkTimeSpin.setValue(int(state["think_time_ms"]))
+
+    def set_max_steps(self, n: int) -> None:
+        """The pool size caps the steps (one port each)."""
+        self._max_steps = max(1, n)
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self) -> list[str]:
+        data, problems = self.journey_data()
+        try:
+            parse_journey(data, self._max_steps)
+        except ValidationError as exc:
+            problems = exc.problems + problems
+        return problems
+
+    def refresh_validation(self, emphasise: bool = False) -> list[str]:
+        """Validate now and show the result under the form; `emphasise` after a refused run."""
+        self._validate_timer.stop()
+        problems = self.validate()
+        self.show_problems(problems, emphasise)
+        return problems
+
+    def show_problems(self, problems: list[str], emphasise: bool = False) -> None:
+        if problems:
+            color, bg = ("#8f1d1d", "#ffe3e3") if emphasise else ("#7a4b00", "#fff3bf")
+            title = "Cannot run this journey:" if emphasise else "Not ready to run yet:"
+            items = "".join(f"<li>{_html(p)}</li>" for p in problems[:12])
+            if len(problems) > 12:
+                items += f"<li>… and {len(problems) - 12} more</li>"
+            self.validationLabel.setText(f"<b>{title}</b><ul style='margin:0'>{items}</ul>")
+        else:
+            color, bg = "#1e6b2f", "#d3f9d8"
+            n = self.stepsTable.rowCount()
+            self.validationLabel.setText(f"✓ Ready to run: {n} step{'s' if n != 1 else ''}, "
+                                         f"one service each.")  # fmt: skip
+        self.validationLabel.setStyleSheet(
+            f"QLabel {{ color: {color}; background: {bg}; border-radius: 4px; padding: 6px; }}"
+        )
+        self._mark_fields(problems)
+        self.validated.emit(list(problems))
+
+    def _mark_fields(self, problems: list[str]) -> None:
+        def bad(prefix: str) -> bool:
+            return any(p.startswith(prefix) for p in problems)
+
+        for widget, prefix in ((self.companyNameEdit, "companyName"), (self.domainEdit, "domain"),
+                               (self.industryCombo, "industryType")):  # fmt: skip
+            widget.setStyleSheet(
+                "border: 2px solid #c92a2a; border-radius: 3px;" if bad(prefix) else ""
+            )
+        steps_bad = bad("step") or bad("steps") or any("steps do not fit" in p for p in problems)
+        self.stepsTable.setStyleSheet("QTableWidget { border: 2px solid #c92a2a; }" if steps_bad
+                                      else "")  # fmt: skip
+
+
+def _text(item: QTableWidgetItem | None) -> str:
+    return item.text().strip() if item is not None else ""
+
+
+def _number_item(value: Any) -> QTableWidgetItem:
+    if value in ("", None, 0, 0.0):
+        text = ""
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    item = QTableWidgetItem(text)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class JourneyFileError(Exception):
+    """A journey file cannot be read, or holds no JSON object."""
+
+
+def read_journey_file(path: str) -> dict[str, Any]:
+    """The JSON object in a journey file, unvalidated (the form shows what is wrong with it)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        raise JourneyFileError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise JourneyFileError(f"{path} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and "journey" in data and "steps" not in data:
+        data = data["journey"]
+    if not isinstance(data, dict):
+        raise JourneyFileError(f"{path} does not hold a journey (a JSON object)")
+    return data
+
+
+def write_journey_file(path: str, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")

@@ -1,0 +1,181 @@
+"""The phase timeline of the current run: stop, wait, sweep, launch, simulate.
+
+Each row shows the phase's status (pending, running with a ticking elapsed time, done, failed),
+its duration and its counts, as the bridge relays the core's phase events.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.model import Phase
+
+PHASE_WHAT = {
+    Phase.STOP: "stop the previous journey's services (SIGTERM; essentials kept)",
+    Phase.WAIT: "wait until they exited and their ports are free",
+    Phase.SWEEP: "sweep stale allocations and orphans",
+    Phase.LAUNCH: "launch one service per step, verify /health",
+    Phase.SIMULATE: "drive the customers through the chain",
+}
+STATUS_STYLE = {  # background, foreground
+    "pending": ("#f1f3f5", "#868e96"),
+    "running": ("#ffe066", "#212529"),
+    "done": ("#d3f9d8", "#1e6b2f"),
+    "failed": ("#ffe3e3", "#8f1d1d"),
+}
+STATUS_TEXT = {"pending": "pending", "running": "running", "done": "✓ done", "failed": "✗ failed"}
+
+
+def humanize(key: str) -> str:
+    """'staleCleaned' -> 'stale cleaned'."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).lower()
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    return " · ".join(f"{humanize(k)} {v}" for k, v in counts.items())
+
+
+@dataclass
+class PhaseRow:
+    status: str = "pending"
+    duration_ms: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float | None = None  # perf_counter when it started (for the ticking elapsed time)
+
+
+class PhaseTimeline(QWidget):
+    COLUMNS = ("Phase", "Status", "Duration", "Counts")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("phaseTimeline")
+        self.run_id: str | None = None
+        self.rows: dict[Phase, PhaseRow] = {p: PhaseRow() for p in Phase}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.header = QLabel("No run yet. Run Journey fills this in, phase by phase.")
+        self.header.setObjectName("timelineHeader")
+        self.header.setWordWrap(True)
+        layout.addWidget(self.header)
+        self.table = QTableWidget(len(Phase), len(self.COLUMNS))
+        self.table.setObjectName("timelineTable")
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setMinimumSectionSize(28)
+        self.table.setWordWrap(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.table.horizontalHeader()
+        for col, mode in enumerate(
+            (
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.Stretch,
+            )
+        ):
+            header.setSectionResizeMode(col, mode)
+        layout.addWidget(self.table, 1)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(100)
+        self._ticker.timeout.connect(self._tick)
+        self._render_all()
+
+    # -- events from the bridge ----------------------------------------------------------------
+    def start_run(self, run_id: str, company: str = "") -> None:
+        self.run_id = run_id
+        self.rows = {p: PhaseRow() for p in Phase}
+        who = f" for {company}" if company else ""
+        self._set_header(f"Run {run_id}{who}: in progress", "#212529")
+        self._render_all()
+        self._ticker.start()
+
+    def phase_event(self, run_id: str, phase: Phase, status: str, duration_ms: float,
+                    counts: dict[str, int]) -> None:  # fmt: skip
+        if self.run_id != run_id:  # events of a run we have not seen start (e.g. API-driven)
+            self.start_run(run_id)
+        row = self.rows[phase]
+        if status == "started":
+            row.status, row.started = "running", time.perf_counter()
+        else:
+            row.status = "done" if status == "finished" else "failed"
+            row.duration_ms, row.counts = duration_ms, dict(counts)
+        self._render(phase)
+
+    def finish_run(self, ok: bool, detail: str = "", total_ms: float | None = None) -> None:
+        self._ticker.stop()
+        for phase, row in self.rows.items():
+            if row.status == "running":
+                row.status = "failed"
+                self._render(phase)
+        run = f"Run {self.run_id}" if self.run_id else "Run"
+        if ok:
+            total = f" in {total_ms:,.0f} ms" if total_ms is not None else ""
+            self._set_header(f"{run}: finished{total}", "#1e6b2f")
+        else:
+            self._set_header(f"{run}: failed — {detail}", "#8f1d1d")
+
+    # -- queries -------------------------------------------------------------------------------
+    def status(self, phase: Phase) -> str:
+        return self.rows[phase].status
+
+    def duration_ms(self, phase: Phase) -> float | None:
+        return self.rows[phase].duration_ms
+
+    def all_done(self) -> bool:
+        return all(r.status == "done" and r.duration_ms is not None for r in self.rows.values())
+
+    # -- rendering -----------------------------------------------------------------------------
+    def _set_header(self, text: str, color: str) -> None:
+        self.header.setText(text)
+        self.header.setStyleSheet(f"color: {color}; font-weight: bold;")
+
+    def _render_all(self) -> None:
+        for phase in Phase:
+            self._render(phase)
+
+    def _render(self, phase: Phase) -> None:
+        index = list(Phase).index(phase)
+        row = self.rows[phase]
+        bg, fg = STATUS_STYLE[row.status]
+        if row.duration_ms is not None:
+            duration = f"{row.duration_ms:,.1f} ms"
+        elif row.status == "running" and row.started is not None:
+            duration = f"{(time.perf_counter() - row.started) * 1000:,.0f} ms…"
+        else:
+            duration = "—"
+        texts = (f"{index + 1}. {phase.value}", STATUS_TEXT[row.status], duration,
+                 format_counts(row.counts))  # fmt: skip
+        for col, text in enumerate(texts):
+            item = self.table.item(index, col)
+            if item is None:
+                item = QTableWidgetItem()
+                self.table.setItem(index, col, item)
+            item.setText(text)
+            item.setToolTip(PHASE_WHAT[phase] if col == 0 else text)
+            if col == 2:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if col == 1:
+                item.setBackground(QBrush(QColor(bg)))
+                item.setForeground(QBrush(QColor(fg)))
+        self.table.resizeRowToContents(index)
+
+    def _tick(self) -> None:
+        for phase, row in self.rows.items():
+            if row.status == "running":
+                self._render(phase)

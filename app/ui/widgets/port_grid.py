@@ -1,0 +1,413 @@
+"""The live port grid: one cell per port of the pool, coloured by state, with a legend.
+
+A view: it is handed `PortInfo` snapshots (a pure value type) and asks for anything else
+(memory of a pid) through an injected provider; it never scans, binds or signals anything.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import Property, QEvent, QPoint, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QContextMenuEvent, QFont, QGuiApplication, QPainter, QPen
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QScrollArea,
+    QSizePolicy,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.model import PortInfo, PortState
+from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, swatch_for
+
+COLUMNS = 8
+CELL_MAX_HEIGHT = 84
+DetailProvider = Callable[[int], dict[str, Any]]
+
+
+def short_name(service_name: str | None) -> str:
+    """'AddToCartService' -> 'AddToCart': the suffix every service has is noise in a cell."""
+    if not service_name:
+        return ""
+    trimmed = service_name.removesuffix("Service")
+    return trimmed or service_name
+
+
+def camel_words(text: str) -> list[str]:
+    """'OrderConfirmation' -> ['Order', 'Confirmation']: where a long name may wrap in a cell."""
+    return re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[^A-Za-z0-9]+|[A-Z]", text) or [text]
+
+
+def wrap_words(words: list[str], width: int, advance: Callable[[str], int], max_lines: int,
+               elide: Callable[[str, int], str]) -> list[str]:  # fmt: skip
+    """Greedy wrap of word pieces (joined without spaces) into at most `max_lines` lines; the
+    last line is elided if the rest does not fit."""
+    lines: list[str] = []
+    current = ""
+    for i, word in enumerate(words):
+        if not current or advance(current + word) <= width:
+            current += word
+            continue
+        if len(lines) == max_lines - 1:
+            current += "".join(words[i:])
+            break
+        lines.append(current)
+        current = word
+    lines.append(current)
+    return [elide(line, width) for line in lines[:max_lines]]
+
+
+def format_uptime(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The facts about one port, as label/value rows (tooltip and "copy details")."""
+    state = info.state.value + (" (essential)" if info.essential else "")
+    rows = [("Port", str(info.port)), ("State", state)]
+    if info.service_name or info.key:
+        rows.append(("Service", info.service_name or info.key or ""))
+    if info.company:
+        rows.append(("Company", info.company))
+    if info.key:
+        rows.append(("Key", info.key))
+    if info.pid:
+        rows.append(("PID", str(info.pid)))
+    if info.process_name and not info.key:
+        rows.append(("Process", info.process_name))
+    if info.started_at:
+        rows.append(("Uptime", format_uptime(time.time() - info.started_at)))
+    extra = extra or {}
+    if extra.get("rss_mb") is not None:
+        mem = f"{extra['rss_mb']:.1f} MiB RSS"
+        if extra.get("uss_mb") is not None:
+            mem += f", {extra['uss_mb']:.1f} MiB USS"
+        rows.append(("Memory", mem))
+    if info.state is PortState.FOREIGN:
+        rows.append(("Note", "not ours: skipped by allocation, never stopped"))
+    elif info.state is PortState.STALE:
+        rows.append(("Note", "released by the next sweep (Services ▸ Sweep stale now)"))
+    return rows
+
+
+class PortCell(QWidget):
+    """One port. Exposes `state`, `port`, `serviceKey` and `essential` as Qt properties."""
+
+    stateChanged = Signal(str)
+    stopRequested = Signal(str)  # service key
+    healthRequested = Signal(int)  # port
+
+    def __init__(self, info: PortInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._info = info
+        self._detail_provider: DetailProvider | None = None
+        self.menu: QMenu | None = None
+        self.setObjectName(f"portCell{info.port}")
+        self.setMinimumSize(QSize(64, 48))
+        self.setMaximumHeight(CELL_MAX_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
+
+    # -- Qt properties for tests and automation -----------------------------------------------
+    def _get_state(self) -> str:
+        return self._info.state.value
+
+    def _get_port(self) -> int:
+        return self._info.port
+
+    def _get_key(self) -> str:
+        return self._info.key or ""
+
+    def _get_essential(self) -> bool:
+        return self._info.essential
+
+    state = Property(str, _get_state, notify=stateChanged)
+    port = Property(int, _get_port, constant=True)
+    serviceKey = Property(str, _get_key, notify=stateChanged)
+    essential = Property(bool, _get_essential, notify=stateChanged)
+
+    @property
+    def info(self) -> PortInfo:
+        return self._info
+
+    def set_info(self, info: PortInfo) -> None:
+        if info == self._info:
+            return
+        changed = (info.state, info.key, info.essential) != (
+            self._info.state,
+            self._info.key,
+            self._info.essential,
+        )
+        self._info = info
+        self.setAccessibleName(f"port {info.port}: {info.state.value} {info.key or ''}".strip())
+        self.update()
+        if changed:
+            self.stateChanged.emit(info.state.value)
+
+    def set_detail_provider(self, provider: DetailProvider | None) -> None:
+        self._detail_provider = provider
+
+    def details(self) -> list[tuple[str, str]]:
+        extra = None
+        if self._detail_provider is not None and self._info.pid:
+            try:
+                extra = self._detail_provider(self._info.pid)
+            except Exception:  # a tooltip must never raise
+                extra = None
+        return describe(self._info, extra)
+
+    def details_text(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.details())
+
+    # -- painting -----------------------------------------------------------------------------
+    def paintEvent(self, _event: object) -> None:
+        info = self._info
+        sw = swatch_for(info.state.value, info.essential)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5)
+        p.setPen(QPen(QColor(sw.border), 1.5))
+        p.setBrush(QColor(sw.fill))
+        p.drawRoundedRect(rect, 6, 6)
+        if sw.pattern is not None:
+            hatch = QColor(sw.text)
+            hatch.setAlpha(40)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QBrush(hatch, sw.pattern))
+            p.drawRoundedRect(rect, 6, 6)
+        text_rect = rect.adjusted(7, 4, -6, -4)
+        p.setPen(QColor(sw.text))
+        font = QFont(self.font())
+        font.setBold(True)
+        font.setPointSizeF(self.font().pointSizeF() + 0.5)
+        p.setFont(font)
+        line_h = p.fontMetrics().height()
+        port_w = p.fontMetrics().horizontalAdvance(str(info.port))
+        p.drawText(
+            text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, str(info.port)
+        )
+        small = QFont(self.font())
+        small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1.0))
+        p.setFont(small)
+        state_text = "essential" if info.essential and info.state is PortState.ALLOCATED else ""
+        state_text = state_text or info.state.value
+        # In a narrow cell the colour (and the tooltip) says it; never overlap the port number.
+        if port_w + 6 + p.fontMetrics().horizontalAdvance(state_text) <= text_rect.width():
+            p.drawText(
+                text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, state_text
+            )
+        label = short_name(info.service_name) or (info.key or "")
+        if not label and info.state is PortState.FOREIGN:
+            label = info.process_name or "foreign"
+        if label:
+            p.setFont(QFont(self.font()))
+            below = text_rect.adjusted(0, line_h + 1, 0, 0)
+            metrics = p.fontMetrics()
+            max_lines = max(1, int(below.height()) // metrics.height())
+            lines = wrap_words(camel_words(label), int(below.width()), metrics.horizontalAdvance,
+                               max_lines, lambda t, w: metrics.elidedText(
+                                   t, Qt.TextElideMode.ElideRight, w))  # fmt: skip
+            p.drawText(below, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                       "\n".join(lines))  # fmt: skip
+        if self.hasFocus():
+            p.setPen(QPen(QColor("#228be6"), 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(rect, 6, 6)
+        p.end()
+
+    # -- tooltip and context menu ---------------------------------------------------------------
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            rows = "".join(
+                f"<tr><td><b>{k}</b>&nbsp;</td><td>{_html(v)}</td></tr>" for k, v in self.details()
+            )
+            QToolTip.showText(event.globalPos(), f"<table>{rows}</table>", self)  # type: ignore[attr-defined]
+            return True
+        return super().event(event)
+
+    def build_menu(self) -> QMenu:
+        """The context menu (built fresh each time; also used by tests)."""
+        info = self._info
+        menu = QMenu(self)
+        ours = bool(info.key) and info.state in (
+            PortState.ALLOCATED,
+            PortState.STARTING,
+            PortState.STALE,
+        )
+        stop = menu.addAction("Stop this service")
+        stop.setObjectName("stopServiceAction")
+        stop.setEnabled(ours and info.service_name is not None)
+        if info.key:
+            key = info.key
+            stop.triggered.connect(lambda: self.stopRequested.emit(key))
+        health = menu.addAction("Open its /health")
+        health.setObjectName("openHealthAction")
+        health.setEnabled(info.state is PortState.ALLOCATED)
+        health.triggered.connect(lambda: self.healthRequested.emit(info.port))
+        copy = menu.addAction("Copy details")
+        copy.setObjectName("copyDetailsAction")
+        copy.triggered.connect(self.copy_details)
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        self.show_menu(event.globalPos())
+
+    def show_menu(self, global_pos: QPoint) -> None:
+        # popup(), not exec(): no nested event loop while the asyncio loop runs on Qt's.
+        if self.menu is not None:
+            self.menu.deleteLater()
+        self.menu = self.build_menu()
+        self.menu.popup(global_pos)
+
+    def copy_details(self) -> None:
+        QGuiApplication.clipboard().setText(self.details_text())
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class Legend(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("portLegend")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(12)
+        for key in LEGEND_ORDER:
+            sw = SWATCHES[key]
+            chip = _Chip(key)
+            chip.setToolTip(f"{sw.label}: {sw.meaning}")
+            text = QLabel(sw.label)
+            text.setToolTip(chip.toolTip())
+            pair = QHBoxLayout()
+            pair.setSpacing(4)
+            pair.addWidget(chip)
+            pair.addWidget(text)
+            row.addLayout(pair)
+        row.addStretch(1)
+
+
+class _Chip(QWidget):
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.setFixedSize(16, 16)
+
+    def paintEvent(self, _event: object) -> None:
+        sw = SWATCHES[self.key]
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        p.setPen(QPen(QColor(sw.border), 1.2))
+        p.setBrush(QColor(sw.fill))
+        p.drawRoundedRect(rect, 3, 3)
+        if sw.pattern is not None:
+            hatch = QColor(sw.text)
+            hatch.setAlpha(60)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QBrush(hatch, sw.pattern))
+            p.drawRoundedRect(rect, 3, 3)
+        p.end()
+
+
+class PortGrid(QWidget):
+    """The pool, `COLUMNS` cells a row (8×5 for 40 ports; more rows for larger pools)."""
+
+    stopServiceRequested = Signal(str)
+    openHealthRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("portGrid")
+        self._cells: dict[int, PortCell] = {}
+        self._detail_provider: DetailProvider | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(6)
+        self.title = QLabel("Port pool")
+        self.title.setObjectName("portGridTitle")
+        title_font = self.title.font()
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        outer.addWidget(self.title)
+        self._cells_box = QWidget()
+        self._layout = QGridLayout(self._cells_box)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self._layout.setAlignment(Qt.AlignmentFlag.AlignTop)
+        scroll = QScrollArea()  # a pool of hundreds of ports scrolls; 40 fit without
+        scroll.setObjectName("portGridScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self._cells_box)
+        outer.addWidget(scroll, 1)
+        self.legend = Legend()
+        outer.addWidget(self.legend)
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_ports(self, ports: Sequence[PortInfo]) -> None:
+        if [p.port for p in ports] != list(self._cells):
+            self._rebuild([p.port for p in ports], ports)
+        for info in ports:
+            self._cells[info.port].set_info(info)
+
+    def _rebuild(self, port_numbers: list[int], ports: Sequence[PortInfo]) -> None:
+        for cell in self._cells.values():
+            self._layout.removeWidget(cell)
+            cell.deleteLater()
+        self._cells = {}
+        for index, info in enumerate(ports):
+            cell = PortCell(info, self._cells_box)
+            cell.set_detail_provider(self._detail_provider)
+            cell.stopRequested.connect(self.stopServiceRequested)
+            cell.healthRequested.connect(self.openHealthRequested)
+            self._layout.addWidget(cell, index // COLUMNS, index % COLUMNS)
+            self._cells[info.port] = cell
+        if port_numbers:
+            lo, hi = port_numbers[0], port_numbers[-1]
+            self.title.setText(f"Port pool {lo}–{hi} · {len(port_numbers)} ports")
+
+    def set_detail_provider(self, provider: DetailProvider | None) -> None:
+        self._detail_provider = provider
+        for cell in self._cells.values():
+            cell.set_detail_provider(provider)
+
+    # -- queries (tests, status bar) -----------------------------------------------------------
+    def cell(self, port: int) -> PortCell:
+        return self._cells[port]
+
+    def cells(self) -> list[PortCell]:
+        return list(self._cells.values())
+
+    def states(self) -> dict[int, str]:
+        return {port: cell.info.state.value for port, cell in self._cells.items()}
+
+    def counts(self) -> dict[str, int]:
+        out = {state.value: 0 for state in PortState}
+        out["essential"] = 0
+        for cell in self._cells.values():
+            out[cell.info.state.value] += 1
+            if cell.info.essential and cell.info.state is PortState.ALLOCATED:
+                out["essential"] += 1
+        return out
+
+    def ports(self) -> list[PortInfo]:
+        return [cell.info for cell in self._cells.values()]

@@ -1,0 +1,115 @@
+"""Results of a run: one row per customer, one column per step (status + latency), a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+MAX_ROWS = 500  # a 10 000-customer batch is summarised, not rendered row by row
+OK = ("#d3f9d8", "#1e6b2f")
+FAILED = ("#ffe3e3", "#8f1d1d")
+SKIPPED = ("#f1f3f5", "#868e96")
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+class ResultsView(QWidget):
+    """Fed a SimulationResult (customers, summary); knows nothing else of the core."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultsView")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel("No results yet.")
+        self.summary.setObjectName("resultsSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.summary)
+        self.table = QTableWidget(0, 0)
+        self.table.setObjectName("resultsTable")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        layout.addWidget(self.table, 1)
+
+    def clear(self, text: str = "No results yet.") -> None:
+        self.table.clearContents()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.summary.setText(text)
+
+    def show_running(self, run_id: str) -> None:
+        self.clear(f"Run {run_id} in progress: results appear when the customers are through.")
+
+    def show_error(self, message: str) -> None:
+        self.clear(f"No results: {message}")
+
+    def show_simulation(self, sim: Any, run_id: str = "") -> None:
+        customers = list(sim.customers)
+        step_names = [s.step_name for s in customers[0].steps] if customers else []
+        headers = ["Customer", "Total", *step_names]
+        self.table.clearContents()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        shown = customers[:MAX_ROWS]
+        self.table.setRowCount(len(shown))
+        for row, result in enumerate(shown):
+            c = result.customer
+            name = QTableWidgetItem(c.name)
+            name.setToolTip(f"{c.name} <{c.email}>\n{c.segment} · {c.loyalty_tier}\n{c.id}\n"
+                            f"trace {result.trace_id}")  # fmt: skip
+            self.table.setItem(row, 0, name)
+            total = QTableWidgetItem(_ms(result.latency_ms))
+            total.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            total.setToolTip("the whole chain, as the customer saw it")
+            self.table.setItem(row, 1, total)
+            for col, step in enumerate(result.steps, start=2):
+                self.table.setItem(row, col, _step_item(step))
+        self.table.resizeColumnsToContents()
+        s = sim.summary
+        mode = getattr(sim.mode, "value", sim.mode)
+        more = f" (first {MAX_ROWS} shown)" if len(customers) > MAX_ROWS else ""
+        prefix = f"Run {run_id} · " if run_id else ""
+        self.summary.setText(
+            f"{prefix}{mode}: {s.customers} customers{more} · {s.completed} completed · "
+            f"{s.failed} failed · success {s.success_rate:.0%} · p50 {s.p50_ms:,.0f} ms · "
+            f"p95 {s.p95_ms:,.0f} ms · {s.journeys_per_s:,.1f} journeys/s"
+        )
+
+    def row_count(self) -> int:
+        return self.table.rowCount()
+
+
+def _step_item(step: Any) -> QTableWidgetItem:
+    if step.status == "ok":
+        text, (bg, fg) = f"✓ {_ms(step.latency_ms)}", OK
+    elif step.status == "skipped":
+        text, (bg, fg) = "– skipped", SKIPPED
+    else:
+        code = f" {step.http_status}" if step.http_status else ""
+        text, (bg, fg) = f"✗{code} {_ms(step.latency_ms)}", FAILED
+    item = QTableWidgetItem(text)
+    item.setBackground(QBrush(QColor(bg)))
+    item.setForeground(QBrush(QColor(fg)))
+    tip = f"{step.service_name}: {step.status}"
+    if step.http_status:
+        tip += f" (HTTP {step.http_status})"
+    if step.error:
+        tip += f"\n{step.error}"
+    item.setToolTip(tip)
+    return item

@@ -1,0 +1,129 @@
+"""Render the window offscreen: docs/screenshot-stopping.png (the stop phase of a second run),
+docs/screenshot-running.png (its launch phase) and docs/screenshot-after-run.png.
+
+Real services on ports 8161-8180 with a throw-away state directory: a first journey (banking),
+then a second one (e-commerce) with demo pacing, captured while the first one's services stop,
+while its launch phase runs, and when it is done. A plain listening socket on one port shows
+what a foreign listener looks like.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.config import EssentialService, Settings  # noqa: E402
+from app.core.model import Phase  # noqa: E402
+from app.ui.bridge import CoreBridge  # noqa: E402
+from app.ui.main_window import MainWindow  # noqa: E402
+
+PORTS = (8161, 8180)
+FOREIGN_PORT = 8178
+PACING_MS = 1500
+
+
+async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("screenshot scenario timed out")
+        await asyncio.sleep(0.02)
+
+
+async def settle(ms: int = 150) -> None:
+    """Let Qt lay out and repaint (never processEvents() inside a coroutine: it re-enters)."""
+    await asyncio.sleep(ms / 1000)
+
+
+async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
+    await bridge.open()
+    window.show()
+    await settle(300)
+
+    # first journey, no pacing
+    window.editor.load_template("banking")
+    window.editor.set_mode("multiple")
+    window.editor.customersSpin.setValue(4)
+    window.pacingSpin.setValue(0)
+    window.run_journey()
+    await until(lambda: not window._run_pending)
+
+    # second journey, paced; capture while its launch phase runs (cells starting / allocated)
+    window.editor.load_template("e-commerce")
+    window.editor.set_mode("multiple")
+    window.editor.customersSpin.setValue(8)
+    window.pacingSpin.setValue(PACING_MS)
+    window.tabs.setCurrentWidget(window.logView)
+    window.run_journey()
+    await until(lambda: window.grid.counts()["stopping"] >= 5, timeout=30)
+    await settle(300)
+    window.grab().save(str(out / "screenshot-stopping.png"))
+    print("wrote", out / "screenshot-stopping.png")
+    await until(lambda: window.timeline.status(Phase.LAUNCH) != "pending")
+    await until(lambda: window.timeline.status(Phase.LAUNCH) == "running")
+    await until(lambda: window.grid.counts()["allocated"] >= 6, timeout=30)
+    await settle(400)
+    window.grab().save(str(out / "screenshot-running.png"))
+    print("wrote", out / "screenshot-running.png")
+
+    await until(lambda: not window._run_pending)
+    window.pacingSpin.setValue(0)
+    await settle(600)
+    window.grab().save(str(out / "screenshot-after-run.png"))
+    print("wrote", out / "screenshot-after-run.png")
+    await bridge.close()
+
+
+def main() -> int:
+    import qasync  # after PySide6: it uses the binding already imported
+
+    out = ROOT / "docs"
+    out.mkdir(exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory(prefix="bizobs-shots-") as tmp:
+        settings = Settings(
+            port_lo=PORTS[0],
+            port_hi=PORTS[1],
+            state_dir=Path(tmp) / "state",
+            api_enabled=False,
+            essential_services=(
+                EssentialService("DiscoveryService", "Dynatrace"),
+                EssentialService("PurchaseService", "Dynatrace"),
+            ),
+        )
+        foreign = socket.socket()
+        foreign.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        foreign.bind(("127.0.0.1", FOREIGN_PORT))
+        foreign.listen()
+        bridge = CoreBridge(settings)
+        window = MainWindow(bridge, QSettings(str(Path(tmp) / "ui.ini"), QSettings.IniFormat))
+        window.resize(1440, 900)
+        try:
+            loop.run_until_complete(scenario(window, bridge, out))
+        finally:
+            if bridge.is_open:
+                loop.run_until_complete(bridge.close())
+            foreign.close()
+            window.close()
+            loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Widgets without services, the PySide6 refcount canary, and the entry point's checks."""
+
+from __future__ import annotations
+
+import ast
+import gc
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QLabel
+
+from app.config import Settings
+from app.core.lock import StateLock
+from app.core.model import PortInfo, PortState
+from app.ui.entry import display_problem, run_window
+from app.ui.widgets.journey_editor import (
+    COL_ERROR,
+    COL_SERVICE,
+    COL_STEP,
+    JourneyEditor,
+    read_journey_file,
+    suggest_service_name,
+    write_journey_file,
+)
+from app.ui.widgets.log import LogView
+from app.ui.widgets.port_grid import PortGrid, short_name
+
+
+def test_refcount_canary_setText_keeps_None_alive(qapp: Any) -> None:
+    """PySide6 6.12.0 on CPython 3.11 lowers the refcount of None on every label update and the
+    process dies with `none_dealloc` after about a minute (DESIGN.md §10)."""
+    label = QLabel()
+    gc.collect()
+    before = sys.getrefcount(None)
+    for i in range(200):
+        label.setText(f"update {i}")
+    gc.collect()
+    after = sys.getrefcount(None)
+    assert after >= before - 20, f"refcount of None dropped from {before} to {after}"
+
+
+@pytest.mark.parametrize(
+    ("step", "service"),
+    [
+        ("Add To Cart", "AddToCartService"),
+        ("checkout", "CheckoutService"),
+        ("3-D secure check", "DSecureCheckService"),
+        ("Fraud Check Service", "FraudCheckService"),
+        ("  ", ""),
+    ],
+)
+def test_service_name_suggestion(step: str, service: str) -> None:
+    assert suggest_service_name(step) == service
+
+
+def test_editor_suggests_reorders_and_validates(qtbot: Any) -> None:
+    ed = JourneyEditor()
+    qtbot.addWidget(ed)
+    ed.set_journey({"companyName": "Acme", "domain": "acme.com", "industryType": "Retail",
+                    "steps": []})  # fmt: skip
+    row = ed.add_step()
+    ed.set_step_text(row, COL_STEP, "Add To Cart")
+    assert ed.stepsTable.item(row, COL_SERVICE).text() == "AddToCartService"
+    ed.set_step_text(row, COL_SERVICE, "CartService")  # typed by hand: no longer overwritten
+    ed.set_step_text(row, COL_STEP, "Add Item")
+    assert ed.stepsTable.item(row, COL_SERVICE).text() == "CartService"
+    ed.add_step("Pay")
+    ed.move_step(-1)
+    data, problems = ed.journey_data()
+    assert [s["serviceName"] for s in data["steps"]] == ["PayService", "CartService"]
+    assert problems == []
+    assert ed.refresh_validation() == []
+    assert "Ready to run" in ed.validationLabel.text()
+
+    ed.set_step_text(0, COL_ERROR, "lots")
+    ed.set_step_text(1, COL_SERVICE, "PayService")
+    ed.domainEdit.setText("not a domain")
+    problems = ed.refresh_validation(emphasise=True)
+    assert any("already used by step 1" in p for p in problems)
+    assert any("'lots' is not a number" in p for p in problems)
+    assert any(p.startswith("domain") for p in problems)
+    assert "Cannot run this journey" in ed.validationLabel.text()
+    assert "c92a2a" in ed.domainEdit.styleSheet()
+
+    ed.remove_step()
+    assert ed.stepsTable.rowCount() == 1
+
+
+def test_editor_templates_and_files_round_trip(qtbot: Any, tmp_path: Path) -> None:
+    ed = JourneyEditor()
+    qtbot.addWidget(ed)
+    assert "banking" in ed.template_names()
+    ed.load_template("banking")
+    data, _ = ed.journey_data()
+    assert data["companyName"] == "First Digital Bank"
+    assert data["steps"][0]["errorType"] == "auth"  # fields the table does not show survive
+    assert ed.refresh_validation() == []
+    path = tmp_path / "j.json"
+    write_journey_file(str(path), data)
+    assert read_journey_file(str(path)) == json.loads(path.read_text())
+    ed.clear()
+    assert ed.companyNameEdit.text() == "" and ed.stepsTable.rowCount() == 1
+    ed.set_journey(read_journey_file(str(path)))
+    assert ed.journey_data()[0] == data
+    ed.set_mode("single")
+    assert ed.run_params() == {"customers": 1, "mode": "single", "think_time_ms": 0}
+    assert not ed.customersSpin.isEnabled() and not ed.thinkTimeSpin.isEnabled()
+    ed.set_mode("batch-chained")
+    ed.thinkTimeSpin.setValue(200)
+    assert ed.run_params()["think_time_ms"] == 200
+
+
+def test_port_grid_cells_legend_and_wrapping(qtbot: Any) -> None:
+    grid = PortGrid()
+    qtbot.addWidget(grid)
+    ports = [PortInfo(p, PortState.FREE) for p in range(9000, 9041)]
+    ports[2] = PortInfo(9002, PortState.ALLOCATED, "CheckoutService-Acme", "CheckoutService",
+                        "Acme", 1234, started_at=time.time() - 75)  # fmt: skip
+    ports[3] = PortInfo(9003, PortState.ALLOCATED, "DiscoveryService-Dynatrace",
+                        "DiscoveryService", "Dynatrace", 1235, essential=True)  # fmt: skip
+    ports[4] = PortInfo(9004, PortState.STALE, "GoneService-Acme", "GoneService", "Acme", 99)
+    ports[5] = PortInfo(9005, PortState.FOREIGN, pid=77, process_name="nginx")
+    grid.set_ports(ports)
+    assert len(grid.cells()) == 41
+    layout = grid._layout
+    assert layout.columnCount() == 8 and layout.rowCount() == 6  # 41 ports wrap to a 6th row
+    cell = grid.cell(9002)
+    assert cell.property("state") == "allocated" and cell.property("serviceKey")
+    assert "Uptime: 1 min 15 s" in cell.details_text()
+    assert grid.cell(9003).property("essential") is True
+    assert grid.counts()["essential"] == 1 and grid.counts()["free"] == 37
+    assert short_name("CheckoutService") == "Checkout"
+    legend = [w.text() for w in grid.legend.findChildren(QLabel)]
+    assert legend == ["free", "starting", "allocated", "essential", "stopping", "stale",
+                      "foreign"]  # fmt: skip
+    stopping = PortInfo(9002, PortState.STOPPING, "CheckoutService-Acme", "CheckoutService",
+                        "Acme", 1234)  # fmt: skip
+    with qtbot.waitSignal(cell.stateChanged):
+        grid.set_ports([*ports[:2], stopping, *ports[3:]])
+    assert cell.property("state") == "stopping"
+    grid.grab()  # paints every cell without error
+
+
+def test_log_is_bounded(qtbot: Any) -> None:
+    view = LogView()
+    qtbot.addWidget(view)
+    for i in range(2500):
+        view.add("svc", f"line {i}")
+    lines = view.lines()
+    assert len(lines) == 2000
+    assert lines[-1].endswith("line 2499")
+
+
+def test_no_display_gives_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    err = io.StringIO()
+    assert run_window(settings, err=err) == 2
+    assert "QT_QPA_PLATFORM=offscreen" in err.getvalue()
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert display_problem({"DISPLAY": ":0"}) is None
+
+
+def panel_process(tmp_path: Path, port_range: range) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "BIZOBS_ESSENTIAL_SERVICES": "",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "BIZOBS_API_PORT": str(port_range[0] - 1),
+        "BIZOBS_PORTS": f"{port_range[0]}-{port_range[-1]}",
+        "BIZOBS_STATE_DIR": str(tmp_path / "state"),
+    }
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def test_python_m_app_opens_and_quits_cleanly_on_sigterm(tmp_path: Path, port_range: range) -> None:
+    proc = panel_process(tmp_path, port_range)
+    try:
+        lock = tmp_path / "state" / "panel.lock"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            time.sleep(0.05)
+        time.sleep(1.0)  # the window is up and the signal handlers installed
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out.decode()
+    assert b"Traceback" not in out
+
+
+def test_a_second_panel_on_the_same_state_dir_says_so(tmp_path: Path, port_range: range) -> None:
+    lock = StateLock(tmp_path / "state")
+    lock.acquire()  # as a running panel would
+    try:
+        proc = panel_process(tmp_path, port_range)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        lock.release()
+    assert proc.returncode == 2, out.decode()
+    assert b"another panel" in out and b"Traceback" not in out
+
+
+def test_only_the_bridge_touches_the_core() -> None:
+    """Widgets are views (no psutil, sockets, processes); besides the bridge, UI modules import
+    from the core only its pure value types and the journey parser (DESIGN.md §9)."""
+    ui = Path(__file__).resolve().parents[2] / "app" / "ui"
+    allowed_core = {"app.core.model", "app.core.journeys", "app.core.errors"}
+    for path in sorted(ui.rglob("*.py")):
+        modules = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module)
+        if path.parent.name == "widgets":
+            assert not modules & {"psutil", "socket", "subprocess", "os"}, path
+        if path.name != "bridge.py":
+            core = {m for m in modules if m.startswith("app.core")}
+            assert core <= allowed_core, f"{path.name} imports {core - allowed_core}"
+            if path.parent.name != "widgets":
+                assert not core, f"{path.name} imports {core}: go through the bridge"
