@@ -164,9 +164,11 @@ class ServiceManager:
         handle.on_exit = lambda code: self._on_exit(tracked, code)
         self._emit(info)
         try:
+            # One start deadline covers both the readiness line and the /health check.
             timeout = self.settings.start_timeout_ms / 1000
+            deadline = time.monotonic() + timeout
             await handle.wait_ready(timeout)
-            await self._verify_health(info, timeout)
+            await self._verify_health(info, deadline, timeout)
         except BaseException as exc:
             await self._finish_stop(tracked, grace=0.0)
             if isinstance(exc, ServiceStartError | CoreError):
@@ -176,14 +178,20 @@ class ServiceManager:
             raise
         return self._set_state(tracked, ServiceState.RUNNING)
 
-    async def _verify_health(self, info: ServiceInfo, timeout: float) -> None:
+    async def _verify_health(self, info: ServiceInfo, deadline: float, timeout: float) -> None:
         """Ready means /health answers with this service's own name, pid and token: a leftover
         process on the same port cannot pass for it."""
         url = f"http://127.0.0.1:{info.port}/health"
+        left = deadline - time.monotonic()
         try:
-            async with self._client().get(url, timeout=ClientTimeout(total=timeout)) as resp:
+            if left <= 0:
+                raise TimeoutError
+            async with self._client().get(url, timeout=ClientTimeout(total=left)) as resp:
                 body = await resp.json()
-        except (ClientError, TimeoutError, ValueError) as exc:
+        except TimeoutError as exc:
+            raise ServiceStartError(f"not ready within {timeout:.1f} s: /health did not answer "
+                                    "in time") from exc  # fmt: skip
+        except (ClientError, ValueError) as exc:
             raise ServiceStartError(f"/health did not answer: {exc!r}") from exc
         expected = {"service": info.service_name, "pid": info.pid, "token": info.token}
         got = {k: body.get(k) for k in expected} if isinstance(body, dict) else body

@@ -23,6 +23,7 @@ EXIT_ADDR_IN_USE = 98
 SHUTDOWN_TIMEOUT_S = 0.5  # aiohttp's default of 60 s would hold a journey switch hostage
 PR_SET_PDEATHSIG = 1
 WATCHDOG_S = 1.0
+SERVICE_NICE = 5
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
 
 
 async def serve(args: ServiceArgs) -> int:
+    # Below the panel's priority: when 40 services start at once on 2 cores, the window and
+    # the control API must still get the CPU first.
+    os.nice(SERVICE_NICE)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -225,8 +225,10 @@ def test_api_refuses_non_loopback_binds(settings: Settings, host: str) -> None:
 
 @pytest.mark.parametrize("phase", ["launch", "simulate"])
 def test_stop_all_during_a_run_cancels_it_and_leaves_nothing(
-    settings: Settings, phase: str
+    settings: Settings, phase: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if phase == "launch":  # forked services are ready in milliseconds: widen the window
+        monkeypatch.setenv("BIZOBS_FAULT_START_DELAY_MS", "2000")
     from app.core.model import ServiceState
     from app.core.waiting import until
 
