@@ -25,6 +25,8 @@ from PySide6.QtWidgets import QApplication
 import qasync
 
 from app.config import LauncherKind, from_env, parse_port_range
+from app.core.events import PhaseEvent
+from app.core.model import Phase
 from app.ui.bridge import CoreBridge
 from app.ui.main_window import MainWindow
 from bench._common import machine, median, table
@@ -33,20 +35,35 @@ PROBE_S = 0.002
 
 
 class LagProbe:
+    """Worst timer lateness, overall and per Run Journey phase (to say where a stall is)."""
+
     def __init__(self) -> None:
         self.worst_ms = 0.0
+        self.phase = "before"
+        self.by_phase: dict[str, list[float]] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def on_phase(self, event: object) -> None:
+        if isinstance(event, PhaseEvent):
+            self.phase = event.phase.value if event.status == "started" else "between"
 
     def start(self) -> None:
         self.worst_ms = 0.0
+        self.phase = "before"
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        while True:
-            t0 = time.perf_counter()
-            await asyncio.sleep(PROBE_S)
-            late = (time.perf_counter() - t0 - PROBE_S) * 1000
-            self.worst_ms = max(self.worst_ms, late)
+        worst: dict[str, float] = {}
+        try:
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(PROBE_S)
+                late = (time.perf_counter() - t0 - PROBE_S) * 1000
+                self.worst_ms = max(self.worst_ms, late)
+                worst[self.phase] = max(worst.get(self.phase, 0.0), late)
+        finally:
+            for phase, ms in worst.items():
+                self.by_phase.setdefault(phase, []).append(ms)
 
     def stop(self) -> float:
         if self._task:
@@ -65,15 +82,19 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
     window.show()
     probe = LagProbe()
     stalls, idle, refresh = [], [], []
+    bridge.phaseEvent.connect(probe.on_phase)
     try:
         await bridge.run_journey(journey(n, "Warm Co"))
         for i in range(repeats):
             probe.start()
             await asyncio.sleep(0.5)
             idle.append(probe.stop())
+            await asyncio.sleep(0)
+            probe.by_phase.pop("before", None)
             probe.start()
             result = await bridge.run_journey(journey(n, f"Switch Co {i}"))
             stalls.append(probe.stop())
+            await asyncio.sleep(0)  # let the probe task record its phases
             assert result is not None and result.ok, result
         core = bridge.core
         assert core is not None
@@ -94,10 +115,12 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
              f"{max(stalls):.1f} ms"],
             ["idle: longest loop stall (4 Hz grid refresh only)", f"{median(idle):.1f} ms",
              f"{max(idle):.1f} ms"],
+            *([f"  during {phase}", f"{median(v):.1f} ms", f"{max(v):.1f} ms"]
+              for phase, v in probe.by_phase.items() if phase in {p.value for p in Phase}),
             *([name, f"{median([r[i] for r in refresh]):.2f} ms",
                f"{max(r[i] for r in refresh):.2f} ms"]
               for i, name in enumerate(["one grid refresh (scan + snapshot + repaint)",
-                                        "  of which the OS scan (psutil)",
+                                        "  of which the OS scan (sock_diag, cached owners)",
                                         "  of which the snapshot (states, bind probes)",
                                         "  of which the grid update and repaint"]))]  # fmt: skip
 

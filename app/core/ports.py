@@ -34,7 +34,7 @@ class Orphan:
     key: str
 
 
-Scanner = Callable[[range], Mapping[int, Listener]]
+Scanner = Callable[[range, list[int]], Mapping[int, Listener]]
 Binder = Callable[[int], bool]
 
 
@@ -51,7 +51,9 @@ class PortPool:
 
     # -- queries ------------------------------------------------------------------------------
     def scan(self) -> Mapping[int, Listener]:
-        return self._scan(self.ports)
+        # Our own services are the likely owners of listeners in the pool: look there first.
+        owners = [a.pid for a in self.allocations().values() if a.pid is not None]
+        return self._scan(self.ports, owners)
 
     def allocations(self) -> dict[int, Allocation]:
         with self._lock:

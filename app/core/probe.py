@@ -17,18 +17,19 @@ from app.core.model import Listener
 LOOPBACK = "127.0.0.1"
 
 
-def scan_listeners(ports: Iterable[int]) -> dict[int, Listener]:
+def scan_listeners(ports: Iterable[int], likely_owners: Iterable[int] = ()) -> dict[int, Listener]:
     """One scan of TCP listeners, restricted to `ports`.
 
     On Linux: the kernel's socket tables, with owners resolved from a cache of socket inodes
     (one readlink per listener to confirm), so a refresh costs well under a millisecond; a full
-    walk of /proc happens only when a listener appears whose owner is not known yet. Elsewhere:
+    walk of /proc happens only when a listener appears whose owner is not known yet and is not
+    among `likely_owners` (the pids the caller expects, e.g. its own services). Elsewhere:
     one psutil.net_connections call (≈5–15 ms: it walks every process's descriptors).
     """
     wanted = set(ports)
     if _PROC_NET.exists():
         try:
-            return _LINUX.scan(wanted)
+            return _LINUX.scan(wanted, likely_owners)
         except OSError:
             pass
     return _psutil_scan(wanted)
@@ -66,13 +67,18 @@ class _LinuxListeners:
 
     def __init__(self) -> None:
         self._owners: dict[int, _Owner] = {}
+        self._unowned: set[int] = set()  # owners we cannot see (another user's): don't retry
 
-    def scan(self, wanted: set[int]) -> dict[int, Listener]:
+    def scan(self, wanted: set[int], likely_owners: Iterable[int]) -> dict[int, Listener]:
         inodes = self._listening_inodes(wanted)
-        unknown = [i for i in inodes.values() if not self._confirmed(i)]
+        listed = set(inodes.values())
+        unknown = {i for i in listed - self._unowned if not self._confirmed(i)}
         if unknown:
-            self._resolve(set(unknown))
-        self._owners = {i: o for i, o in self._owners.items() if i in inodes.values()}
+            unknown = self._resolve(unknown, [str(p) for p in likely_owners])
+        if unknown:
+            unknown = self._resolve(unknown, [d for d in os.listdir("/proc") if d.isdigit()])
+        self._owners = {i: o for i, o in self._owners.items() if i in listed}
+        self._unowned = (self._unowned & listed) | unknown
         found = {}
         for port, inode in inodes.items():
             owner = self._owners.get(inode)
@@ -116,11 +122,12 @@ class _LinuxListeners:
         except OSError:
             return False
 
-    def _resolve(self, inodes: set[int]) -> None:
+    def _resolve(self, inodes: set[int], pid_dirs: Iterable[str]) -> set[int]:
+        """Find the owners of `inodes` among `pid_dirs`; returns the inodes still unknown."""
         targets = {f"socket:[{i}]": i for i in inodes}
-        for pid_dir in os.listdir("/proc"):
-            if not pid_dir.isdigit():
-                continue
+        for pid_dir in pid_dirs:
+            if not targets:
+                break
             try:
                 fds = os.listdir(f"/proc/{pid_dir}/fd")
             except OSError:
@@ -134,8 +141,7 @@ class _LinuxListeners:
                     pid = int(pid_dir)
                     name, ctime = _process_info(pid, {})
                     self._owners[targets.pop(link)] = _Owner(pid, fd, name, ctime)
-                    if not targets:
-                        return
+        return set(targets.values())
 
 
 _LINUX = _LinuxListeners()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from aiohttp import ClientError, ClientSession, ClientTimeout
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
 from app.config import Settings
 from app.core import probe, waiting
@@ -200,7 +200,9 @@ class ServiceManager:
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
-            self._http = ClientSession()
+            # One connection per check, closed at once: kept-alive connections would all hit
+            # EOF in the same moment when a journey's services stop, and stall the loop.
+            self._http = ClientSession(connector=TCPConnector(force_close=True))
         return self._http
 
     # -- stop ---------------------------------------------------------------------------------
