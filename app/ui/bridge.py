@@ -268,14 +268,7 @@ class CoreBridge(QObject):
             core = self._require()
             request = core.make_request(journey, customers=customers, mode=mode,
                                         think_time_ms=think_time_ms)  # fmt: skip
-        except ValidationError as exc:
-            self.runRefused.emit(exc.problems)
-            return None
-        except CoreError as exc:
-            self.commandFailed.emit("Run Journey", str(exc))
-            return None
-        self._set_busy(True)
-        try:
+            self._set_busy(True)  # only once the input is valid: a refusal changes nothing
             result = await core.run_journey(request)
         except ValidationError as exc:
             self.runRefused.emit(exc.problems)
@@ -288,8 +281,9 @@ class CoreBridge(QObject):
             self.commandFailed.emit("Run Journey", f"{type(exc).__name__}: {exc}")
             return None
         finally:
-            self._set_busy(False)
-            self.refresh_ports()
+            if self._busy:
+                self._set_busy(False)
+                self.refresh_ports()
         self.runFinished.emit(result)
         return result
 

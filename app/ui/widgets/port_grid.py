@@ -180,17 +180,8 @@ class PortCell(QWidget):
         info = self._info
         sw = swatch_for(info.state.value, info.essential)
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5)
-        p.setPen(QPen(QColor(sw.border), 1.5))
-        p.setBrush(QColor(sw.fill))
-        p.drawRoundedRect(rect, 6, 6)
-        if sw.pattern is not None:
-            hatch = QColor(sw.text)
-            hatch.setAlpha(40)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QBrush(hatch, sw.pattern))
-            p.drawRoundedRect(rect, 6, 6)
+        paint_swatch(p, rect, sw, radius=6, pen=1.5, hatch_alpha=40)
         text_rect = rect.adjusted(7, 4, -6, -4)
         p.setPen(QColor(sw.text))
         font = QFont(self.font())
@@ -304,6 +295,23 @@ class Legend(QWidget):
         row.addStretch(1)
 
 
+def paint_swatch(
+    p: QPainter, rect: QRectF, sw: Any, radius: float, pen: float, hatch_alpha: int
+) -> None:
+    """A state's rounded box: fill, border, and the hatch that tells stale/foreign apart
+    without colour."""
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(QColor(sw.border), pen))
+    p.setBrush(QColor(sw.fill))
+    p.drawRoundedRect(rect, radius, radius)
+    if sw.pattern is not None:
+        hatch = QColor(sw.text)
+        hatch.setAlpha(hatch_alpha)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(hatch, sw.pattern))
+        p.drawRoundedRect(rect, radius, radius)
+
+
 class _Chip(QWidget):
     def __init__(self, key: str) -> None:
         super().__init__()
@@ -311,19 +319,9 @@ class _Chip(QWidget):
         self.setFixedSize(16, 16)
 
     def paintEvent(self, _event: object) -> None:
-        sw = SWATCHES[self.key]
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRectF(self.rect()).adjusted(1, 1, -1, -1)
-        p.setPen(QPen(QColor(sw.border), 1.2))
-        p.setBrush(QColor(sw.fill))
-        p.drawRoundedRect(rect, 3, 3)
-        if sw.pattern is not None:
-            hatch = QColor(sw.text)
-            hatch.setAlpha(60)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QBrush(hatch, sw.pattern))
-            p.drawRoundedRect(rect, 3, 3)
+        paint_swatch(p, rect, SWATCHES[self.key], radius=3, pen=1.2, hatch_alpha=60)
         p.end()
 
 
