@@ -65,7 +65,8 @@ def listeners_are_exactly_ours(core: Core, settings: Settings, foreign: set[int]
 # -- service faults -----------------------------------------------------------------------------
 def test_service_sigstopped_is_killed_at_next_switch(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings.with_(stop_grace_ms=300))
+        # A healthy service exits in milliseconds; the grace leaves room for a loaded machine.
+        core = await Core.open(settings.with_(stop_grace_ms=1500))
         try:
             first = await core.run_journey(journey("Hung Co", "HungService", "OkService"))
             hung = next(s for s in first.services if s.service_name == "HungService")
