@@ -25,6 +25,10 @@ from app.core.ports import Orphan, PortPool
 API_TIMEOUT_S = 30.0
 
 
+def services(n: int) -> str:
+    return f"{n} service" if n == 1 else f"{n} services"
+
+
 def format_ports(ports: Sequence[PortInfo]) -> str:
     rows = [("PORT", "STATE", "SERVICE", "PID")]
     for p in ports:
@@ -54,12 +58,14 @@ def ports_offline(settings: Settings) -> list[PortInfo]:
     return PortPool(settings.ports).snapshot(orphans=orphans)
 
 
-def _api_call(settings: Settings, method: str, path: str) -> dict[str, Any] | None:
+def _api_call(
+    settings: Settings, method: str, path: str, timeout: float = API_TIMEOUT_S
+) -> dict[str, Any] | None:
     """Ask a running panel's control API; None if it does not answer."""
     url = f"http://127.0.0.1:{settings.api_port}{path}"
     req = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=API_TIMEOUT_S) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None
@@ -74,8 +80,23 @@ def _ports_from_api(body: dict[str, Any]) -> list[PortInfo]:
     ]  # fmt: skip
 
 
+def _note_other_panel(settings: Settings) -> None:
+    """No panel holds this state directory; if one answers on the API port, it uses another
+    one, and the operator most likely forgot BIZOBS_STATE_DIR / --state-dir: say so."""
+    body = _api_call(settings, "GET", "/api/health", timeout=1.0)
+    if body and body.get("stateDir") and body["stateDir"] != str(settings.state_dir):
+        print(
+            f"note: the panel answering on port {settings.api_port} uses state directory "
+            f"{body['stateDir']}, not {settings.state_dir}; pass --state-dir "
+            f"{body['stateDir']} (or BIZOBS_STATE_DIR) to work with it",
+            file=sys.stderr,
+        )
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
     holder = lock_holder(settings.state_dir)
+    if holder is None:
+        _note_other_panel(settings)
     if holder is not None:
         body = _api_call(settings, "GET", "/api/ports/status")
         if body is not None:
@@ -89,13 +110,15 @@ def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 
 async def _stop_all(settings: Settings, out: TextIO) -> int:
+    _note_other_panel(settings)
     core = await Core.open(settings)
     try:
         report = await core.stop_all()
     finally:
         await core.close()
     stopped = [*core.reconciled, *report.stopped]
-    print(f"stopped {len(stopped)} services{': ' if stopped else ''}{', '.join(stopped)}", file=out)
+    print(f"stopped {services(len(stopped))}{': ' if stopped else ''}{', '.join(stopped)}",
+          file=out)  # fmt: skip
     return 0
 
 
@@ -105,7 +128,7 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     except StateLockedError as exc:
         body = _api_call(settings, "POST", "/api/services/stop-all")
         if body is not None:
-            print(f"stopped {body['stopped']} services through the running panel", file=out)
+            print(f"stopped {services(body['stopped'])} through the running panel", file=out)
             return 0
         print(f"{exc}\nIts control API does not answer: use the panel's Stop All.", file=sys.stderr)
         return 2
@@ -155,8 +178,9 @@ async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     core = await Core.open(settings)
     core.bus.subscribe(lambda e: _print_event(e, out))
     try:
+        people = "customer" if ns.customers == 1 else "customers"
         print(f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "
-              f"customers, mode {ns.mode}", file=out)  # fmt: skip
+              f"{people}, mode {ns.mode}", file=out)  # fmt: skip
         result = await core.run_journey(journey, customers=ns.customers, mode=ns.mode,
                                         think_time_ms=ns.think_time_ms, seed=ns.seed)  # fmt: skip
         print(file=out)
@@ -165,16 +189,22 @@ async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
                   file=out)  # fmt: skip
         print(file=out)
         print(format_results(result), file=out)
+        # Injected step errors are simulated business outcomes, not a failed run.
         return 0 if result.ok else 1
     finally:
         report = await core.stop_all()
         await core.close()
-        print(f"\nstopped {report.count} services", file=out)
+        print(f"\nstopped {services(report.count)}", file=out)
 
 
 def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         return asyncio.run(_run(settings, ns, out))
+    except StateLockedError as exc:
+        print(f"error: {exc}\nA running panel runs journeys itself: use its window or its API "
+              f"(POST http://127.0.0.1:{settings.api_port}/api/journey/simulate).",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except ValidationError as exc:
         print("error: the journey is not valid:\n  - " + "\n  - ".join(exc.problems),
               file=sys.stderr)  # fmt: skip

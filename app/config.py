@@ -64,7 +64,15 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not (1 <= self.port_lo <= self.port_hi <= 65535):
-            raise SettingsError(f"port range {self.port_lo}-{self.port_hi} is not valid")
+            raise SettingsError(
+                f"port range {self.port_lo}-{self.port_hi} is not valid: it needs "
+                "LOW-HIGH with 1 <= LOW <= HIGH <= 65535"
+            )
+        if self.port_lo <= self.api_port <= self.port_hi:
+            raise SettingsError(
+                f"the control API port {self.api_port} lies inside the service pool "
+                f"{self.port_lo}-{self.port_hi}; choose one outside it (BIZOBS_API_PORT)"
+            )
         if self.port_hi - self.port_lo + 1 > 1000:
             raise SettingsError("port range larger than 1000 ports")
         if self.stop_grace_ms < 0 or self.start_timeout_ms <= 0:

@@ -116,7 +116,8 @@ async def services_stop_all(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     core = request.app[CORE]
     return web.json_response({"ok": True, "busy": core.busy, "services": len(core.services()),
-                              "range": [core.settings.port_lo, core.settings.port_hi]})  # fmt: skip
+                              "range": [core.settings.port_lo, core.settings.port_hi],
+                              "stateDir": str(core.settings.state_dir)})  # fmt: skip
 
 
 async def runs(request: web.Request) -> web.Response:

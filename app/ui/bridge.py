@@ -99,6 +99,10 @@ class CoreBridge(QObject):
         return self.core is not None
 
     @property
+    def api_running(self) -> bool:
+        return self._api_stop is not None
+
+    @property
     def startup_messages(self) -> list[str]:
         """What opening the core had to say (orphans of an earlier run stopped, a bad database
         moved aside)."""

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 NO_DISPLAY_HELP = """\
 error: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set).
-  - run it under a desktop session, or over `ssh -X`, or under Xvfb (`xvfb-run python -m app`;
-    a real X display also needs the libxcb-* packages: libxcb-cursor0 libxcb-icccm4
-    libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1
-    libxkbcommon-x11-0);
-  - or run it without a screen: QT_QPA_PLATFORM=offscreen python -m app;
-  - or use the headless commands: python -m app run | ports | stop-all."""
+  - run it under a desktop session, or over `ssh -X`, or under Xvfb
+    (`xvfb-run .venv/bin/python -m app`; a real X display also needs the libxcb-* packages:
+    libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
+    libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0);
+  - or run it without a screen: QT_QPA_PLATFORM=offscreen .venv/bin/python -m app;
+  - or use the headless commands: .venv/bin/python -m app run | ports | stop-all | serve."""
 
 
 INSTALL_HINT = "install the project's dependencies, or use the headless commands"
@@ -85,6 +85,9 @@ def run_window(
             _show_fatal(app, f"The panel could not start: {exc}")
             return 1
         window.show()
+        api = f"control API on http://{settings.api_host}:{settings.api_port}"
+        print(f"panel: pool {settings.port_lo}-{settings.port_hi}, state {settings.state_dir}; "
+              f"{api if bridge.api_running else 'no control API'}", flush=True)  # fmt: skip
         _install_signal_handlers(loop, window)
         loop.run_forever()
         return 0

@@ -51,6 +51,7 @@ def test_run_prints_phases_and_results_then_stops(settings: Settings, tmp_path: 
                   {"stepName": "Pay", "serviceName": "PayService"}]}}))  # fmt: skip
     out = cli(settings, "run", str(path), "--customers", "3")
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 customers, mode multiple" in out.stdout
     for phase in ("stop", "wait", "sweep", "launch", "simulate"):
         assert f"  {phase}" in out.stdout
     assert "3/3 completed" in out.stdout and "stopped 2 services" in out.stdout
@@ -86,6 +87,12 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
         assert json.loads(resp.read())["ok"]
     out = cli(settings, "ports")
     assert "AService-Api_Co" in out.stdout and "allocated" in out.stdout
+    # Forgetting the state directory: the answer says which one the running panel uses.
+    other = settings.with_(state_dir=settings.state_dir.parent / "elsewhere")
+    out = cli(other, "ports")
+    assert f"uses state directory {settings.state_dir}" in out.stderr
+    out = cli(settings, "run", "retail")
+    assert out.returncode == 2 and "use its window or its API" in out.stderr
     out = cli(settings, "stop-all")
     assert out.returncode == 0 and "through the running panel" in out.stdout
     # Essentials of the server: two; plus the journey's one service.
