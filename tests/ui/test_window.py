@@ -18,16 +18,10 @@ from app.core.model import Phase
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_LATENCY, COL_SERVICE, COL_STEP
 from tests.conftest import our_service_processes
+from tests.helpers import alive
 from tests.ui.conftest import Panel, drive, open_panel
 
 RUN_TIMEOUT_MS = 45_000
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def service_processes(panel: Panel) -> list[psutil.Process]:
