@@ -239,14 +239,3 @@ def is_ours(pid: int, create_time: float, token: str) -> bool:
         return f"--token={token}" in proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
-
-
-def is_alive(pid: int, create_time: float) -> bool:
-    """Is this exact process (pid + create time) still running (not a zombie)?"""
-    try:
-        proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) <= 0.01 and (
-            proc.status() != psutil.STATUS_ZOMBIE
-        )
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False

@@ -12,7 +12,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -130,7 +130,6 @@ class SimulationResult:
     mode: Mode
     customers: tuple[CustomerResult, ...]
     summary: Summary
-    events: tuple[dict[str, Any], ...] = field(default=())
 
 
 def summarize(results: Sequence[CustomerResult], duration_ms: float) -> Summary:
@@ -200,8 +199,7 @@ class Simulator:
 
         results = await asyncio.gather(*(one(c) for c in customers))
         duration_ms = (time.perf_counter() - t0) * 1000
-        events = tuple(s.event for r in results for s in r.steps if s.event)
-        return SimulationResult(mode, tuple(results), summarize(results, duration_ms), events)
+        return SimulationResult(mode, tuple(results), summarize(results, duration_ms))
 
     async def customer_journey(
         self, journey: Journey, hops: list[dict[str, Any]], customer: Customer, think_ms: float

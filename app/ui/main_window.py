@@ -160,24 +160,12 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.editor)
         left_layout.addWidget(scroll, 1)
         buttons = QHBoxLayout()
-        self.runJourneyButton = QPushButton("▶  Run Journey")
-        self.runJourneyButton.setObjectName("runJourneyButton")
-        self.runJourneyButton.setToolTip(self.runAction.toolTip() + " (Ctrl+R)")
-        self.runJourneyButton.setMinimumHeight(36)
-        self.runJourneyButton.setStyleSheet(
-            "QPushButton { background: #2b8a3e; color: white; font-weight: bold;"
-            " border-radius: 4px; padding: 6px 14px; }"
-            "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
+        self.runJourneyButton = _big_button(
+            "▶  Run Journey", "runJourneyButton", "#2b8a3e", self.runAction.toolTip() + " (Ctrl+R)"
         )
         self.runJourneyButton.clicked.connect(self.run_journey)
-        self.stopAllButton = QPushButton("■  Stop All")
-        self.stopAllButton.setObjectName("stopAllButton")
-        self.stopAllButton.setToolTip(self.stopAllAction.toolTip())
-        self.stopAllButton.setMinimumHeight(36)
-        self.stopAllButton.setStyleSheet(
-            "QPushButton { background: #c92a2a; color: white; font-weight: bold;"
-            " border-radius: 4px; padding: 6px 14px; }"
-            "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
+        self.stopAllButton = _big_button(
+            "■  Stop All", "stopAllButton", "#c92a2a", self.stopAllAction.toolTip()
         )
         self.stopAllButton.clicked.connect(self.confirm_stop_all)
         buttons.addWidget(self.runJourneyButton, 2)
@@ -690,3 +678,17 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _big_button(text: str, name: str, colour: str, tooltip: str) -> QPushButton:
+    """One of the two main commands under the editor: white on a strong colour."""
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setToolTip(tooltip)
+    button.setMinimumHeight(36)
+    button.setStyleSheet(
+        f"QPushButton {{ background: {colour}; color: white; font-weight: bold;"
+        " border-radius: 4px; padding: 6px 14px; }"
+        "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
+    )
+    return button
