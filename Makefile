@@ -1,5 +1,5 @@
 # `make panel` and `make test` each do the whole set-up first (see scripts/setup.sh).
-.PHONY: setup panel serve test lint
+.PHONY: setup panel serve test lint lint-only
 
 setup:
 	@scripts/setup.sh
@@ -12,7 +12,10 @@ serve: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
-	.venv/bin/ruff check app tests bench
+	$(MAKE) --no-print-directory lint-only
 
-lint: setup
-	.venv/bin/ruff check app tests bench
+lint: setup lint-only
+
+lint-only:
+	.venv/bin/ruff check app tests bench scripts
+	.venv/bin/ruff format --check app tests bench scripts

@@ -73,11 +73,17 @@ def _api_call(
 
 def _ports_from_api(body: dict[str, Any]) -> list[PortInfo]:
     return [
-        PortInfo(port=p["port"], state=PortState(p["state"]), key=p["service"],
-                 company=p["company"], pid=p["pid"], essential=p["essential"],
-                 process_name=p.get("process"))
+        PortInfo(
+            port=p["port"],
+            state=PortState(p["state"]),
+            key=p["service"],
+            company=p["company"],
+            pid=p["pid"],
+            essential=p["essential"],
+            process_name=p.get("process"),
+        )
         for p in body["ports"]
-    ]  # fmt: skip
+    ]
 
 
 def _note_other_panel(settings: Settings) -> None:
@@ -102,9 +108,11 @@ def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
         if body is not None:
             print(format_ports(_ports_from_api(body)), file=out)
             return 0
-        print(f"note: a panel (pid {holder}) runs on this state directory but its API on port "
-              f"{settings.api_port} does not answer; its services show as stale below",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"note: a panel (pid {holder}) runs on this state directory but its API on port "
+            f"{settings.api_port} does not answer; its services show as stale below",
+            file=sys.stderr,
+        )
     print(format_ports(ports_offline(settings)), file=out)
     return 0
 
@@ -117,8 +125,9 @@ async def _stop_all(settings: Settings, out: TextIO) -> int:
     finally:
         await core.close()
     stopped = [*core.reconciled, *report.stopped]
-    print(f"stopped {services(len(stopped))}{': ' if stopped else ''}{', '.join(stopped)}",
-          file=out)  # fmt: skip
+    print(
+        f"stopped {services(len(stopped))}{': ' if stopped else ''}{', '.join(stopped)}", file=out
+    )
     return 0
 
 
@@ -140,8 +149,11 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
 def _print_event(event: object, out: TextIO) -> None:
     if isinstance(event, PhaseEvent) and event.status != "started":
         counts = " ".join(f"{k}={v}" for k, v in event.counts.items())
-        print(f"  {event.phase.value:<9} {event.status:<8} {event.duration_ms:8.1f} ms  {counts}",
-              file=out, flush=True)  # fmt: skip
+        print(
+            f"  {event.phase.value:<9} {event.status:<8} {event.duration_ms:8.1f} ms  {counts}",
+            file=out,
+            flush=True,
+        )
     elif isinstance(event, PhaseEvent):
         print(f"  {event.phase.value:<9} started", file=out, flush=True)
 
@@ -179,14 +191,24 @@ async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     core.bus.subscribe(lambda e: _print_event(e, out))
     try:
         people = "customer" if ns.customers == 1 else "customers"
-        print(f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "
-              f"{people}, mode {ns.mode}", file=out)  # fmt: skip
-        result = await core.run_journey(journey, customers=ns.customers, mode=ns.mode,
-                                        think_time_ms=ns.think_time_ms, seed=ns.seed)  # fmt: skip
+        print(
+            f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "
+            f"{people}, mode {ns.mode}",
+            file=out,
+        )
+        result = await core.run_journey(
+            journey,
+            customers=ns.customers,
+            mode=ns.mode,
+            think_time_ms=ns.think_time_ms,
+            seed=ns.seed,
+        )
         print(file=out)
         for s in result.services:
-            print(f"  {s.port}  {s.key}  pid {s.pid}{'  (essential)' if s.essential else ''}",
-                  file=out)  # fmt: skip
+            print(
+                f"  {s.port}  {s.key}  pid {s.pid}{'  (essential)' if s.essential else ''}",
+                file=out,
+            )
         print(file=out)
         print(format_results(result), file=out)
         # Injected step errors are simulated business outcomes, not a failed run.
@@ -201,13 +223,16 @@ def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout
     try:
         return asyncio.run(_run(settings, ns, out))
     except StateLockedError as exc:
-        print(f"error: {exc}\nA running panel runs journeys itself: use its window or its API "
-              f"(POST http://127.0.0.1:{settings.api_port}/api/journey/simulate).",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {exc}\nA running panel runs journeys itself: use its window or its API "
+            f"(POST http://127.0.0.1:{settings.api_port}/api/journey/simulate).",
+            file=sys.stderr,
+        )
         return 2
     except ValidationError as exc:
-        print("error: the journey is not valid:\n  - " + "\n  - ".join(exc.problems),
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: the journey is not valid:\n  - " + "\n  - ".join(exc.problems), file=sys.stderr
+        )
         return 2
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,8 +39,14 @@ def mem(pid: int) -> tuple[float, float, float]:
 
 async def sample(kind: LauncherKind, ports: range, n: int) -> Sample:
     with tempfile.TemporaryDirectory(prefix="bizobs-bench-") as state:
-        settings = Settings(port_lo=ports.start, port_hi=ports.stop - 1, state_dir=Path(state),
-                            launcher=kind, essential_services=(), api_enabled=False)  # fmt: skip
+        settings = Settings(
+            port_lo=ports.start,
+            port_hi=ports.stop - 1,
+            state_dir=Path(state),
+            launcher=kind,
+            essential_services=(),
+            api_enabled=False,
+        )
         core = await Core.open(settings)
         try:
             specs = [ServiceSpec(f"Step{i}Service", "Memory Co") for i in range(n)]
@@ -79,12 +85,28 @@ async def main() -> None:
         runs = [await sample(kind, range(lo, hi + 1), ns.services) for _ in range(ns.repeats)]
         med = {k: median([r[k] for r in runs]) for k in runs[0]}
         server = f"{med['server_uss']:.1f} / {med['server_pss']:.1f}" if med["server_uss"] else "–"
-        rows.append([kind.value, med["uss"], med["pss"], med["rss"], med["uss_total"],
-                     med["pss_total"], server,
-                     f"{med['panel_uss']:.1f} / {med['panel_pss']:.1f}"])  # fmt: skip
-    header = ["launcher", "USS/service", "PSS/service", "RSS/service",
-              f"USS sum ({ns.services})", f"PSS sum ({ns.services} + server)",
-              "fork server USS / PSS", "panel USS / PSS"]  # fmt: skip
+        rows.append(
+            [
+                kind.value,
+                med["uss"],
+                med["pss"],
+                med["rss"],
+                med["uss_total"],
+                med["pss_total"],
+                server,
+                f"{med['panel_uss']:.1f} / {med['panel_pss']:.1f}",
+            ]
+        )
+    header = [
+        "launcher",
+        "USS/service",
+        "PSS/service",
+        "RSS/service",
+        f"USS sum ({ns.services})",
+        f"PSS sum ({ns.services} + server)",
+        "fork server USS / PSS",
+        "panel USS / PSS",
+    ]
     print(table(header, rows))
     print(f"\n{machine()}")
 

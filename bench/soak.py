@@ -26,10 +26,30 @@ from app.core import probe
 from app.core.orchestrator import Core
 from bench._common import machine
 
-COMPANIES = ["Acme Corp", "TechStart Inc", "Retail Plus", "First Digital Bank", "ShopNow",
-             "SecureLife", "Globex", "Initech"]  # fmt: skip
-STEPS = ["Login", "Browse", "Search", "Cart", "Checkout", "Payment", "Shipping", "Review",
-         "Signup", "Onboard", "Quote", "Claim"]  # fmt: skip
+COMPANIES = [
+    "Acme Corp",
+    "TechStart Inc",
+    "Retail Plus",
+    "First Digital Bank",
+    "ShopNow",
+    "SecureLife",
+    "Globex",
+    "Initech",
+]
+STEPS = [
+    "Login",
+    "Browse",
+    "Search",
+    "Cart",
+    "Checkout",
+    "Payment",
+    "Shipping",
+    "Review",
+    "Signup",
+    "Onboard",
+    "Quote",
+    "Claim",
+]
 MODES = ["single", "multiple", "batch-chained"]
 
 
@@ -39,9 +59,16 @@ def random_journey(rng: random.Random) -> dict:
         "companyName": f"{rng.choice(COMPANIES)} {rng.randint(1, 99)}",
         "domain": "soak.example.com",
         "industryType": "Soak",
-        "steps": [{"stepName": s, "serviceName": f"{s}Service", "latencyMs": rng.choice([0, 0, 5]),
-                   "errorRate": rng.choice([0, 0, 0.1])} for s in steps],
-    }  # fmt: skip
+        "steps": [
+            {
+                "stepName": s,
+                "serviceName": f"{s}Service",
+                "latencyMs": rng.choice([0, 0, 5]),
+                "errorRate": rng.choice([0, 0, 0.1]),
+            }
+            for s in steps
+        ],
+    }
 
 
 def alive(pid: int) -> bool:
@@ -91,8 +118,10 @@ async def soak(settings: Settings, switches: int, seed: int) -> int:
     print(f"services started: {len(seen)}")
     print(f"leaked processes: {len(leaked_procs)} during, {len(after)} after stop-all")
     print(f"leaked ports: {len(leaked_ports)} during, {len(left_ports)} after stop-all")
-    print(f"panel RSS: {rss_start:.1f} MiB after the first switch, {rss_end:.1f} MiB at the end "
-          f"(growth {rss_end - rss_start:+.1f} MiB)")  # fmt: skip
+    print(
+        f"panel RSS: {rss_start:.1f} MiB after the first switch, {rss_end:.1f} MiB at the end "
+        f"(growth {rss_end - rss_start:+.1f} MiB)"
+    )
     return 1 if leaked_procs or leaked_ports or after or left_ports else 0
 
 

@@ -35,13 +35,23 @@ Timings = dict[str, float]  # phase name (and "switch", "simulate") -> milliseco
 
 def journey(company: str, n: int) -> dict[str, Any]:
     steps = [{"stepName": f"Step{i}", "serviceName": f"Step{i}Service"} for i in range(n)]
-    return {"companyName": company, "domain": "example.com", "industryType": "Retail",
-            "steps": steps}  # fmt: skip
+    return {
+        "companyName": company,
+        "domain": "example.com",
+        "industryType": "Retail",
+        "steps": steps,
+    }
 
 
 def settings(kind: LauncherKind, ports: range, state_dir: Path) -> Settings:
-    return Settings(port_lo=ports.start, port_hi=ports.stop - 1, state_dir=state_dir,
-                    launcher=kind, essential_services=(), api_enabled=False)  # fmt: skip
+    return Settings(
+        port_lo=ports.start,
+        port_hi=ports.stop - 1,
+        state_dir=state_dir,
+        launcher=kind,
+        essential_services=(),
+        api_enabled=False,
+    )
 
 
 async def core_switch(core: Core, company: str, n: int) -> Timings:
@@ -85,8 +95,9 @@ async def writeup_switch(core: Core, company: str, n: int) -> Timings:
 Switcher = Callable[[Core, str, int], Awaitable[Timings]]
 
 
-async def measure(kind: LauncherKind, switch: Switcher, ports: range, n: int, repeats: int
-                  ) -> list[Timings]:  # fmt: skip
+async def measure(
+    kind: LauncherKind, switch: Switcher, ports: range, n: int, repeats: int
+) -> list[Timings]:
     with tempfile.TemporaryDirectory(prefix="bizobs-bench-") as state:
         core = await Core.open(settings(kind, ports, Path(state)))
         try:
@@ -120,12 +131,29 @@ async def main() -> None:
             runs = await measure(kind, switch, range(lo, hi + 1), n, ns.repeats)
             med = {k: median([r[k] for r in runs]) for k in runs[0]}
             spread = f"{min(r['switch'] for r in runs):,.0f}–{max(r['switch'] for r in runs):,.0f}"
-            rows.append([n, label, *(med[p.value] for p in SWITCH_PHASES), med["switch"], spread,
-                         med.get("simulate", float("nan"))])  # fmt: skip
+            rows.append(
+                [
+                    n,
+                    label,
+                    *(med[p.value] for p in SWITCH_PHASES),
+                    med["switch"],
+                    spread,
+                    med.get("simulate", float("nan")),
+                ]
+            )
             print(f"  N={n:<3} {label:<24} switch {med['switch']:8.1f} ms", flush=True)
     print()
-    header = ["N", "launcher", "stop", "wait", "sweep", "launch", "switch (median)",
-              "switch min–max", "simulate"]  # fmt: skip
+    header = [
+        "N",
+        "launcher",
+        "stop",
+        "wait",
+        "sweep",
+        "launch",
+        "switch (median)",
+        "switch min–max",
+        "simulate",
+    ]
     print(table(header, rows))
     print(f"\n{machine()}")
 

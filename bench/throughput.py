@@ -28,9 +28,11 @@ from bench._common import machine, median, table
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]
 JOURNEY = {
-    "companyName": "Throughput Co", "domain": "bench.example.com", "industryType": "Bench",
+    "companyName": "Throughput Co",
+    "domain": "bench.example.com",
+    "industryType": "Bench",
     "steps": [{"stepName": s, "serviceName": f"{s}Service"} for s in STEPS],
-}  # fmt: skip
+}
 
 
 class CpuMeter:
@@ -75,8 +77,9 @@ async def bench(settings, customers: int, repeats: int) -> None:
             for concurrency in (1, 10, 50):
                 rates, p50s, p95s, drv, svc, ok = [], [], [], [], [], []
                 for _ in range(repeats):
-                    result = await core.run_journey(JOURNEY, customers=customers, mode=mode,
-                                                    concurrency=concurrency)  # fmt: skip
+                    result = await core.run_journey(
+                        JOURNEY, customers=customers, mode=mode, concurrency=concurrency
+                    )
                     s = result.simulation.summary
                     rates.append(s.journeys_per_s)
                     p50s.append(s.p50_ms)
@@ -84,18 +87,42 @@ async def bench(settings, customers: int, repeats: int) -> None:
                     drv.append(meter.driver)
                     svc.append(meter.services)
                     ok.append(s.success_rate)
-                rows.append([mode, concurrency, f"{median(rates):.0f}", f"{median(p50s):.1f}",
-                             f"{median(p95s):.1f}", f"{median(drv):.2f}", f"{median(svc):.2f}",
-                             f"{min(ok):.0%}"])  # fmt: skip
+                rows.append(
+                    [
+                        mode,
+                        concurrency,
+                        f"{median(rates):.0f}",
+                        f"{median(p50s):.1f}",
+                        f"{median(p95s):.1f}",
+                        f"{median(drv):.2f}",
+                        f"{median(svc):.2f}",
+                        f"{min(ok):.0%}",
+                    ]
+                )
                 print(f"  {mode} c={concurrency}: {median(rates):.0f} journeys/s", flush=True)
     finally:
         await core.stop_all()
         await core.close()
     print(f"\n{machine()}")
-    print(f"launcher {settings.launcher.value}; {customers} customers per run, median of "
-          f"{repeats} runs; 5-step chain, 0 ms simulated latency\n")  # fmt: skip
-    print(table(["mode", "concurrency", "journeys/s", "p50 ms", "p95 ms", "driver CPU s",
-                 "services CPU s", "success"], rows))  # fmt: skip
+    print(
+        f"launcher {settings.launcher.value}; {customers} customers per run, median of "
+        f"{repeats} runs; 5-step chain, 0 ms simulated latency\n"
+    )
+    print(
+        table(
+            [
+                "mode",
+                "concurrency",
+                "journeys/s",
+                "p50 ms",
+                "p95 ms",
+                "driver CPU s",
+                "services CPU s",
+                "success",
+            ],
+            rows,
+        )
+    )
 
 
 def main() -> int:
@@ -106,9 +133,13 @@ def main() -> int:
     ap.add_argument("--launcher", choices=["fork", "exec"], default="fork")
     ns = ap.parse_args()
     lo, hi = parse_port_range(ns.ports)
-    settings = from_env(port_lo=lo, port_hi=hi, essential_services=(),
-                        launcher=LauncherKind(ns.launcher),
-                        state_dir=Path(tempfile.mkdtemp(prefix="bizobs-bench-")))  # fmt: skip
+    settings = from_env(
+        port_lo=lo,
+        port_hi=hi,
+        essential_services=(),
+        launcher=LauncherKind(ns.launcher),
+        state_dir=Path(tempfile.mkdtemp(prefix="bizobs-bench-")),
+    )
     asyncio.run(bench(settings, ns.customers, ns.repeats))
     return 0
 

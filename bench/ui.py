@@ -72,9 +72,12 @@ class LagProbe:
 
 
 def journey(n: int, company: str) -> dict:
-    return {"companyName": company, "domain": "bench.example.com", "industryType": "Bench",
-            "steps": [{"stepName": f"Step {i}", "serviceName": f"Step{i}Service"}
-                      for i in range(n)]}  # fmt: skip
+    return {
+        "companyName": company,
+        "domain": "bench.example.com",
+        "industryType": "Bench",
+        "steps": [{"stepName": f"Step {i}", "serviceName": f"Step{i}Service"} for i in range(n)],
+    }
 
 
 async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) -> list[list]:
@@ -107,22 +110,41 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
             window.grid.set_ports(ports)
             window.grid.repaint()
             t3 = time.perf_counter()
-            refresh.append(((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000,
-                            (t3 - t2) * 1000))  # fmt: skip
+            refresh.append(((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
     finally:
         await bridge.close(stop_services=True)
-    return [[f"{n}-service switch: longest loop stall", f"{median(stalls):.1f} ms",
-             f"{max(stalls):.1f} ms"],
-            ["idle: longest loop stall (4 Hz grid refresh only)", f"{median(idle):.1f} ms",
-             f"{max(idle):.1f} ms"],
-            *([f"  during {phase}", f"{median(v):.1f} ms", f"{max(v):.1f} ms"]
-              for phase, v in probe.by_phase.items() if phase in {p.value for p in Phase}),
-            *([name, f"{median([r[i] for r in refresh]):.2f} ms",
-               f"{max(r[i] for r in refresh):.2f} ms"]
-              for i, name in enumerate(["one grid refresh (scan + snapshot + repaint)",
-                                        "  of which the OS scan (sock_diag, cached owners)",
-                                        "  of which the snapshot (states, bind probes)",
-                                        "  of which the grid update and repaint"]))]  # fmt: skip
+    return [
+        [
+            f"{n}-service switch: longest loop stall",
+            f"{median(stalls):.1f} ms",
+            f"{max(stalls):.1f} ms",
+        ],
+        [
+            "idle: longest loop stall (4 Hz grid refresh only)",
+            f"{median(idle):.1f} ms",
+            f"{max(idle):.1f} ms",
+        ],
+        *(
+            [f"  during {phase}", f"{median(v):.1f} ms", f"{max(v):.1f} ms"]
+            for phase, v in probe.by_phase.items()
+            if phase in {p.value for p in Phase}
+        ),
+        *(
+            [
+                name,
+                f"{median([r[i] for r in refresh]):.2f} ms",
+                f"{max(r[i] for r in refresh):.2f} ms",
+            ]
+            for i, name in enumerate(
+                [
+                    "one grid refresh (scan + snapshot + repaint)",
+                    "  of which the OS scan (sock_diag, cached owners)",
+                    "  of which the snapshot (states, bind probes)",
+                    "  of which the grid update and repaint",
+                ]
+            )
+        ),
+    ]
 
 
 def main() -> int:
@@ -133,8 +155,13 @@ def main() -> int:
     ns = ap.parse_args()
     lo, hi = parse_port_range(ns.ports)
     state = Path(tempfile.mkdtemp(prefix="bizobs-ui-bench-"))
-    settings = from_env(port_lo=lo, port_hi=hi, essential_services=(), state_dir=state,
-                        launcher=LauncherKind(ns.launcher))  # fmt: skip
+    settings = from_env(
+        port_lo=lo,
+        port_hi=hi,
+        essential_services=(),
+        state_dir=state,
+        launcher=LauncherKind(ns.launcher),
+    )
     app = QApplication.instance() or QApplication(sys.argv[:1])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -25,8 +25,12 @@ def journey(company: str = "Acme Corp", *services: str, **step_overrides: Any) -
     steps = [{"stepName": s.removesuffix("Service"), "serviceName": s} for s in services]
     for index, overrides in step_overrides.items():
         steps[int(index.removeprefix("step")) - 1].update(overrides)
-    return {"companyName": company, "domain": "example.com", "industryType": "Retail",
-            "steps": steps}  # fmt: skip
+    return {
+        "companyName": company,
+        "domain": "example.com",
+        "industryType": "Retail",
+        "steps": steps,
+    }
 
 
 def alive(pid: int) -> bool:
@@ -69,19 +73,33 @@ class ServeProcess:
     def __init__(self, settings: Settings, **env: str) -> None:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.api_port}"
-        self.env = dict(os.environ, BIZOBS_STATE_DIR=str(settings.state_dir),
-                        BIZOBS_LAUNCHER=settings.launcher.value, **env)  # fmt: skip
+        self.env = dict(
+            os.environ,
+            BIZOBS_STATE_DIR=str(settings.state_dir),
+            BIZOBS_LAUNCHER=settings.launcher.value,
+            **env,
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.output: list[str] = []
         self._buffer = bytearray()
 
     def start(self) -> ServeProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--ports",
-             f"{self.settings.port_lo}-{self.settings.port_hi}", "serve", "--port",
-             str(self.settings.api_port)],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "--ports",
+                f"{self.settings.port_lo}-{self.settings.port_hi}",
+                "serve",
+                "--port",
+                str(self.settings.api_port),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         for _ in range(20):  # start-up notes come before the "serving" line
             line = read_line(self.proc, 30, self._buffer)
             self.output.append(line)

@@ -83,13 +83,24 @@ async def ports_status(request: web.Request) -> web.Response:
     counts = {s.value: 0 for s in PortState}
     for p in ports:
         counts[p.state.value] += 1
-    return web.json_response({
-        "range": [core.settings.port_lo, core.settings.port_hi],
-        "counts": counts,
-        "ports": [{"port": p.port, "state": p.state.value, "service": p.key,
-                   "company": p.company, "pid": p.pid, "essential": p.essential,
-                   "process": p.process_name} for p in ports],
-    })  # fmt: skip
+    return web.json_response(
+        {
+            "range": [core.settings.port_lo, core.settings.port_hi],
+            "counts": counts,
+            "ports": [
+                {
+                    "port": p.port,
+                    "state": p.state.value,
+                    "service": p.key,
+                    "company": p.company,
+                    "pid": p.pid,
+                    "essential": p.essential,
+                    "process": p.process_name,
+                }
+                for p in ports
+            ],
+        }
+    )
 
 
 async def ports_cleanup(request: web.Request) -> web.Response:
@@ -99,25 +110,45 @@ async def ports_cleanup(request: web.Request) -> web.Response:
 async def services_status(request: web.Request) -> web.Response:
     now = time.time()
     services = [
-        {"name": s.service_name, "key": s.key, "company": s.company, "port": s.port,
-         "pid": s.pid, "state": s.state.value, "essential": s.essential, "runId": s.run_id,
-         "uptimeS": round(now - s.started_at, 1)}
+        {
+            "name": s.service_name,
+            "key": s.key,
+            "company": s.company,
+            "port": s.port,
+            "pid": s.pid,
+            "state": s.state.value,
+            "essential": s.essential,
+            "runId": s.run_id,
+            "uptimeS": round(now - s.started_at, 1),
+        }
         for s in request.app[CORE].services()
-    ]  # fmt: skip
+    ]
     return web.json_response({"count": len(services), "services": services})
 
 
 async def services_stop_all(request: web.Request) -> web.Response:
     report = await request.app[CORE].stop_all()
-    return web.json_response({"ok": True, "stopped": report.count, "services": report.stopped,
-                              "killed": list(report.killed)})  # fmt: skip
+    return web.json_response(
+        {
+            "ok": True,
+            "stopped": report.count,
+            "services": report.stopped,
+            "killed": list(report.killed),
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:
     core = request.app[CORE]
-    return web.json_response({"ok": True, "busy": core.busy, "services": len(core.services()),
-                              "range": [core.settings.port_lo, core.settings.port_hi],
-                              "stateDir": str(core.settings.state_dir)})  # fmt: skip
+    return web.json_response(
+        {
+            "ok": True,
+            "busy": core.busy,
+            "services": len(core.services()),
+            "range": [core.settings.port_lo, core.settings.port_hi],
+            "stateDir": str(core.settings.state_dir),
+        }
+    )
 
 
 async def runs(request: web.Request) -> web.Response:

@@ -99,8 +99,16 @@ class _ForkServer:
     def start(cls) -> _ForkServer:
         token = secrets.token_hex(16)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [sys.executable, "-m", MODULE, f"--token={token}",
-                "--parent-pid", str(os.getpid()), "--fd", str(theirs.fileno())]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            MODULE,
+            f"--token={token}",
+            "--parent-pid",
+            str(os.getpid()),
+            "--fd",
+            str(theirs.fileno()),
+        ]
         try:
             proc = subprocess.Popen(
                 argv,
@@ -125,8 +133,13 @@ class _ForkServer:
         request_id = next(self._ids)
         reply: asyncio.Future[_Forked] = self._loop.create_future()
         self._pending[request_id] = reply
-        message = {"id": request_id, "service": request.service_name, "company": request.company,
-                   "port": request.port, "token": request.token}  # fmt: skip
+        message = {
+            "id": request_id,
+            "service": request.service_name,
+            "company": request.company,
+            "port": request.port,
+            "token": request.token,
+        }
         try:
             await self._loop.sock_sendall(self.sock, json.dumps(message).encode())
             return await asyncio.wait_for(reply, SPAWN_TIMEOUT_S)

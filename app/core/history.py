@@ -48,9 +48,15 @@ class History:
         self._conn.execute(
             "INSERT INTO runs (run_id, started_at, status, mode, company, journey) "
             "VALUES (?,?,?,?,?,?)",
-            (run_id, started_at, "running", mode, journey.get("companyName", ""),
-             json.dumps(journey)),
-        )  # fmt: skip
+            (
+                run_id,
+                started_at,
+                "running",
+                mode,
+                journey.get("companyName", ""),
+                json.dumps(journey),
+            ),
+        )
 
     def finish(
         self,
@@ -64,20 +70,37 @@ class History:
         error: str | None = None,
     ) -> None:
         rows = [
-            (run_id, c["customer"]["id"], i, s["stepName"], s["serviceName"], s["status"],
-             s["httpStatus"], s["latencyMs"], s["error"], c["traceId"],
-             json.dumps(s["event"]) if s.get("event") else None)
+            (
+                run_id,
+                c["customer"]["id"],
+                i,
+                s["stepName"],
+                s["serviceName"],
+                s["status"],
+                s["httpStatus"],
+                s["latencyMs"],
+                s["error"],
+                c["traceId"],
+                json.dumps(s["event"]) if s.get("event") else None,
+            )
             for c in customers
             for i, s in enumerate(c["steps"])
-        ]  # fmt: skip
+        ]
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.execute(
                 "UPDATE runs SET finished_at=?, status=?, phases=?, services=?, summary=?, error=? "
                 "WHERE run_id=?",
-                (finished_at, status, json.dumps(phases), json.dumps(services),
-                 json.dumps(summary) if summary else None, error, run_id),
-            )  # fmt: skip
+                (
+                    finished_at,
+                    status,
+                    json.dumps(phases),
+                    json.dumps(services),
+                    json.dumps(summary) if summary else None,
+                    error,
+                    run_id,
+                ),
+            )
             self._conn.executemany("INSERT INTO step_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
             self._prune()
 

@@ -17,8 +17,15 @@ MAX_LATENCY_MS = 60_000
 SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$")
 ERROR_TYPES = ("timeout", "unavailable", "validation", "payment", "auth", "rate_limit", "internal")
-KNOWN_STEP_KEYS = {"stepName", "serviceName", "latencyMs", "errorRate", "errorType",
-                   "description", "category"}  # fmt: skip
+KNOWN_STEP_KEYS = {
+    "stepName",
+    "serviceName",
+    "latencyMs",
+    "errorRate",
+    "errorType",
+    "description",
+    "category",
+}
 KNOWN_JOURNEY_KEYS = {"companyName", "domain", "industryType", "steps", "errorRate", "errorType"}
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "resources" / "journeys"
 
@@ -40,8 +47,11 @@ class Step:
             out["latencyMs"] = self.latency_ms
         if self.error_rate:
             out["errorRate"] = self.error_rate
-        for key, value in (("errorType", self.error_type), ("description", self.description),
-                           ("category", self.category)):  # fmt: skip
+        for key, value in (
+            ("errorType", self.error_type),
+            ("description", self.description),
+            ("category", self.category),
+        ):
             if value is not None:
                 out[key] = value
         return {**out, **self.extra}
@@ -127,8 +137,9 @@ def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
     if isinstance(data, dict) and "journey" in data and "steps" not in data:
         data = data["journey"]  # accept the API body shape too
     if not isinstance(data, dict):
-        raise ValidationError("a journey must be a JSON object with companyName, domain, "
-                              "industryType and steps")  # fmt: skip
+        raise ValidationError(
+            "a journey must be a JSON object with companyName, domain, industryType and steps"
+        )
     p = _Problems()
     company = p.text(data, "companyName", "")
     if company and not sanitize_company(company).strip("_"):
@@ -169,8 +180,10 @@ def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
         name = p.text(item, "stepName", where)
         service = p.text(item, "serviceName", where)
         if service and not SERVICE_NAME.match(service):
-            p.items.append(f"{where}serviceName {service!r} must be an identifier "
-                           "(a letter, then letters, digits or _; at most 64)")  # fmt: skip
+            p.items.append(
+                f"{where}serviceName {service!r} must be an identifier "
+                "(a letter, then letters, digits or _; at most 64)"
+            )
         elif service and service in seen:
             first = seen[service]
             p.items.append(f"{where}serviceName {service!r} is already used by step {first}")

@@ -174,12 +174,16 @@ class Launcher(Protocol):
 def service_argv(request: LaunchRequest, parent_pid: int) -> list[str]:
     # Every value is a separate argv item: nothing reaches a shell.
     return [
-        "--service", request.service_name,
-        "--company", request.company,
-        "--port", str(request.port),
+        "--service",
+        request.service_name,
+        "--company",
+        request.company,
+        "--port",
+        str(request.port),
         f"--token={request.token}",
-        "--parent-pid", str(parent_pid),
-    ]  # fmt: skip
+        "--parent-pid",
+        str(parent_pid),
+    ]
 
 
 class ExecLauncher:

@@ -103,8 +103,14 @@ class RunResult:
 
 
 def _service_json(s: ServiceInfo) -> dict[str, Any]:
-    return {"name": s.service_name, "key": s.key, "company": s.company, "port": s.port,
-            "pid": s.pid, "essential": s.essential}  # fmt: skip
+    return {
+        "name": s.service_name,
+        "key": s.key,
+        "company": s.company,
+        "port": s.port,
+        "pid": s.pid,
+        "essential": s.essential,
+    }
 
 
 def new_run_id() -> str:
@@ -262,8 +268,12 @@ class Core:
 
     # -- runs ---------------------------------------------------------------------------------
     def make_request(self, journey: Any, **params: Any) -> RunRequest:
-        return make_request(journey, **params, max_steps=len(self.settings.ports),
-                            max_customers=self.settings.max_customers)  # fmt: skip
+        return make_request(
+            journey,
+            **params,
+            max_steps=len(self.settings.ports),
+            max_customers=self.settings.max_customers,
+        )
 
     async def run_journey(self, journey: Any, **params: Any) -> RunResult:
         """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
@@ -307,18 +317,37 @@ class Core:
         counts = {"stopped": 0, "staleCleaned": 0}
         try:
             services, sim = await self._phases(req, run_id, phases, counts)
-            result = RunResult(run_id, True, tuple(phases), counts["stopped"],
-                               counts["staleCleaned"], tuple(services), sim)  # fmt: skip
+            result = RunResult(
+                run_id,
+                True,
+                tuple(phases),
+                counts["stopped"],
+                counts["staleCleaned"],
+                tuple(services),
+                sim,
+            )
         except asyncio.CancelledError:
             why = f"cancelled by {self._cancelled_by or 'the caller'}"
             self._record(run_id, "cancelled", phases, [], None, why)
             self.bus.emit(RunEvent(run_id, "failed", why))
             raise
         except CoreError as exc:
-            result = RunResult(run_id, False, tuple(phases), counts["stopped"],
-                               counts["staleCleaned"], error=str(exc))  # fmt: skip
-        self._record(run_id, "ok" if result.ok else "failed", phases, list(result.services),
-                     result.simulation, result.error)  # fmt: skip
+            result = RunResult(
+                run_id,
+                False,
+                tuple(phases),
+                counts["stopped"],
+                counts["staleCleaned"],
+                error=str(exc),
+            )
+        self._record(
+            run_id,
+            "ok" if result.ok else "failed",
+            phases,
+            list(result.services),
+            result.simulation,
+            result.error,
+        )
         self.bus.emit(RunEvent(run_id, "finished" if result.ok else "failed", result.error or ""))
         return result
 
@@ -357,11 +386,19 @@ class Core:
                 req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
             )
             sim_box.append(sim)
-            return {"customers": sim.summary.customers, "completed": sim.summary.completed,
-                    "failed": sim.summary.failed}  # fmt: skip
+            return {
+                "customers": sim.summary.customers,
+                "completed": sim.summary.completed,
+                "failed": sim.summary.failed,
+            }
 
-        for phase, work in ((Phase.STOP, stop), (Phase.WAIT, wait), (Phase.SWEEP, sweep),
-                            (Phase.LAUNCH, launch), (Phase.SIMULATE, simulate)):  # fmt: skip
+        for phase, work in (
+            (Phase.STOP, stop),
+            (Phase.WAIT, wait),
+            (Phase.SWEEP, sweep),
+            (Phase.LAUNCH, launch),
+            (Phase.SIMULATE, simulate),
+        ):
             phases.append(await self.phase(run_id, phase, work))
         keys_now = {s.key for s in req.journey.service_specs()}
         services = [s for s in self.manager.services() if s.key in keys_now or s.essential]
@@ -377,12 +414,20 @@ class Core:
         error: str | None,
     ) -> None:
         self.history.finish(
-            run_id, time.time(), status, [p.as_json() for p in phases],
-            [_service_json(s) for s in services], sim.summary.to_json() if sim else None,
-            [c.to_json() | {"steps": [s.to_json() | {"event": s.event} for s in c.steps]}
-             for c in sim.customers] if sim else [],
+            run_id,
+            time.time(),
+            status,
+            [p.as_json() for p in phases],
+            [_service_json(s) for s in services],
+            sim.summary.to_json() if sim else None,
+            [
+                c.to_json() | {"steps": [s.to_json() | {"event": s.event} for s in c.steps]}
+                for c in sim.customers
+            ]
+            if sim
+            else [],
             error,
-        )  # fmt: skip
+        )
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:

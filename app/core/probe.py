@@ -164,10 +164,12 @@ def _netlink_listening_inodes(wanted: set[int]) -> dict[int, int]:
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
         nl.settimeout(1.0)
         for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
-            req = _DIAG_REQ.pack(family, socket.IPPROTO_TCP, 0, 1 << _TCP_LISTEN_STATE,
-                                 b"", b"", 0, b"")  # fmt: skip
-            hdr = _NLMSGHDR.pack(_NLMSGHDR.size + len(req), _SOCK_DIAG_BY_FAMILY,
-                                 _NLM_F_REQUEST_DUMP, seq, 0)  # fmt: skip
+            req = _DIAG_REQ.pack(
+                family, socket.IPPROTO_TCP, 0, 1 << _TCP_LISTEN_STATE, b"", b"", 0, b""
+            )
+            hdr = _NLMSGHDR.pack(
+                _NLMSGHDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, seq, 0
+            )
             nl.send(hdr + req)
             _read_dump(nl, wanted, found)
     return found

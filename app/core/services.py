@@ -189,8 +189,9 @@ class ServiceManager:
             async with self._client().get(url, timeout=ClientTimeout(total=left)) as resp:
                 body = await resp.json()
         except TimeoutError as exc:
-            raise ServiceStartError(f"not ready within {timeout:.1f} s: /health did not answer "
-                                    "in time") from exc  # fmt: skip
+            raise ServiceStartError(
+                f"not ready within {timeout:.1f} s: /health did not answer in time"
+            ) from exc
         except (ClientError, ValueError) as exc:
             raise ServiceStartError(f"/health did not answer: {exc!r}") from exc
         expected = {"service": info.service_name, "pid": info.pid, "token": info.token}

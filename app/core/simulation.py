@@ -22,10 +22,38 @@ from app.core.journeys import Journey
 from app.core.model import ServiceInfo, service_key
 from app.service.trace import SpanContext, new_span_id, new_trace_id
 
-FIRST = ("Ava", "Liam", "Mia", "Noah", "Zoe", "Omar", "Ines", "Kenji", "Lena", "Ravi", "Sara",
-         "Tom", "Yara", "Jonas", "Priya", "Diego")  # fmt: skip
-LAST = ("Smith", "Garcia", "Chen", "Müller", "Okafor", "Rossi", "Nguyen", "Kowalski", "Silva",
-        "Haddad", "Larsen", "Tanaka")  # fmt: skip
+FIRST = (
+    "Ava",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Zoe",
+    "Omar",
+    "Ines",
+    "Kenji",
+    "Lena",
+    "Ravi",
+    "Sara",
+    "Tom",
+    "Yara",
+    "Jonas",
+    "Priya",
+    "Diego",
+)
+LAST = (
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Müller",
+    "Okafor",
+    "Rossi",
+    "Nguyen",
+    "Kowalski",
+    "Silva",
+    "Haddad",
+    "Larsen",
+    "Tanaka",
+)
 SEGMENTS = ("consumer", "small-business", "enterprise", "student", "premium")
 TIERS = ("bronze", "silver", "gold", "platinum")
 DEFAULT_CONCURRENCY = 10
@@ -47,8 +75,13 @@ class Customer:
     loyalty_tier: str
 
     def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "email": self.email, "segment": self.segment,
-                "loyaltyTier": self.loyalty_tier}  # fmt: skip
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "segment": self.segment,
+            "loyaltyTier": self.loyalty_tier,
+        }
 
 
 def make_customers(n: int, domain: str, seed: int | None = None) -> list[Customer]:
@@ -58,13 +91,15 @@ def make_customers(n: int, domain: str, seed: int | None = None) -> list[Custome
     for i in range(n):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         handle = f"{first}.{last}".lower().replace("ü", "ue")
-        out.append(Customer(
-            id=f"cust-{i + 1:05d}-{rng.randrange(16**6):06x}",
-            name=f"{first} {last}",
-            email=f"{handle}{rng.randrange(100)}@{domain}",
-            segment=rng.choice(SEGMENTS),
-            loyalty_tier=rng.choice(TIERS),
-        ))  # fmt: skip
+        out.append(
+            Customer(
+                id=f"cust-{i + 1:05d}-{rng.randrange(16**6):06x}",
+                name=f"{first} {last}",
+                email=f"{handle}{rng.randrange(100)}@{domain}",
+                segment=rng.choice(SEGMENTS),
+                loyalty_tier=rng.choice(TIERS),
+            )
+        )
     return out
 
 
@@ -81,10 +116,16 @@ class StepResult:
     event: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"stepName": self.step_name, "serviceName": self.service_name,
-                "status": self.status, "httpStatus": self.http_status,
-                "latencyMs": self.latency_ms, "error": self.error, "spanId": self.span_id,
-                "parentSpanId": self.parent_span_id}  # fmt: skip
+        return {
+            "stepName": self.step_name,
+            "serviceName": self.service_name,
+            "status": self.status,
+            "httpStatus": self.http_status,
+            "latencyMs": self.latency_ms,
+            "error": self.error,
+            "spanId": self.span_id,
+            "parentSpanId": self.parent_span_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -101,10 +142,15 @@ class CustomerResult:
         return all(s.status == "ok" for s in self.steps)
 
     def to_json(self) -> dict[str, Any]:
-        return {"customer": self.customer.to_json(), "ok": self.ok, "traceId": self.trace_id,
-                "rootSpanId": self.root_span_id,
-                "correlationId": self.correlation_id, "latencyMs": round(self.latency_ms, 3),
-                "steps": [s.to_json() for s in self.steps]}  # fmt: skip
+        return {
+            "customer": self.customer.to_json(),
+            "ok": self.ok,
+            "traceId": self.trace_id,
+            "rootSpanId": self.root_span_id,
+            "correlationId": self.correlation_id,
+            "latencyMs": round(self.latency_ms, 3),
+            "steps": [s.to_json() for s in self.steps],
+        }
 
 
 @dataclass(frozen=True)
@@ -119,10 +165,16 @@ class Summary:
     journeys_per_s: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"customers": self.customers, "completed": self.completed, "failed": self.failed,
-                "successRate": round(self.success_rate, 4), "p50Ms": round(self.p50_ms, 2),
-                "p95Ms": round(self.p95_ms, 2), "durationMs": round(self.duration_ms, 2),
-                "journeysPerSecond": round(self.journeys_per_s, 2)}  # fmt: skip
+        return {
+            "customers": self.customers,
+            "completed": self.completed,
+            "failed": self.failed,
+            "successRate": round(self.success_rate, 4),
+            "p50Ms": round(self.p50_ms, 2),
+            "p95Ms": round(self.p95_ms, 2),
+            "durationMs": round(self.duration_ms, 2),
+            "journeysPerSecond": round(self.journeys_per_s, 2),
+        }
 
 
 @dataclass(frozen=True)
@@ -162,17 +214,23 @@ def build_hops(journey: Journey, services: dict[str, ServiceInfo]) -> list[dict[
     for step in journey.steps:
         info = services[service_key(step.service_name, journey.company_name)]
         rate = step.error_rate or journey.error_rate
-        hops.append({
-            "url": f"http://127.0.0.1:{info.port}/process",
-            "stepName": step.step_name,
-            "serviceName": step.service_name,
-            "latencyMs": step.latency_ms,
-            "errorRate": rate,
-            "errorType": step.error_type or journey.error_type or "internal",
-            "fields": {"category": step.category, "description": step.description,
-                       "domain": journey.domain, "industryType": journey.industry_type,
-                       **step.extra},
-        })  # fmt: skip
+        hops.append(
+            {
+                "url": f"http://127.0.0.1:{info.port}/process",
+                "stepName": step.step_name,
+                "serviceName": step.service_name,
+                "latencyMs": step.latency_ms,
+                "errorRate": rate,
+                "errorType": step.error_type or journey.error_type or "internal",
+                "fields": {
+                    "category": step.category,
+                    "description": step.description,
+                    "domain": journey.domain,
+                    "industryType": journey.industry_type,
+                    **step.extra,
+                },
+            }
+        )
     return hops
 
 
@@ -206,11 +264,21 @@ class Simulator:
     ) -> CustomerResult:
         root = SpanContext(new_trace_id(), new_span_id(), None)
         correlation_id = str(uuid.uuid4())
-        headers = {"traceparent": root.traceparent(), "x-correlation-id": correlation_id,
-                   "tracestate": f"bizobs={journey.company_key}"}  # fmt: skip
-        body = {"customer": customer.to_json(), "hops": hops, "thinkTimeMs": think_ms,
-                "journey": {"companyName": journey.company_name, "domain": journey.domain,
-                            "industryType": journey.industry_type}}  # fmt: skip
+        headers = {
+            "traceparent": root.traceparent(),
+            "x-correlation-id": correlation_id,
+            "tracestate": f"bizobs={journey.company_key}",
+        }
+        body = {
+            "customer": customer.to_json(),
+            "hops": hops,
+            "thinkTimeMs": think_ms,
+            "journey": {
+                "companyName": journey.company_name,
+                "domain": journey.domain,
+                "industryType": journey.industry_type,
+            },
+        }
         t0 = time.perf_counter()
         try:
             async with self.http.post(
@@ -221,12 +289,17 @@ class Simulator:
             ) as resp:
                 nested = await resp.json()
         except (ClientError, TimeoutError, ValueError) as exc:
-            nested = {"stepName": hops[0]["stepName"], "serviceName": hops[0]["serviceName"],
-                      "status": "failed", "httpStatus": 502,
-                      "error": {"message": f"{type(exc).__name__}: {exc}"}}  # fmt: skip
+            nested = {
+                "stepName": hops[0]["stepName"],
+                "serviceName": hops[0]["serviceName"],
+                "status": "failed",
+                "httpStatus": 502,
+                "error": {"message": f"{type(exc).__name__}: {exc}"},
+            }
         latency = (time.perf_counter() - t0) * 1000
-        return CustomerResult(customer, root.trace_id, root.span_id, correlation_id,
-                              flatten(nested, hops), latency)  # fmt: skip
+        return CustomerResult(
+            customer, root.trace_id, root.span_id, correlation_id, flatten(nested, hops), latency
+        )
 
 
 def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[StepResult, ...]:
@@ -239,16 +312,18 @@ def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[
             continue
         error = node.get("error")
         message = error.get("message") if isinstance(error, dict) else None
-        out.append(StepResult(
-            step_name=hop["stepName"],
-            service_name=hop["serviceName"],
-            status="ok" if node.get("status") == "ok" else "failed",
-            http_status=node.get("httpStatus"),
-            latency_ms=node.get("latencyMs"),
-            error=message,
-            span_id=node.get("spanId"),
-            parent_span_id=node.get("parentSpanId"),
-            event=node.get("event"),
-        ))  # fmt: skip
+        out.append(
+            StepResult(
+                step_name=hop["stepName"],
+                service_name=hop["serviceName"],
+                status="ok" if node.get("status") == "ok" else "failed",
+                http_status=node.get("httpStatus"),
+                latency_ms=node.get("latencyMs"),
+                error=message,
+                span_id=node.get("spanId"),
+                parent_span_id=node.get("parentSpanId"),
+                event=node.get("event"),
+            )
+        )
         node = node.get("downstream")
     return tuple(out)

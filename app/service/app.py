@@ -73,8 +73,12 @@ async def process(request: web.Request) -> web.Response:
         downstream = await _call_next(request, body, span, correlation_id)
     result["totalMs"] = round((time.perf_counter() - started) * 1000, 3)
     headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
-    return web.Response(body=_nest(result, downstream), status=result["httpStatus"],
-                        headers=headers, content_type="application/json")  # fmt: skip
+    return web.Response(
+        body=_nest(result, downstream),
+        status=result["httpStatus"],
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 def _nest(result: dict[str, Any], downstream: bytes) -> bytes:
@@ -165,14 +169,16 @@ async def _call_next(
             problem = f"HTTP {resp.status} answered with {resp.content_type}, not a step result"
     except (ClientError, TimeoutError, ValueError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
-    return json.dumps({
-        "stepName": nxt.get("stepName"),
-        "serviceName": nxt.get("serviceName"),
-        "status": "failed",
-        "httpStatus": 502,
-        "error": {"type": "unreachable", "message": problem},
-        "downstream": None,
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "stepName": nxt.get("stepName"),
+            "serviceName": nxt.get("serviceName"),
+            "status": "failed",
+            "httpStatus": 502,
+            "error": {"type": "unreachable", "message": problem},
+            "downstream": None,
+        }
+    ).encode()
 
 
 def make_app(identity: Identity) -> web.Application:

@@ -270,8 +270,9 @@ class CoreBridge(QObject):
         or an unexpected failure → commandFailed; otherwise runFinished with the RunResult."""
         try:
             core = self._require()
-            request = core.make_request(journey, customers=customers, mode=mode,
-                                        think_time_ms=think_time_ms)  # fmt: skip
+            request = core.make_request(
+                journey, customers=customers, mode=mode, think_time_ms=think_time_ms
+            )
             self._set_busy(True)  # only once the input is valid: a refusal changes nothing
             result = await core.run_journey(request)
         except ValidationError as exc:

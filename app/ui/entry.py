@@ -86,8 +86,11 @@ def run_window(
             return 1
         window.show()
         api = f"control API on http://{settings.api_host}:{settings.api_port}"
-        print(f"panel: pool {settings.port_lo}-{settings.port_hi}, state {settings.state_dir}; "
-              f"{api if bridge.api_running else 'no control API'}", flush=True)  # fmt: skip
+        print(
+            f"panel: pool {settings.port_lo}-{settings.port_hi}, state {settings.state_dir}; "
+            f"{api if bridge.api_running else 'no control API'}",
+            flush=True,
+        )
         _install_signal_handlers(loop, window)
         loop.run_forever()
         return 0

@@ -88,8 +88,14 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # -- construction --------------------------------------------------------------------------
-    def _action(self, text: str, slot: Any, shortcut: str | QKeySequence | None = None,
-                name: str = "", tip: str = "") -> QAction:  # fmt: skip
+    def _action(
+        self,
+        text: str,
+        slot: Any,
+        shortcut: str | QKeySequence | None = None,
+        name: str = "",
+        tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
@@ -103,17 +109,26 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.runAction = self._action(
-            "&Run Journey", self.run_journey, "Ctrl+R", "runJourneyAction",
+            "&Run Journey",
+            self.run_journey,
+            "Ctrl+R",
+            "runJourneyAction",
             "Stop the previous journey, wait, sweep, launch these services, drive customers",
-        )  # fmt: skip
+        )
         self.stopAllAction = self._action(
-            "&Stop All", self.confirm_stop_all, "Ctrl+Shift+X", "stopAllAction",
+            "&Stop All",
+            self.confirm_stop_all,
+            "Ctrl+Shift+X",
+            "stopAllAction",
             "Stop every service of this panel, essential ones included (asks first)",
-        )  # fmt: skip
+        )
         self.sweepAction = self._action(
-            "S&weep stale now", self.sweep, None, "sweepAction",
+            "S&weep stale now",
+            self.sweep,
+            None,
+            "sweepAction",
             "Release stale allocations and stop orphans of an earlier panel run",
-        )  # fmt: skip
+        )
         self.newAction = self._action(
             "&New Journey", self.new_journey, QKeySequence.StandardKey.New
         )
@@ -233,8 +248,9 @@ class MainWindow(QMainWindow):
         view.addAction(editor_toggle)
         self._editor_toggle = editor_toggle
         view.addSeparator()
-        view.addAction(self._action("Show &Results", lambda: self.tabs.setCurrentIndex(0),
-                                    "Ctrl+1"))  # fmt: skip
+        view.addAction(
+            self._action("Show &Results", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
+        )
         view.addAction(self._action("Show &Log", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2"))
         view.addAction(self._action("&Clear Log", self.logView.clear))
         view.addAction(self._action("Refresh &ports now", self.bridge.refresh_ports, "F5"))
@@ -316,8 +332,9 @@ class MainWindow(QMainWindow):
         if not restored:
             names = self.editor.template_names()
             if names:
-                self.editor.load_template(DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names
-                                          else names[0])  # fmt: skip
+                self.editor.load_template(
+                    DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0]
+                )
         pacing = self.bridge.settings.demo_pacing_ms or _int(s.value("demo/pacingMs"), 0)
         self.pacingSpin.setValue(pacing)
         self.bridge.set_pacing_ms(pacing)
@@ -325,8 +342,11 @@ class MainWindow(QMainWindow):
     def _default_sizes(self, name: str) -> list[int]:
         rows = -(-len(self.bridge.settings.ports) // 8)
         grid = min(rows, 5) * 80 + 110  # a larger pool scrolls inside the grid
-        return {"mainSplitter": [480, 960], "rightSplitter": [grid, 800 - grid],
-                "bottomSplitter": [360, 600]}.get(name, [1, 1])  # fmt: skip
+        return {
+            "mainSplitter": [480, 960],
+            "rightSplitter": [grid, 800 - grid],
+            "bottomSplitter": [360, 600],
+        }.get(name, [1, 1])
 
     def save_settings(self) -> None:
         s = self.qsettings
@@ -399,8 +419,7 @@ class MainWindow(QMainWindow):
         box.setObjectName("stopAllDialog")
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Stop All")
-        box.setText(f"Stop all {len(services)} services of this panel "
-                    f"({essential} essential)?")  # fmt: skip
+        box.setText(f"Stop all {len(services)} services of this panel ({essential} essential)?")
         info = "Essential services are stopped too; the next Run Journey starts them again."
         if self.bridge.busy:
             info = "The journey run in progress is cancelled first (it rolls back). " + info
@@ -450,8 +469,9 @@ class MainWindow(QMainWindow):
         return str(last) if last else str(Path.home())
 
     def open_journey_dialog(self) -> None:
-        dialog = QFileDialog(self, "Open journey", self._journeys_dir(),
-                             "Journey JSON (*.json);;All files (*)")  # fmt: skip
+        dialog = QFileDialog(
+            self, "Open journey", self._journeys_dir(), "Journey JSON (*.json);;All files (*)"
+        )
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.fileSelected.connect(self.open_journey_file)
@@ -470,8 +490,7 @@ class MainWindow(QMainWindow):
         return True
 
     def save_journey_dialog(self) -> None:
-        dialog = QFileDialog(self, "Save journey", self._journeys_dir(),
-                             "Journey JSON (*.json)")  # fmt: skip
+        dialog = QFileDialog(self, "Save journey", self._journeys_dir(), "Journey JSON (*.json)")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("json")
         dialog.fileSelected.connect(self.save_journey_file)
@@ -506,8 +525,9 @@ class MainWindow(QMainWindow):
     # -- banner --------------------------------------------------------------------------------
     def show_banner(self, text: str, kind: str = "info") -> None:
         self.banner.setText(text)
-        self.banner.setStyleSheet(f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px;"
-                                  " padding: 6px; }}")  # fmt: skip
+        self.banner.setStyleSheet(
+            f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px; padding: 6px; }}}}"
+        )
         self.banner.setProperty("kind", kind)
         self._banner_row.show()
 
@@ -525,11 +545,16 @@ class MainWindow(QMainWindow):
                 continue
             sw = SWATCHES[key]
             n = counts.get(key, 0)
-            extra = f" ({counts['essential']} essential)" if key == "allocated" and counts[
-                "essential"] else ""  # fmt: skip
+            extra = (
+                f" ({counts['essential']} essential)"
+                if key == "allocated" and counts["essential"]
+                else ""
+            )
             weight = "bold" if n else "normal"
-            parts.append(f"<span style='color:{sw.border}'>■</span> "
-                         f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>")  # fmt: skip
+            parts.append(
+                f"<span style='color:{sw.border}'>■</span> "
+                f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>"
+            )
         self.countsLabel.setText("&nbsp;&nbsp;".join(parts))
 
     def _opened(self) -> None:
@@ -551,16 +576,20 @@ class MainWindow(QMainWindow):
         self.logView.add("run", f"{run_id} started for {company}")
 
     def _phase_event(self, event: Any) -> None:
-        self.timeline.phase_event(event.run_id, event.phase, event.status, event.duration_ms,
-                                  event.counts)  # fmt: skip
+        self.timeline.phase_event(
+            event.run_id, event.phase, event.status, event.duration_ms, event.counts
+        )
         phase = event.phase.value
         if event.status == "started":
             self.runStateLabel.setText(f"Running: {phase}…")
         else:
             counts = format_counts(event.counts)
-            self.logView.add("run", f"phase {phase} {event.status} in {event.duration_ms:,.1f} ms"
-                             f"{': ' + counts if counts else ''}",
-                             "info" if event.status == "finished" else "error")  # fmt: skip
+            self.logView.add(
+                "run",
+                f"phase {phase} {event.status} in {event.duration_ms:,.1f} ms"
+                f"{': ' + counts if counts else ''}",
+                "info" if event.status == "finished" else "error",
+            )
 
     def _service_event(self, event: Any) -> None:
         where = f" on port {event.port}" if event.port else ""
@@ -586,9 +615,12 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.results)
         else:
             self.show_banner(f"Run Journey failed: {result.error}", "error")
-        self.logView.add("run", f"{result.run_id or 'run'} {'finished' if result.ok else 'failed'}"
-                         f"{': ' + result.error if result.error else ''}",
-                         "info" if result.ok else "error")  # fmt: skip
+        self.logView.add(
+            "run",
+            f"{result.run_id or 'run'} {'finished' if result.ok else 'failed'}"
+            f"{': ' + result.error if result.error else ''}",
+            "info" if result.ok else "error",
+        )
 
     def _run_refused(self, problems: list[str]) -> None:
         self.editor.show_problems(problems, emphasise=True)
@@ -611,8 +643,10 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _sweep_finished(self, counts: dict[str, int]) -> None:
-        msg = (f"Sweep: {counts.get('staleCleaned', 0)} stale allocations released, "
-               f"{counts.get('orphansReaped', 0)} orphans stopped")  # fmt: skip
+        msg = (
+            f"Sweep: {counts.get('staleCleaned', 0)} stale allocations released, "
+            f"{counts.get('orphansReaped', 0)} orphans stopped"
+        )
         self.statusBar().showMessage(msg, 10000)
         self.logView.add("panel", msg)
 

@@ -41,8 +41,9 @@ async def call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -
 def test_simulate_then_status_endpoints(settings: Settings) -> None:
     async def scenario() -> None:
         async with api(settings) as (core, _, http):
-            status, body = await call(http, "POST", "/api/journey/simulate",
-                                      json={"journey": journey()})  # fmt: skip
+            status, body = await call(
+                http, "POST", "/api/journey/simulate", json={"journey": journey()}
+            )
             assert status == 200, body
             assert body["ok"] and body["runId"].startswith("run-")
             assert [p["name"] for p in body["phases"]] == [
@@ -84,8 +85,12 @@ def test_simulate_then_status_endpoints(settings: Settings) -> None:
 def test_multiple_and_batch_chained(settings: Settings) -> None:
     async def scenario() -> None:
         async with api(settings) as (_, _url, http):
-            status, body = await call(http, "POST", "/api/journey/simulate-multiple",
-                                      json={"customers": 6, "journey": journey()})  # fmt: skip
+            status, body = await call(
+                http,
+                "POST",
+                "/api/journey/simulate-multiple",
+                json={"customers": 6, "journey": journey()},
+            )
             assert status == 200 and body["summary"]["customers"] == 6
             status, body = await call(
                 http,
@@ -107,28 +112,73 @@ BAD: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("empty body", "POST", "/api/journey/simulate", {"data": b""}, 400),
     ("no journey", "POST", "/api/journey/simulate", {"json": {"customers": 1}}, 400),
     ("journey not object", "POST", "/api/journey/simulate", {"json": {"journey": "x"}}, 400),
-    ("missing steps", "POST", "/api/journey/simulate",
-     {"json": {"journey": {"companyName": "A", "domain": "a.com", "industryType": "x"}}}, 400),
-    ("shell in service name", "POST", "/api/journey/simulate",
-     {"json": {"journey": journey("A", "Bad$(reboot)")}}, 400),
-    ("customers zero", "POST", "/api/journey/simulate-multiple",
-     {"json": {"customers": 0, "journey": journey()}}, 400),
-    ("customers text", "POST", "/api/journey/simulate-multiple",
-     {"json": {"customers": "ten", "journey": journey()}}, 400),
-    ("customers absurd", "POST", "/api/journey/simulate-multiple",
-     {"json": {"customers": 10**9, "journey": journey()}}, 400),
-    ("think time negative", "POST", "/api/journey/simulate-batch-chained",
-     {"json": {"customers": 2, "thinkTimeMs": -1, "journey": journey()}}, 400),
-    ("several customers on simulate", "POST", "/api/journey/simulate",
-     {"json": {"customers": 3, "journey": journey()}}, 400),
-    ("oversized body", "POST", "/api/journey/simulate",
-     {"data": b'{"journey": "' + b"x" * (MAX_BODY + 10) + b'"}'}, 413),
+    (
+        "missing steps",
+        "POST",
+        "/api/journey/simulate",
+        {"json": {"journey": {"companyName": "A", "domain": "a.com", "industryType": "x"}}},
+        400,
+    ),
+    (
+        "shell in service name",
+        "POST",
+        "/api/journey/simulate",
+        {"json": {"journey": journey("A", "Bad$(reboot)")}},
+        400,
+    ),
+    (
+        "customers zero",
+        "POST",
+        "/api/journey/simulate-multiple",
+        {"json": {"customers": 0, "journey": journey()}},
+        400,
+    ),
+    (
+        "customers text",
+        "POST",
+        "/api/journey/simulate-multiple",
+        {"json": {"customers": "ten", "journey": journey()}},
+        400,
+    ),
+    (
+        "customers absurd",
+        "POST",
+        "/api/journey/simulate-multiple",
+        {"json": {"customers": 10**9, "journey": journey()}},
+        400,
+    ),
+    (
+        "think time negative",
+        "POST",
+        "/api/journey/simulate-batch-chained",
+        {"json": {"customers": 2, "thinkTimeMs": -1, "journey": journey()}},
+        400,
+    ),
+    (
+        "several customers on simulate",
+        "POST",
+        "/api/journey/simulate",
+        {"json": {"customers": 3, "journey": journey()}},
+        400,
+    ),
+    (
+        "oversized body",
+        "POST",
+        "/api/journey/simulate",
+        {"data": b'{"journey": "' + b"x" * (MAX_BODY + 10) + b'"}'},
+        413,
+    ),
     ("wrong method", "GET", "/api/journey/simulate", {}, 405),
     ("unknown path", "POST", "/api/journey/teleport", {"json": {}}, 404),
     ("bad runs limit", "GET", "/api/runs?limit=-3", {}, 400),
-    ("too many steps for pool", "POST", "/api/journey/simulate",
-     {"json": {"journey": journey("A", *[f"S{i}" for i in range(30)])}}, 400),
-]  # fmt: skip
+    (
+        "too many steps for pool",
+        "POST",
+        "/api/journey/simulate",
+        {"json": {"journey": journey("A", *[f"S{i}" for i in range(30)])}},
+        400,
+    ),
+]
 
 
 def test_bad_requests_get_4xx_with_message_and_change_nothing(settings: Settings) -> None:
@@ -136,8 +186,9 @@ def test_bad_requests_get_4xx_with_message_and_change_nothing(settings: Settings
 
     async def scenario() -> None:
         async with api(settings) as (core, _, http):
-            status, _ = await call(http, "POST", "/api/journey/simulate",
-                                   json={"journey": journey()})  # fmt: skip
+            status, _ = await call(
+                http, "POST", "/api/journey/simulate", json={"journey": journey()}
+            )
             assert status == 200
             before = {(s.key, s.pid) for s in core.services()}
             for label, method, path, kw, expected in BAD:
@@ -157,8 +208,9 @@ def test_pool_that_cannot_fit_gets_503_and_stops_nothing(settings: Settings) -> 
         squatters = []
         try:
             async with api(small) as (core, _, http):
-                status, _ = await call(http, "POST", "/api/journey/simulate",
-                                       json={"journey": journey()})  # fmt: skip
+                status, _ = await call(
+                    http, "POST", "/api/journey/simulate", json={"journey": journey()}
+                )
                 assert status == 200
                 before = {(s.key, s.pid) for s in core.services()}
                 for port in (small.port_lo + 2, small.port_lo + 3):  # foreign squatters

@@ -36,8 +36,9 @@ def server_without_cleanup(settings: Settings) -> Iterator[str]:
 
 
 def _check(api: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(CHECK), "--api", api], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(CHECK), "--api", api], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cleanup_check_passes_against_serve(server: str) -> None:

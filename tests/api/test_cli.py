@@ -24,8 +24,12 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
     return subprocess.run(
         [sys.executable, "-m", "app", "--ports", f"{settings.port_lo}-{settings.port_hi}", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -45,10 +49,21 @@ def test_ports_and_stop_all_without_a_panel(settings: Settings) -> None:
 
 def test_run_prints_phases_and_results_then_stops(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "j.json"
-    path.write_text(json.dumps({"journey": {
-        "companyName": "Cli Co", "domain": "cli.io", "industryType": "SaaS",
-        "steps": [{"stepName": "Signup", "serviceName": "SignupService"},
-                  {"stepName": "Pay", "serviceName": "PayService"}]}}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "journey": {
+                    "companyName": "Cli Co",
+                    "domain": "cli.io",
+                    "industryType": "SaaS",
+                    "steps": [
+                        {"stepName": "Signup", "serviceName": "SignupService"},
+                        {"stepName": "Pay", "serviceName": "PayService"},
+                    ],
+                }
+            }
+        )
+    )
     out = cli(settings, "run", str(path), "--customers", "3")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 customers, mode multiple" in out.stdout
@@ -81,8 +96,9 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
             }
         }
     )
-    req = urllib.request.Request(f"{server}/api/journey/simulate", data=body.encode(),
-                                 method="POST")  # fmt: skip
+    req = urllib.request.Request(
+        f"{server}/api/journey/simulate", data=body.encode(), method="POST"
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert json.loads(resp.read())["ok"]
     out = cli(settings, "ports")

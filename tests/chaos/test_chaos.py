@@ -50,8 +50,9 @@ def still_listening(sock: socket.socket) -> bool:
 
 
 async def next_journey_works(core: Core, company: str = "After Co") -> None:
-    result = await core.run_journey(journey(company, "AfterOneService", "AfterTwoService"),
-                                    customers=2, mode="multiple")  # fmt: skip
+    result = await core.run_journey(
+        journey(company, "AfterOneService", "AfterTwoService"), customers=2, mode="multiple"
+    )
     assert result.ok, result.error
     assert result.simulation and result.simulation.summary.completed == 2
 
@@ -243,8 +244,9 @@ def _restart_and_check(settings: Settings, old_pids: set[int]) -> None:
         assert not any(alive(p) for p in old_pids), "a service of the killed panel survived"
         status = server.call("GET", "/api/ports/status")
         assert status["counts"]["free"] == len(settings.ports), status["counts"]
-        result = server.call("POST", "/api/journey/simulate",
-                             {"journey": journey("Reborn Co", "RebornService")})  # fmt: skip
+        result = server.call(
+            "POST", "/api/journey/simulate", {"journey": journey("Reborn Co", "RebornService")}
+        )
         assert result["ok"], result
     finally:
         server.stop()
@@ -272,8 +274,7 @@ def test_panel_sigkilled_then_restarted_on_same_state_dir(settings: Settings, mo
         env["BIZOBS_FAULT_START_DELAY_MS"] = "3000"  # services sit in `starting` for 3 s
     server = ServeProcess(settings, **env).start()
     steps = [f"Chaos{i}Service" for i in range(6)]
-    body = {"customers": 4,
-            "journey": journey("Chaos Co", *steps, step3={"latencyMs": 4000})}  # fmt: skip
+    body = {"customers": 4, "journey": journey("Chaos Co", *steps, step3={"latencyMs": 4000})}
 
     async def fire_and_kill() -> set[int]:
         loop = asyncio.get_running_loop()
@@ -297,8 +298,11 @@ def test_panel_sigkilled_then_restarted_on_same_state_dir(settings: Settings, mo
     assert pids, "the ledger recorded the services before they served"
     _restart_and_check(settings, pids)
     # The killed server's own processes must be gone too (its fork server, if any).
-    assert not [p for p in psutil.Process().children(recursive=True) if alive(p.pid)
-                and "app" in " ".join(p.cmdline())]  # fmt: skip
+    assert not [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if alive(p.pid) and "app" in " ".join(p.cmdline())
+    ]
 
 
 def test_corrupt_database_between_runs_recovers_and_kills_nothing_foreign(

@@ -34,9 +34,10 @@ def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) 
             expected = {s.port: s.pid for s in core.services()}
             assert {p: lst.pid for p, lst in listening.items()} == expected
             assert sorted(s.key for s in core.services()) == [
-                "DiscoveryService-Dynatrace", "OnboardService-TechStart_Inc",
+                "DiscoveryService-Dynatrace",
+                "OnboardService-TechStart_Inc",
                 "SignupService-TechStart_Inc",
-            ]  # fmt: skip
+            ]
             assert [p.phase for p in b.phases] == list(Phase)
             assert all(p.duration_ms >= 0 for p in b.phases)
         finally:
@@ -51,8 +52,9 @@ def test_four_step_chain_propagates_one_trace_with_chained_spans(settings: Setti
     async def scenario() -> None:
         core = await Core.open(settings)
         try:
-            result = await core.run_journey(journey("Trace Co", *services), customers=3,
-                                            mode="multiple")  # fmt: skip
+            result = await core.run_journey(
+                journey("Trace Co", *services), customers=3, mode="multiple"
+            )
             assert result.ok and result.simulation
             for cust in result.simulation.customers:
                 assert [s.service_name for s in cust.steps] == list(services)
@@ -100,17 +102,29 @@ def result_journey(core: Core):  # the journey of the last run, re-parsed from h
 
 @pytest.mark.parametrize(
     ("error_type", "status"),
-    [("timeout", 504), ("unavailable", 503), ("validation", 400), ("payment", 402),
-     ("auth", 401), ("rate_limit", 429), ("internal", 500)],
-)  # fmt: skip
+    [
+        ("timeout", 504),
+        ("unavailable", 503),
+        ("validation", 400),
+        ("payment", 402),
+        ("auth", 401),
+        ("rate_limit", 429),
+        ("internal", 500),
+    ],
+)
 def test_error_injection_marks_only_the_failing_step(
     settings: Settings, error_type: str, status: int
 ) -> None:
     async def scenario() -> None:
         core = await Core.open(settings)
         try:
-            j = journey("Err Co", "OneService", "TwoService", "ThreeService",
-                        step2={"errorRate": 1.0, "errorType": error_type})  # fmt: skip
+            j = journey(
+                "Err Co",
+                "OneService",
+                "TwoService",
+                "ThreeService",
+                step2={"errorRate": 1.0, "errorType": error_type},
+            )
             result = await core.run_journey(j, customers=4, mode="multiple")
             assert result.ok and result.simulation
             for cust in result.simulation.customers:
@@ -119,9 +133,13 @@ def test_error_injection_marks_only_the_failing_step(
                 assert (two.status, two.http_status) == ("failed", status)
                 assert three.status == "skipped"
             assert result.simulation.summary.failed == 4
-            clean = await core.run_journey(journey("Err Co", "OneService", "TwoService",
-                                                   "ThreeService", step2={"errorRate": 0}),
-                                           customers=4, mode="multiple")  # fmt: skip
+            clean = await core.run_journey(
+                journey(
+                    "Err Co", "OneService", "TwoService", "ThreeService", step2={"errorRate": 0}
+                ),
+                customers=4,
+                mode="multiple",
+            )
             assert clean.simulation and clean.simulation.summary.completed == 4
         finally:
             await core.close()
@@ -131,17 +149,30 @@ def test_error_injection_marks_only_the_failing_step(
 
 INVALID = [
     ("not an object", ["a", "b"], "JSON object"),
-    ("missing company", {"domain": "a.com", "industryType": "x", "steps": [
-        {"stepName": "A", "serviceName": "AService"}]}, "companyName is missing"),
+    (
+        "missing company",
+        {
+            "domain": "a.com",
+            "industryType": "x",
+            "steps": [{"stepName": "A", "serviceName": "AService"}],
+        },
+        "companyName is missing",
+    ),
     ("empty company", journey("  ", "AService"), "companyName is empty"),
     ("company of symbols", journey("!!!", "AService"), "at least one letter"),
-    ("missing steps", {"companyName": "X", "domain": "a.com", "industryType": "x"},
-     "steps is missing"),
+    (
+        "missing steps",
+        {"companyName": "X", "domain": "a.com", "industryType": "x"},
+        "steps is missing",
+    ),
     ("empty steps", {**journey("X"), "steps": []}, "steps is empty"),
     ("steps not a list", {**journey("X"), "steps": "Login"}, "steps must be a list"),
     ("step not an object", {**journey("X"), "steps": ["Login"]}, "must be an object"),
-    ("missing service name", {**journey("X"), "steps": [{"stepName": "A"}]},
-     "serviceName is missing"),
+    (
+        "missing service name",
+        {**journey("X"), "steps": [{"stepName": "A"}]},
+        "serviceName is missing",
+    ),
     ("duplicate service", journey("X", "AService", "AService"), "already used by step 1"),
     ("service name with shell chars", journey("X", "A;rm -rf /"), "must be an identifier"),
     ("service name path", journey("X", "../etc/passwd"), "must be an identifier"),
@@ -149,11 +180,14 @@ INVALID = [
     ("absurd company length", journey("X" * 500, "AService"), "longer than"),
     ("error rate above 1", journey("X", "AService", step1={"errorRate": 2}), "between 0 and 1"),
     ("negative latency", journey("X", "AService", step1={"latencyMs": -5}), "between 0"),
-    ("unknown error type", journey("X", "AService", step1={"errorRate": 0.5,
-                                                            "errorType": "boom"}), "errorType"),
+    (
+        "unknown error type",
+        journey("X", "AService", step1={"errorRate": 0.5, "errorType": "boom"}),
+        "errorType",
+    ),
     ("bad domain", {**journey("X", "AService"), "domain": "not a domain"}, "domain"),
     ("company not text", {**journey("X", "AService"), "companyName": 42}, "must be text"),
-]  # fmt: skip
+]
 
 
 def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Settings) -> None:
@@ -169,8 +203,12 @@ def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Sett
                 with pytest.raises(ValidationError, match=message):
                     await core.run_journey(bad)
                 assert {(s.key, s.pid) for s in core.services()} == before, label
-            for params in ({"customers": 0}, {"customers": "3"}, {"mode": "turbo"},
-                           {"think_time_ms": -1}):  # fmt: skip
+            for params in (
+                {"customers": 0},
+                {"customers": "3"},
+                {"mode": "turbo"},
+                {"think_time_ms": -1},
+            ):
                 with pytest.raises(ValidationError):
                     await core.run_journey(journey("Ok Co", "OkService"), **params)
             assert {(s.key, s.pid) for s in core.services()} == before
@@ -189,8 +227,9 @@ def test_twenty_alternating_runs_leak_nothing_and_are_recorded(settings: Setting
             for i in range(20):
                 company = ("Alpha Co", "Beta Co")[i % 2]
                 mode = (Mode.SINGLE, Mode.MULTIPLE, Mode.BATCH_CHAINED)[i % 3]
-                result = await core.run_journey(journey(company, "FirstService", "SecondService"),
-                                                customers=2, mode=mode.value)  # fmt: skip
+                result = await core.run_journey(
+                    journey(company, "FirstService", "SecondService"), customers=2, mode=mode.value
+                )
                 assert result.ok, result.error
                 assert result.simulation and result.simulation.summary.completed == 2
                 live = {s.pid for s in core.services()}

@@ -45,10 +45,14 @@ STEP = st.fixed_dictionaries(
     },
 )
 NEAR_VALID = st.fixed_dictionaries(
-    {"companyName": NAMES, "domain": NAMES | st.just("acme.com"), "industryType": NAMES,
-     "steps": st.lists(STEP, max_size=6) | JSON},
+    {
+        "companyName": NAMES,
+        "domain": NAMES | st.just("acme.com"),
+        "industryType": NAMES,
+        "steps": st.lists(STEP, max_size=6) | JSON,
+    },
     optional={"errorRate": JSON_LEAF, "customerProfile": JSON, "additionalFields": JSON},
-)  # fmt: skip
+)
 
 
 @given(st.one_of(JSON, NEAR_VALID))
@@ -87,8 +91,9 @@ def api_in_thread(settings: Settings) -> Iterator[tuple[str, Core, asyncio.Abstr
 
 
 def post(url: str, body: bytes) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
@@ -100,22 +105,27 @@ ENDPOINTS = ["simulate", "simulate-multiple", "simulate-batch-chained"]
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=64),
-    st.fixed_dictionaries({"journey": NEAR_VALID},
-                          optional={"customers": JSON_LEAF, "thinkTimeMs": JSON_LEAF,
-                                    "seed": JSON_LEAF, "concurrency": JSON_LEAF}
-                          ).map(lambda v: json.dumps(v).encode()),
-)  # fmt: skip
+    st.fixed_dictionaries(
+        {"journey": NEAR_VALID},
+        optional={
+            "customers": JSON_LEAF,
+            "thinkTimeMs": JSON_LEAF,
+            "seed": JSON_LEAF,
+            "concurrency": JSON_LEAF,
+        },
+    ).map(lambda v: json.dumps(v).encode()),
+)
 
 
 def test_api_fuzz_never_5xx_and_rejections_change_nothing(settings: Settings) -> None:
     with api_in_thread(settings) as (url, core, _loop):
-        status, body = post(f"{url}/api/journey/simulate",
-                            json.dumps({"journey": journey("Base Co")}).encode())  # fmt: skip
+        status, body = post(
+            f"{url}/api/journey/simulate", json.dumps({"journey": journey("Base Co")}).encode()
+        )
         assert status == 200, body
 
         @given(st.sampled_from(ENDPOINTS), BODIES)
-        @hsettings(max_examples=250, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+        @hsettings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         def one(endpoint: str, raw: bytes) -> None:
             before = {(s.key, s.pid) for s in core.services()}
             status, answer = post(f"{url}/api/journey/{endpoint}", raw)

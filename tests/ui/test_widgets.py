@@ -64,8 +64,9 @@ def test_service_name_suggestion(step: str, service: str) -> None:
 def test_editor_suggests_reorders_and_validates(qtbot: Any) -> None:
     ed = JourneyEditor()
     qtbot.addWidget(ed)
-    ed.set_journey({"companyName": "Acme", "domain": "acme.com", "industryType": "Retail",
-                    "steps": []})  # fmt: skip
+    ed.set_journey(
+        {"companyName": "Acme", "domain": "acme.com", "industryType": "Retail", "steps": []}
+    )
     row = ed.add_step()
     ed.set_step_text(row, COL_STEP, "Add To Cart")
     assert ed.stepsTable.item(row, COL_SERVICE).text() == "AddToCartService"
@@ -122,10 +123,24 @@ def test_port_grid_cells_legend_and_wrapping(qtbot: Any) -> None:
     grid = PortGrid()
     qtbot.addWidget(grid)
     ports = [PortInfo(p, PortState.FREE) for p in range(9000, 9041)]
-    ports[2] = PortInfo(9002, PortState.ALLOCATED, "CheckoutService-Acme", "CheckoutService",
-                        "Acme", 1234, started_at=time.time() - 75)  # fmt: skip
-    ports[3] = PortInfo(9003, PortState.ALLOCATED, "DiscoveryService-Dynatrace",
-                        "DiscoveryService", "Dynatrace", 1235, essential=True)  # fmt: skip
+    ports[2] = PortInfo(
+        9002,
+        PortState.ALLOCATED,
+        "CheckoutService-Acme",
+        "CheckoutService",
+        "Acme",
+        1234,
+        started_at=time.time() - 75,
+    )
+    ports[3] = PortInfo(
+        9003,
+        PortState.ALLOCATED,
+        "DiscoveryService-Dynatrace",
+        "DiscoveryService",
+        "Dynatrace",
+        1235,
+        essential=True,
+    )
     ports[4] = PortInfo(9004, PortState.STALE, "GoneService-Acme", "GoneService", "Acme", 99)
     ports[5] = PortInfo(9005, PortState.FOREIGN, pid=77, process_name="nginx")
     grid.set_ports(ports)
@@ -139,10 +154,10 @@ def test_port_grid_cells_legend_and_wrapping(qtbot: Any) -> None:
     assert grid.counts()["essential"] == 1 and grid.counts()["free"] == 37
     assert short_name("CheckoutService") == "Checkout"
     legend = [w.text() for w in grid.legend.findChildren(QLabel)]
-    assert legend == ["free", "starting", "allocated", "essential", "stopping", "stale",
-                      "foreign"]  # fmt: skip
-    stopping = PortInfo(9002, PortState.STOPPING, "CheckoutService-Acme", "CheckoutService",
-                        "Acme", 1234)  # fmt: skip
+    assert legend == ["free", "starting", "allocated", "essential", "stopping", "stale", "foreign"]
+    stopping = PortInfo(
+        9002, PortState.STOPPING, "CheckoutService-Acme", "CheckoutService", "Acme", 1234
+    )
     with qtbot.waitSignal(cell.stateChanged):
         grid.set_ports([*ports[:2], stopping, *ports[3:]])
     assert cell.property("state") == "stopping"
@@ -182,8 +197,13 @@ def panel_process(tmp_path: Path, port_range: range) -> subprocess.Popen[bytes]:
         "BIZOBS_STATE_DIR": str(tmp_path / "state"),
     }
     root = Path(__file__).resolve().parents[2]
-    return subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_python_m_app_opens_and_quits_cleanly_on_sigterm(tmp_path: Path, port_range: range) -> None:

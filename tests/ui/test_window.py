@@ -32,8 +32,14 @@ def service_processes(panel: Panel) -> list[psutil.Process]:
     return [p for p in our_service_processes() if p.pid != server_pid]
 
 
-def fill_form(qtbot: Any, window: MainWindow, company: str, steps: list[str], customers: int = 3,
-              mode: str = "multiple") -> None:  # fmt: skip
+def fill_form(
+    qtbot: Any,
+    window: MainWindow,
+    company: str,
+    steps: list[str],
+    customers: int = 3,
+    mode: str = "multiple",
+) -> None:
     """Type into the form as an operator would; service names come from the suggestion."""
     ed = window.editor
     ed.companyNameEdit.clear()

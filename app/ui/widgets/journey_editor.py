@@ -31,8 +31,20 @@ from PySide6.QtWidgets import (
 from app.core.errors import ValidationError
 from app.core.journeys import MAX_STEPS, load_template, parse_journey, template_names
 
-INDUSTRIES = ("Retail", "E-commerce", "Banking", "Insurance", "Healthcare", "Telecommunications",
-              "Travel", "SaaS", "Media", "Logistics", "Energy", "Public Sector")  # fmt: skip
+INDUSTRIES = (
+    "Retail",
+    "E-commerce",
+    "Banking",
+    "Insurance",
+    "Healthcare",
+    "Telecommunications",
+    "Travel",
+    "SaaS",
+    "Media",
+    "Logistics",
+    "Energy",
+    "Public Sector",
+)
 MODES = (
     ("single", "Single customer"),
     ("multiple", "Multiple customers"),
@@ -137,8 +149,12 @@ class JourneyEditor(QWidget):
         self.removeStepButton = self._button("Remove", "removeStepButton", self.remove_step)
         self.moveUpButton = self._button("Up", "moveUpButton", lambda: self.move_step(-1))
         self.moveDownButton = self._button("Down", "moveDownButton", lambda: self.move_step(1))
-        for b in (self.addStepButton, self.removeStepButton, self.moveUpButton,
-                  self.moveDownButton):  # fmt: skip
+        for b in (
+            self.addStepButton,
+            self.removeStepButton,
+            self.moveUpButton,
+            self.moveDownButton,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
         steps_layout.addLayout(buttons)
@@ -186,8 +202,14 @@ class JourneyEditor(QWidget):
         return button
 
     # -- steps table ---------------------------------------------------------------------------
-    def add_step(self, step_name: str = "", service_name: str = "", latency_ms: Any = "",
-                 error_rate: Any = "", extra: dict[str, Any] | None = None) -> int:  # fmt: skip
+    def add_step(
+        self,
+        step_name: str = "",
+        service_name: str = "",
+        latency_ms: Any = "",
+        error_rate: Any = "",
+        extra: dict[str, Any] | None = None,
+    ) -> int:
         """Append a row (selected afterwards); returns its index."""
         self._updating = True
         try:
@@ -302,10 +324,18 @@ class JourneyEditor(QWidget):
         for step in data.get("steps") or []:
             if not isinstance(step, dict):
                 continue
-            extra = {k: v for k, v in step.items()
-                     if k not in ("stepName", "serviceName", "latencyMs", "errorRate")}  # fmt: skip
-            self.add_step(str(step.get("stepName", "")), str(step.get("serviceName", "")),
-                          step.get("latencyMs", ""), step.get("errorRate", ""), extra)  # fmt: skip
+            extra = {
+                k: v
+                for k, v in step.items()
+                if k not in ("stepName", "serviceName", "latencyMs", "errorRate")
+            }
+            self.add_step(
+                str(step.get("stepName", "")),
+                str(step.get("serviceName", "")),
+                step.get("latencyMs", ""),
+                step.get("errorRate", ""),
+                extra,
+            )
         self.changed.emit()
         self.refresh_validation()
 
@@ -320,8 +350,10 @@ class JourneyEditor(QWidget):
                 "stepName": _text(step_item),
                 "serviceName": _text(self.stepsTable.item(row, COL_SERVICE)),
             }
-            for col, key, label in ((COL_LATENCY, "latencyMs", "latency"),
-                                    (COL_ERROR, "errorRate", "error rate")):  # fmt: skip
+            for col, key, label in (
+                (COL_LATENCY, "latencyMs", "latency"),
+                (COL_ERROR, "errorRate", "error rate"),
+            ):
                 raw = _text(self.stepsTable.item(row, col))
                 if not raw:
                     continue
@@ -402,8 +434,9 @@ class JourneyEditor(QWidget):
         else:
             color, bg = "#1e6b2f", "#d3f9d8"
             n = self.stepsTable.rowCount()
-            self.validationLabel.setText(f"✓ Ready to run: {n} step{'s' if n != 1 else ''}, "
-                                         f"one service each.")  # fmt: skip
+            self.validationLabel.setText(
+                f"✓ Ready to run: {n} step{'s' if n != 1 else ''}, one service each."
+            )
         self.validationLabel.setStyleSheet(
             f"QLabel {{ color: {color}; background: {bg}; border-radius: 4px; padding: 6px; }}"
         )
@@ -414,14 +447,18 @@ class JourneyEditor(QWidget):
         def bad(prefix: str) -> bool:
             return any(p.startswith(prefix) for p in problems)
 
-        for widget, prefix in ((self.companyNameEdit, "companyName"), (self.domainEdit, "domain"),
-                               (self.industryCombo, "industryType")):  # fmt: skip
+        for widget, prefix in (
+            (self.companyNameEdit, "companyName"),
+            (self.domainEdit, "domain"),
+            (self.industryCombo, "industryType"),
+        ):
             widget.setStyleSheet(
                 "border: 2px solid #c92a2a; border-radius: 3px;" if bad(prefix) else ""
             )
         steps_bad = bad("step") or bad("steps") or any("steps do not fit" in p for p in problems)
-        self.stepsTable.setStyleSheet("QTableWidget { border: 2px solid #c92a2a; }" if steps_bad
-                                      else "")  # fmt: skip
+        self.stepsTable.setStyleSheet(
+            "QTableWidget { border: 2px solid #c92a2a; }" if steps_bad else ""
+        )
 
 
 def _text(item: QTableWidgetItem | None) -> str:

@@ -24,21 +24,58 @@ class Swatch:
 
 # Keys are PortState values plus "essential" (an allocated essential service).
 SWATCHES: dict[str, Swatch] = {
-    "free": Swatch("#f1f3f5", "#495057", "#adb5bd", None, "free",
-                   "nothing allocated, nothing listens: a service could bind it now"),
-    "starting": Swatch("#ffe066", "#212529", "#f59f00", None, "starting",
-                       "process spawned, not yet verified ready"),
-    "allocated": Swatch("#2b8a3e", "#ffffff", "#1e6b2f", None, "allocated",
-                        "our live service answered /health with its own identity"),
-    "essential": Swatch("#1864ab", "#ffffff", "#0f4c81", None, "essential",
-                        "allocated to an essential service, kept across journeys"),
-    "stopping": Swatch("#ff922b", "#212529", "#d9480f", None, "stopping",
-                       "stop requested: process not yet gone or port not yet free"),
-    "stale": Swatch("#c92a2a", "#ffffff", "#8f1d1d", Qt.BrushStyle.BDiagPattern, "stale",
-                    "ledger says ours but nothing of ours serves it (died or orphan)"),
-    "foreign": Swatch("#495057", "#ffffff", "#212529", Qt.BrushStyle.DiagCrossPattern,
-                      "foreign", "something not ours listens: skipped, never killed"),
-}  # fmt: skip
+    "free": Swatch(
+        "#f1f3f5",
+        "#495057",
+        "#adb5bd",
+        None,
+        "free",
+        "nothing allocated, nothing listens: a service could bind it now",
+    ),
+    "starting": Swatch(
+        "#ffe066", "#212529", "#f59f00", None, "starting", "process spawned, not yet verified ready"
+    ),
+    "allocated": Swatch(
+        "#2b8a3e",
+        "#ffffff",
+        "#1e6b2f",
+        None,
+        "allocated",
+        "our live service answered /health with its own identity",
+    ),
+    "essential": Swatch(
+        "#1864ab",
+        "#ffffff",
+        "#0f4c81",
+        None,
+        "essential",
+        "allocated to an essential service, kept across journeys",
+    ),
+    "stopping": Swatch(
+        "#ff922b",
+        "#212529",
+        "#d9480f",
+        None,
+        "stopping",
+        "stop requested: process not yet gone or port not yet free",
+    ),
+    "stale": Swatch(
+        "#c92a2a",
+        "#ffffff",
+        "#8f1d1d",
+        Qt.BrushStyle.BDiagPattern,
+        "stale",
+        "ledger says ours but nothing of ours serves it (died or orphan)",
+    ),
+    "foreign": Swatch(
+        "#495057",
+        "#ffffff",
+        "#212529",
+        Qt.BrushStyle.DiagCrossPattern,
+        "foreign",
+        "something not ours listens: skipped, never killed",
+    ),
+}
 
 LEGEND_ORDER = ("free", "starting", "allocated", "essential", "stopping", "stale", "foreign")
 

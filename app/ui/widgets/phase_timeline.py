@@ -105,8 +105,9 @@ class PhaseTimeline(QWidget):
         self._render_all()
         self._ticker.start()
 
-    def phase_event(self, run_id: str, phase: Phase, status: str, duration_ms: float,
-                    counts: dict[str, int]) -> None:  # fmt: skip
+    def phase_event(
+        self, run_id: str, phase: Phase, status: str, duration_ms: float, counts: dict[str, int]
+    ) -> None:
         if self.run_id != run_id:  # events of a run we have not seen start (e.g. API-driven)
             self.start_run(run_id)
         row = self.rows[phase]
@@ -159,8 +160,12 @@ class PhaseTimeline(QWidget):
             duration = f"{(time.perf_counter() - row.started) * 1000:,.0f} ms…"
         else:
             duration = "—"
-        texts = (f"{index + 1}. {phase.value}", STATUS_TEXT[row.status], duration,
-                 format_counts(row.counts))  # fmt: skip
+        texts = (
+            f"{index + 1}. {phase.value}",
+            STATUS_TEXT[row.status],
+            duration,
+            format_counts(row.counts),
+        )
         for col, text in enumerate(texts):
             item = self.table.item(index, col)
             if item is None:

@@ -47,8 +47,13 @@ def camel_words(text: str) -> list[str]:
     return re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[^A-Za-z0-9]+|[A-Z]", text) or [text]
 
 
-def wrap_words(words: list[str], width: int, advance: Callable[[str], int], max_lines: int,
-               elide: Callable[[str, int], str]) -> list[str]:  # fmt: skip
+def wrap_words(
+    words: list[str],
+    width: int,
+    advance: Callable[[str], int],
+    max_lines: int,
+    elide: Callable[[str, int], str],
+) -> list[str]:
     """Greedy wrap of word pieces (joined without spaces) into at most `max_lines` lines; the
     last line is elided if the rest does not fit."""
     lines: list[str] = []
@@ -211,11 +216,16 @@ class PortCell(QWidget):
             below = text_rect.adjusted(0, line_h + 1, 0, 0)
             metrics = p.fontMetrics()
             max_lines = max(1, int(below.height()) // metrics.height())
-            lines = wrap_words(camel_words(label), int(below.width()), metrics.horizontalAdvance,
-                               max_lines, lambda t, w: metrics.elidedText(
-                                   t, Qt.TextElideMode.ElideRight, w))  # fmt: skip
-            p.drawText(below, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                       "\n".join(lines))  # fmt: skip
+            lines = wrap_words(
+                camel_words(label),
+                int(below.width()),
+                metrics.horizontalAdvance,
+                max_lines,
+                lambda t, w: metrics.elidedText(t, Qt.TextElideMode.ElideRight, w),
+            )
+            p.drawText(
+                below, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "\n".join(lines)
+            )
         if self.hasFocus():
             p.setPen(QPen(QColor("#228be6"), 2))
             p.setBrush(Qt.BrushStyle.NoBrush)

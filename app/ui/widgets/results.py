@@ -71,8 +71,10 @@ class ResultsView(QWidget):
         for row, result in enumerate(shown):
             c = result.customer
             name = QTableWidgetItem(c.name)
-            name.setToolTip(f"{c.name} <{c.email}>\n{c.segment} · {c.loyalty_tier}\n{c.id}\n"
-                            f"trace {result.trace_id}")  # fmt: skip
+            name.setToolTip(
+                f"{c.name} <{c.email}>\n{c.segment} · {c.loyalty_tier}\n{c.id}\n"
+                f"trace {result.trace_id}"
+            )
             self.table.setItem(row, 0, name)
             total = QTableWidgetItem(_ms(result.latency_ms))
             total.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
