@@ -19,3 +19,5 @@ lint: setup lint-only
 lint-only:
 	.venv/bin/ruff check app tests bench scripts
 	.venv/bin/ruff format --check app tests bench scripts
+	.venv/bin/lint-imports
+	.venv/bin/mypy

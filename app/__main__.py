@@ -7,23 +7,42 @@ import sys
 from pathlib import Path
 
 from app import cli
-from app.config import LauncherKind, Settings, SettingsError, from_env, parse_port_range
+from app.config import LauncherKind, Settings, from_env, parse_port_range
+from app.core.errors import SettingsError
+from app.core.model import Mode
+
+
+def _global_options(parser: argparse.ArgumentParser, in_subcommand: bool) -> None:
+    """The options every command takes, before or after the subcommand's name. In a
+    subcommand they default to SUPPRESS, so a value given before the name is not reset."""
+    default = argparse.SUPPRESS if in_subcommand else None
+    parser.add_argument("--ports", default=default, help="port pool, e.g. 8081-8120 (BIZOBS_PORTS)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=default, help="state directory (BIZOBS_STATE_DIR)"
+    )
+    parser.add_argument(
+        "--launcher", choices=["fork", "exec"], default=default, help="how services are started"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    p.add_argument("--ports", help="port pool, e.g. 8081-8120 (env BIZOBS_PORTS)")
-    p.add_argument("--state-dir", type=Path, help="state directory (env BIZOBS_STATE_DIR)")
-    p.add_argument("--launcher", choices=["fork", "exec"], help="how services are started")
+    _global_options(p, in_subcommand=False)
     p.add_argument(
         "--no-api",
         action="store_true",
         help="window only: do not serve the control API (env BIZOBS_API=0)",
     )
     sub = p.add_subparsers(dest="command")
-    sub.add_parser("ports", help="print the port pool: port, state, service, pid")
-    sub.add_parser("stop-all", help="stop every service of ours the ledger knows")
-    serve = sub.add_parser("serve", help="run the control API headless (no window)")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text)
+        _global_options(parser, in_subcommand=True)
+        return parser
+
+    command("ports", "print the port pool: port, state, service, pid")
+    command("stop-all", "stop every service of ours the ledger knows")
+    serve = command("serve", "run the control API headless (no window)")
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (loopback only)")
     serve.add_argument("--port", type=int, default=None, help="API port (env BIZOBS_API_PORT)")
     serve.add_argument(
@@ -31,10 +50,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback --host (anyone reaching it can run processes)",
     )
-    run = sub.add_parser("run", help="run one journey headless, print phases and results")
+    run = command("run", "run one journey headless, print phases and results")
     run.add_argument("journey", help="a journey JSON file, or a template name")
     run.add_argument("--customers", type=int, default=1)
-    run.add_argument("--mode", choices=["single", "multiple", "batch-chained"], default=None)
+    run.add_argument("--mode", choices=[m.value for m in Mode], default=None)
     run.add_argument("--think-time-ms", type=float, default=0.0)
     run.add_argument("--seed", type=int, default=None)
     return p
@@ -46,6 +65,8 @@ def _settings(ns: argparse.Namespace) -> Settings:
         overrides["launcher"] = LauncherKind(ns.launcher)
     if ns.ports:
         overrides["port_lo"], overrides["port_hi"] = parse_port_range(ns.ports)
+    if getattr(ns, "port", None) is not None:  # serve --port: checked against the pool at once
+        overrides["api_port"] = ns.port
     return from_env(**overrides)
 
 
@@ -62,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.cmd_stop_all(settings)
     if ns.command == "serve":
         return cli.cmd_serve(
-            settings, ns.host or settings.api_host, ns.port or settings.api_port, ns.allow_remote
+            settings, ns.host or settings.api_host, settings.api_port, ns.allow_remote
         )
     if ns.command == "run":
-        ns.mode = ns.mode or ("multiple" if ns.customers > 1 else "single")
+        ns.mode = ns.mode or (Mode.MULTIPLE.value if ns.customers > 1 else Mode.SINGLE.value)
         return cli.cmd_run(settings, ns)
     from app.api.server import start_api
     from app.ui.entry import run_window

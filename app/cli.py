@@ -8,19 +8,24 @@ import json
 import signal
 import sys
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.config import Settings
-from app.core.errors import CoreError, StateLockedError, ValidationError
-from app.core.events import PhaseEvent
+from app.core import offline
+from app.core.errors import CoreError, JourneyFileError, StateLockedError, ValidationError
+from app.core.events import PhaseEvent, PhaseStatus
 from app.core.journeys import Journey, journey_from_file, load_template
-from app.core.ledger import Ledger
 from app.core.lock import lock_holder
 from app.core.model import PortInfo, PortState
-from app.core.orchestrator import Core, RunResult
-from app.core.ports import Orphan, PortPool
+from app.core.orchestrator import open_core
+from app.core.runs import RunResult
+
+if TYPE_CHECKING:
+    from app.api.server import ApiServer
+    from app.core.orchestrator import Core
 
 API_TIMEOUT_S = 30.0
 
@@ -34,28 +39,9 @@ def format_ports(ports: Sequence[PortInfo]) -> str:
     for p in ports:
         state = f"{p.state.value}{' (essential)' if p.essential else ''}"
         rows.append((str(p.port), state, p.key or p.process_name or "", str(p.pid or "")))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    counts: dict[str, int] = {}
-    for p in ports:
-        counts[p.state.value] = counts.get(p.state.value, 0) + 1
-    lines.append("")
-    lines.append(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return "\n".join(lines)
-
-
-def ports_offline(settings: Settings) -> list[PortInfo]:
-    """The pool as seen from outside any panel: ledger rows still alive show as stale orphans.
-    Read-only: reconciling (stopping orphans) is for a panel start or `stop-all`."""
-    from app.core.db import open_db
-
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    conn, _ = open_db(settings.db_path)
-    try:
-        orphans = {e.pid: Orphan(e.pid, e.create_time, e.key) for e in Ledger(conn).entries()}
-    finally:
-        conn.close()
-    return PortPool(settings.ports).snapshot(orphans=orphans)
+    counts = Counter(p.state.value for p in ports)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    return f"{table(rows)}\n\n{summary}"
 
 
 def _api_call(
@@ -66,7 +52,8 @@ def _api_call(
     req = urllib.request.Request(url, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            body: Any = json.loads(resp.read())
+            return body if isinstance(body, dict) else None
     except (OSError, ValueError):
         return None
 
@@ -113,17 +100,14 @@ def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
             f"{settings.api_port} does not answer; its services show as stale below",
             file=sys.stderr,
         )
-    print(format_ports(ports_offline(settings)), file=out)
+    print(format_ports(offline.snapshot(settings)), file=out)
     return 0
 
 
 async def _stop_all(settings: Settings, out: TextIO) -> int:
     _note_other_panel(settings)
-    core = await Core.open(settings)
-    try:
+    async with open_core(settings) as core:
         report = await core.stop_all()
-    finally:
-        await core.close()
     stopped = [*core.reconciled, *report.stopped]
     print(
         f"stopped {services(len(stopped))}{': ' if stopped else ''}{', '.join(stopped)}", file=out
@@ -146,16 +130,16 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
         return 1
 
 
-def _print_event(event: object, out: TextIO) -> None:
-    if isinstance(event, PhaseEvent) and event.status != "started":
-        counts = " ".join(f"{k}={v}" for k, v in event.counts.items())
-        print(
-            f"  {event.phase.value:<9} {event.status:<8} {event.duration_ms:8.1f} ms  {counts}",
-            file=out,
-            flush=True,
-        )
-    elif isinstance(event, PhaseEvent):
+def _print_phase(event: PhaseEvent, out: TextIO) -> None:
+    if event.status is PhaseStatus.STARTED:
         print(f"  {event.phase.value:<9} started", file=out, flush=True)
+        return
+    counts = " ".join(f"{k}={v}" for k, v in event.counts.items())
+    print(
+        f"  {event.phase.value:<9} {event.status.value:<8} {event.duration_ms:8.1f} ms  {counts}",
+        file=out,
+        flush=True,
+    )
 
 
 def format_results(result: RunResult) -> str:
@@ -187,36 +171,50 @@ def load_journey_arg(arg: str) -> Journey:
 
 async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     journey = load_journey_arg(ns.journey)
-    core = await Core.open(settings)
-    core.bus.subscribe(lambda e: _print_event(e, out))
-    try:
+    async with open_core(settings) as core:
+        core.events.phase.connect(lambda e: _print_phase(e, out))
         people = "customer" if ns.customers == 1 else "customers"
         print(
             f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "
             f"{people}, mode {ns.mode}",
             file=out,
         )
-        result = await core.run_journey(
-            journey,
-            customers=ns.customers,
-            mode=ns.mode,
-            think_time_ms=ns.think_time_ms,
-            seed=ns.seed,
-        )
-        print(file=out)
-        for s in result.services:
-            print(
-                f"  {s.port}  {s.key}  pid {s.pid}{'  (essential)' if s.essential else ''}",
-                file=out,
+        try:
+            result = await core.run_journey(
+                journey,
+                customers=ns.customers,
+                mode=ns.mode,
+                think_time_ms=ns.think_time_ms,
+                seed=ns.seed,
             )
-        print(file=out)
-        print(format_results(result), file=out)
-        # Injected step errors are simulated business outcomes, not a failed run.
-        return 0 if result.ok else 1
-    finally:
-        report = await core.stop_all()
-        await core.close()
-        print(f"\nstopped {services(report.count)}", file=out)
+            print(file=out)
+            print(format_services(result), file=out)
+            print(file=out)
+            print(format_results(result), file=out)
+        finally:
+            report = await core.stop_all()
+            print(f"\nstopped {services(report.count)}", file=out)
+    # Injected step errors are simulated business outcomes, not a failed run.
+    return 0 if result.ok else 1
+
+
+def format_services(result: RunResult) -> str:
+    rows = [
+        (str(s.port), s.key, f"pid {s.pid}", "(essential)" if s.essential else "")
+        for s in result.services
+    ]
+    return table(rows, indent="  ")
+
+
+def table(rows: Sequence[Sequence[str]], indent: str = "") -> str:
+    """Columns padded to their widest cell, so a pid column lines up whatever its width."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    )
 
 
 def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -229,9 +227,12 @@ def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout
             file=sys.stderr,
         )
         return 2
+    except JourneyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ValidationError as exc:
         print(
-            "error: the journey is not valid:\n  - " + "\n  - ".join(exc.problems), file=sys.stderr
+            "error: the journey is not valid:\n  - " + "\n  - ".join(exc.messages), file=sys.stderr
         )
         return 2
     except CoreError as exc:
@@ -243,13 +244,18 @@ async def _serve(settings: Settings, host: str, port: int, allow_remote: bool, o
     from app.api.server import ApiServer
 
     api_server_check(host, allow_remote)
-    core = await Core.open(settings)
-    api = ApiServer(core, host, port, allow_remote)
-    try:
+    async with open_core(settings) as core:
+        api = ApiServer(core, host, port, allow_remote)
         await api.start()
-    except BaseException:
-        await core.close()
-        raise
+        try:
+            await _serve_until_signal(core, api, settings, out)
+        finally:
+            await api.stop()
+    print("stopped", file=out, flush=True)
+    return 0
+
+
+async def _serve_until_signal(core: Core, api: ApiServer, settings: Settings, out: TextIO) -> None:
     for message in core.startup_messages:
         print(message, file=out)
     print(
@@ -262,13 +268,7 @@ async def _serve(settings: Settings, host: str, port: int, allow_remote: bool, o
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await api.stop()
-        await core.close()
-    print("stopped", file=out, flush=True)
-    return 0
+    await stop.wait()
 
 
 def api_server_check(host: str, allow_remote: bool) -> None:

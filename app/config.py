@@ -11,6 +11,9 @@ from pathlib import Path
 
 import platformdirs
 
+from app.core.errors import SettingsError
+from app.core.limits import MAX_CUSTOMERS, MAX_PACING_MS
+
 DEFAULT_ESSENTIALS = (
     "DiscoveryService-Dynatrace",
     "PurchaseService-Dynatrace",
@@ -23,8 +26,7 @@ class LauncherKind(StrEnum):
     EXEC = "exec"  # fresh interpreter per service
 
 
-class SettingsError(ValueError):
-    """A setting from the environment or the command line cannot be used."""
+MAX_WAIT_MS = 600_000  # ten minutes: longer is a typo, not a grace
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Settings:
     )
     launcher: LauncherKind = LauncherKind.FORK
     demo_pacing_ms: int = 0
-    max_customers: int = 10000
+    max_customers: int = MAX_CUSTOMERS
     # Test-only: turn the pre-run cleanup off to prove the acceptance check can fail.
     cleanup_enabled: bool = True
 
@@ -68,6 +70,10 @@ class Settings:
                 f"port range {self.port_lo}-{self.port_hi} is not valid: it needs "
                 "LOW-HIGH with 1 <= LOW <= HIGH <= 65535"
             )
+        if not 1 <= self.api_port <= 65535:
+            raise SettingsError(
+                f"the control API port {self.api_port} is not a TCP port (1-65535; BIZOBS_API_PORT)"
+            )
         if self.port_lo <= self.api_port <= self.port_hi:
             raise SettingsError(
                 f"the control API port {self.api_port} lies inside the service pool "
@@ -75,8 +81,18 @@ class Settings:
             )
         if self.port_hi - self.port_lo + 1 > 1000:
             raise SettingsError("port range larger than 1000 ports")
-        if self.stop_grace_ms < 0 or self.start_timeout_ms <= 0:
-            raise SettingsError("stop grace must be >= 0 and start timeout > 0")
+        if (
+            not 0 <= self.stop_grace_ms <= MAX_WAIT_MS
+            or not 0 < self.start_timeout_ms <= MAX_WAIT_MS
+        ):
+            raise SettingsError(
+                f"stop grace must be 0-{MAX_WAIT_MS} ms and start timeout 1-{MAX_WAIT_MS} ms "
+                "(BIZOBS_STOP_GRACE_MS)"
+            )
+        if not 0 <= self.demo_pacing_ms <= MAX_PACING_MS:
+            raise SettingsError(f"demo pacing must be 0-{MAX_PACING_MS} ms (BIZOBS_DEMO_PACING_MS)")
+        if not 1 <= self.max_customers <= MAX_CUSTOMERS:
+            raise SettingsError(f"max customers must be 1-{MAX_CUSTOMERS}")
 
     @property
     def ports(self) -> range:
@@ -107,7 +123,7 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
 
 
-def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+def from_env(env: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
     """Settings from BIZOBS_* variables, then explicit overrides (e.g. command-line flags)."""
     env = os.environ if env is None else env
     values: dict[str, object] = {}

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import LauncherKind, Settings, parse_port_range
 from app.core.forkserver import ForkServerLauncher
 from app.core.model import ServiceSpec
-from app.core.orchestrator import Core
+from app.core.orchestrator import open_core
 from bench._common import machine, median, table
 
 MIB = 1024 * 1024
@@ -47,8 +47,7 @@ async def sample(kind: LauncherKind, ports: range, n: int) -> Sample:
             essential_services=(),
             api_enabled=False,
         )
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             specs = [ServiceSpec(f"Step{i}Service", "Memory Co") for i in range(n)]
             started = await core.manager.start_many(specs, "memory")
             per = [mem(s.pid) for s in started]
@@ -56,8 +55,6 @@ async def sample(kind: LauncherKind, ports: range, n: int) -> Sample:
             server_pid = launcher.server_pid if isinstance(launcher, ForkServerLauncher) else None
             server = mem(server_pid) if server_pid else (0.0, 0.0, 0.0)
             panel = mem(os.getpid())
-        finally:
-            await core.close()
     return {
         "uss": median([u for u, _, _ in per]),
         "pss": median([p for _, p, _ in per]),

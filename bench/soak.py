@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import Settings, from_env, parse_port_range
 from app.core import probe
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from bench._common import machine
 
 COMPANIES = [
@@ -81,7 +81,11 @@ def alive(pid: int) -> bool:
 async def soak(settings: Settings, switches: int, seed: int) -> int:
     rng = random.Random(seed)
     me = psutil.Process()
-    core = await Core.open(settings)
+    async with open_core(settings) as core:
+        return await _soak(core, settings, switches, rng, me)
+
+
+async def _soak(core: Core, settings: Settings, switches: int, rng, me) -> int:
     seen: set[int] = set()
     leaked_procs: set[int] = set()
     leaked_ports: set[int] = set()
@@ -109,7 +113,6 @@ async def soak(settings: Settings, switches: int, seed: int) -> int:
         rss_end = me.memory_info().rss / 2**20
     finally:
         await core.stop_all()
-        await core.close()
     after = [p for p in seen if alive(p)]
     left_ports = probe.scan_listeners(settings.ports)
     print(f"\n{machine()}")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import LauncherKind, Settings, parse_port_range
 from app.core.model import Phase, ServiceSpec
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from bench._common import machine, median, table
 
 SWITCH_PHASES = (Phase.STOP, Phase.WAIT, Phase.SWEEP, Phase.LAUNCH)
@@ -99,12 +99,9 @@ async def measure(
     kind: LauncherKind, switch: Switcher, ports: range, n: int, repeats: int
 ) -> list[Timings]:
     with tempfile.TemporaryDirectory(prefix="bizobs-bench-") as state:
-        core = await Core.open(settings(kind, ports, Path(state)))
-        try:
+        async with open_core(settings(kind, ports, Path(state))) as core:
             await switch(core, "Warmup Co", n)  # starts the fork server and N services
             return [await switch(core, ("Alpha Co", "Beta Co")[r % 2], n) for r in range(repeats)]
-        finally:
-            await core.close()
 
 
 ROWS: list[tuple[str, LauncherKind, Switcher]] = [

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from bench._common import machine, median, table
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]
@@ -44,8 +44,8 @@ class CpuMeter:
         self.services = 0.0
         self._start: dict[int, float] = {}
 
-    def __call__(self, event: object) -> None:
-        if not isinstance(event, PhaseEvent) or event.phase is not Phase.SIMULATE:
+    def __call__(self, event: PhaseEvent) -> None:
+        if event.phase is not Phase.SIMULATE:
             return
         now = self._cpu()
         if event.status == "started":
@@ -68,9 +68,13 @@ class CpuMeter:
 
 
 async def bench(settings, customers: int, repeats: int) -> None:
-    core = await Core.open(settings)
+    async with open_core(settings) as core:
+        await _bench(core, customers, repeats, settings)
+
+
+async def _bench(core: Core, customers: int, repeats: int, settings) -> None:
     meter = CpuMeter(core)
-    core.bus.subscribe(meter)
+    core.events.phase.connect(meter)
     rows = []
     try:
         for mode in ("multiple", "batch-chained"):
@@ -102,7 +106,6 @@ async def bench(settings, customers: int, repeats: int) -> None:
                 print(f"  {mode} c={concurrency}: {median(rates):.0f} journeys/s", flush=True)
     finally:
         await core.stop_all()
-        await core.close()
     print(f"\n{machine()}")
     print(
         f"launcher {settings.launcher.value}; {customers} customers per run, median of "

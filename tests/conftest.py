@@ -32,6 +32,12 @@ def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
     return asyncio.run(bounded())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """UI tests last: their qasync loop stays this thread's running loop once made, and
+    `asyncio.run` (every other test) refuses to run inside a running loop."""
+    items.sort(key=lambda item: "tests/ui/" in item.nodeid.replace("\\", "/"))
+
+
 @pytest.fixture
 def port_range() -> range:
     return range(TEST_PORT_LO, TEST_PORT_HI + 1)

@@ -1,4 +1,4 @@
-"""Control API routes over the orchestrator facade (DESIGN.md §7)."""
+"""Control API routes over the orchestrator facade (docs/architecture.md, "Control API")."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from app.core.errors import BusyError, CoreError, PoolExhaustedError, ValidationError
-from app.core.model import PortState
+from app.core.model import Mode, PortState
 from app.core.orchestrator import Core
-from app.core.simulation import Mode
 
 MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
 CORE = web.AppKey("core", Core)
@@ -29,7 +28,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ValidationError as exc:
-        return error(400, str(exc), problems=exc.problems)
+        return error(400, str(exc), problems=[p.to_json() for p in exc.problems])
     except BusyError as exc:
         return error(409, str(exc))
     except PoolExhaustedError as exc:
@@ -119,7 +118,7 @@ async def services_status(request: web.Request) -> web.Response:
             "state": s.state.value,
             "essential": s.essential,
             "runId": s.run_id,
-            "uptimeS": round(now - s.started_at, 1),
+            "uptimeS": round(now - (s.started_at or now), 1),
         }
         for s in request.app[CORE].services()
     ]

@@ -8,12 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from app.api.routes import make_app
-from app.core.errors import CoreError
+from app.core.errors import ApiBindError
 from app.core.orchestrator import Core
-
-
-class ApiBindError(CoreError):
-    """The API cannot listen where it was asked to."""
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -66,5 +62,5 @@ async def start_api(core: Core) -> Callable[[], Awaitable[None]]:
     The window calls this on its own loop, so the API and the window drive one core."""
     server = ApiServer(core, core.settings.api_host, core.settings.api_port)
     await server.start()
-    core.bus.log("api", f"control API on {server.url}")
+    core.events.say("api", f"control API on {server.url}")
     return server.stop

@@ -1,18 +1,46 @@
-"""One error family for the core; every message is meant to be shown to an operator as is."""
+"""Every error the project raises on purpose, in one family; each message is meant to be shown to
+an operator as is."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 
 class CoreError(Exception):
-    """Base of every error the core raises on purpose."""
+    """Base of every error raised on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (a JSON path such as `steps[0].serviceName`, or ""
+    for the input as a whole) and what, in words an operator reads (no JSON field names)."""
+
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
 
 
 class ValidationError(CoreError):
     """Input (a journey, a request) is not acceptable; nothing was changed."""
 
-    def __init__(self, problems: list[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
+    def __init__(self, problems: Iterable[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))
+
+    @property
+    def messages(self) -> list[str]:
+        return [p.message for p in self.problems]
+
+
+class JourneyFileError(CoreError):
+    """A journey file cannot be read, or holds no JSON object."""
 
 
 class BusyError(CoreError):
@@ -27,5 +55,21 @@ class ServiceStartError(CoreError):
     """A service process did not become ready."""
 
 
+class PortInUseError(ServiceStartError):
+    """The service could not bind its port: something took it after the probe said free."""
+
+
 class StateLockedError(CoreError):
     """Another panel already uses this state directory."""
+
+
+class StateDatabaseError(CoreError):
+    """The state database cannot be used now (locked by another process, unwritable, disk full)."""
+
+
+class SettingsError(CoreError, ValueError):
+    """A setting from the environment or the command line cannot be used."""
+
+
+class ApiBindError(CoreError):
+    """The control API cannot listen where it was asked to."""

@@ -1,4 +1,10 @@
-"""A small Qt-free event bus: the core emits, views and the API subscribe."""
+"""Typed, Qt-free signals: the core emits, the window's bridge, the API and the CLI connect.
+
+One signal per kind of event, each carrying one frozen dataclass whose statuses are StrEnums.
+A handler that raises is logged and skipped: a broken view must never break a run (this is
+why the signal is our own few lines and not psygnal's, which aborts the emission on the first
+failing callback).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,52 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Generic, TypeVar
 
 from app.core.model import Phase
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class PhaseStatus(StrEnum):
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    STARTED = "started"
+    FINISHED = "finished"  # every phase done (customers may still have hit injected errors)
+    FAILED = "failed"  # a phase failed; the run's services were rolled back
+    CANCELLED = "cancelled"  # Stop All or the panel closing cancelled it
+
+
+class ServiceChange(StrEnum):
+    """What happened to a service: its record's state, or how it ended."""
+
+    STARTING = "starting"  # port reserved and process spawned, not yet ready
+    RUNNING = "running"  # answered /health with its own identity
+    STOPPING = "stopping"  # SIGTERM sent
+    STOPPED = "stopped"  # exited after SIGTERM, port bindable: forgotten
+    KILLED = "killed"  # needed SIGKILL after the stop grace: forgotten
+    EXITED = "exited"  # died on its own while running: its port is stale until the sweep
+    STALE = "stale"  # released by a sweep: forgotten
+    FAILED = "failed"  # a launch that did not become ready
+
+
+class LogLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
 class PhaseEvent:
     run_id: str
     phase: Phase
-    status: str  # "started" | "finished" | "failed"
+    status: PhaseStatus
     started_at: float
     duration_ms: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
@@ -26,7 +66,7 @@ class PhaseEvent:
 @dataclass(frozen=True)
 class ServiceEvent:
     key: str
-    state: str  # ServiceState value, or "stopped" / "failed"
+    change: ServiceChange
     port: int | None = None
     pid: int | None = None
     detail: str = ""
@@ -36,35 +76,52 @@ class ServiceEvent:
 class LogEvent:
     source: str
     message: str
-    level: str = "info"
+    level: LogLevel = LogLevel.INFO
     at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
 class RunEvent:
     run_id: str
-    status: str  # "started" | "finished" | "failed"
+    status: RunStatus
+    company: str = ""
     detail: str = ""
+    # On FINISHED/FAILED/CANCELLED: the RunResult (typed loosely here: runs.py imports us).
+    result: object | None = None
 
 
-Event = PhaseEvent | ServiceEvent | LogEvent | RunEvent
-Handler = Callable[[Any], None]
+class Signal(Generic[T]):
+    """Handlers are called in connection order, synchronously, on the emitter's thread."""
 
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._handlers: list[Callable[[T], object]] = []
 
-class EventBus:
-    def __init__(self) -> None:
-        self._handlers: list[Handler] = []
-
-    def subscribe(self, handler: Handler) -> Callable[[], None]:
+    def connect(self, handler: Callable[[T], object]) -> Callable[[], None]:
+        """Returns the function that disconnects it again."""
         self._handlers.append(handler)
-        return lambda: self._handlers.remove(handler) if handler in self._handlers else None
+        return lambda: self.disconnect(handler)
 
-    def emit(self, event: Event) -> None:
+    def disconnect(self, handler: Callable[[T], object]) -> None:
+        if handler in self._handlers:
+            self._handlers.remove(handler)
+
+    def emit(self, event: T) -> None:
         for handler in list(self._handlers):
             try:
                 handler(event)
             except Exception:  # a broken view must not break a run
-                log.exception("event handler failed for %r", event)
+                log.exception("%s handler failed for %r", self.name, event)
 
-    def log(self, source: str, message: str, level: str = "info") -> None:
-        self.emit(LogEvent(source, message, level))
+
+class CoreEvents:
+    """Every signal the core emits."""
+
+    def __init__(self) -> None:
+        self.phase: Signal[PhaseEvent] = Signal("phase")
+        self.service: Signal[ServiceEvent] = Signal("service")
+        self.log: Signal[LogEvent] = Signal("log")
+        self.run: Signal[RunEvent] = Signal("run")
+
+    def say(self, source: str, message: str, level: LogLevel = LogLevel.INFO) -> None:
+        self.log.emit(LogEvent(source, message, level))

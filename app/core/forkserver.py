@@ -1,4 +1,6 @@
-"""`ForkServerLauncher`: services forked from a pre-warmed server process (DESIGN.md §10).
+"""`ForkServerLauncher`: services forked from a pre-warmed server process.
+
+(docs/architecture.md, "Facts measured on this machine kind".)
 
 A fresh interpreter costs ≈0.24 s CPU per service, most of it `import aiohttp`. The fork server
 (`app.service.forkserver`) is a small separate process, started on the first spawn, that has

@@ -36,6 +36,13 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS step_results_run ON step_results(run_id)",
 )
 KEEP_RUNS = 500  # older runs are pruned so the file cannot grow without bound
+# Per-step rows are kept for the first customers of a run only: a 10,000-customer run would
+# otherwise write ~100 MB. Its summary still counts every customer.
+KEEP_CUSTOMERS_PER_RUN = 1_000
+KEEP_BYTES = 64 * 2**20  # and the oldest runs go once the database grows past this
+
+
+_SET_STATUS = "UPDATE runs SET finished_at=?, status=?, error=? WHERE run_id=?"
 
 
 class History:
@@ -43,8 +50,12 @@ class History:
         self._conn = conn
         for statement in SCHEMA:
             conn.execute(statement)
+        # Finishes that could not be written (a full disk): written with the next change, so a
+        # run does not stay "running" once the disk has room again.
+        self._unwritten: list[tuple[Any, ...]] = []
 
     def start(self, run_id: str, started_at: float, mode: str, journey: dict[str, Any]) -> None:
+        self.flush()
         self._conn.execute(
             "INSERT INTO runs (run_id, started_at, status, mode, company, journey) "
             "VALUES (?,?,?,?,?,?)",
@@ -83,35 +94,60 @@ class History:
                 c["traceId"],
                 json.dumps(s["event"]) if s.get("event") else None,
             )
-            for c in customers
+            for c in customers[:KEEP_CUSTOMERS_PER_RUN]
             for i, s in enumerate(c["steps"])
         ]
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.execute(
-                "UPDATE runs SET finished_at=?, status=?, phases=?, services=?, summary=?, error=? "
-                "WHERE run_id=?",
-                (
-                    finished_at,
-                    status,
-                    json.dumps(phases),
-                    json.dumps(services),
-                    json.dumps(summary) if summary else None,
-                    error,
-                    run_id,
-                ),
-            )
-            self._conn.executemany("INSERT INTO step_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-            self._prune()
+        status_row = (finished_at, status, error, run_id)
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.execute(
+                    "UPDATE runs SET phases=?, services=?, summary=? WHERE run_id=?",
+                    (
+                        json.dumps(phases),
+                        json.dumps(services),
+                        json.dumps(summary) if summary else None,
+                        run_id,
+                    ),
+                )
+                self._conn.execute(_SET_STATUS, status_row)
+                self._conn.executemany(
+                    "INSERT INTO step_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
+                self._prune()
+        except sqlite3.Error:
+            self._unwritten.append(status_row)  # at least the outcome, once there is room
+            raise
+
+    def flush(self) -> None:
+        """Write the outcomes that could not be written before (best effort)."""
+        while self._unwritten:
+            try:
+                self._conn.execute(_SET_STATUS, self._unwritten[0])
+            except sqlite3.Error:
+                return
+            self._unwritten.pop(0)
 
     def _prune(self) -> None:
         cutoff = self._conn.execute(
             "SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?", (KEEP_RUNS,)
         ).fetchone()
         if cutoff:
-            old = "SELECT run_id FROM runs WHERE started_at <= ?"
-            self._conn.execute(f"DELETE FROM step_results WHERE run_id IN ({old})", (cutoff[0],))
-            self._conn.execute("DELETE FROM runs WHERE started_at <= ?", (cutoff[0],))
+            self._drop_until(cutoff[0])
+        while self._used_bytes() > KEEP_BYTES and self.count() > 1:
+            oldest = self._conn.execute("SELECT MIN(started_at) FROM runs").fetchone()[0]
+            self._drop_until(oldest)
+
+    def _drop_until(self, started_at: float) -> None:
+        old = "SELECT run_id FROM runs WHERE started_at <= ?"
+        self._conn.execute(f"DELETE FROM step_results WHERE run_id IN ({old})", (started_at,))
+        self._conn.execute("DELETE FROM runs WHERE started_at <= ?", (started_at,))
+
+    def _used_bytes(self) -> int:
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._conn.execute(

@@ -1,19 +1,19 @@
-"""Journey and Step models, parsing from the write-up's JSON shape, validation, templates."""
+"""Journey and Step models, parsing from the journey JSON shape, validation, templates, files."""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ValidationError
+from app.core.errors import JourneyFileError, Problem, ValidationError
+from app.core.limits import MAX_LATENCY_MS, MAX_STEPS, MAX_TEXT
 from app.core.model import ServiceSpec, sanitize_company
 
-MAX_STEPS = 40  # never more than the default pool; a smaller pool lowers it further
-MAX_TEXT = 120
-MAX_LATENCY_MS = 60_000
 SERVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$")
 ERROR_TYPES = ("timeout", "unavailable", "validation", "payment", "auth", "rate_limit", "internal")
@@ -27,7 +27,18 @@ KNOWN_STEP_KEYS = {
     "category",
 }
 KNOWN_JOURNEY_KEYS = {"companyName", "domain", "industryType", "steps", "errorRate", "errorType"}
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "resources" / "journeys"
+# What an operator calls each field (messages never speak JSON).
+LABELS = {
+    "companyName": "Company name",
+    "domain": "Domain",
+    "industryType": "Industry",
+    "steps": "Steps",
+    "errorRate": "Error rate",
+    "errorType": "Error type",
+    "stepName": "name",
+    "serviceName": "service name",
+    "latencyMs": "latency",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,9 @@ class Journey:
         return sanitize_company(self.company_name)
 
     def service_specs(self) -> list[ServiceSpec]:
-        return [ServiceSpec(s.service_name, self.company_name) for s in self.steps]
+        """One service per distinct serviceName, in order of first use."""
+        specs = {s.service_name: ServiceSpec(s.service_name, self.company_name) for s in self.steps}
+        return list(specs.values())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,44 +105,82 @@ class _Problems:
     """Collects every problem so the operator sees them all at once."""
 
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self.items: list[Problem] = []
 
-    def text(self, obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    def add(self, path: str, message: str) -> None:
+        self.items.append(Problem(path, message))
+
+    def text(self, obj: dict[str, Any], key: str, where: _Where, required: bool = True) -> str:
         value = obj.get(key)
+        path, label = where.path(key), where.label(key)
         if value is None:
             if required:
-                self.items.append(f"{where}{key} is missing")
+                self.add(path, f"{label} is missing")
             return ""
         if not isinstance(value, str):
-            self.items.append(f"{where}{key} must be text, got {type(value).__name__}")
+            self.add(path, f"{label} must be text, got {type(value).__name__}")
             return ""
         value = value.strip()
         if required and not value:
-            self.items.append(f"{where}{key} is empty")
+            self.add(path, f"{label} is empty")
         elif len(value) > MAX_TEXT:
-            self.items.append(f"{where}{key} is longer than {MAX_TEXT} characters")
+            self.add(path, f"{label} is longer than {MAX_TEXT} characters")
+        elif bad := _unprintable(value):
+            # A lone surrogate cannot be encoded for a command line, a database or JSON, and
+            # control characters (NUL above all) end or garble an argv item: refuse them here,
+            # before anything is stopped, instead of failing half-way through a run.
+            self.add(path, f"{label} contains a character that cannot be used ({bad})")
         return value
 
-    def number(self, obj: dict[str, Any], key: str, where: str, hi: float) -> float:
+    def number(self, obj: dict[str, Any], key: str, where: _Where, hi: float) -> float:
         value = obj.get(key, 0)
+        path, label = where.path(key), where.label(key)
         if value is None:
             return 0.0
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            self.items.append(f"{where}{key} must be a number")
+            self.add(path, f"{label} must be a number")
             return 0.0
         if not 0 <= value <= hi:
-            self.items.append(f"{where}{key} must be between 0 and {hi:g}, got {value:g}")
+            self.add(path, f"{label} must be between 0 and {hi:g}, got {value:g}")
             return 0.0
         return float(value)
 
-    def error_type(self, obj: dict[str, Any], where: str) -> str | None:
+    def error_type(self, obj: dict[str, Any], where: _Where) -> str | None:
         value = obj.get("errorType")
         if value is None:
             return None
         if value not in ERROR_TYPES:
-            self.items.append(f"{where}errorType must be one of {', '.join(ERROR_TYPES)}")
+            self.add(
+                where.path("errorType"),
+                f"{where.label('errorType')} must be one of {', '.join(ERROR_TYPES)}",
+            )
             return None
         return str(value)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The journey itself, or one of its steps: how a field is named in paths and messages."""
+
+    step: int | None = None  # 0-based
+
+    def path(self, key: str) -> str:
+        return key if self.step is None else f"steps[{self.step}].{key}"
+
+    def label(self, key: str) -> str:
+        name = LABELS.get(key, key)
+        return name if self.step is None else f"Step {self.step + 1}: {name[:1].lower()}{name[1:]}"
+
+
+def _unprintable(text: str) -> str | None:
+    """The first character that must not reach a process, a file or the database, described."""
+    for char in text:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            return f"a lone surrogate U+{code:04X}"
+        if unicodedata.category(char) == "Cc":
+            return f"the control character U+{code:04X}"
+    return None
 
 
 def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
@@ -141,15 +192,16 @@ def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
             "a journey must be a JSON object with companyName, domain, industryType and steps"
         )
     p = _Problems()
-    company = p.text(data, "companyName", "")
+    top = _Where()
+    company = p.text(data, "companyName", top)
     if company and not sanitize_company(company).strip("_"):
-        p.items.append("companyName needs at least one letter or digit")
-    domain = p.text(data, "domain", "")
+        p.add("companyName", "Company name needs at least one letter or digit")
+    domain = p.text(data, "domain", top)
     if domain and not DOMAIN.match(domain):
-        p.items.append(f"domain {domain!r} is not a domain name like acme.com")
-    industry = p.text(data, "industryType", "")
-    journey_rate = p.number(data, "errorRate", "", 1.0)
-    journey_type = p.error_type(data, "")
+        p.add("domain", f"Domain {domain!r} is not a domain name like acme.com")
+    industry = p.text(data, "industryType", top)
+    journey_rate = p.number(data, "errorRate", top, 1.0)
+    journey_type = p.error_type(data, top)
     steps = _parse_steps(data.get("steps"), p, max_steps)
     if p.items:
         raise ValidationError(p.items)
@@ -159,36 +211,33 @@ def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
 
 def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
     if raw is None:
-        p.items.append("steps is missing")
+        p.add("steps", "Steps are missing")
         return []
     if not isinstance(raw, list):
-        p.items.append("steps must be a list")
+        p.add("steps", "Steps must be a list")
         return []
     if not raw:
-        p.items.append("steps is empty: a journey needs at least one step")
+        p.add("steps", "A journey needs at least one step")
         return []
     if len(raw) > max_steps:
-        p.items.append(f"{len(raw)} steps do not fit: at most {max_steps} (one port each)")
+        p.add("steps", f"{len(raw)} steps do not fit: at most {max_steps} (one port each)")
         return []
     steps: list[Step] = []
-    seen: dict[str, int] = {}
-    for i, item in enumerate(raw, 1):
-        where = f"step {i}: "
+    for i, item in enumerate(raw):
+        where = _Where(i)
         if not isinstance(item, dict):
-            p.items.append(f"{where}must be an object with stepName and serviceName")
+            p.add(f"steps[{i}]", f"Step {i + 1} must be an object with stepName and serviceName")
             continue
         name = p.text(item, "stepName", where)
         service = p.text(item, "serviceName", where)
         if service and not SERVICE_NAME.match(service):
-            p.items.append(
-                f"{where}serviceName {service!r} must be an identifier "
-                "(a letter, then letters, digits or _; at most 64)"
+            p.add(
+                where.path("serviceName"),
+                f"{where.label('serviceName')} {service!r} must be an identifier "
+                "(a letter, then letters, digits or _; at most 64)",
             )
-        elif service and service in seen:
-            first = seen[service]
-            p.items.append(f"{where}serviceName {service!r} is already used by step {first}")
-        if service:
-            seen.setdefault(service, i)
+        # Steps may share a service (Login and Logout both served by AuthService): one process
+        # serves both, called once per step.
         latency = p.number(item, "latencyMs", where, MAX_LATENCY_MS)
         rate = p.number(item, "errorRate", where, 1.0)
         etype = p.error_type(item, where)
@@ -199,21 +248,42 @@ def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
     return steps
 
 
+def _templates() -> dict[str, Any]:
+    folder = resources.files("app") / "resources" / "journeys"
+    return {e.name.removesuffix(".json"): e for e in folder.iterdir() if e.name.endswith(".json")}
+
+
 def template_names() -> list[str]:
-    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.json"))
+    return sorted(_templates())
 
 
 def load_template(name: str) -> Journey:
-    if name not in template_names():
-        raise ValidationError(f"no template {name!r}; templates: {', '.join(template_names())}")
-    return parse_journey(json.loads((TEMPLATES_DIR / f"{name}.json").read_text()))
+    templates = _templates()
+    if name not in templates:
+        raise ValidationError(f"no template {name!r}; templates: {', '.join(sorted(templates))}")
+    return parse_journey(json.loads(templates[name].read_text(encoding="utf-8")))
 
 
-def journey_from_file(path: Path) -> Journey:
+def read_journey_file(path: Path | str) -> dict[str, Any]:
+    """The JSON object in a journey file, not yet validated (an editor shows what is wrong)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise ValidationError(f"{path} is not valid JSON: {exc}") from exc
-    return parse_journey(data)
+        raise JourneyFileError(f"cannot read {path}: {exc.strerror}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise JourneyFileError(f"{path} is not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and "journey" in data and "steps" not in data:
+        data = data["journey"]
+    if not isinstance(data, dict):
+        raise JourneyFileError(f"{path} does not hold a journey (a JSON object)")
+    return data
+
+
+def journey_from_file(path: Path | str) -> Journey:
+    return parse_journey(read_journey_file(path))
+
+
+def write_journey_file(path: Path | str, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")

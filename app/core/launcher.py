@@ -18,14 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.core import probe
-from app.core.errors import ServiceStartError
+from app.core.errors import PortInUseError, ServiceStartError
 from app.service.runner import BIND_FAILED_PREFIX, EXIT_ADDR_IN_USE, READY_PREFIX
 
 LineHandler = Callable[[str], None]
-
-
-class PortInUseError(ServiceStartError):
-    """The service could not bind its port: something took it after the probe said free."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ once the process is gone.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+
+from app.core.model import ServiceRecord, ServiceState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS services (
@@ -27,61 +28,60 @@ CREATE TABLE IF NOT EXISTS services (
 """
 
 
-@dataclass(frozen=True)
-class LedgerEntry:
-    pid: int
-    create_time: float
-    token: str  # the service's identity token (answered by /health)
-    cmdline_token: str  # the token on the process's command line (proof it is ours)
-    key: str
-    service_name: str
-    company: str
-    port: int
-    run_id: str
-    essential: bool
-    started_at: float
-
-
 class Ledger:
+    """Rows are derived from service records (`add` once the process exists); reading them back
+    gives records again, which a later panel treats as orphans until proven otherwise."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         conn.execute(SCHEMA)
 
-    def add(self, entry: LedgerEntry) -> None:
+    def add(self, record: ServiceRecord) -> None:
+        if record.pid is None or record.create_time is None or record.started_at is None:
+            raise ValueError(f"{record.key}: only a spawned service has a ledger row")
         self._conn.execute(
             "INSERT OR REPLACE INTO services VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                entry.pid,
-                entry.create_time,
-                entry.token,
-                entry.cmdline_token,
-                entry.key,
-                entry.service_name,
-                entry.company,
-                entry.port,
-                entry.run_id,
-                int(entry.essential),
-                entry.started_at,
+                record.pid,
+                record.create_time,
+                record.token,
+                record.cmdline_token,
+                record.key,
+                record.service_name,
+                record.company,
+                record.port,
+                record.run_id,
+                int(record.essential),
+                record.started_at,
             ),
         )
 
     def remove(self, pid: int) -> None:
         self._conn.execute("DELETE FROM services WHERE pid = ?", (pid,))
 
-    def entries(self) -> list[LedgerEntry]:
-        rows = self._conn.execute("SELECT * FROM services ORDER BY port").fetchall()
+    def records(self) -> list[ServiceRecord]:
+        return self.read(self._conn)
+
+    @staticmethod
+    def read(conn: sqlite3.Connection) -> list[ServiceRecord]:
+        """The rows as records; also from a read-only connection (no table: no rows)."""
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='services'"
+        ).fetchone()
+        rows = conn.execute("SELECT * FROM services ORDER BY port").fetchall() if exists else []
         return [
-            LedgerEntry(
-                pid=r["pid"],
-                create_time=r["create_time"],
-                token=r["token"],
-                cmdline_token=r["cmdline_token"],
+            ServiceRecord(
                 key=r["key"],
                 service_name=r["service_name"],
                 company=r["company"],
                 port=r["port"],
                 run_id=r["run_id"],
                 essential=bool(r["essential"]),
+                state=ServiceState.RUNNING,
+                pid=r["pid"],
+                create_time=r["create_time"],
+                token=r["token"],
+                cmdline_token=r["cmdline_token"],
                 started_at=r["started_at"],
             )
             for r in rows

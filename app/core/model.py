@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -17,9 +17,31 @@ class PortState(StrEnum):
 
 
 class ServiceState(StrEnum):
+    """A service record's own state; the port grid derives its cell state from it (and the OS).
+
+    starting -> running -> stopping, or starting -> stopping (a launch that failed or was
+    cancelled). A record that leaves stopping is forgotten: its port is free again. "stale" is not
+    a state of the record but what the OS scan says of a running one (docs/architecture.md,
+    "Port states")."""
+
     STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
+
+
+_NEXT_STATES: dict[ServiceState, frozenset[ServiceState]] = {
+    ServiceState.STARTING: frozenset({ServiceState.RUNNING, ServiceState.STOPPING}),
+    ServiceState.RUNNING: frozenset({ServiceState.STOPPING}),
+    ServiceState.STOPPING: frozenset(),
+}
+
+
+class Mode(StrEnum):
+    """How a run drives its customers (the replaced system's three endpoints)."""
+
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+    BATCH_CHAINED = "batch-chained"
 
 
 class Phase(StrEnum):
@@ -53,20 +75,40 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
-class ServiceInfo:
-    """A service process the panel spawned and still tracks."""
+class ServiceRecord:
+    """The one record of a service the panel runs: from the moment its port is reserved until
+    its process is gone and the port is bindable again.
+
+    The service manager owns these records; the ledger row (what a later panel needs to prove a
+    process is ours) and the port grid's cell are derived from them, never kept beside them.
+    Before the spawn returns, `pid` is None: the port is reserved but no process exists yet."""
 
     key: str
     service_name: str
     company: str
     port: int
-    pid: int
-    create_time: float
-    token: str
     run_id: str
-    essential: bool
-    state: ServiceState
-    started_at: float
+    essential: bool = False
+    state: ServiceState = ServiceState.STARTING
+    pid: int | None = None
+    create_time: float | None = None
+    token: str = ""  # the service's identity token, answered by its /health
+    cmdline_token: str = ""  # the token on the process's command line: proof it is ours
+    started_at: float | None = None  # wall clock, once spawned
+
+    def to(self, state: ServiceState) -> ServiceRecord:
+        """The record in its next state; an illegal transition is a bug, never silently taken."""
+        if state not in _NEXT_STATES[self.state]:
+            raise ValueError(f"{self.key}: {self.state.value} -> {state.value} is not a transition")
+        return replace(self, state=state)
+
+    def spawned(self, pid: int, create_time: float, cmdline_token: str, at: float) -> ServiceRecord:
+        """The process exists now: who it is, and how a later panel proves it is ours."""
+        if self.state is not ServiceState.STARTING or self.pid is not None:
+            raise ValueError(f"{self.key}: spawned twice or after starting")
+        return replace(
+            self, pid=pid, create_time=create_time, cmdline_token=cmdline_token, started_at=at
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,10 @@ class Listener:
     pid: int | None
     name: str
     create_time: float | None
+    address: str = "127.0.0.1"
+    # Other sockets listening on the same port on another address (e.g. 127.0.0.2): shown,
+    # never a reason to call the primary one stale (docs/architecture.md, "Port states").
+    others: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +138,7 @@ class PortInfo:
     essential: bool = False
     process_name: str | None = None
     started_at: float | None = None
+    others: tuple[str, ...] = ()  # other listeners on this port (another address), as text
 
 
 @dataclass(frozen=True)

@@ -1,46 +1,54 @@
 """The facade: the one object the window, the API and the CLI drive.
 
-`Core` assembles the parts for one state directory (lock, database, ledger, pool, launcher,
-service manager) and runs journeys phase by phase (DESIGN.md §4).
+`open_core(settings)` assembles the parts for one state directory (lock, database, ledger, pool,
+launcher, service manager) on an `AsyncExitStack` and takes them down again in reverse order,
+each step running even when an earlier one raised. `Core` runs journeys phase by phase
+(docs/architecture.md, "A Run Journey, phase by phase").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from aiohttp import ClientSession, TCPConnector
 
 from app.config import LauncherKind, Settings
 from app.core.db import open_db
-from app.core.errors import BusyError, CoreError, PoolExhaustedError, ValidationError
-from app.core.events import EventBus, PhaseEvent, RunEvent
+from app.core.errors import BusyError, CoreError, PoolExhaustedError, StateDatabaseError
+from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
 from app.core.history import History
-from app.core.journeys import Journey, parse_journey
+from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
+from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS
 from app.core.lock import StateLock
-from app.core.model import Listener, Phase, PortInfo, ServiceInfo, ServiceSpec, StopReport
+from app.core.model import Listener, Phase, PortInfo, ServiceRecord, ServiceSpec, StopReport
 from app.core.ports import PortPool
-from app.core.services import ServiceManager
-from app.core.simulation import (
-    DEFAULT_CONCURRENCY,
-    Mode,
-    SimulationResult,
-    Simulator,
-    build_hops,
-    make_customers,
+from app.core.runs import (
+    PhaseResult,
+    RunRequest,
+    RunResult,
+    make_request,
+    new_run_id,
+    service_json,
 )
+from app.core.services import ServiceManager
+from app.core.simulation import SimulationResult, Simulator, build_hops, make_customers
 
-MAX_THINK_TIME_MS = 10_000
-MAX_PACING_MS = 2000
-MAX_CONCURRENCY = 200
+log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0
+HISTORY_STATUS = {
+    RunStatus.FINISHED: "ok",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELLED: "cancelled",
+}
+Work = Callable[[], Awaitable[dict[str, int]]]
 
 
 def make_launcher(kind: LauncherKind) -> Launcher:
@@ -51,189 +59,105 @@ def make_launcher(kind: LauncherKind) -> Launcher:
     return ExecLauncher()
 
 
-@dataclass(frozen=True)
-class PhaseResult:
-    phase: Phase
-    started_at: float
-    duration_ms: float
-    counts: dict[str, int] = field(default_factory=dict)
+@asynccontextmanager
+async def open_core(
+    settings: Settings, events: CoreEvents | None = None, *, stop_services_on_close: bool = True
+) -> AsyncIterator[Core]:
+    """The core for `settings.state_dir`, open for the body of the `async with`.
 
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.phase.value, "ms": round(self.duration_ms, 2), **self.counts}
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A validated request to run a journey."""
-
-    journey: Journey
-    customers: int = 1
-    mode: Mode = Mode.SINGLE
-    think_time_ms: float = 0.0
-    concurrency: int = DEFAULT_CONCURRENCY
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: str
-    ok: bool
-    phases: tuple[PhaseResult, ...]
-    stopped: int = 0
-    stale_cleaned: int = 0
-    services: tuple[ServiceInfo, ...] = ()
-    simulation: SimulationResult | None = None
-    error: str | None = None
-
-    def phase(self, phase: Phase) -> PhaseResult | None:
-        return next((p for p in self.phases if p.phase is phase), None)
-
-    def as_json(self) -> dict[str, Any]:
-        sim = self.simulation
-        return {
-            "ok": self.ok,
-            "runId": self.run_id,
-            "phases": [p.as_json() for p in self.phases],
-            "cleanup": {"stopped": self.stopped, "staleCleaned": self.stale_cleaned},
-            "services": [_service_json(s) for s in self.services],
-            "customers": [c.to_json() for c in sim.customers] if sim else [],
-            "summary": sim.summary.to_json() if sim else None,
-            **({"error": self.error} if self.error else {}),
-        }
-
-
-def _service_json(s: ServiceInfo) -> dict[str, Any]:
-    return {
-        "name": s.service_name,
-        "key": s.key,
-        "company": s.company,
-        "port": s.port,
-        "pid": s.pid,
-        "essential": s.essential,
-    }
-
-
-def new_run_id() -> str:
-    return f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
-
-
-def make_request(
-    journey: Any,
-    customers: Any = 1,
-    mode: Any = Mode.SINGLE,
-    think_time_ms: Any = 0,
-    concurrency: Any = DEFAULT_CONCURRENCY,
-    seed: Any = None,
-    max_steps: int = 40,
-    max_customers: int = 10_000,
-) -> RunRequest:
-    """Validate every run parameter; raises ValidationError listing what is wrong."""
-    problems: list[str] = []
-    try:
-        parsed = journey if isinstance(journey, Journey) else parse_journey(journey, max_steps)
-    except ValidationError as exc:
-        problems += exc.problems
-        parsed = None
-    if not _whole(customers, 1, max_customers):
-        problems.append(f"customers must be a whole number from 1 to {max_customers}")
-    try:
-        mode = Mode(mode)
-    except ValueError:
-        problems.append(f"mode must be one of {', '.join(m.value for m in Mode)}")
-    if not _number(think_time_ms, 0, MAX_THINK_TIME_MS):
-        problems.append(f"thinkTimeMs must be a number from 0 to {MAX_THINK_TIME_MS}")
-    if not _whole(concurrency, 1, MAX_CONCURRENCY):
-        problems.append(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}")
-    if seed is not None and not _whole(seed, 0, 2**63):
-        problems.append("seed must be a non-negative whole number")
-    if problems or parsed is None:
-        raise ValidationError(problems)
-    return RunRequest(parsed, customers, mode, float(think_time_ms), concurrency, seed)
-
-
-def _whole(value: Any, lo: int, hi: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
-
-
-def _number(value: Any, lo: float, hi: float) -> bool:
-    ok_type = isinstance(value, int | float) and not isinstance(value, bool)
-    return ok_type and lo <= value <= hi
+    On the way out: the run in progress is cancelled (it rolls back), every service is stopped
+    (unless `stop_services_on_close` is False, which only tests use to play a crashed panel),
+    then the launcher, the database and the state-directory lock are let go — each of these
+    even if an earlier one raised."""
+    events = events or CoreEvents()
+    async with AsyncExitStack() as stack:
+        lock = StateLock(settings.state_dir)
+        lock.acquire()
+        stack.callback(lock.release)
+        conn, message = open_db(settings.db_path)
+        stack.callback(conn.close)
+        launcher = make_launcher(settings.launcher)
+        stack.push_async_callback(launcher.aclose)
+        manager = ServiceManager(settings, PortPool(settings.ports), Ledger(conn), launcher, events)
+        stack.push_async_callback(manager.aclose, stop_services_on_close)
+        core = Core(settings, events, manager, History(conn))
+        stack.push_async_callback(core.aclose)
+        await core.start(message)
+        yield core
 
 
 class Core:
-    """Open with `await Core.open(settings)`; close with `await core.close()`."""
+    """Open it with `open_core`; it is used from the event loop's thread only."""
 
-    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
+    def __init__(
+        self, settings: Settings, events: CoreEvents, manager: ServiceManager, history: History
+    ) -> None:
         self.settings = settings
-        self.bus = bus or EventBus()
+        self.events = events
+        self.manager = manager
+        self.history = history
         self.startup_messages: list[str] = []
         self.reconciled: tuple[str, ...] = ()  # orphans of an earlier run stopped at open
-        self._lock = StateLock(settings.state_dir)
         self._run_lock = asyncio.Lock()
         self._run_task: asyncio.Task[RunResult] | None = None
         self._cancelled_by: str | None = None
         self._http: ClientSession | None = None
-        self.db_conn: Any = None
-        self.manager: ServiceManager
-        self.history: History
 
-    @classmethod
-    async def open(cls, settings: Settings, bus: EventBus | None = None) -> Core:
-        core = cls(settings, bus)
-        await core._start()
-        return core
-
-    async def _start(self) -> None:
-        self._lock.acquire()
-        try:
-            self.db_conn, message = open_db(self.settings.db_path)
-            if message:
-                self.startup_messages.append(message)
-                self.bus.log("core", message, "warning")
-            self.history = History(self.db_conn)
-            self.history.mark_interrupted()
-            launcher = make_launcher(self.settings.launcher)
-            pool = PortPool(self.settings.ports)
-            self.manager = ServiceManager(
-                self.settings, pool, Ledger(self.db_conn), launcher, self.bus
+    async def start(self, db_message: str | None) -> None:
+        if db_message:
+            self._startup_note(db_message)
+        self.history.mark_interrupted()
+        reaped = self.reconciled = await self.manager.reconcile()
+        if reaped:
+            self._startup_note(
+                f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
             )
-            reaped = self.reconciled = await self.manager.reconcile()
-            if reaped:
-                msg = f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
-                self.startup_messages.append(msg)
-                self.bus.log("core", msg, "warning")
-        except BaseException:
-            self._lock.release()
-            raise
 
-    async def close(self, stop_services: bool = True) -> None:
-        await self._cancel_run("the panel closing")
-        await self.manager.aclose(stop_services)
-        if self._http is not None:
-            await self._http.close()
-        await self.manager.launcher.aclose()
-        self.db_conn.close()
-        self._lock.release()
+    def _startup_note(self, message: str) -> None:
+        self.startup_messages.append(message)
+        self.events.say("core", message, LogLevel.WARNING)
+
+    async def aclose(self) -> None:
+        """First step of closing: no run may go on while the services are stopped."""
+        try:
+            await self._cancel_run("the panel closing")
+        finally:
+            if self._http is not None:
+                await self._http.close()
 
     # -- queries ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
         return self._run_lock.locked()
 
-    def scan(self) -> Mapping[int, Listener]:
-        """The OS scan alone (psutil, no shared state): safe to run on a worker thread."""
-        return self.manager.pool.scan()
+    @property
+    def pool_label(self) -> str:
+        return self.manager.pool.label
+
+    def owner_pids(self) -> list[int]:
+        return self.manager.owner_pids()
+
+    def scan(self, owner_pids: list[int] | None = None) -> Mapping[int, Listener]:
+        """The OS scan alone (no shared state): safe on a worker thread when `owner_pids` was
+        taken on the loop."""
+        return self.manager.pool.scan(self.owner_pids() if owner_pids is None else owner_pids)
 
     def ports(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
         """Every port's state; from `listeners` if a scan was already made."""
         return self.manager.snapshot(listeners)
 
+    def services(self) -> list[ServiceRecord]:
+        return self.manager.services()
+
     def set_demo_pacing(self, ms: int) -> None:
         """An extra pause after each phase so an audience can follow (0–2 s)."""
         self.settings = self.settings.with_(demo_pacing_ms=max(0, min(MAX_PACING_MS, int(ms))))
 
-    def services(self) -> list[ServiceInfo]:
-        return self.manager.services()
+    def essential_specs(self) -> list[ServiceSpec]:
+        return [
+            ServiceSpec(e.service_name, e.company, essential=True)
+            for e in self.settings.essential_services
+        ]
 
     # -- commands outside runs ----------------------------------------------------------------
     async def stop_all(self) -> StopReport:
@@ -248,7 +172,7 @@ class Core:
             return
         self._cancelled_by = why
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError, CoreError):
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, Exception):
             await asyncio.wait_for(asyncio.shield(task), CANCEL_WAIT_S)
 
     async def stop_service(self, key: str) -> StopReport:
@@ -260,12 +184,6 @@ class Core:
             report = await self.manager.sweep()
         return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
 
-    def essential_specs(self) -> list[ServiceSpec]:
-        return [
-            ServiceSpec(e.service_name, e.company, essential=True)
-            for e in self.settings.essential_services
-        ]
-
     # -- runs ---------------------------------------------------------------------------------
     def make_request(self, journey: Any, **params: Any) -> RunRequest:
         return make_request(
@@ -275,32 +193,51 @@ class Core:
             max_customers=self.settings.max_customers,
         )
 
-    async def run_journey(self, journey: Any, **params: Any) -> RunResult:
+    async def run_journey(self, journey: Any, wait_s: float = 0.0, **params: Any) -> RunResult:
         """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
-        and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError.
-        A run that fails later returns ok=False with the reason (its services rolled back)."""
+        and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError
+        (after waiting up to `wait_s` for it to end). A run that fails later returns ok=False
+        with the reason (its services rolled back).
+
+        The run is a task of its own that holds the run lock until it ends: a caller that is
+        cancelled (a closing API) leaves it running under the core, where Stop All and closing
+        find and cancel it."""
         request = (
             journey if isinstance(journey, RunRequest) else self.make_request(journey, **params)
         )
-        if self.busy:
+        await self._acquire_run_lock(wait_s)
+        try:
+            self.check_capacity(len(self._launch_specs(request.journey)))
+        except BaseException:
+            self._run_lock.release()
+            raise
+        self._cancelled_by = None
+        task = asyncio.create_task(self._run_locked(request, new_run_id()))
+        self._run_task = task
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done() or self._cancelled_by is None:
+                raise  # our caller was cancelled, not the run
+            return RunResult("", False, (), error=f"cancelled by {self._cancelled_by}")
+
+    async def _acquire_run_lock(self, wait_s: float) -> None:
+        if self._run_lock.locked() and wait_s <= 0:
             raise BusyError("a journey run is already in progress; try again when it finishes")
-        self.check_capacity(len(self._launch_specs(request.journey)))
-        async with self._exclusive("run a journey"):
-            self._cancelled_by = None
-            task = asyncio.create_task(self._run(request, new_run_id()))
-            self._run_task = task
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if self._cancelled_by is None:
-                    raise
-                return (
-                    task.result()
-                    if task.done() and not task.cancelled()
-                    else RunResult("", False, (), error=f"cancelled by {self._cancelled_by}")
-                )
-            finally:
-                self._run_task = None
+        try:
+            async with asyncio.timeout(wait_s if self._run_lock.locked() else None):
+                await self._run_lock.acquire()
+        except TimeoutError:
+            raise BusyError(
+                f"a journey run is still in progress after waiting {wait_s:g} s"
+            ) from None
+
+    async def _run_locked(self, request: RunRequest, run_id: str) -> RunResult:
+        try:
+            return await self._run(request, run_id)
+        finally:
+            self._run_task = None
+            self._run_lock.release()
 
     def _launch_specs(self, journey: Journey) -> list[ServiceSpec]:
         """Essentials not yet running, then the journey's services (an essential key wins)."""
@@ -310,50 +247,67 @@ class Core:
         return specs + [s for s in journey.service_specs() if s.key not in keys]
 
     async def _run(self, req: RunRequest, run_id: str) -> RunResult:
-        started = time.time()
-        self.history.start(run_id, started, req.mode.value, req.journey.to_json())
-        self.bus.emit(RunEvent(run_id, "started", req.journey.company_name))
+        company = req.journey.company_name
+        self.history.start(run_id, time.time(), req.mode.value, req.journey.to_json())
+        self.events.run.emit(RunEvent(run_id, RunStatus.STARTED, company))
         phases: list[PhaseResult] = []
         counts = {"stopped": 0, "staleCleaned": 0}
+
+        def outcome(
+            error: str | None = None,
+            services: list[ServiceRecord] | None = None,
+            sim: SimulationResult | None = None,
+        ) -> RunResult:
+            return RunResult(
+                run_id,
+                error is None,
+                tuple(phases),
+                counts["stopped"],
+                counts["staleCleaned"],
+                tuple(services or ()),
+                sim,
+                error,
+                company,
+            )
+
         try:
             services, sim = await self._phases(req, run_id, phases, counts)
-            result = RunResult(
-                run_id,
-                True,
-                tuple(phases),
-                counts["stopped"],
-                counts["staleCleaned"],
-                tuple(services),
-                sim,
-            )
         except asyncio.CancelledError:
-            why = f"cancelled by {self._cancelled_by or 'the caller'}"
-            self._record(run_id, "cancelled", phases, [], None, why)
-            self.bus.emit(RunEvent(run_id, "failed", why))
+            self._end(outcome(f"cancelled by {self._cancelled_by or 'the caller'}"))
             raise
-        except CoreError as exc:
-            result = RunResult(
-                run_id,
-                False,
-                tuple(phases),
-                counts["stopped"],
-                counts["staleCleaned"],
-                error=str(exc),
-            )
-        self._record(
-            run_id,
-            "ok" if result.ok else "failed",
-            phases,
-            list(result.services),
-            result.simulation,
-            result.error,
-        )
-        self.bus.emit(RunEvent(run_id, "finished" if result.ok else "failed", result.error or ""))
+        except StateDatabaseError as exc:  # the disk: the API answers 507, not a run result
+            self._end(outcome(str(exc)))
+            raise
+        except CoreError as exc:  # the run failed and rolled back: a result that says why
+            result = outcome(str(exc))
+        except Exception as exc:  # a bug: say so in the history rather than stay "running"
+            self._end(outcome(f"{type(exc).__name__}: {exc}"))
+            raise
+        else:
+            result = outcome(services=services, sim=sim)
+        self._end(result)
         return result
+
+    def _end(self, result: RunResult) -> None:
+        cancelled = result.error is not None and result.error.startswith("cancelled by")
+        status = (
+            RunStatus.FINISHED
+            if result.ok
+            else RunStatus.CANCELLED
+            if cancelled
+            else RunStatus.FAILED
+        )
+        try:
+            self._record(result, HISTORY_STATUS[status])
+        except Exception as exc:  # a full disk must not hide the run's own outcome
+            self.events.say("core", f"run history not written: {exc}", LogLevel.ERROR)
+        self.events.run.emit(
+            RunEvent(result.run_id, status, result.company, result.error or "", result)
+        )
 
     async def _phases(
         self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
-    ) -> tuple[list[ServiceInfo], SimulationResult]:
+    ) -> tuple[list[ServiceRecord], SimulationResult]:
         cleanup = self.settings.cleanup_enabled
         keys = self.manager.customer_keys() if cleanup else []
 
@@ -379,54 +333,51 @@ class Core:
         sim_box: list[SimulationResult] = []
 
         async def simulate() -> dict[str, int]:
-            services = {s.key: s for s in self.manager.services()}
-            hops = build_hops(req.journey, services)
-            customers = make_customers(req.customers, req.journey.domain, req.seed)
-            sim = await Simulator(self._client()).run(
-                req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
-            )
+            sim = await self._simulate(req)
             sim_box.append(sim)
-            return {
-                "customers": sim.summary.customers,
-                "completed": sim.summary.completed,
-                "failed": sim.summary.failed,
-            }
+            s = sim.summary
+            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
 
-        for phase, work in (
+        work: tuple[tuple[Phase, Work], ...] = (
             (Phase.STOP, stop),
             (Phase.WAIT, wait),
             (Phase.SWEEP, sweep),
             (Phase.LAUNCH, launch),
             (Phase.SIMULATE, simulate),
-        ):
-            phases.append(await self.phase(run_id, phase, work))
+        )
+        for phase, step in work:
+            phases.append(await self.phase(run_id, phase, step))
         keys_now = {s.key for s in req.journey.service_specs()}
         services = [s for s in self.manager.services() if s.key in keys_now or s.essential]
         return services, sim_box[0]
 
-    def _record(
-        self,
-        run_id: str,
-        status: str,
-        phases: list[PhaseResult],
-        services: list[ServiceInfo],
-        sim: SimulationResult | None,
-        error: str | None,
-    ) -> None:
-        self.history.finish(
-            run_id,
-            time.time(),
-            status,
-            [p.as_json() for p in phases],
-            [_service_json(s) for s in services],
-            sim.summary.to_json() if sim else None,
+    async def _simulate(self, req: RunRequest) -> SimulationResult:
+        services = {s.key: s for s in self.manager.services()}
+        hops = build_hops(req.journey, services)
+        customers = make_customers(req.customers, req.journey.domain, req.seed)
+        return await Simulator(self._client()).run(
+            req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
+        )
+
+    def _record(self, result: RunResult, status: str) -> None:
+        sim = result.simulation
+        customers = (
             [
                 c.to_json() | {"steps": [s.to_json() | {"event": s.event} for s in c.steps]}
                 for c in sim.customers
             ]
             if sim
-            else [],
-            error,
+            else []
+        )
+        self.history.finish(
+            result.run_id,
+            time.time(),
+            status,
+            [p.as_json() for p in result.phases],
+            [service_json(s) for s in result.services],
+            sim.summary.to_json() if sim else None,
+            customers,
+            result.error,
         )
 
     def _client(self) -> ClientSession:
@@ -437,33 +388,29 @@ class Core:
     def _exclusive(self, what: str, wait: bool = False) -> _Exclusive:
         return _Exclusive(self._run_lock, what, wait)
 
-    async def phase(
-        self,
-        run_id: str,
-        phase: Phase,
-        work: Callable[[], Awaitable[dict[str, int]]],
-    ) -> PhaseResult:
+    async def phase(self, run_id: str, phase: Phase, work: Work) -> PhaseResult:
         """Run one phase, emitting its start and end with duration and counts."""
         started_at = time.time()
         t0 = time.perf_counter()
-        self.bus.emit(PhaseEvent(run_id, phase, "started", started_at))
+        self.events.phase.emit(PhaseEvent(run_id, phase, PhaseStatus.STARTED, started_at))
         try:
             counts = await work()
         except BaseException:
             ms = (time.perf_counter() - t0) * 1000
-            self.bus.emit(PhaseEvent(run_id, phase, "failed", started_at, ms, {"error": 1}))
+            failed = PhaseEvent(run_id, phase, PhaseStatus.FAILED, started_at, ms, {"error": 1})
+            self.events.phase.emit(failed)
             raise
         if self.settings.demo_pacing_ms:
             await asyncio.sleep(self.settings.demo_pacing_ms / 1000)  # deliberate, for audiences
         ms = (time.perf_counter() - t0) * 1000
-        self.bus.emit(PhaseEvent(run_id, phase, "finished", started_at, ms, counts))
+        self.events.phase.emit(
+            PhaseEvent(run_id, phase, PhaseStatus.FINISHED, started_at, ms, counts)
+        )
         return PhaseResult(phase, started_at, ms, counts)
 
     def check_capacity(self, needed: int) -> None:
         """Would `needed` new services fit once the customer services are stopped?"""
-        listeners = self.manager.pool.scan()
-        reusable = len(self.manager.customer_keys())
-        room = self.manager.pool.free_capacity(listeners) + reusable
+        room = self.manager.free_capacity() + len(self.manager.customer_keys())
         if needed > room:
             raise PoolExhaustedError(
                 f"the journey needs {needed} ports but the pool "

@@ -1,41 +1,22 @@
-"""The port pool: which port belongs to which service, and every port's state."""
+"""The port pool: which ports a new service may take, and every port's state for the grid.
+
+The pool keeps no table of its own. Which ports are taken is the service manager's table of
+service records (one record per service, docs/architecture.md "One record per service"); the
+pool reads it, chooses a port, and derives each cell of the grid from the record, the OS scan
+and the ledger's orphans. Everything here runs on the event loop's thread only.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from app.core import probe
 from app.core.errors import PoolExhaustedError
-from app.core.model import Listener, PortInfo, PortState, ServiceState
-
-
-@dataclass(frozen=True)
-class Allocation:
-    port: int
-    key: str
-    service_name: str
-    company: str
-    run_id: str
-    essential: bool = False
-    state: ServiceState = ServiceState.STARTING
-    pid: int | None = None
-    create_time: float | None = None
-    started_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """One of our own services from an earlier panel run that is not in the live table."""
-
-    pid: int
-    create_time: float
-    key: str
-
+from app.core.model import Listener, PortInfo, PortState, ServiceRecord, ServiceState
 
 Scanner = Callable[[range, list[int]], Mapping[int, Listener]]
 Binder = Callable[[int], bool]
+Records = Mapping[int, ServiceRecord]  # by port
 
 
 class PortPool:
@@ -45,145 +26,112 @@ class PortPool:
         self.ports = ports
         self._scan = scanner
         self._can_bind = binder
-        self._allocations: dict[int, Allocation] = {}
-        # Sync methods under one lock: two allocations (even from two threads) never share a port.
-        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"{self.ports.start}-{self.ports.stop - 1}"
 
     # -- queries ------------------------------------------------------------------------------
-    def scan(self) -> Mapping[int, Listener]:
-        # Our own services are the likely owners of listeners in the pool: look there first.
-        owners = [a.pid for a in self.allocations().values() if a.pid is not None]
-        return self._scan(self.ports, owners)
+    def scan(self, likely_owners: Iterable[int] = ()) -> Mapping[int, Listener]:
+        """One OS scan of the pool. Pure (no shared state): safe on a worker thread."""
+        return self._scan(self.ports, list(likely_owners))
 
-    def allocations(self) -> dict[int, Allocation]:
-        with self._lock:
-            return dict(self._allocations)
+    def is_free(self, port: int, taken: Collection[int], listeners: Mapping[int, Listener]) -> bool:
+        return port not in taken and port not in listeners and self._can_bind(port)
 
-    def get(self, port: int) -> Allocation | None:
-        return self._allocations.get(port)
+    def free_capacity(self, taken: Collection[int], listeners: Mapping[int, Listener]) -> int:
+        return sum(1 for p in self.ports if self.is_free(p, taken, listeners))
 
-    def free_capacity(self, listeners: Mapping[int, Listener] | None = None) -> int:
-        listeners = self.scan() if listeners is None else listeners
-        with self._lock:
-            return sum(1 for p in self.ports if self._is_free(p, listeners))
-
-    # -- changes ------------------------------------------------------------------------------
-    def allocate(
+    def choose(
         self,
-        key: str,
-        service_name: str,
-        company: str,
-        run_id: str,
-        essential: bool = False,
-        listeners: Mapping[int, Listener] | None = None,
-        avoid: frozenset[int] = frozenset(),
-    ) -> Allocation:
-        """Take the first port that is unallocated, unlistened (foreign ports are skipped) and
-        bindable right now."""
-        listeners = self.scan() if listeners is None else listeners
-        with self._lock:
-            for port in self.ports:
-                if port in avoid or not self._is_free(port, listeners):
-                    continue
-                alloc = Allocation(port, key, service_name, company, run_id, essential)
-                self._allocations[port] = alloc
-                return alloc
-        raise PoolExhaustedError(
-            f"no free port in {self.ports.start}-{self.ports.stop - 1} for {key}"
-        )
+        taken: Collection[int],
+        listeners: Mapping[int, Listener],
+        avoid: Collection[int] = (),
+        who: str = "a service",
+    ) -> int:
+        """The first port that is not taken, not listened on (foreign ports are skipped) and
+        bindable right now. The caller records it before it awaits anything."""
+        for port in self.ports:
+            if port not in avoid and self.is_free(port, taken, listeners):
+                return port
+        raise PoolExhaustedError(f"no free port in {self.label} for {who}")
 
-    def _is_free(self, port: int, listeners: Mapping[int, Listener]) -> bool:
-        return port not in self._allocations and port not in listeners and self._can_bind(port)
-
-    def update(self, port: int, **changes: object) -> Allocation:
-        with self._lock:
-            alloc = replace(self._allocations[port], **changes)  # type: ignore[arg-type]
-            self._allocations[port] = alloc
-            return alloc
-
-    def release(self, port: int) -> Allocation | None:
-        with self._lock:
-            return self._allocations.pop(port, None)
-
-    # -- stale allocations (the write-up's cleanupStaleAllocations) ---------------------------
-    def stale_allocations(self, listeners: Mapping[int, Listener]) -> list[Allocation]:
-        """Running allocations whose process no longer serves the port (it died, or it is gone
-        and the port is free or taken by someone else). Starting/stopping ones are in flight."""
-        with self._lock:
-            return [a for a in self._allocations.values() if self._is_stale(a, listeners)]
-
+    # -- stale allocations (the replaced system's cleanupStaleAllocations) ---------------------
     @staticmethod
-    def _is_stale(alloc: Allocation, listeners: Mapping[int, Listener]) -> bool:
-        if alloc.state is not ServiceState.RUNNING:
+    def is_stale(record: ServiceRecord, listeners: Mapping[int, Listener]) -> bool:
+        """A running service whose process no longer serves its port (it died, or it is gone and
+        the port is free or someone else's). Starting and stopping ones are in flight."""
+        if record.state is not ServiceState.RUNNING:
             return False
-        listener = listeners.get(alloc.port)
-        return listener is None or listener.pid != alloc.pid
-
-    def cleanup_stale_allocations(
-        self, listeners: Mapping[int, Listener] | None = None
-    ) -> list[Allocation]:
-        """Release every stale allocation; returns what was released (its length is the count)."""
-        listeners = self.scan() if listeners is None else listeners
-        stale = self.stale_allocations(listeners)
-        for alloc in stale:
-            self.release(alloc.port)
-        return stale
+        listener = listeners.get(record.port)
+        return listener is None or listener.pid != record.pid
 
     # -- the grid -----------------------------------------------------------------------------
     def snapshot(
         self,
-        listeners: Mapping[int, Listener] | None = None,
-        orphans: Mapping[int, Orphan] | None = None,
+        records: Records,
+        listeners: Mapping[int, Listener],
+        orphans: Mapping[int, ServiceRecord] | None = None,
     ) -> list[PortInfo]:
-        """Every port's state (DESIGN.md §3) from one scan. `orphans`: ledger rows by pid."""
-        listeners = self.scan() if listeners is None else listeners
+        """Every port's state (docs/architecture.md, "Port states") from one scan; `orphans` are
+        ledger rows of an earlier panel run, by pid."""
         orphans = orphans or {}
-        allocations = self.allocations()
-        return [
-            self._port_info(p, allocations.get(p), listeners.get(p), orphans) for p in self.ports
-        ]
+        return [self._port_info(p, records.get(p), listeners.get(p), orphans) for p in self.ports]
 
     def _port_info(
         self,
         port: int,
-        alloc: Allocation | None,
+        record: ServiceRecord | None,
         listener: Listener | None,
-        orphans: Mapping[int, Orphan],
+        orphans: Mapping[int, ServiceRecord],
     ) -> PortInfo:
-        if alloc is not None:
-            state = {
-                ServiceState.STARTING: PortState.STARTING,
-                ServiceState.STOPPING: PortState.STOPPING,
-            }.get(alloc.state)
-            if state is None:
-                alive = listener is not None and listener.pid == alloc.pid
-                state = PortState.ALLOCATED if alive else PortState.STALE
+        others = listener.others if listener else ()
+        if record is not None:
             return PortInfo(
                 port,
-                state,
-                alloc.key,
-                alloc.service_name,
-                alloc.company,
-                alloc.pid,
-                alloc.essential,
+                _record_state(record, listener),
+                record.key,
+                record.service_name,
+                record.company,
+                record.pid,
+                record.essential,
                 listener.name if listener else None,
-                alloc.started_at,
+                record.started_at,
+                others,
             )
         if listener is not None:
             orphan = orphans.get(listener.pid) if listener.pid else None
-            if (
-                orphan
-                and listener.create_time
-                and abs(listener.create_time - orphan.create_time) < 0.01
-            ):
+            if orphan is not None and _same_process(listener, orphan):
                 return PortInfo(
                     port,
                     PortState.STALE,
                     key=orphan.key,
                     pid=listener.pid,
                     process_name=listener.name,
+                    others=others,
                 )
-            return PortInfo(port, PortState.FOREIGN, pid=listener.pid, process_name=listener.name)
+            return PortInfo(
+                port,
+                PortState.FOREIGN,
+                pid=listener.pid,
+                process_name=listener.name,
+                others=others,
+            )
         if not self._can_bind(port):
             return PortInfo(port, PortState.FOREIGN, process_name="(bound, not listening)")
         return PortInfo(port, PortState.FREE)
+
+
+def _record_state(record: ServiceRecord, listener: Listener | None) -> PortState:
+    if record.state is ServiceState.STARTING:
+        return PortState.STARTING
+    if record.state is ServiceState.STOPPING:
+        return PortState.STOPPING
+    alive = listener is not None and listener.pid == record.pid
+    return PortState.ALLOCATED if alive else PortState.STALE
+
+
+def _same_process(listener: Listener, record: ServiceRecord) -> bool:
+    if listener.create_time is None or record.create_time is None:
+        return False
+    return abs(listener.create_time - record.create_time) < 0.01

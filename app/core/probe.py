@@ -7,7 +7,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -36,18 +36,35 @@ def scan_listeners(ports: Iterable[int], likely_owners: Iterable[int] = ()) -> d
 
 
 def _psutil_scan(wanted: set[int]) -> dict[int, Listener]:
-    found: dict[int, Listener] = {}
+    found: dict[int, list[Listener]] = {}
     info_cache: dict[int, tuple[str, float | None]] = {}
     for conn in psutil.net_connections(kind="tcp"):
-        if conn.status != psutil.CONN_LISTEN or not conn.laddr:
-            continue
-        port = conn.laddr.port
-        if port not in wanted or (port in found and found[port].pid is not None):
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port not in wanted:
             continue
         pid = conn.pid
         name, ctime = _process_info(pid, info_cache) if pid else ("?", None)
-        found[port] = Listener(port=port, pid=pid, name=name, create_time=ctime)
-    return found
+        port = conn.laddr.port
+        found.setdefault(port, []).append(Listener(port, pid, name, ctime, conn.laddr.ip))
+    return {port: _primary(listeners) for port, listeners in found.items()}
+
+
+def _primary(listeners: list[Listener]) -> Listener:
+    """One listener stands for the port: the one on our services' address if any (a socket on
+    127.0.0.2 beside ours must not make ours look gone), else a wildcard one, else the first.
+    The others are kept as text, for the grid to show."""
+
+    def rank(lst: Listener) -> int:
+        return 0 if lst.address == LOOPBACK else 1 if lst.address in ("0.0.0.0", "::") else 2
+
+    ordered = sorted(listeners, key=rank)
+    first, rest = ordered[0], ordered[1:]
+    seen = {(first.address, first.pid)}
+    others = []
+    for lst in rest:
+        if (lst.address, lst.pid) not in seen:  # one process may listen twice (v4 and v6)
+            seen.add((lst.address, lst.pid))
+            others.append(f"{lst.name} (pid {lst.pid or '?'}) on {lst.address}")
+    return replace(first, others=tuple(others))
 
 
 _PROC_NET = Path("/proc/net/tcp")
@@ -70,8 +87,8 @@ class _LinuxListeners:
         self._unowned: set[int] = set()  # owners we cannot see (another user's): don't retry
 
     def scan(self, wanted: set[int], likely_owners: Iterable[int]) -> dict[int, Listener]:
-        inodes = self._listening_inodes(wanted)
-        listed = set(inodes.values())
+        sockets = self._listening_sockets(wanted)
+        listed = {inode for per_port in sockets.values() for _, inode in per_port}
         unknown = {i for i in listed - self._unowned if not self._confirmed(i)}
         if unknown:
             unknown = self._resolve(unknown, [str(p) for p in likely_owners])
@@ -79,26 +96,31 @@ class _LinuxListeners:
             unknown = self._resolve(unknown, [d for d in os.listdir("/proc") if d.isdigit()])
         self._owners = {i: o for i, o in self._owners.items() if i in listed}
         self._unowned = (self._unowned & listed) | unknown
-        found = {}
-        for port, inode in inodes.items():
-            owner = self._owners.get(inode)
-            if owner is None:  # not readable (another user's process): like psutil, no pid
-                found[port] = Listener(port, None, "?", None)
-            else:
-                found[port] = Listener(port, owner.pid, owner.name, owner.create_time)
-        return found
+        return {
+            port: _primary([self._listener(port, addr, inode) for addr, inode in per_port])
+            for port, per_port in sockets.items()
+        }
+
+    def _listener(self, port: int, address: str, inode: int) -> Listener:
+        owner = self._owners.get(inode)
+        if owner is None:  # not readable (another user's process): like psutil, no pid
+            return Listener(port, None, "?", None, address)
+        return Listener(port, owner.pid, owner.name, owner.create_time, address)
 
     @staticmethod
-    def _listening_inodes(wanted: set[int]) -> dict[int, int]:
+    def _listening_sockets(wanted: set[int]) -> dict[int, list[tuple[str, int]]]:
         try:
-            return _netlink_listening_inodes(wanted)
+            return _netlink_listening_sockets(wanted)
         except OSError:
-            return _LinuxListeners._proc_listening_inodes(wanted)
+            return _LinuxListeners._proc_listening_sockets(wanted)
 
     @staticmethod
-    def _proc_listening_inodes(wanted: set[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    def _proc_listening_sockets(wanted: set[int]) -> dict[int, list[tuple[str, int]]]:
+        found: dict[int, list[tuple[str, int]]] = {}
+        for table, family in (
+            ("/proc/net/tcp", socket.AF_INET),
+            ("/proc/net/tcp6", socket.AF_INET6),
+        ):
             try:
                 with open(table) as f:
                     next(f, None)
@@ -106,9 +128,11 @@ class _LinuxListeners:
                         fields = line.split()
                         if fields[3] != _TCP_LISTEN:
                             continue
-                        port = int(fields[1].rpartition(":")[2], 16)
-                        if port in wanted and port not in found:
-                            found[port] = int(fields[9])
+                        hex_addr, _, hex_port = fields[1].rpartition(":")
+                        port = int(hex_port, 16)
+                        if port in wanted:
+                            address = _proc_address(hex_addr, family)
+                            found.setdefault(port, []).append((address, int(fields[9])))
             except FileNotFoundError:  # no IPv6
                 continue
         return found
@@ -159,8 +183,8 @@ _DIAG_REQ = struct.Struct("=BBBxI8s32sI8s")  # family, protocol, ext, states, id
 _DIAG_MSG = struct.Struct("=BBBBHH16s16sI8sIIIII")
 
 
-def _netlink_listening_inodes(wanted: set[int]) -> dict[int, int]:
-    found: dict[int, int] = {}
+def _netlink_listening_sockets(wanted: set[int]) -> dict[int, list[tuple[str, int]]]:
+    found: dict[int, list[tuple[str, int]]] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
         nl.settimeout(1.0)
         for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
@@ -175,7 +199,9 @@ def _netlink_listening_inodes(wanted: set[int]) -> dict[int, int]:
     return found
 
 
-def _read_dump(nl: socket.socket, wanted: set[int], found: dict[int, int]) -> None:
+def _read_dump(
+    nl: socket.socket, wanted: set[int], found: dict[int, list[tuple[str, int]]]
+) -> None:
     while True:
         data = nl.recv(65536)
         offset = 0
@@ -186,10 +212,19 @@ def _read_dump(nl: socket.socket, wanted: set[int], found: dict[int, int]) -> No
             if kind == _NLMSG_ERROR or length < _NLMSGHDR.size:
                 raise OSError("sock_diag dump failed")
             msg = _DIAG_MSG.unpack_from(data, offset + _NLMSGHDR.size)
-            port, inode = socket.ntohs(msg[4]), msg[14]
-            if port in wanted and port not in found:
-                found[port] = inode
+            family, port, raw_addr, inode = msg[0], socket.ntohs(msg[4]), msg[6], msg[14]
+            if port in wanted:
+                size = 4 if family == socket.AF_INET else 16
+                address = socket.inet_ntop(family, raw_addr[:size])
+                found.setdefault(port, []).append((address, inode))
             offset += (length + 3) & ~3
+
+
+def _proc_address(hex_addr: str, family: int) -> str:
+    """/proc/net/tcp{,6} print addresses as host-order 32-bit words in hex."""
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, words)
 
 
 def _process_info(pid: int, cache: dict[int, tuple[str, float | None]]) -> tuple[str, float | None]:

@@ -1,49 +1,54 @@
 """ServiceManager: start services on pool ports, verify them, stop them for sure.
 
+The manager owns one record per service (`ServiceRecord`, docs/architecture.md "One record per
+service"): it is created when a port is reserved, moves starting -> running -> stopping through
+`ServiceRecord.to`, and is forgotten once the process is gone and its port bindable. The pool's
+view and the ledger row are derived from it. Everything here runs on the event loop's thread.
+
 Stopping is SIGTERM to the service's process group, an event-driven wait for exit (pidfd),
 SIGKILL after the stop grace, and a bounded check that the port is bindable again. Only
 processes that are provably ours are ever signalled: ones we hold a handle to, or ledger rows
-whose pid, create time and command-line token all still match.
+whose pid, create time and command-line token all still match (see `reaper`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
+import logging
 import secrets
 import signal
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
 from app.config import Settings
-from app.core import probe, waiting
-from app.core.errors import CoreError, PoolExhaustedError, ServiceStartError
-from app.core.events import EventBus, ServiceEvent
-from app.core.launcher import Launcher, LaunchRequest, PortInUseError, ProcessHandle
-from app.core.ledger import Ledger, LedgerEntry
+from app.core import probe, reaper, waiting
+from app.core.errors import (
+    CoreError,
+    PoolExhaustedError,
+    PortInUseError,
+    ServiceStartError,
+    StateDatabaseError,
+)
+from app.core.events import CoreEvents, LogLevel, ServiceChange, ServiceEvent
+from app.core.launcher import Launcher, LaunchRequest, ProcessHandle
+from app.core.ledger import Ledger
 from app.core.model import (
     Listener,
     PortInfo,
-    ServiceInfo,
+    ServiceRecord,
     ServiceSpec,
     ServiceState,
     StopReport,
 )
-from app.core.ports import Allocation, Orphan, PortPool
+from app.core.ports import PortPool
 
-KILL_WAIT_S = 5.0  # after SIGKILL: only an uninterruptible (D-state) process takes longer
+log = logging.getLogger(__name__)
 PORT_FREE_WAIT_S = 2.0
 BIND_RETRIES = 3  # another process may take a port between the probe and the service's bind
-
-
-@dataclass
-class _Tracked:
-    info: ServiceInfo
-    handle: ProcessHandle
 
 
 @dataclass(frozen=True)
@@ -59,129 +64,164 @@ class ServiceManager:
         pool: PortPool,
         ledger: Ledger,
         launcher: Launcher,
-        bus: EventBus,
+        events: CoreEvents,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.ledger = ledger
         self.launcher = launcher
-        self.bus = bus
-        self._services: dict[str, _Tracked] = {}
+        self.events = events
+        self._records: dict[str, ServiceRecord] = {}
+        self._handles: dict[str, ProcessHandle] = {}
         self._http: ClientSession | None = None
 
     # -- queries ------------------------------------------------------------------------------
-    def services(self) -> list[ServiceInfo]:
-        return sorted((t.info for t in self._services.values()), key=lambda i: i.port)
+    def services(self) -> list[ServiceRecord]:
+        """Every service with a process (a reservation whose spawn is under way is not one)."""
+        live = (r for r in self._records.values() if r.pid is not None)
+        return sorted(live, key=lambda r: r.port)
 
-    def get(self, key: str) -> ServiceInfo | None:
-        tracked = self._services.get(key)
-        return tracked.info if tracked else None
+    def get(self, key: str) -> ServiceRecord | None:
+        return self._records.get(key)
 
-    def orphans(self) -> dict[int, Orphan]:
-        """Ledger rows that are not in the live table (an earlier panel's services)."""
-        live = {t.info.pid for t in self._services.values()}
-        return {
-            e.pid: Orphan(e.pid, e.create_time, e.key)
-            for e in self.ledger.entries()
-            if e.pid not in live
-        }
+    def by_port(self) -> dict[int, ServiceRecord]:
+        return {r.port: r for r in self._records.values()}
 
-    def snapshot(self, listeners: dict[int, Listener] | None = None) -> list[PortInfo]:
-        return self.pool.snapshot(listeners, self.orphans())
+    def owner_pids(self) -> list[int]:
+        return [r.pid for r in self._records.values() if r.pid is not None]
+
+    def scan(self) -> Mapping[int, Listener]:
+        # Our own services are the likely owners of listeners in the pool: look there first.
+        return self.pool.scan(self.owner_pids())
+
+    def orphans(self) -> dict[int, ServiceRecord]:
+        """Ledger rows that are not in the live table (an earlier panel's services), by pid."""
+        live = set(self.owner_pids())
+        return {r.pid: r for r in self._ledger_records() if r.pid is not None and r.pid not in live}
+
+    def snapshot(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
+        listeners = self.scan() if listeners is None else listeners
+        return self.pool.snapshot(self.by_port(), listeners, self.orphans())
+
+    def free_capacity(self, listeners: Mapping[int, Listener] | None = None) -> int:
+        listeners = self.scan() if listeners is None else listeners
+        return self.pool.free_capacity(self.by_port(), listeners)
+
+    def customer_keys(self) -> list[str]:
+        return [k for k, r in self._records.items() if not r.essential and k in self._handles]
 
     # -- start --------------------------------------------------------------------------------
-    async def start_many(self, specs: Sequence[ServiceSpec], run_id: str) -> list[ServiceInfo]:
-        """Start services concurrently. All or nothing: if one fails, the others started by this
-        call are stopped again and the first error is raised."""
-        specs = [s for s in specs if s.key not in self._services]
+    async def start_many(self, specs: Sequence[ServiceSpec], run_id: str) -> list[ServiceRecord]:
+        """Start services concurrently. All or nothing: if one fails (or the caller is
+        cancelled), the others started by this call are stopped again and the error raised."""
+        specs = [s for s in specs if s.key not in self._records]
         if not specs:
             return []
-        listeners = self.pool.scan()
-        if (room := self.pool.free_capacity(listeners)) < len(specs):
+        listeners = self.scan()
+        if (room := self.free_capacity(listeners)) < len(specs):
             raise PoolExhaustedError(
                 f"the port pool has {room} free ports, {len(specs)} services need one each"
             )
-        results = await asyncio.gather(
-            *(self.start(s, run_id, listeners) for s in specs), return_exceptions=True
-        )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            started = [r.key for r in results if isinstance(r, ServiceInfo)]
-            await self.stop(started)
-            raise errors[0]
-        return [r for r in results if isinstance(r, ServiceInfo)]
+        started: list[ServiceRecord] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for spec in specs:
+                    group.create_task(self._start_into(started, spec, run_id, listeners))
+        except BaseException as exc:
+            # To the end: a cancellation must not leave the first ones running.
+            await waiting.to_the_end(self.stop([r.key for r in started]))
+            raise _first_error(exc) from None
+        return sorted(started, key=lambda r: r.port)
+
+    async def _start_into(
+        self,
+        started: list[ServiceRecord],
+        spec: ServiceSpec,
+        run_id: str,
+        listeners: Mapping[int, Listener],
+    ) -> None:
+        started.append(await self.start(spec, run_id, listeners))
 
     async def start(
-        self, spec: ServiceSpec, run_id: str, listeners: dict[int, Listener] | None = None
-    ) -> ServiceInfo:
-        if spec.key in self._services:
+        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener] | None = None
+    ) -> ServiceRecord:
+        if spec.key in self._records:
             raise ServiceStartError(f"{spec.key} is already running")
         avoid: set[int] = set()
         for attempt in range(BIND_RETRIES):
-            alloc = self.pool.allocate(
-                spec.key,
-                spec.service_name,
-                spec.company,
-                run_id,
-                spec.essential,
-                listeners=listeners if attempt == 0 else None,
-                avoid=frozenset(avoid),
-            )
+            seen = listeners if attempt == 0 and listeners is not None else self.scan()
+            record = self._reserve(spec, run_id, seen, avoid)
             try:
-                return await self._start_on(spec, alloc)
+                return await self._start_on(record)
             except PortInUseError as exc:
-                avoid.add(alloc.port)
-                self.bus.log(spec.key, f"port {alloc.port} was taken ({exc}); trying another")
+                avoid.add(record.port)
+                self.events.say(spec.key, f"port {record.port} was taken ({exc}); trying another")
         raise ServiceStartError(f"{spec.key}: every port tried was taken: {sorted(avoid)}")
 
-    async def _start_on(self, spec: ServiceSpec, alloc: Allocation) -> ServiceInfo:
-        token = secrets.token_hex(16)
-        request = LaunchRequest(spec.service_name, spec.company, alloc.port, token)
-        try:
-            handle = await self.launcher.spawn(request, lambda line: self.bus.log(spec.key, line))
-        except Exception:
-            self.pool.release(alloc.port)
-            raise
-        info = ServiceInfo(
+    def _reserve(
+        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener], avoid: set[int]
+    ) -> ServiceRecord:
+        """Choose a port and record it in one step (no await in between): the table of records
+        is the reservation, so two concurrent starts can never choose the same port."""
+        port = self.pool.choose(self.by_port(), listeners, avoid, who=spec.key)
+        record = ServiceRecord(
             key=spec.key,
             service_name=spec.service_name,
             company=spec.company,
-            port=alloc.port,
-            pid=handle.pid,
-            create_time=handle.create_time,
-            token=token,
-            run_id=alloc.run_id,
+            port=port,
+            run_id=run_id,
             essential=spec.essential,
-            state=ServiceState.STARTING,
-            started_at=time.time(),
+            token=secrets.token_hex(16),
         )
-        self.ledger.add(_ledger_entry(info, handle.cmdline_token))
-        self.pool.update(
-            alloc.port, pid=handle.pid, create_time=handle.create_time, started_at=info.started_at
-        )
-        tracked = _Tracked(info, handle)
-        self._services[spec.key] = tracked
-        handle.on_exit = lambda code: self._on_exit(tracked, code)
-        self._emit(info)
+        self._records[spec.key] = record
+        return record
+
+    async def _start_on(self, record: ServiceRecord) -> ServiceRecord:
+        handle = await self._spawn(record)
         try:
             # One start deadline covers both the readiness line and the /health check.
             timeout = self.settings.start_timeout_ms / 1000
             deadline = time.monotonic() + timeout
             await handle.wait_ready(timeout)
-            await self._verify_health(info, deadline, timeout)
+            await self._verify_health(self._records[record.key], deadline, timeout)
         except BaseException as exc:
-            await self._finish_stop(tracked, grace=0.0)
-            if isinstance(exc, ServiceStartError | CoreError):
-                if isinstance(exc, PortInUseError):
-                    raise
-                raise ServiceStartError(f"{spec.key} on port {alloc.port}: {exc}") from exc
-            raise
-        return self._set_state(tracked, ServiceState.RUNNING)
+            # Also on cancellation (Stop All during a launch): the process and its port go.
+            await waiting.to_the_end(self._finish_stop(record.key, 0.0, ServiceChange.FAILED))
+            if isinstance(exc, PortInUseError) or not isinstance(exc, CoreError):
+                raise
+            raise ServiceStartError(f"{record.key} on port {record.port}: {exc}") from exc
+        return self._set(self._records[record.key].to(ServiceState.RUNNING))
 
-    async def _verify_health(self, info: ServiceInfo, deadline: float, timeout: float) -> None:
+    async def _spawn(self, record: ServiceRecord) -> ProcessHandle:
+        """Spawn the process; once it exists it is tracked in the ledger, or killed at once."""
+        request = LaunchRequest(record.service_name, record.company, record.port, record.token)
+        try:
+            handle = await self.launcher.spawn(
+                request, lambda line: self.events.say(record.key, line)
+            )
+        except BaseException:
+            self._records.pop(record.key, None)  # no process: the reservation just ends
+            raise
+        spawned = record.spawned(handle.pid, handle.create_time, handle.cmdline_token, time.time())
+        self._records[record.key] = spawned
+        self._handles[record.key] = handle
+        handle.on_exit = lambda code: self._on_exit(record.key, handle, code)
+        try:
+            self.ledger.add(spawned)
+        except sqlite3.Error as exc:
+            # Untracked it could outlive a crash unnoticed: it goes now, before it serves.
+            await waiting.to_the_end(self._finish_stop(record.key, 0.0, ServiceChange.FAILED))
+            raise StateDatabaseError(
+                f"the state database {self.settings.db_path} cannot be written ({exc}); "
+                f"{record.key} was stopped again. Free disk space in {self.settings.state_dir}."
+            ) from exc
+        self._emit(spawned)
+        return handle
+
+    async def _verify_health(self, record: ServiceRecord, deadline: float, timeout: float) -> None:
         """Ready means /health answers with this service's own name, pid and token: a leftover
         process on the same port cannot pass for it."""
-        url = f"http://127.0.0.1:{info.port}/health"
+        url = f"http://127.0.0.1:{record.port}/health"
         left = deadline - time.monotonic()
         try:
             if left <= 0:
@@ -194,7 +234,7 @@ class ServiceManager:
             ) from exc
         except (ClientError, ValueError) as exc:
             raise ServiceStartError(f"/health did not answer: {exc!r}") from exc
-        expected = {"service": info.service_name, "pid": info.pid, "token": info.token}
+        expected = {"service": record.service_name, "pid": record.pid, "token": record.token}
         got = {k: body.get(k) for k in expected} if isinstance(body, dict) else body
         if got != expected:
             raise ServiceStartError(f"/health answered {got}, expected {expected}")
@@ -211,187 +251,157 @@ class ServiceManager:
         """SIGTERM each service's process group and mark it stopping; does not wait."""
         requested = []
         for key in keys:
-            tracked = self._services.get(key)
-            if tracked is None or tracked.info.state is ServiceState.STOPPING:
+            record, handle = self._records.get(key), self._handles.get(key)
+            if record is None or handle is None or record.state is ServiceState.STOPPING:
                 continue
-            self._set_state(tracked, ServiceState.STOPPING)
-            tracked.handle.signal_group(signal.SIGTERM)
+            self._set(record.to(ServiceState.STOPPING))
+            handle.signal_group(signal.SIGTERM)
             requested.append(key)
         return requested
 
     async def wait_stopped(self, keys: Iterable[str]) -> StopReport:
         """Wait until each service exited and its port is bindable; SIGKILL after the grace."""
         grace = self.settings.stop_grace_ms / 1000
-        tracked = [self._services[k] for k in keys if k in self._services]
-        killed = await asyncio.gather(*(self._finish_stop(t, grace) for t in tracked))
+        keys = [k for k in keys if k in self._handles]
+        killed = await asyncio.gather(*(self._finish_stop(k, grace) for k in keys))
         return StopReport(
-            stopped=tuple(t.info.key for t in tracked),
-            killed=tuple(t.info.key for t, k in zip(tracked, killed, strict=True) if k),
+            stopped=tuple(keys), killed=tuple(k for k, was in zip(keys, killed, strict=True) if was)
         )
 
     async def stop(self, keys: Iterable[str]) -> StopReport:
         return await self.wait_stopped(self.request_stop(list(keys)))
 
-    def customer_keys(self) -> list[str]:
-        return [k for k, t in self._services.items() if not t.info.essential]
-
     async def stop_customer_services(self) -> StopReport:
-        """Stop every service except the essential ones (the write-up's behaviour)."""
+        """Stop every service except the essential ones (the replaced system's behaviour)."""
         return await self.stop(self.customer_keys())
 
     async def stop_all(self) -> StopReport:
         """Stop every service of ours: the live table and any orphans the ledger knows."""
-        report = await self.stop(list(self._services))
+        report = await self.stop(list(self._handles))
         reaped = await self._reap_orphans()
-        return replace(report, stopped=report.stopped + reaped)
+        return StopReport(stopped=report.stopped + reaped, killed=report.killed)
 
-    async def _finish_stop(self, tracked: _Tracked, grace: float) -> bool:
+    async def _finish_stop(self, key: str, grace: float, how: ServiceChange | None = None) -> bool:
         """Make sure the process is gone and its port free; returns whether SIGKILL was needed."""
-        handle, info = tracked.handle, tracked.info
-        if tracked.info.state is not ServiceState.STOPPING:
-            self._set_state(tracked, ServiceState.STOPPING)
+        record, handle = self._records.get(key), self._handles.get(key)
+        if record is None or handle is None:
+            return False
+        if record.state is not ServiceState.STOPPING:
+            record = self._set(record.to(ServiceState.STOPPING))
         handle.signal_group(signal.SIGTERM)
-        killed = False
-        if not await handle.wait_exit(grace):
-            killed = True
+        killed = not await handle.wait_exit(grace)
+        if killed:
             handle.signal_group(signal.SIGKILL)
-            if not await handle.wait_exit(KILL_WAIT_S):
-                self.bus.log(
-                    info.key, f"pid {info.pid} survived SIGKILL for {KILL_WAIT_S} s", "error"
+            if not await handle.wait_exit(reaper.KILL_WAIT_S):
+                self.events.say(
+                    key,
+                    f"pid {record.pid} survived SIGKILL for {reaper.KILL_WAIT_S} s",
+                    LogLevel.ERROR,
                 )
                 return killed
         handle.close()
-        if not await waiting.until(lambda: probe.can_bind(info.port), PORT_FREE_WAIT_S):
-            self.bus.log(info.key, f"port {info.port} still not bindable after exit", "warning")
-        self._forget(tracked, "killed" if killed else "stopped")
+        if not await waiting.until(lambda: probe.can_bind(record.port), PORT_FREE_WAIT_S):
+            self.events.say(
+                key, f"port {record.port} still not bindable after exit", LogLevel.WARNING
+            )
+        self._forget(key, how or (ServiceChange.KILLED if killed else ServiceChange.STOPPED))
         return killed
 
-    def _forget(self, tracked: _Tracked, how: str) -> None:
-        info = tracked.info
-        self._services.pop(info.key, None)
-        self.pool.release(info.port)
-        self.ledger.remove(info.pid)
-        self.bus.emit(ServiceEvent(info.key, how, info.port, info.pid))
+    def _forget(self, key: str, how: ServiceChange) -> None:
+        record = self._records.pop(key)
+        self._handles.pop(key, None)
+        if record.pid is not None:
+            self._ledger_remove(record.pid)
+        self.events.service.emit(ServiceEvent(key, how, record.port, record.pid))
 
-    def _on_exit(self, tracked: _Tracked, code: int | None) -> None:
-        if tracked.info.state is ServiceState.RUNNING:
+    def _on_exit(self, key: str, handle: ProcessHandle, code: int | None) -> None:
+        record = self._records.get(key)
+        if record is None or self._handles.get(key) is not handle:
+            return
+        if record.state is ServiceState.RUNNING:
             # Died on its own: its port now shows as stale until the next sweep releases it.
-            self.bus.log(
-                tracked.info.key,
-                f"exited unexpectedly (status {code}); port {tracked.info.port} is stale",
-                "warning",
+            self.events.say(
+                key,
+                f"exited unexpectedly (status {code}); port {record.port} is stale",
+                LogLevel.WARNING,
             )
-            self.bus.emit(
-                ServiceEvent(
-                    tracked.info.key,
-                    "exited",
-                    tracked.info.port,
-                    tracked.info.pid,
-                    f"status {code}",
-                )
+            event = ServiceEvent(
+                key, ServiceChange.EXITED, record.port, record.pid, f"status {code}"
             )
+            self.events.service.emit(event)
 
     # -- stale allocations and orphans ----------------------------------------------------------
     async def sweep(self) -> SweepReport:
         """Release allocations whose service no longer serves its port, and stop our orphans."""
-        released = self.pool.cleanup_stale_allocations()
-        for alloc in released:
-            tracked = self._services.get(alloc.key)
-            if tracked is None:
-                continue
+        listeners = self.scan()
+        stale = [r for r in self._records.values() if self.pool.is_stale(r, listeners)]
+        for record in stale:
+            handle = self._handles[record.key]
             # The process died, or lives without its port: either way it is ours and useless.
-            tracked.handle.signal_group(signal.SIGKILL)
-            if await tracked.handle.wait_exit(KILL_WAIT_S):
-                tracked.handle.close()
-            self._forget(tracked, "stale")
-            self.bus.log(alloc.key, f"released stale allocation of port {alloc.port}")
+            handle.signal_group(signal.SIGKILL)
+            if await handle.wait_exit(reaper.KILL_WAIT_S):
+                handle.close()
+            self._forget(record.key, ServiceChange.STALE)
+            self.events.say(record.key, f"released stale allocation of port {record.port}")
         reaped = await self._reap_orphans()
-        return SweepReport(stale_cleaned=len(released), orphans_reaped=len(reaped))
+        return SweepReport(stale_cleaned=len(stale), orphans_reaped=len(reaped))
 
     async def reconcile(self) -> tuple[str, ...]:
         """At start: stop every service an earlier panel run left behind (ours only)."""
         return await self._reap_orphans()
 
     async def _reap_orphans(self) -> tuple[str, ...]:
-        live = {t.info.pid for t in self._services.values()}
-        entries = [e for e in self.ledger.entries() if e.pid not in live]
-        results = await asyncio.gather(*(self._reap_orphan(e) for e in entries))
-        return tuple(e.key for e, stopped in zip(entries, results, strict=True) if stopped)
+        orphans = list(self.orphans().values())
+        grace = self.settings.stop_grace_ms / 1000
+        results = await asyncio.gather(*(reaper.reap(r, grace) for r in orphans))
+        for record, stopped in zip(orphans, results, strict=True):
+            if stopped:
+                self.events.say(
+                    record.key, f"stopped orphan pid {record.pid} on port {record.port}"
+                )
+            # Stopped, or not ours any more (exited, or the pid is someone else's): forget it.
+            self._ledger_remove(record.pid)
+        return tuple(r.key for r, stopped in zip(orphans, results, strict=True) if stopped)
 
-    async def _reap_orphan(self, entry: LedgerEntry) -> bool:
-        stopped = False
-        if probe.is_ours(entry.pid, entry.create_time, entry.cmdline_token):
-            stopped = await _stop_foreign_parented(entry.pid, self.settings.stop_grace_ms / 1000)
-            self.bus.log(entry.key, f"stopped orphan pid {entry.pid} on port {entry.port}")
-            await waiting.until(lambda: probe.can_bind(entry.port), PORT_FREE_WAIT_S)
-        # Not ours any more (exited, or the pid now belongs to someone else): just forget it.
-        self.ledger.remove(entry.pid)
-        return stopped
+    # -- the ledger -----------------------------------------------------------------------------
+    def _ledger_records(self) -> list[ServiceRecord]:
+        return self.ledger.records()
+
+    def _ledger_remove(self, pid: int | None) -> None:
+        if pid is None:
+            return
+        try:
+            self.ledger.remove(pid)
+        except sqlite3.Error as exc:
+            # A row left behind is harmless: the next reconcile proves the process gone.
+            log.warning("ledger row of pid %s not removed: %s", pid, exc)
 
     # -- shutdown -------------------------------------------------------------------------------
     async def aclose(self, stop_services: bool = True) -> None:
-        if stop_services:
-            await self.stop_all()
-        for tracked in self._services.values():
-            tracked.handle.close()
-        if self._http is not None:
-            await self._http.close()
+        try:
+            if stop_services:
+                await self.stop_all()
+        finally:
+            for handle in self._handles.values():
+                handle.close()
+            if self._http is not None:
+                await self._http.close()
 
     # -- helpers --------------------------------------------------------------------------------
-    def _set_state(self, tracked: _Tracked, state: ServiceState) -> ServiceInfo:
-        tracked.info = replace(tracked.info, state=state)
-        if self.pool.get(tracked.info.port) is not None:
-            self.pool.update(tracked.info.port, state=state)
-        self._emit(tracked.info)
-        return tracked.info
+    def _set(self, record: ServiceRecord) -> ServiceRecord:
+        self._records[record.key] = record
+        self._emit(record)
+        return record
 
-    def _emit(self, info: ServiceInfo) -> None:
-        self.bus.emit(ServiceEvent(info.key, info.state.value, info.port, info.pid))
-
-
-def _ledger_entry(info: ServiceInfo, cmdline_token: str) -> LedgerEntry:
-    return LedgerEntry(
-        pid=info.pid,
-        create_time=info.create_time,
-        token=info.token,
-        cmdline_token=cmdline_token,
-        key=info.key,
-        service_name=info.service_name,
-        company=info.company,
-        port=info.port,
-        run_id=info.run_id,
-        essential=info.essential,
-        started_at=info.started_at,
-    )
+    def _emit(self, record: ServiceRecord) -> None:
+        change = ServiceChange(record.state.value)
+        self.events.service.emit(ServiceEvent(record.key, change, record.port, record.pid))
 
 
-async def _stop_foreign_parented(pid: int, grace: float) -> bool:
-    """Stop a process we are not the parent of (checked to be ours by the caller)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return False
-    loop = asyncio.get_running_loop()
-    gone = loop.create_future()
-    loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
-    try:
-        _signal_process_group(pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(gone), grace)
-        except TimeoutError:
-            _signal_process_group(pid, signal.SIGKILL)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(gone), KILL_WAIT_S)
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-    return True
-
-
-def _signal_process_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        # Our services lead their own group; anything else gets only the single signal.
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
+def _first_error(exc: BaseException) -> BaseException:
+    """The error to report from a failed task group: the first that is not a cancellation of a
+    sibling; a cancellation of the caller stays a cancellation."""
+    if isinstance(exc, BaseExceptionGroup):
+        errors = [e for e in exc.exceptions if not isinstance(e, asyncio.CancelledError)]
+        return _first_error(errors[0]) if errors else asyncio.CancelledError()
+    return exc

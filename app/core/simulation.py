@@ -13,13 +13,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from app.core.journeys import Journey
-from app.core.model import ServiceInfo, service_key
+from app.core.limits import DEFAULT_CONCURRENCY
+from app.core.model import Mode, ServiceRecord, service_key
 from app.service.trace import SpanContext, new_span_id, new_trace_id
 
 FIRST = (
@@ -56,14 +56,7 @@ LAST = (
 )
 SEGMENTS = ("consumer", "small-business", "enterprise", "student", "premium")
 TIERS = ("bronze", "silver", "gold", "platinum")
-DEFAULT_CONCURRENCY = 10
 REQUEST_TIMEOUT_S = 120
-
-
-class Mode(StrEnum):
-    SINGLE = "single"
-    MULTIPLE = "multiple"
-    BATCH_CHAINED = "batch-chained"
 
 
 @dataclass(frozen=True)
@@ -208,7 +201,7 @@ def _percentile(sorted_values: Sequence[float], pct: int) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[pct - 1]
 
 
-def build_hops(journey: Journey, services: dict[str, ServiceInfo]) -> list[dict[str, Any]]:
+def build_hops(journey: Journey, services: dict[str, ServiceRecord]) -> list[dict[str, Any]]:
     """The chain as the orchestrator hands it to step 1: URL and settings of every hop."""
     hops = []
     for step in journey.steps:

@@ -17,7 +17,6 @@ from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
 from app.service.trace import SpanContext, child_of
 
 MAX_BODY = 1 << 20
-IDENTITY = web.AppKey("identity", "Identity")
 CLIENT = web.AppKey("client", ClientSession)
 
 
@@ -40,6 +39,9 @@ class Identity:
             "token": self.token,
             "uptime": round(time.monotonic() - self.started, 3),
         }
+
+
+IDENTITY = web.AppKey("identity", Identity)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -101,7 +103,8 @@ async def _run_step(
         await asyncio.sleep(latency_ms / 1000)  # the simulated work of this step
     error = _injected_error(step)
     own_ms = round((time.perf_counter() - step_started) * 1000, 3)
-    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    raw_customer = body.get("customer")
+    customer: dict[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
     result: dict[str, Any] = {
         "stepName": step.get("stepName"),
         "serviceName": ident.service,

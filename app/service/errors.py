@@ -1,4 +1,6 @@
-"""Injected error types and the HTTP status each maps to (DESIGN.md §5)."""
+"""Injected error types and the HTTP status each maps to.
+
+See docs/architecture.md, "The step service"."""
 
 from __future__ import annotations
 

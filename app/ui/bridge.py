@@ -13,19 +13,42 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from typing import Any
 
 import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.config import Settings
-from app.core.errors import CoreError, StateLockedError, ValidationError
-from app.core.events import EventBus, LogEvent, PhaseEvent, RunEvent, ServiceEvent
-from app.core.model import PortInfo, ServiceInfo
-from app.core.orchestrator import MAX_PACING_MS, Core, RunResult
+from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
+from app.core.events import (
+    CoreEvents,
+    LogLevel,
+    PhaseEvent,
+    RunEvent,
+    RunStatus,
+    ServiceEvent,
+)
+from app.core.journeys import read_journey_file, write_journey_file
+from app.core.limits import MAX_PACING_MS
+from app.core.model import PortInfo, ServiceRecord
+from app.core.orchestrator import Core, open_core
+from app.core.runs import RunResult
 
 log = logging.getLogger(__name__)
-__all__ = ["ApiStarter", "ApiStopper", "CoreBridge", "CoreError", "StateLockedError"]
+# What the window needs of the core besides the bridge itself (it imports nothing else there).
+__all__ = [
+    "MAX_PACING_MS",
+    "ApiStarter",
+    "ApiStopper",
+    "CoreBridge",
+    "CoreError",
+    "JourneyFileError",
+    "Problem",
+    "StateLockedError",
+    "read_journey_file",
+    "write_journey_file",
+]
 
 REFRESH_MS = 250  # ≈4 Hz
 SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS scan off the loop
@@ -33,8 +56,9 @@ SLOW_SCANS_TO_SWITCH = 2
 MAX_DISCARDS = 3  # an off-thread scan that raced a service change is redone, at most this often
 EVENT_REFRESH_MS = 40  # a service event asks for a prompt (coalesced) refresh
 
-# The control API hook (DESIGN.md §7): called with the open Core once the bridge is open; returns
-# an async callable that stops the API (or None). The window runs without it; `app/api` supplies it.
+# The control API hook (docs/architecture.md, "Control API"): called with the open Core once the
+# bridge is open; returns an async callable that stops the API (or None). The window runs without
+# it; `app/api` supplies it.
 ApiStopper = Callable[[], Awaitable[None]]
 ApiStarter = Callable[[Core], Awaitable[ApiStopper | None]]
 
@@ -48,9 +72,9 @@ class CoreBridge(QObject):
     phaseEvent = Signal(object)  # PhaseEvent
     serviceEvent = Signal(object)  # ServiceEvent
     logEvent = Signal(object)  # LogEvent
-    runStarted = Signal(str, str)  # run id, company
-    runFinished = Signal(object)  # RunResult (ok or not)
-    runRefused = Signal(list)  # validation problems: nothing was stopped
+    runStarted = Signal(str, str)  # run id, company: every run, whoever started it
+    runFinished = Signal(object)  # RunResult (ok, failed or cancelled) of every run
+    runRefused = Signal(list)  # list[Problem]: validation problems, nothing was stopped
     commandFailed = Signal(str, str)  # command, message (busy, pool full, ...)
     stopAllFinished = Signal(object)  # StopReport
     sweepFinished = Signal(dict)  # {"staleCleaned": n, "orphansReaped": n}
@@ -68,8 +92,12 @@ class CoreBridge(QObject):
         self._settings = settings
         self._api_starter = api_starter
         self._api_stop: ApiStopper | None = None
-        self.bus = EventBus()
-        self._unsubscribe = self.bus.subscribe(self._on_event)
+        self.events = CoreEvents()
+        self.events.phase.connect(self._on_phase)
+        self.events.service.connect(self._on_service)
+        self.events.log.connect(self.logEvent.emit)
+        self.events.run.connect(self._on_run)
+        self._stack: AsyncExitStack | None = None
         self.core: Core | None = None
         self._busy = False
         self._closing = False
@@ -112,23 +140,25 @@ class CoreBridge(QObject):
         """Open the core (lock, ledger reconcile). StateLockedError propagates to the caller."""
         if self.core is not None:
             return
-        self.core = await Core.open(self._settings, self.bus)
+        stack = AsyncExitStack()
+        self.core = await stack.enter_async_context(open_core(self._settings, self.events))
+        self._stack = stack
         self.refresh_ports()
         self._timer.start()
         if self._api_starter is not None and self._settings.api_enabled:
             try:
                 self._api_stop = await self._api_starter(self.core)
             except Exception as exc:  # the window stays useful without its API
-                self.bus.log("api", f"control API not started: {exc}", "warning")
+                self.events.say("api", f"control API not started: {exc}", LogLevel.WARNING)
         self.opened.emit()
 
-    async def close(self, stop_services: bool = True) -> None:
-        """Stop the API, then close the core (stopping every service unless told otherwise).
-        Callers that arrive while a close is under way wait for that same close."""
+    async def close(self) -> None:
+        """Stop the API, then close the core, stopping every service. Callers that arrive while
+        a close is under way wait for that same close."""
         if self._close_task is None:
-            if self.core is None:
+            if self.core is None or self._stack is None:
                 return
-            self._close_task = asyncio.ensure_future(self._close(self.core, stop_services))
+            self._close_task = asyncio.ensure_future(self._close(self._stack))
         task = self._close_task
         try:
             await asyncio.shield(task)
@@ -136,7 +166,7 @@ class CoreBridge(QObject):
             if task.done() and self._close_task is task:
                 self._close_task = None
 
-    async def _close(self, core: Core, stop_services: bool) -> None:
+    async def _close(self, stack: AsyncExitStack) -> None:
         self._closing = True
         self._timer.stop()
         self._soon.stop()
@@ -150,9 +180,10 @@ class CoreBridge(QObject):
             if self._scan_task is not None:
                 self._scan_task.cancel()  # the worker thread's scan just finishes unused
                 self._scan_task = None
-            await core.close(stop_services)
+            await stack.aclose()
         finally:
             self.core = None
+            self._stack = None
             self._closing = False
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
@@ -166,19 +197,21 @@ class CoreBridge(QObject):
         return self.core
 
     # -- events --------------------------------------------------------------------------------
-    def _on_event(self, event: object) -> None:
-        if isinstance(event, PhaseEvent):
-            self._generation += 1
-            self.phaseEvent.emit(event)
-            self._refresh_soon()
-        elif isinstance(event, ServiceEvent):
-            self._generation += 1
-            self.serviceEvent.emit(event)
-            self._refresh_soon()
-        elif isinstance(event, LogEvent):
-            self.logEvent.emit(event)
-        elif isinstance(event, RunEvent) and event.status == "started":
-            self.runStarted.emit(event.run_id, event.detail)
+    def _on_phase(self, event: PhaseEvent) -> None:
+        self._generation += 1
+        self.phaseEvent.emit(event)
+        self._refresh_soon()
+
+    def _on_service(self, event: ServiceEvent) -> None:
+        self._generation += 1
+        self.serviceEvent.emit(event)
+        self._refresh_soon()
+
+    def _on_run(self, event: RunEvent) -> None:
+        if event.status is RunStatus.STARTED:
+            self.runStarted.emit(event.run_id, event.company)
+        elif isinstance(event.result, RunResult):
+            self.runFinished.emit(event.result)
 
     def _refresh_soon(self) -> None:
         if self.core is not None and not self._soon.isActive():
@@ -189,7 +222,7 @@ class CoreBridge(QObject):
     def busy(self) -> bool:
         return self._busy or (self.core is not None and self.core.busy)
 
-    def services(self) -> list[ServiceInfo]:
+    def services(self) -> list[ServiceRecord]:
         return self.core.services() if self.core is not None else []
 
     def refresh_ports(self) -> None:
@@ -220,7 +253,8 @@ class CoreBridge(QObject):
             t0 = time.perf_counter()
             # Only the OS scan (psutil, no shared state) runs on the worker; the snapshot that
             # reads the core's tables stays on the loop.
-            listeners = await loop.run_in_executor(self._executor, core.scan)
+            owners = core.owner_pids()  # read on the loop; the worker only asks the OS
+            listeners = await loop.run_in_executor(self._executor, core.scan, owners)
             self.last_scan_ms = (time.perf_counter() - t0) * 1000
             if self.core is not core or self._closing:
                 return
@@ -289,8 +323,7 @@ class CoreBridge(QObject):
             if self._busy:
                 self._set_busy(False)
                 self.refresh_ports()
-        self.runFinished.emit(result)
-        return result
+        return result  # runFinished came with the core's run event, as for every run
 
     async def stop_all(self) -> None:
         """Stop every service (essentials too); a run in progress is cancelled first."""

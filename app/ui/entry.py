@@ -85,19 +85,20 @@ def run_window(
             _show_fatal(app, f"The panel could not start: {exc}")
             return 1
         window.show()
+        _install_signal_handlers(loop, window)
+        # Printed last: whoever waits for this line may signal the panel at once.
         api = f"control API on http://{settings.api_host}:{settings.api_port}"
         print(
             f"panel: pool {settings.port_lo}-{settings.port_hi}, state {settings.state_dir}; "
             f"{api if bridge.api_running else 'no control API'}",
             flush=True,
         )
-        _install_signal_handlers(loop, window)
         loop.run_forever()
         return 0
     finally:
         if bridge.is_open:  # the loop ended some other way: still stop every service
             with contextlib.suppress(Exception):
-                loop.run_until_complete(bridge.close(stop_services=True))
+                loop.run_until_complete(bridge.close())
         with contextlib.suppress(Exception):
             loop.close()
         asyncio.set_event_loop(None)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.bridge import MAX_PACING_MS, CoreBridge
-from app.ui.widgets.journey_editor import (
-    JourneyEditor,
+from app.ui.bridge import (
+    MAX_PACING_MS,
+    CoreBridge,
     JourneyFileError,
+    Problem,
     read_journey_file,
     write_journey_file,
 )
+from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES
 from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
@@ -92,7 +95,7 @@ class MainWindow(QMainWindow):
         self,
         text: str,
         slot: Any,
-        shortcut: str | QKeySequence | None = None,
+        shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
         name: str = "",
         tip: str = "",
     ) -> QAction:
@@ -236,7 +239,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.newAction, self.openAction, self.saveAction])
         templates = file_menu.addMenu("&Templates")
         for name in self.editor.template_names():
-            templates.addAction(name, lambda n=name: self.load_template(n))
+            templates.addAction(name, partial(self.load_template, name))
         file_menu.addSeparator()
         file_menu.addAction(self.quitAction)
         services = bar.addMenu("&Services")
@@ -595,8 +598,8 @@ class MainWindow(QMainWindow):
         where = f" on port {event.port}" if event.port else ""
         pid = f" (pid {event.pid})" if event.pid else ""
         detail = f": {event.detail}" if event.detail else ""
-        level = "warning" if event.state in ("exited", "killed", "stale") else "info"
-        self.logView.add(event.key, f"{event.state}{where}{pid}{detail}", level)
+        level = "warning" if event.change in ("exited", "killed", "stale", "failed") else "info"
+        self.logView.add(event.key, f"{event.change.value}{where}{pid}{detail}", level)
 
     def _run_finished(self, result: Any) -> None:
         total = sum(p.duration_ms for p in result.phases)
@@ -622,13 +625,15 @@ class MainWindow(QMainWindow):
             "info" if result.ok else "error",
         )
 
-    def _run_refused(self, problems: list[str]) -> None:
+    def _run_refused(self, problems: list[Problem]) -> None:
         self.editor.show_problems(problems, emphasise=True)
-        first = problems[0] if problems else "invalid input"
+        first = problems[0].message if problems else "invalid input"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         self.show_banner(f"Run Journey refused, nothing was stopped: {first}{more}", "error")
         self.statusBar().showMessage("Fix the journey first: nothing was stopped", 8000)
-        self.logView.add("panel", "Run Journey refused: " + "; ".join(problems), "warning")
+        self.logView.add(
+            "panel", "Run Journey refused: " + "; ".join(p.message for p in problems), "warning"
+        )
 
     def _command_failed(self, command: str, message: str) -> None:
         self.show_banner(f"{command}: {message}", "error")
@@ -701,7 +706,7 @@ class MainWindow(QMainWindow):
 
     async def _shutdown(self) -> None:
         try:
-            await self.bridge.close(stop_services=True)
+            await self.bridge.close()
         finally:
             self._shutdown_done = True
             QTimer.singleShot(0, self.close)

@@ -15,22 +15,21 @@ from app.api.routes import MAX_BODY, ROUTES
 from app.api.server import ApiBindError, ApiServer
 from app.config import Settings
 from app.core.model import PortState
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from tests.conftest import run
 from tests.helpers import journey
 
 
 @asynccontextmanager
 async def api(settings: Settings) -> AsyncIterator[tuple[Core, str, aiohttp.ClientSession]]:
-    core = await Core.open(settings)
-    server = ApiServer(core, "127.0.0.1", settings.api_port)
-    try:
-        await server.start()
-        async with aiohttp.ClientSession(base_url=server.url) as http:
-            yield core, server.url, http
-    finally:
-        await server.stop()
-        await core.close()
+    async with open_core(settings) as core:
+        server = ApiServer(core, "127.0.0.1", settings.api_port)
+        try:
+            await server.start()
+            async with aiohttp.ClientSession(base_url=server.url) as http:
+                yield core, server.url, http
+        finally:
+            await server.stop()
 
 
 async def call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -> tuple[int, Any]:
@@ -265,12 +264,9 @@ def test_openapi_describes_exactly_the_routes(settings: Settings) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com"])
 def test_api_refuses_non_loopback_binds(settings: Settings, host: str) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             with pytest.raises(ApiBindError, match="loopback-only"):
                 ApiServer(core, host, settings.api_port)
-        finally:
-            await core.close()
 
     run(scenario())
 

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.core import probe
 from app.core.launcher import Launcher, LaunchRequest, LineHandler, ProcessHandle
 from app.core.model import PortState, ServiceState
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from app.core.waiting import until
 from tests.conftest import run
 from tests.helpers import ServeProcess, alive, journey
@@ -67,8 +67,7 @@ def listeners_are_exactly_ours(core: Core, settings: Settings, foreign: set[int]
 def test_service_sigstopped_is_killed_at_next_switch(settings: Settings) -> None:
     async def scenario() -> None:
         # A healthy service exits in milliseconds; the grace leaves room for a loaded machine.
-        core = await Core.open(settings.with_(stop_grace_ms=1500))
-        try:
+        async with open_core(settings.with_(stop_grace_ms=1500)) as core:
             first = await core.run_journey(journey("Hung Co", "HungService", "OkService"))
             hung = next(s for s in first.services if s.service_name == "HungService")
             os.kill(hung.pid, signal.SIGSTOP)
@@ -79,16 +78,13 @@ def test_service_sigstopped_is_killed_at_next_switch(settings: Settings) -> None
             assert not alive(hung.pid)
             listeners_are_exactly_ours(core, settings)
             await next_journey_works(core)
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_service_killed_mid_request(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             j = journey("Crash Co", "FrontService", "SlowService", step2={"latencyMs": 5000})
             task = asyncio.create_task(core.run_journey(j, customers=2, mode="multiple"))
             assert await until(
@@ -109,8 +105,6 @@ def test_service_killed_mid_request(settings: Settings) -> None:
             assert await until(lambda: PortState.STALE in {p.state for p in core.ports()}, 5)
             await next_journey_works(core)
             listeners_are_exactly_ours(core, settings)
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -121,8 +115,7 @@ def test_service_that_exits_at_start_rolls_back_the_launch(
     monkeypatch.setenv("BIZOBS_FAULT_EXIT_AT_START", "BrokenService")
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             before = await core.run_journey(journey("Before Co", "BeforeService"))
             assert before.ok
             result = await core.run_journey(
@@ -133,8 +126,6 @@ def test_service_that_exits_at_start_rolls_back_the_launch(
             assert core.services() == []  # rolled back; the previous journey was stopped
             assert probe.scan_listeners(settings.ports) == {}
             await next_journey_works(core)
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -144,15 +135,12 @@ def test_foreign_squatter_on_the_first_port(settings: Settings) -> None:
     with squat(settings.port_lo) as (sock,):
 
         async def scenario() -> None:
-            core = await Core.open(settings)
-            try:
+            async with open_core(settings) as core:
                 await next_journey_works(core, "One Co")
                 await next_journey_works(core, "Two Co")
                 assert settings.port_lo not in {s.port for s in core.services()}
                 assert core.ports()[0].state is PortState.FOREIGN
                 await core.stop_all()
-            finally:
-                await core.close()
 
         run(scenario())
         assert still_listening(sock)
@@ -178,29 +166,27 @@ class RacingLauncher:
 
 def test_port_taken_between_probe_and_bind_is_retried_elsewhere(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        racing = RacingLauncher(core.manager.launcher, victims=2)
-        core.manager.launcher = racing
-        try:
-            result = await core.run_journey(journey("Race Co", "AService", "BService"))
-            assert result.ok, result.error
-            taken = {s.getsockname()[1] for s in racing.squatters}
-            assert len(taken) == 2 and not taken & {s.port for s in core.services()}
-            for sock in racing.squatters:
-                assert still_listening(sock)
-            listeners_are_exactly_ours(core, settings, foreign=taken)
-        finally:
-            await core.close()
-            for sock in racing.squatters:
-                sock.close()
+        async with open_core(settings) as core:
+            racing = RacingLauncher(core.manager.launcher, victims=2)
+            core.manager.launcher = racing
+            try:
+                result = await core.run_journey(journey("Race Co", "AService", "BService"))
+                assert result.ok, result.error
+                taken = {s.getsockname()[1] for s in racing.squatters}
+                assert len(taken) == 2 and not taken & {s.port for s in core.services()}
+                for sock in racing.squatters:
+                    assert still_listening(sock)
+                listeners_are_exactly_ours(core, settings, foreign=taken)
+            finally:
+                for sock in racing.squatters:
+                    sock.close()
 
     run(scenario())
 
 
 def test_squatter_on_a_port_freed_a_moment_ago(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             first = await core.run_journey(journey("First Co", "AService", "BService"))
             freed = min(s.port for s in first.services)
             await core.manager.stop([s.key for s in first.services if s.port == freed])
@@ -211,8 +197,6 @@ def test_squatter_on_a_port_freed_a_moment_ago(settings: Settings) -> None:
                 assert next(p for p in core.ports() if p.port == freed).state is PortState.FOREIGN
                 await core.stop_all()
                 assert still_listening(sock)
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -222,16 +206,13 @@ def test_squatters_on_all_but_two_ports(settings: Settings) -> None:
     with squat(*ports[:-2]) as socks:
 
         async def scenario() -> None:
-            core = await Core.open(settings)
-            try:
+            async with open_core(settings) as core:
                 await next_journey_works(core)  # two steps fit exactly
                 from app.core.errors import PoolExhaustedError
 
                 with pytest.raises(PoolExhaustedError, match="can offer only 2"):
                     await core.run_journey(journey("Big Co", "X1Service", "X2Service", "X3Service"))
                 assert len(core.services()) == 2  # nothing stopped by the refused run
-            finally:
-                await core.close()
 
         run(scenario())
         assert all(still_listening(s) for s in socks)
@@ -311,21 +292,17 @@ def test_corrupt_database_between_runs_recovers_and_kills_nothing_foreign(
     with squat(settings.port_lo + 5) as (sock,):
 
         async def first() -> None:
-            core = await Core.open(settings)
-            await next_journey_works(core, "Before Co")
-            await core.close()
+            async with open_core(settings) as core:
+                await next_journey_works(core, "Before Co")
 
         run(first())
         settings.db_path.write_bytes(b"this is not a database" * 100)
 
         async def second() -> None:
-            core = await Core.open(settings)
-            try:
-                assert any("unreadable" in m and "moved" in m for m in core.startup_messages)
+            async with open_core(settings) as core:
+                assert any("corrupt" in m and "moved" in m for m in core.startup_messages)
                 await next_journey_works(core, "After Co")
                 assert core.history.count() == 1
-            finally:
-                await core.close()
 
         run(second())
         assert still_listening(sock)
@@ -334,16 +311,12 @@ def test_corrupt_database_between_runs_recovers_and_kills_nothing_foreign(
 
 def test_database_deleted_while_services_run(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             await next_journey_works(core, "Alive Co")
             settings.db_path.unlink()
             await next_journey_works(core, "Still Co")  # the open file keeps working
-        finally:
-            await core.close()
-        core = await Core.open(settings)
-        await next_journey_works(core, "Fresh Co")
-        await core.close()
+        async with open_core(settings) as core:
+            await next_journey_works(core, "Fresh Co")
 
     run(scenario())
 
@@ -352,15 +325,12 @@ def test_two_runs_racing_one_gets_busy(settings: Settings) -> None:
     async def scenario() -> None:
         from app.core.errors import BusyError
 
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             a = asyncio.create_task(core.run_journey(journey("A Co", "AService")))
             await asyncio.sleep(0)  # let A take the run lock (a scheduling point, not a wait)
             with pytest.raises(BusyError):
                 await core.run_journey(journey("B Co", "BService"))
             assert (await a).ok
             listeners_are_exactly_ours(core, settings)
-        finally:
-            await core.close()
 
     run(scenario())

@@ -16,7 +16,7 @@ from app.core import probe, waiting
 from app.core.forkserver import ForkServerLauncher
 from app.core.launcher import LaunchRequest, PortInUseError
 from app.core.model import PortState, ServiceSpec
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from app.service.forkserver import MODULE
 from app.service.runner import EXIT_ADDR_IN_USE
 from tests.conftest import run
@@ -42,10 +42,9 @@ def _fork_server_of(manager_pid: int) -> int:
 @only_fork
 def test_forked_service_has_its_own_identity_and_is_provably_ours(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        launcher = core.manager.launcher
-        assert isinstance(launcher, ForkServerLauncher)
-        try:
+        async with open_core(settings) as core:
+            launcher = core.manager.launcher
+            assert isinstance(launcher, ForkServerLauncher)
             [info] = await core.manager.start_many([ServiceSpec("LoginService", "Acme Corp")], "r")
             url = f"http://127.0.0.1:{info.port}/health"
             async with aiohttp.ClientSession() as http, http.get(url) as resp:
@@ -56,12 +55,10 @@ def test_forked_service_has_its_own_identity_and_is_provably_ours(settings: Sett
             assert psutil.Process(info.pid).ppid() == server.pid  # forked, not a new interpreter
             assert server.ppid() == os.getpid()  # the server is the panel's child, never the panel
             assert os.getsid(info.pid) == info.pid and os.getpgid(info.pid) == info.pid
-            [entry] = core.manager.ledger.entries()
+            [entry] = core.manager.ledger.records()
             assert f"--token={entry.cmdline_token}" in server.cmdline()
             assert probe.is_ours(info.pid, info.create_time, entry.cmdline_token)
             assert states(core)[info.port] is PortState.ALLOCATED
-        finally:
-            await core.close()
         assert not _alive(server.pid), "aclose() must stop the fork server"
 
     run(scenario())
@@ -121,10 +118,9 @@ def test_forked_service_has_its_own_session_as_soon_as_spawn_returns(port_range:
 @only_fork
 def test_killed_fork_server_takes_its_services_and_is_replaced(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        launcher = core.manager.launcher
-        assert isinstance(launcher, ForkServerLauncher)
-        try:
+        async with open_core(settings) as core:
+            launcher = core.manager.launcher
+            assert isinstance(launcher, ForkServerLauncher)
             started = await core.manager.start_many(
                 [ServiceSpec(f"S{i}Service", "Acme") for i in range(2)], "r"
             )
@@ -140,8 +136,6 @@ def test_killed_fork_server_takes_its_services_and_is_replaced(settings: Setting
             [again] = await core.manager.start_many([ServiceSpec("S0Service", "Acme")], "r2")
             assert launcher.server_pid not in (None, old_server)
             assert states(core)[again.port] is PortState.ALLOCATED
-        finally:
-            await core.close()
 
     run(scenario())
 

@@ -8,9 +8,8 @@ import pytest
 from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.errors import ValidationError
-from app.core.model import Phase
-from app.core.orchestrator import Core
-from app.core.simulation import Mode
+from app.core.model import Mode, Phase
+from app.core.orchestrator import Core, open_core
 from tests.conftest import run
 from tests.helpers import alive as _alive
 from tests.helpers import journey
@@ -20,8 +19,7 @@ def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) 
     essentials = (EssentialService("DiscoveryService", "Dynatrace"),)
 
     async def scenario() -> None:
-        core = await Core.open(settings.with_(essential_services=essentials))
-        try:
+        async with open_core(settings.with_(essential_services=essentials)) as core:
             a = await core.run_journey(journey("Acme Corp", "LoginService", "BrowseService"))
             assert a.ok, a.error
             a_pids = {s.pid for s in a.services if not s.essential}
@@ -40,8 +38,6 @@ def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) 
             ]
             assert [p.phase for p in b.phases] == list(Phase)
             assert all(p.duration_ms >= 0 for p in b.phases)
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -50,8 +46,7 @@ def test_four_step_chain_propagates_one_trace_with_chained_spans(settings: Setti
     services = ("AService", "BService", "CService", "DService")
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             result = await core.run_journey(
                 journey("Trace Co", *services), customers=3, mode="multiple"
             )
@@ -88,8 +83,6 @@ def test_four_step_chain_propagates_one_trace_with_chained_spans(settings: Setti
                 node = node["downstream"]
             assert names == list(services)
             assert body["parentSpanId"] == "cd" * 8
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -116,8 +109,7 @@ def test_error_injection_marks_only_the_failing_step(
     settings: Settings, error_type: str, status: int
 ) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             j = journey(
                 "Err Co",
                 "OneService",
@@ -141,8 +133,6 @@ def test_error_injection_marks_only_the_failing_step(
                 mode="multiple",
             )
             assert clean.simulation and clean.simulation.summary.completed == 4
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -156,24 +146,26 @@ INVALID = [
             "industryType": "x",
             "steps": [{"stepName": "A", "serviceName": "AService"}],
         },
-        "companyName is missing",
+        "Company name is missing",
     ),
-    ("empty company", journey("  ", "AService"), "companyName is empty"),
+    ("empty company", journey("  ", "AService"), "Company name is empty"),
     ("company of symbols", journey("!!!", "AService"), "at least one letter"),
     (
         "missing steps",
         {"companyName": "X", "domain": "a.com", "industryType": "x"},
-        "steps is missing",
+        "Steps are missing",
     ),
-    ("empty steps", {**journey("X"), "steps": []}, "steps is empty"),
-    ("steps not a list", {**journey("X"), "steps": "Login"}, "steps must be a list"),
+    ("empty steps", {**journey("X"), "steps": []}, "at least one step"),
+    ("steps not a list", {**journey("X"), "steps": "Login"}, "Steps must be a list"),
     ("step not an object", {**journey("X"), "steps": ["Login"]}, "must be an object"),
     (
         "missing service name",
         {**journey("X"), "steps": [{"stepName": "A"}]},
-        "serviceName is missing",
+        "Step 1: service name is missing",
     ),
-    ("duplicate service", journey("X", "AService", "AService"), "already used by step 1"),
+    ("lone surrogate in company", journey("Acme \ud800", "AService"), "lone surrogate U\\+D800"),
+    ("NUL in company", journey("Acme\x00Corp", "AService"), "control character U\\+0000"),
+    ("newline in step name", journey("X", "AService", step1={"stepName": "a\nb"}), "Step 1: name"),
     ("service name with shell chars", journey("X", "A;rm -rf /"), "must be an identifier"),
     ("service name path", journey("X", "../etc/passwd"), "must be an identifier"),
     ("too many steps", journey("X", *[f"S{i}" for i in range(21)]), "do not fit"),
@@ -183,9 +175,9 @@ INVALID = [
     (
         "unknown error type",
         journey("X", "AService", step1={"errorRate": 0.5, "errorType": "boom"}),
-        "errorType",
+        "error type must be one of",
     ),
-    ("bad domain", {**journey("X", "AService"), "domain": "not a domain"}, "domain"),
+    ("bad domain", {**journey("X", "AService"), "domain": "not a domain"}, "Domain"),
     ("company not text", {**journey("X", "AService"), "companyName": 42}, "must be text"),
 ]
 
@@ -194,8 +186,7 @@ def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Sett
     assert len(INVALID) >= 10
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             first = await core.run_journey(journey("Keep Co", "KeepAService", "KeepBService"))
             assert first.ok
             before = {(s.key, s.pid) for s in core.services()}
@@ -213,16 +204,13 @@ def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Sett
                     await core.run_journey(journey("Ok Co", "OkService"), **params)
             assert {(s.key, s.pid) for s in core.services()} == before
             assert all(_alive(pid) for _, pid in before)
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_twenty_alternating_runs_leak_nothing_and_are_recorded(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             seen_pids: set[int] = set()
             for i in range(20):
                 company = ("Alpha Co", "Beta Co")[i % 2]
@@ -241,23 +229,18 @@ def test_twenty_alternating_runs_leak_nothing_and_are_recorded(settings: Setting
             stored = core.history.get(core.history.runs(1)[0]["runId"])
             assert stored and stored["status"] == "ok" and len(stored["stepResults"]) == 4
             assert stored["stepResults"][0]["event"]["company"] in ("Alpha Co", "Beta Co")
-        finally:
-            await core.close()
 
     run(scenario(), timeout=240)
 
 
 def test_launch_failure_rolls_back_and_says_why(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings.with_(start_timeout_ms=1))
-        try:
+        async with open_core(settings.with_(start_timeout_ms=1)) as core:
             result = await core.run_journey(journey("Slow Co", "OneService", "TwoService"))
             assert not result.ok
             assert "not ready" in (result.error or "")
             assert core.services() == []
             assert core.history.runs(1)[0]["status"] == "failed"
-        finally:
-            await core.close()
 
     run(scenario())
 

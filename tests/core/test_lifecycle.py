@@ -15,7 +15,7 @@ import pytest
 from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.model import PortState, ServiceSpec
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from tests.conftest import run, wait_gone
 from tests.helpers import alive as _alive
 
@@ -30,8 +30,7 @@ def states(core: Core) -> dict[int, PortState]:
 
 def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             for round_no in range(50):
                 started = await core.manager.start_many(specs(5), f"run{round_no}")
                 pids = [s.pid for s in started]
@@ -42,10 +41,8 @@ def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> N
                 assert not any(_alive(p) for p in pids), f"round {round_no}: survivors"
                 assert all(probe.can_bind(s.port) for s in started), f"round {round_no}"
                 assert core.services() == []
-                assert core.manager.ledger.entries() == []
+                assert core.manager.ledger.records() == []
                 assert set(states(core).values()) == {PortState.FREE}
-        finally:
-            await core.close()
 
     run(scenario(), timeout=300)
 
@@ -54,8 +51,7 @@ def test_started_service_answers_health_with_its_identity(settings: Settings) ->
     import aiohttp
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             [info] = await core.manager.start_many([ServiceSpec("LoginService", "Acme Corp")], "r")
             assert info.key == "LoginService-Acme_Corp"
             url = f"http://127.0.0.1:{info.port}/health"
@@ -69,16 +65,13 @@ def test_started_service_answers_health_with_its_identity(settings: Settings) ->
             # Its own session and process group: signals to the group reach only it.
             assert os.getpgid(info.pid) == info.pid
             assert os.getsid(info.pid) == info.pid
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_service_ignoring_sigterm_is_killed_after_grace(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings.with_(stop_grace_ms=300))
-        try:
+        async with open_core(settings.with_(stop_grace_ms=300)) as core:
             [info] = await core.manager.start_many(specs(1), "r")
             os.kill(info.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
             report = await core.manager.stop([info.key])
@@ -86,30 +79,25 @@ def test_service_ignoring_sigterm_is_killed_after_grace(settings: Settings) -> N
             assert not _alive(info.pid)
             assert probe.can_bind(info.port)
             assert states(core)[info.port] is PortState.FREE
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_service_that_dies_is_stale_and_swept(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             started = await core.manager.start_many(specs(2), "r")
             victim = started[0]
             os.kill(victim.pid, signal.SIGKILL)
             psutil.Process(victim.pid).wait(5) if _alive(victim.pid) else None
             assert await _until_state(core, victim.port, PortState.STALE)
             assert states(core)[started[1].port] is PortState.ALLOCATED
-            released = core.manager.pool.cleanup_stale_allocations()
-            assert len(released) == 1 and released[0].port == victim.port
-            assert states(core)[victim.port] is PortState.FREE
-            # The service table and ledger follow through sweep(); nothing left to clean.
             report = await core.manager.sweep()
-            assert report.stale_cleaned == 0
-        finally:
-            await core.close()
+            assert report.stale_cleaned == 1
+            assert states(core)[victim.port] is PortState.FREE
+            assert [s.key for s in core.services()] == [started[1].key]
+            # Released once: the record, its ledger row and its cell went together.
+            assert (await core.manager.sweep()).stale_cleaned == 0
 
     run(scenario())
 
@@ -122,17 +110,14 @@ async def _until_state(core: Core, port: int, state: PortState) -> bool:
 
 def test_sweep_releases_dead_service_and_forgets_it(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             [info] = await core.manager.start_many(specs(1), "r")
             os.kill(info.pid, signal.SIGKILL)
             assert await _until_state(core, info.port, PortState.STALE)
             report = await core.manager.sweep()
             assert report.stale_cleaned == 1
             assert core.services() == []
-            assert core.manager.ledger.entries() == []
-        finally:
-            await core.close()
+            assert core.manager.ledger.records() == []
 
     run(scenario())
 
@@ -175,8 +160,7 @@ def test_foreign_listeners_are_reported_skipped_and_never_killed(
     http_port = foreign_socket + 2
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             st = states(core)
             assert st[foreign_socket] is PortState.FOREIGN
             assert st[http_port] is PortState.FOREIGN
@@ -187,8 +171,6 @@ def test_foreign_listeners_are_reported_skipped_and_never_killed(
             assert foreign_http_server.poll() is None, "foreign http.server was killed"
             assert states(core)[http_port] is PortState.FOREIGN
             assert states(core)[foreign_socket] is PortState.FOREIGN
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -196,8 +178,7 @@ def test_foreign_listeners_are_reported_skipped_and_never_killed(
 def test_essential_services_survive_customer_stop_but_not_stop_all(settings: Settings) -> None:
     async def scenario() -> None:
         essentials = (EssentialService("DiscoveryService", "Dynatrace"),)
-        core = await Core.open(settings.with_(essential_services=essentials))
-        try:
+        async with open_core(settings.with_(essential_services=essentials)) as core:
             [ess] = await core.manager.start_many(core.essential_specs(), "r")
             customers = await core.manager.start_many(specs(3), "r")
             report = await core.manager.stop_customer_services()
@@ -209,8 +190,6 @@ def test_essential_services_survive_customer_stop_but_not_stop_all(settings: Set
             await core.manager.stop_all()
             assert not _alive(ess.pid)
             assert core.services() == []
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -219,12 +198,10 @@ def test_second_core_on_same_state_dir_is_refused(settings: Settings) -> None:
     from app.core.errors import StateLockedError
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings):
             with pytest.raises(StateLockedError, match="already uses state directory"):
-                await Core.open(settings)
-        finally:
-            await core.close()
+                async with open_core(settings):
+                    pass
 
     run(scenario())
 
@@ -233,13 +210,10 @@ def test_pool_too_small_is_refused_before_starting_anything(settings: Settings) 
     from app.core.errors import PoolExhaustedError
 
     async def scenario() -> None:
-        core = await Core.open(settings.with_(port_hi=settings.port_lo + 2))
-        try:
+        async with open_core(settings.with_(port_hi=settings.port_lo + 2)) as core:
             with pytest.raises(PoolExhaustedError, match="3 free ports, 4 services"):
                 await core.manager.start_many(specs(4), "r")
             assert core.services() == []
-        finally:
-            await core.close()
 
     run(scenario())
 

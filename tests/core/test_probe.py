@@ -33,8 +33,8 @@ def test_fast_scan_matches_psutil(port_range: range) -> None:
         assert fast == probe._psutil_scan(set(port_range))
         assert set(fast) == {lo, lo + 1, lo + 2}
         assert fast[lo + 2].pid == child.pid and fast[lo].pid == fast[lo + 1].pid
-        assert probe._netlink_listening_inodes(set(port_range)) == (
-            probe._LinuxListeners._proc_listening_inodes(set(port_range))
+        assert probe._netlink_listening_sockets(set(port_range)) == (
+            probe._LinuxListeners._proc_listening_sockets(set(port_range))
         )
     finally:
         v4.close()
@@ -69,3 +69,22 @@ def test_can_bind_reads_a_listener_as_taken(port_range: range) -> None:
     with _listen(port):
         assert not probe.can_bind(port)
     assert probe.can_bind(port)
+
+
+def test_our_address_stands_for_the_port_and_the_others_are_kept(port_range: range) -> None:
+    """A socket on 127.0.0.2:P beside one on 127.0.0.1:P: the 127.0.0.1 one stands for the port
+    (our services listen there), whichever the kernel lists first; the other is kept as text."""
+    port = port_range.start
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    other.bind(("127.0.0.2", port))
+    other.listen()
+    try:
+        assert probe.scan_listeners([port])[port].address == "127.0.0.2"
+        with _listen(port):
+            found = probe.scan_listeners([port])[port]
+            assert found.address == "127.0.0.1"
+            assert len(found.others) == 1 and found.others[0].endswith("on 127.0.0.2")
+            assert probe._psutil_scan({port}) == {port: found}
+    finally:
+        other.close()

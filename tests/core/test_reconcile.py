@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import psutil
 
 from app.config import Settings
 from app.core import probe
-from app.core.ledger import LedgerEntry
-from app.core.model import PortState
-from app.core.orchestrator import Core
+from app.core.model import PortState, ServiceRecord
+from app.core.orchestrator import open_core
 from tests.conftest import run
 from tests.helpers import alive
 
@@ -25,19 +25,20 @@ MANAGER_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from app.config import LauncherKind, Settings
     from app.core.model import ServiceSpec
-    from app.core.orchestrator import Core
+    from app.core.orchestrator import open_core
 
     async def main():
         lo, hi, state, n_stopped = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-        core = await Core.open(Settings(port_lo=lo, port_hi=hi, state_dir=Path(state),
-                                        essential_services=(), launcher=LauncherKind(sys.argv[5])))
-        started = await core.manager.start_many(
-            [ServiceSpec(f"Svc{i}", "Crash Co") for i in range(3)], "doomed")
-        # A hung service (SIGSTOPped) will not act on its death signal: a real orphan.
-        for info in started[:n_stopped]:
-            os.kill(info.pid, signal.SIGSTOP)
-        print(json.dumps([[s.pid, s.port] for s in started]), flush=True)
-        await asyncio.Event().wait()
+        settings = Settings(port_lo=lo, port_hi=hi, state_dir=Path(state),
+                            essential_services=(), launcher=LauncherKind(sys.argv[5]))
+        async with open_core(settings) as core:
+            started = await core.manager.start_many(
+                [ServiceSpec(f"Svc{i}", "Crash Co") for i in range(3)], "doomed")
+            # A hung service (SIGSTOPped) will not act on its death signal: a real orphan.
+            for info in started[:n_stopped]:
+                os.kill(info.pid, signal.SIGSTOP)
+            print(json.dumps([[s.pid, s.port] for s in started]), flush=True)
+            await asyncio.Event().wait()
 
     asyncio.run(main())
     """
@@ -73,17 +74,14 @@ def test_kill9_manager_then_new_manager_reconciles(settings: Settings) -> None:
     assert sum(alive(p) for p in pids) >= 2
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             assert any("left by an earlier run" in m for m in core.startup_messages)
             assert not any(alive(p) for p in pids)
-            assert core.manager.ledger.entries() == []
-            assert core.manager.pool.allocations() == {}
+            assert core.manager.ledger.records() == []
+            assert core.manager.by_port() == {}
             for _, port in services:
                 assert probe.can_bind(port)
             assert {p.state for p in core.ports()} == {PortState.FREE}
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -95,33 +93,30 @@ def test_reconcile_never_kills_a_process_that_reused_a_pid(settings: Settings) -
         ctime = psutil.Process(bystander.pid).create_time()
 
         async def seed_and_reconcile() -> None:
-            core = await Core.open(settings)
-            common = dict(
-                token="t",
+            ghost = ServiceRecord(
                 key="Ghost-X",
                 service_name="Ghost",
                 company="X",
                 port=settings.port_lo,
                 run_id="old",
-                essential=False,
+                token="t",
                 started_at=0.0,
             )
             # Same pid, other create time (pid reuse); and same pid + time, wrong token.
-            core.manager.ledger.add(
-                LedgerEntry(pid=bystander.pid, create_time=ctime - 100, cmdline_token="x", **common)
-            )
-            await core.close(stop_services=False)
-            core = await Core.open(settings)
-            assert bystander.poll() is None
-            core.manager.ledger.add(
-                LedgerEntry(
-                    pid=bystander.pid, create_time=ctime, cmdline_token="not-its-token", **common
+            async with open_core(settings, stop_services_on_close=False) as core:
+                core.manager.ledger.add(
+                    replace(ghost, pid=bystander.pid, create_time=ctime - 100, cmdline_token="x")
                 )
-            )
-            await core.manager.stop_all()
-            assert bystander.poll() is None, "an unrelated process was killed"
-            assert core.manager.ledger.entries() == []
-            await core.close()
+            async with open_core(settings) as core:
+                assert bystander.poll() is None
+                core.manager.ledger.add(
+                    replace(
+                        ghost, pid=bystander.pid, create_time=ctime, cmdline_token="not-its-token"
+                    )
+                )
+                await core.manager.stop_all()
+                assert bystander.poll() is None, "an unrelated process was killed"
+                assert core.manager.ledger.records() == []
 
         run(seed_and_reconcile())
         assert bystander.poll() is None

@@ -9,7 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
 from hypothesis import HealthCheck, given
@@ -20,7 +20,7 @@ from app.api.server import ApiServer
 from app.config import Settings
 from app.core.errors import ValidationError
 from app.core.journeys import parse_journey
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from tests.helpers import journey
 
 JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
@@ -61,7 +61,7 @@ def test_parse_journey_either_rejects_clearly_or_round_trips(data: Any) -> None:
     try:
         parsed = parse_journey(data)
     except ValidationError as exc:
-        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+        assert exc.problems and all(p.message for p in exc.problems)
         return
     assert parse_journey(parsed.to_json()) == parsed
     assert len({s.service_name for s in parsed.steps}) == len(parsed.steps)
@@ -77,14 +77,15 @@ def api_in_thread(settings: Settings) -> Iterator[tuple[str, Core, asyncio.Abstr
     def on_loop(coro: Any, timeout: float = 60) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
-    core: Core = on_loop(Core.open(settings))
+    stack = AsyncExitStack()
+    core: Core = on_loop(stack.enter_async_context(open_core(settings)))
     server = ApiServer(core, "127.0.0.1", settings.api_port)
     try:
         on_loop(server.start())
         yield server.url, core, loop
     finally:
         on_loop(server.stop())
-        on_loop(core.close())
+        on_loop(stack.aclose())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

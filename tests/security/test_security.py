@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 
 from app.config import Settings
-from app.core.orchestrator import Core
+from app.core.orchestrator import open_core
 from app.service.app import MAX_BODY as SERVICE_MAX_BODY
 from tests.conftest import run
 from tests.helpers import journey
@@ -29,8 +29,7 @@ def test_hostile_company_names_are_plain_data(settings: Settings, tmp_path: Path
     ]
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             state_files = _files(settings.state_dir)
             for company in hostile:
                 result = await core.run_journey(journey(company, "SafeService"))
@@ -47,8 +46,6 @@ def test_hostile_company_names_are_plain_data(settings: Settings, tmp_path: Path
             runs = core.history.runs(10)
             assert [r["company"] for r in reversed(runs)] == hostile  # stored verbatim
             assert core.history.count() == len(hostile)  # no table dropped
-        finally:
-            await core.close()
 
     run(scenario())
 
@@ -57,8 +54,7 @@ def test_service_command_line_is_an_argv_list_without_a_shell(settings: Settings
     import psutil
 
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             company = "Acme; echo hi"
             result = await core.run_journey(journey(company, "ArgvService"))
             [svc] = result.services
@@ -67,16 +63,13 @@ def test_service_command_line_is_an_argv_list_without_a_shell(settings: Settings
             cmdline = proc.cmdline()
             if "--company" in cmdline:  # fresh interpreter: the name is one argv item
                 assert cmdline[cmdline.index("--company") + 1] == company
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_step_service_limits_request_bodies(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        try:
+        async with open_core(settings) as core:
             result = await core.run_journey(journey("Big Co", "BodyService"))
             [svc] = result.services
             big = b'{"hops": "' + b"x" * (SERVICE_MAX_BODY + 1) + b'"}'
@@ -85,16 +78,14 @@ def test_step_service_limits_request_bodies(settings: Settings) -> None:
                 http.post(f"http://127.0.0.1:{svc.port}/process", data=big) as resp,
             ):
                 assert resp.status == 413
-        finally:
-            await core.close()
 
     run(scenario())
 
 
 def test_state_files_are_private(settings: Settings) -> None:
     async def scenario() -> None:
-        core = await Core.open(settings)
-        await core.close()
+        async with open_core(settings):
+            pass
 
     run(scenario())
     lock = settings.state_dir / "panel.lock"

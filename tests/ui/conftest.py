@@ -1,8 +1,9 @@
-"""pytest-qt + qasync: one session-scoped qasync loop over pytest-qt's QApplication (DESIGN §10).
+"""pytest-qt + qasync: one session-scoped qasync loop over pytest-qt's QApplication.
 
 Coroutines are driven with `qtbot.waitUntil` (Qt runs the asyncio loop while it waits); no fixture
-ever stops the loop or quits the app. The loop is marked running only while a UI test runs, so
-tests elsewhere that use `asyncio.run` are not disturbed.
+ever stops the loop or quits the app. The loop is made with `already_running=True`, so from the
+first UI test on it is this thread's running loop for the rest of the session: the root conftest
+orders the UI tests last, after every test that uses `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -33,14 +34,9 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
 
 @pytest.fixture
 def aloop(qloop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
-    """The qasync loop as the running asyncio loop for the duration of one test."""
+    """The qasync loop, current for this test (qasync marked it running when it was made)."""
     asyncio.set_event_loop(qloop)
-    asyncio.events._set_running_loop(qloop)
-    try:
-        yield qloop
-    finally:
-        asyncio.events._set_running_loop(None)
-        asyncio.set_event_loop(None)
+    yield qloop
 
 
 def drive(qtbot: Any, awaitable: Awaitable[T], timeout_ms: int = 60_000) -> T:
@@ -65,7 +61,7 @@ class Panel:
     def close(self) -> None:
         """Close the core (services stopped), then the window; nothing is left for later."""
         if self.bridge.is_open:
-            drive(self.qtbot, self.bridge.close(stop_services=True))
+            drive(self.qtbot, self.bridge.close())
         self.window.close()
         self.window.deleteLater()
         self.bridge.deleteLater()

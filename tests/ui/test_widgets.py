@@ -18,6 +18,7 @@ import pytest
 from PySide6.QtWidgets import QLabel
 
 from app.config import Settings
+from app.core.journeys import read_journey_file, write_journey_file
 from app.core.lock import StateLock
 from app.core.model import PortInfo, PortState
 from app.ui.entry import display_problem, run_window
@@ -26,17 +27,16 @@ from app.ui.widgets.journey_editor import (
     COL_SERVICE,
     COL_STEP,
     JourneyEditor,
-    read_journey_file,
     suggest_service_name,
-    write_journey_file,
 )
 from app.ui.widgets.log import LogView
 from app.ui.widgets.port_grid import PortGrid, short_name
+from tests.helpers import read_line
 
 
 def test_refcount_canary_setText_keeps_None_alive(qapp: Any) -> None:
     """PySide6 6.12.0 on CPython 3.11 lowers the refcount of None on every label update and the
-    process dies with `none_dealloc` after about a minute (DESIGN.md §10)."""
+    process dies with `none_dealloc` after about a minute (docs/architecture.md, "Facts")."""
     label = QLabel()
     gc.collect()
     before = sys.getrefcount(None)
@@ -82,12 +82,13 @@ def test_editor_suggests_reorders_and_validates(qtbot: Any) -> None:
     assert "Ready to run" in ed.validationLabel.text()
 
     ed.set_step_text(0, COL_ERROR, "lots")
-    ed.set_step_text(1, COL_SERVICE, "PayService")
+    ed.set_step_text(1, COL_SERVICE, "Pay Service")
     ed.domainEdit.setText("not a domain")
     problems = ed.refresh_validation(emphasise=True)
-    assert any("already used by step 1" in p for p in problems)
-    assert any("'lots' is not a number" in p for p in problems)
-    assert any(p.startswith("domain") for p in problems)
+    by_field = {p.field: p.message for p in problems}
+    assert "must be an identifier" in by_field["steps[1].serviceName"]
+    assert by_field["steps[0].errorRate"] == "Step 1: error rate 'lots' is not a number"
+    assert by_field["domain"].startswith("Domain")
     assert "Cannot run this journey" in ed.validationLabel.text()
     assert "c92a2a" in ed.domainEdit.styleSheet()
 
@@ -209,13 +210,12 @@ def panel_process(tmp_path: Path, port_range: range) -> subprocess.Popen[bytes]:
 def test_python_m_app_opens_and_quits_cleanly_on_sigterm(tmp_path: Path, port_range: range) -> None:
     proc = panel_process(tmp_path, port_range)
     try:
-        lock = tmp_path / "state" / "panel.lock"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            time.sleep(0.05)
-        time.sleep(1.0)  # the window is up and the signal handlers installed
-        assert proc.poll() is None
+        # The start line comes once the window is up and the signal handlers are installed.
+        buffer = bytearray()
+        seen = [read_line(proc, 30, buffer)]
+        while seen[-1] and not seen[-1].startswith("panel: pool") and len(seen) < 20:
+            seen.append(read_line(proc, 30, buffer))
+        assert seen[-1].startswith("panel: pool") and proc.poll() is None, "".join(seen)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -240,9 +240,9 @@ def test_a_second_panel_on_the_same_state_dir_says_so(tmp_path: Path, port_range
 
 def test_only_the_bridge_touches_the_core() -> None:
     """Widgets are views (no psutil, sockets, processes); besides the bridge, UI modules import
-    from the core only its pure value types and the journey parser (DESIGN.md §9)."""
+    from the core only its pure value types, limits and the journey parser."""
     ui = Path(__file__).resolve().parents[2] / "app" / "ui"
-    allowed_core = {"app.core.model", "app.core.journeys", "app.core.errors"}
+    allowed_core = {"app.core.model", "app.core.journeys", "app.core.errors", "app.core.limits"}
     for path in sorted(ui.rglob("*.py")):
         modules = set()
         for node in ast.walk(ast.parse(path.read_text())):

@@ -84,11 +84,15 @@ def run_journey(qtbot: Any, panel: Panel, company: str, steps: list[str], **kw: 
     assert panel.window.timeline.all_done(), panel.window.timeline.header.text()
 
 
-def stop_all_confirmed(qtbot: Any, window: MainWindow) -> None:
+def stop_all_confirmed(qtbot: Any, window: MainWindow, wait: bool = True) -> None:
+    """Click Stop All, confirm, and (unless `wait` is False) wait until it has finished."""
     qtbot.mouseClick(window.stopAllButton, Qt.MouseButton.LeftButton)
     dialog = window.stop_all_dialog
     assert dialog is not None and dialog.isVisible()
-    dialog.findChild(QPushButton, "confirmStopAllButton").click()
+    with qtbot.waitSignal(window.bridge.stopAllFinished, timeout=30_000, raising=wait):
+        dialog.findChild(QPushButton, "confirmStopAllButton").click()
+        if not wait:
+            return
 
 
 def test_run_journey_from_the_form(qtbot: Any, make_panel: Any, settings: Settings) -> None:
@@ -270,14 +274,14 @@ def test_invalid_input_shows_a_message_and_stops_nothing(
     click_run(qtbot, w)
     assert w.banner.isVisible() and "nothing was stopped" in w.banner.text()
     label = w.editor.validationLabel.text()
-    assert "companyName is empty" in label
+    assert "Company name is empty" in label
     assert "bad name!" in label and "'soon' is not a number" in label
     assert w.runJourneyButton.isEnabled()
 
     # the core refuses bad input on its own too (e.g. input that bypassed the form)
     with qtbot.waitSignal(panel.bridge.runRefused, timeout=5_000) as refused:
         assert drive(qtbot, panel.bridge.run_journey({"companyName": "X", "steps": []})) is None
-    assert any("domain is missing" in p for p in refused.args[0])
+    assert any(p.field == "domain" and p.message == "Domain is missing" for p in refused.args[0])
 
     qtbot.wait(500)
     assert {s.key: s.pid for s in panel.bridge.services()} == pids

@@ -6,7 +6,6 @@ run. Templates are data (`resources/journeys`), read through `app.core.journeys`
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -28,8 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.errors import ValidationError
-from app.core.journeys import MAX_STEPS, load_template, parse_journey, template_names
+from app.core.errors import Problem, ValidationError
+from app.core.journeys import load_template, parse_journey, template_names
+from app.core.limits import MAX_CUSTOMERS, MAX_STEPS, MAX_THINK_TIME_MS
+from app.core.model import Mode
 
 INDUSTRIES = (
     "Retail",
@@ -45,16 +46,14 @@ INDUSTRIES = (
     "Energy",
     "Public Sector",
 )
-MODES = (
-    ("single", "Single customer"),
-    ("multiple", "Multiple customers"),
-    ("batch-chained", "Batch, chained (LoadRunner)"),
-)
+MODE_TEXT = {
+    Mode.SINGLE: "Single customer",
+    Mode.MULTIPLE: "Multiple customers",
+    Mode.BATCH_CHAINED: "Batch, chained (LoadRunner)",
+}
 COL_STEP, COL_SERVICE, COL_LATENCY, COL_ERROR = range(4)
 AUTO_ROLE = Qt.ItemDataRole.UserRole + 1  # on the service item: name was suggested, not typed
 EXTRA_ROLE = Qt.ItemDataRole.UserRole + 2  # on the step item: fields the table does not show
-MAX_CUSTOMERS = 10_000
-MAX_THINK_MS = 10_000
 VALIDATE_DELAY_MS = 250
 
 
@@ -164,15 +163,15 @@ class JourneyEditor(QWidget):
         tform = QFormLayout(traffic)
         self.modeCombo = QComboBox()
         self.modeCombo.setObjectName("modeCombo")
-        for value, text in MODES:
-            self.modeCombo.addItem(text, value)
+        for mode in Mode:
+            self.modeCombo.addItem(MODE_TEXT[mode], mode.value)
         self.customersSpin = QSpinBox()
         self.customersSpin.setObjectName("customersSpin")
         self.customersSpin.setRange(1, MAX_CUSTOMERS)
         self.customersSpin.setValue(3)
         self.thinkTimeSpin = QSpinBox()
         self.thinkTimeSpin.setObjectName("thinkTimeSpin")
-        self.thinkTimeSpin.setRange(0, MAX_THINK_MS)
+        self.thinkTimeSpin.setRange(0, MAX_THINK_TIME_MS)
         self.thinkTimeSpin.setSingleStep(50)
         self.thinkTimeSpin.setSuffix(" ms")
         tform.addRow("Mode", self.modeCombo)
@@ -339,10 +338,10 @@ class JourneyEditor(QWidget):
         self.changed.emit()
         self.refresh_validation()
 
-    def journey_data(self) -> tuple[dict[str, Any], list[str]]:
+    def journey_data(self) -> tuple[dict[str, Any], list[Problem]]:
         """The form as the journey JSON shape, plus problems the JSON cannot carry (a latency
         typed as text)."""
-        problems: list[str] = []
+        problems: list[Problem] = []
         steps = []
         for row in range(self.stepsTable.rowCount()):
             step_item = self.stepsTable.item(row, COL_STEP)
@@ -360,7 +359,12 @@ class JourneyEditor(QWidget):
                 try:
                     step[key] = float(raw)
                 except ValueError:
-                    problems.append(f"step {row + 1}: {label} {raw!r} is not a number")
+                    problems.append(
+                        Problem(
+                            f"steps[{row}].{key}",
+                            f"Step {row + 1}: {label} {raw!r} is not a number",
+                        )
+                    )
             if step_item is not None and isinstance(step_item.data(EXTRA_ROLE), dict):
                 step = {**step_item.data(EXTRA_ROLE), **step}
             steps.append(step)
@@ -408,7 +412,7 @@ class JourneyEditor(QWidget):
         self._max_steps = max(1, n)
 
     # -- validation ----------------------------------------------------------------------------
-    def validate(self) -> list[str]:
+    def validate(self) -> list[Problem]:
         data, problems = self.journey_data()
         try:
             parse_journey(data, self._max_steps)
@@ -416,18 +420,18 @@ class JourneyEditor(QWidget):
             problems = exc.problems + problems
         return problems
 
-    def refresh_validation(self, emphasise: bool = False) -> list[str]:
+    def refresh_validation(self, emphasise: bool = False) -> list[Problem]:
         """Validate now and show the result under the form; `emphasise` after a refused run."""
         self._validate_timer.stop()
         problems = self.validate()
         self.show_problems(problems, emphasise)
         return problems
 
-    def show_problems(self, problems: list[str], emphasise: bool = False) -> None:
+    def show_problems(self, problems: list[Problem], emphasise: bool = False) -> None:
         if problems:
             color, bg = ("#8f1d1d", "#ffe3e3") if emphasise else ("#7a4b00", "#fff3bf")
             title = "Cannot run this journey:" if emphasise else "Not ready to run yet:"
-            items = "".join(f"<li>{_html(p)}</li>" for p in problems[:12])
+            items = "".join(f"<li>{_html(p.message)}</li>" for p in problems[:12])
             if len(problems) > 12:
                 items += f"<li>… and {len(problems) - 12} more</li>"
             self.validationLabel.setText(f"<b>{title}</b><ul style='margin:0'>{items}</ul>")
@@ -443,21 +447,18 @@ class JourneyEditor(QWidget):
         self._mark_fields(problems)
         self.validated.emit(list(problems))
 
-    def _mark_fields(self, problems: list[str]) -> None:
-        def bad(prefix: str) -> bool:
-            return any(p.startswith(prefix) for p in problems)
-
-        for widget, prefix in (
+    def _mark_fields(self, problems: list[Problem]) -> None:
+        fields = {p.field.split("[")[0].split(".")[0] for p in problems}
+        for widget, name in (
             (self.companyNameEdit, "companyName"),
             (self.domainEdit, "domain"),
             (self.industryCombo, "industryType"),
         ):
             widget.setStyleSheet(
-                "border: 2px solid #c92a2a; border-radius: 3px;" if bad(prefix) else ""
+                "border: 2px solid #c92a2a; border-radius: 3px;" if name in fields else ""
             )
-        steps_bad = bad("step") or bad("steps") or any("steps do not fit" in p for p in problems)
         self.stepsTable.setStyleSheet(
-            "QTableWidget { border: 2px solid #c92a2a; }" if steps_bad else ""
+            "QTableWidget { border: 2px solid #c92a2a; }" if "steps" in fields else ""
         )
 
 
@@ -479,29 +480,3 @@ def _number_item(value: Any) -> QTableWidgetItem:
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class JourneyFileError(Exception):
-    """A journey file cannot be read, or holds no JSON object."""
-
-
-def read_journey_file(path: str) -> dict[str, Any]:
-    """The JSON object in a journey file, unvalidated (the form shows what is wrong with it)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise JourneyFileError(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise JourneyFileError(f"{path} is not valid JSON: {exc}") from exc
-    if isinstance(data, dict) and "journey" in data and "steps" not in data:
-        data = data["journey"]
-    if not isinstance(data, dict):
-        raise JourneyFileError(f"{path} does not hold a journey (a JSON object)")
-    return data
-
-
-def write_journey_file(path: str, data: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")

@@ -1,4 +1,6 @@
-"""One colour per port state (DESIGN.md §3), shared by the grid, its legend and the status bar."""
+"""One colour per port state, shared by the grid, its legend and the status bar.
+
+See docs/architecture.md, "Port states"."""
 
 from __future__ import annotations
 

@@ -1,0 +1,16 @@
+"""Every bound on operator input, in one place: validation, the API schema, the editor's
+spin boxes and the CLI all read them from here."""
+
+from __future__ import annotations
+
+MAX_STEPS = 40  # never more than the default pool; a smaller pool lowers it further
+MAX_TEXT = 120  # company, domain, industry and step names
+MAX_LATENCY_MS = 60_000  # a step's simulated latency
+MAX_CUSTOMERS = 10_000  # per run
+MAX_CUSTOMERS_SHOWN = 1_000  # per-customer results in a run's answer (the summary counts all)
+MAX_THINK_TIME_MS = 10_000  # between two steps of a batch-chained customer
+MAX_CONCURRENCY = 200  # customers in flight at once within one run
+DEFAULT_CONCURRENCY = 10
+MAX_PACING_MS = 2_000  # demo pacing per phase
+MIN_TRAFFIC_RATE = 0.1  # journeys per second of continuous traffic
+MAX_TRAFFIC_RATE = 500.0

@@ -1,0 +1,36 @@
+"""The pool as seen from outside any panel, read-only: for `ports` when no panel runs.
+
+Ledger rows whose process still lives show as stale orphans. Nothing is stopped or written:
+reconciling is for a panel's start or `stop-all`."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from app.config import Settings
+from app.core.errors import StateDatabaseError
+from app.core.ledger import Ledger
+from app.core.model import PortInfo, ServiceRecord
+from app.core.ports import PortPool
+
+
+def snapshot(settings: Settings) -> list[PortInfo]:
+    pool = PortPool(settings.ports)
+    orphans = {r.pid: r for r in _ledger_records(settings) if r.pid is not None}
+    return pool.snapshot({}, pool.scan(orphans), orphans)
+
+
+def _ledger_records(settings: Settings) -> list[ServiceRecord]:
+    if not settings.db_path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise StateDatabaseError(f"cannot read {settings.db_path}: {exc}") from exc
+    try:
+        conn.row_factory = sqlite3.Row
+        return Ledger.read(conn)
+    except sqlite3.Error as exc:
+        raise StateDatabaseError(f"cannot read {settings.db_path}: {exc}") from exc
+    finally:
+        conn.close()
