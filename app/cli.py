@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -63,7 +64,11 @@ def _api_call(
 ) -> dict[str, Any] | None:
     """Ask a running panel's control API; None if it does not answer."""
     url = f"http://127.0.0.1:{settings.api_port}{path}"
-    req = urllib.request.Request(url, method=method)
+    # The API takes POSTs as JSON only (body or not): what a web page cannot send unasked.
+    headers = {"Content-Type": "application/json"}
+    if token := os.environ.get("BIZOBS_API_TOKEN"):  # a panel served with --allow-remote
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
@@ -252,6 +257,8 @@ async def _serve(settings: Settings, host: str, port: int, allow_remote: bool, o
         raise
     for message in core.startup_messages:
         print(message, file=out)
+    if api.token_generated:  # printed once: the operator's clients need it
+        print(f"API token (send Authorization: Bearer <token>): {api.token}", file=out)
     print(
         f"serving the control API on {api.url} (ports {settings.port_lo}-{settings.port_hi}, "
         f"state {settings.state_dir}); Ctrl+C stops it and its services",
