@@ -104,11 +104,31 @@ def _note_other_panel(settings: Settings) -> None:
         )
 
 
+def _other_panel_answers(settings: Settings) -> bool:
+    """Does the panel on the API port use another state directory? Then it is not the panel
+    holding ours, and acting through it would touch its services: say so and refuse."""
+    body = _api_call(settings, "GET", "/api/health", timeout=5.0)
+    if body is None:
+        return False  # nothing answers: the caller reports that
+    theirs = str(body.get("stateDir", "(not said)"))
+    if Path(theirs).resolve() == settings.state_dir.resolve():
+        return False
+    print(
+        f"error: the panel answering on port {settings.api_port} uses state directory {theirs}, "
+        f"not {settings.state_dir}; refusing to act through it. Pass --state-dir {theirs} to "
+        "work with that panel, or the API port of the panel holding yours (BIZOBS_API_PORT)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
     holder = lock_holder(settings.state_dir)
     if holder is None:
         _note_other_panel(settings)
     if holder is not None:
+        if _other_panel_answers(settings):
+            return 2
         body = _api_call(settings, "GET", "/api/ports/status")
         if body is not None:
             print(format_ports(_ports_from_api(body)), file=out)
@@ -140,6 +160,8 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     try:
         return asyncio.run(_stop_all(settings, out))
     except StateLockedError as exc:
+        if _other_panel_answers(settings):
+            return 2
         body = _api_call(settings, "POST", "/api/services/stop-all")
         if body is not None:
             print(f"stopped {services(body['stopped'])} through the running panel", file=out)
