@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 from app.config import Settings
@@ -230,3 +231,49 @@ def test_serve_allow_remote_generates_and_prints_a_token_once(api_settings: Sett
     finally:
         out = server.stop()
     assert out.count(token) == 1  # printed once, never repeated
+
+
+def test_routes_added_after_make_app_are_guarded_too(api_settings: Settings) -> None:
+    """Other modules add routes to the app make_app returns: the gate covers them as well."""
+    from aiohttp import web
+
+    from app.api.routes import make_app
+    from app.api.security import Guard
+    from app.core.orchestrator import Core
+
+    calls: list[str] = []
+
+    async def later(request: web.Request) -> web.Response:
+        calls.append(request.method)
+        return web.json_response({"ok": True})
+
+    async def scenario() -> None:
+        core = await Core.open(api_settings)
+        app = make_app(core, Guard("127.0.0.1", api_settings.api_port))
+        app.router.add_post("/api/later", later)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", api_settings.api_port).start()
+            url = f"http://127.0.0.1:{api_settings.api_port}"
+            async with aiohttp.ClientSession(base_url=url) as http:
+                refused = [
+                    ({"Origin": EVIL, **JSON}, 403),
+                    ({"Host": "evil.example", **JSON}, 403),
+                    ({"Content-Type": "text/plain"}, 415),
+                ]
+                for headers, expected in refused:
+                    status, _, _ = await request(http, "POST", "/api/later", headers=headers)
+                    assert status == expected, headers
+                assert calls == []
+                status, _, _ = await request(http, "POST", "/api/later", headers=JSON)
+                assert status == 200 and calls == ["POST"]
+                status, answer, _ = await request(
+                    http, "GET", "/api/nowhere", headers={"Host": "evil.example"}
+                )
+                assert status == 403, answer  # unrouted paths pass the gate first too
+        finally:
+            await runner.cleanup()
+            await core.close()
+
+    run(scenario())
