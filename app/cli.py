@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -49,7 +50,11 @@ def _api_call(
 ) -> dict[str, Any] | None:
     """Ask a running panel's control API; None if it does not answer."""
     url = f"http://127.0.0.1:{settings.api_port}{path}"
-    req = urllib.request.Request(url, method=method)
+    # The API takes POSTs as JSON only (body or not): what a web page cannot send unasked.
+    headers = {"Content-Type": "application/json"}
+    if token := os.environ.get("BIZOBS_API_TOKEN"):  # a panel served with --allow-remote
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body: Any = json.loads(resp.read())
@@ -86,11 +91,31 @@ def _note_other_panel(settings: Settings) -> None:
         )
 
 
+def _other_panel_answers(settings: Settings) -> bool:
+    """Does the panel on the API port use another state directory? Then it is not the panel
+    holding ours, and acting through it would touch its services: say so and refuse."""
+    body = _api_call(settings, "GET", "/api/health", timeout=5.0)
+    if body is None:
+        return False  # nothing answers: the caller reports that
+    theirs = str(body.get("stateDir", "(not said)"))
+    if Path(theirs).resolve() == settings.state_dir.resolve():
+        return False
+    print(
+        f"error: the panel answering on port {settings.api_port} uses state directory {theirs}, "
+        f"not {settings.state_dir}; refusing to act through it. Pass --state-dir {theirs} to "
+        "work with that panel, or the API port of the panel holding yours (BIZOBS_API_PORT)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
     holder = lock_holder(settings.state_dir)
     if holder is None:
         _note_other_panel(settings)
     if holder is not None:
+        if _other_panel_answers(settings):
+            return 2
         body = _api_call(settings, "GET", "/api/ports/status")
         if body is not None:
             print(format_ports(_ports_from_api(body)), file=out)
@@ -119,6 +144,8 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     try:
         return asyncio.run(_stop_all(settings, out))
     except StateLockedError as exc:
+        if _other_panel_answers(settings):
+            return 2
         body = _api_call(settings, "POST", "/api/services/stop-all")
         if body is not None:
             print(f"stopped {services(body['stopped'])} through the running panel", file=out)
@@ -258,6 +285,8 @@ async def _serve(settings: Settings, host: str, port: int, allow_remote: bool, o
 async def _serve_until_signal(core: Core, api: ApiServer, settings: Settings, out: TextIO) -> None:
     for message in core.startup_messages:
         print(message, file=out)
+    if api.token_generated:  # printed once: the operator's clients need it
+        print(f"API token (send Authorization: Bearer <token>): {api.token}", file=out)
     print(
         f"serving the control API on {api.url} (ports {settings.port_lo}-{settings.port_hi}, "
         f"state {settings.state_dir}); Ctrl+C stops it and its services",

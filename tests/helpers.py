@@ -80,10 +80,11 @@ class ServeProcess:
             **env,
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.token: str | None = None  # sent as a bearer token once set (serve --allow-remote)
         self.output: list[str] = []
         self._buffer = bytearray()
 
-    def start(self) -> ServeProcess:
+    def start(self, *serve_args: str) -> ServeProcess:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -94,6 +95,7 @@ class ServeProcess:
                 "serve",
                 "--port",
                 str(self.settings.api_port),
+                *serve_args,
             ],
             cwd=ROOT,
             env=self.env,
@@ -110,7 +112,11 @@ class ServeProcess:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        # The API takes JSON only, body or not: a browser cannot send that without a pre-flight.
+        headers = {"Content-Type": "application/json"}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read())

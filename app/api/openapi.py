@@ -1,12 +1,25 @@
-"""OpenAPI description of the control API; a test keeps it in sync with the routes."""
+"""OpenAPI description of the control API; a test keeps it in sync with the routes.
+
+`SPEC` is the template; `spec_for` fills in what depends on the server answering: its address,
+whether a bearer token is required, and the limits of its settings."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from app.core.model import PortState
-
-ERROR_TYPES = ["timeout", "unavailable", "validation", "payment", "auth", "rate_limit", "internal"]
+from app.api.security import Guard
+from app.config import Settings
+from app.core.journeys import DOMAIN, ERROR_TYPES
+from app.core.limits import (
+    MAX_CONCURRENCY,
+    MAX_CUSTOMERS,
+    MAX_CUSTOMERS_SHOWN,
+    MAX_LATENCY_MS,
+    MAX_TEXT,
+    MAX_THINK_TIME_MS,
+)
+from app.core.model import Phase, PortState
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -17,20 +30,51 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-ERRORS = {
-    "400": _json(_ref("Error"), "bad input (not JSON, invalid journey or parameters)"),
-    "409": _json(_ref("Error"), "a run is already in progress"),
-    "413": _json(_ref("Error"), "request body too large"),
-    "503": _json(_ref("Error"), "the port pool cannot fit the journey now"),
-    "500": _json(_ref("RunResponse"), "the run failed after validation (e.g. launch failure)"),
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+# What the gate in front of every route answers, and what any operation may answer.
+EVERY = {
+    "400": _error("bad request (no Host header, or invalid parameters)"),
+    "401": {
+        **_error("bearer token missing or wrong (only when served with --allow-remote)"),
+        "headers": {
+            "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"},
+        },
+    },
+    "403": _error(
+        "refused: Host is not this server's address (DNS rebinding), an Origin other than "
+        "this server's, or a CORS pre-flight"
+    ),
+    "405": {
+        **_error("method not allowed on this path"),
+        "headers": {
+            "Allow": {"schema": {"type": "string"}, "description": "the methods this path takes"}
+        },
+    },
+    "500": _error("unexpected server error (logged)"),
+}
+POSTED = {"415": _error("Content-Type is not application/json (required even with no body)")}
+BUSY = {"409": _error("a journey run is in progress")}
+RUN_ERRORS = {
+    "400": _error("bad input (not JSON, nested too deeply, invalid journey or parameters)"),
+    **BUSY,
+    "413": _error("request body too large"),
+    "503": _error("the port pool cannot fit the journey now"),
+    "507": _error("the state database cannot be written (disk full?); nothing was left running"),
+    "500": _json(
+        {"oneOf": [_ref("RunResponse"), _ref("Error")]},
+        "the run failed after validation (e.g. launch failure), or an unexpected error",
+    ),
 }
 
 
 def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
     props = {
         "journey": _ref("Journey"),
-        "seed": {"type": "integer", "minimum": 0},
-        "concurrency": {"type": "integer", "minimum": 1, "maximum": 200},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63},
+        "concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
         **extra,
     }
     return {
@@ -51,35 +95,54 @@ def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
             },
             "responses": {
                 "200": _json(_ref("RunResponse"), "the run's phases and results"),
-                **ERRORS,
+                **EVERY,
+                **POSTED,
+                **RUN_ERRORS,
             },
         }
     }
 
 
-def _get(summary: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {"200": _json(schema, summary)}, **extra}}
+def _get(
+    summary: str, schema: dict[str, Any], errors: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
+    responses = {"200": _json(schema, summary), **EVERY, **(errors or {})}
+    return {"get": {"summary": summary, "responses": responses, **extra}}
 
 
-def _post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": summary,
-            "responses": {"200": _json(schema, summary), "409": _json(_ref("Error"), "busy")},
-        }
-    }
+def _post(summary: str, schema: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    responses = {"200": _json(schema, summary), **EVERY, **POSTED, **errors}
+    return {"post": {"summary": summary, "responses": responses}}
 
 
 OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _text(why: str) -> dict[str, Any]:
+    """A name: leading and trailing blanks are dropped, what remains must not be empty."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TEXT,
+        "allOf": [
+            # Python's str.strip() also drops \x1c-\x1f and \x85, which ECMA's \s does not.
+            {"pattern": r"[^\s\x1c-\x1f\x85]"},
+            # Control characters (NUL above all) would end or garble a process argument.
+            {"pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$"},
+        ],
+        "description": f"{why}; at most {MAX_TEXT} characters",
+    }
+
+
 STEP = {
     "type": "object",
     "required": ["stepName", "serviceName"],
     "properties": {
-        "stepName": {"type": "string", "minLength": 1, "maxLength": 120},
+        "stepName": _text("not only blanks"),
         "serviceName": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"},
-        "latencyMs": {"type": "number", "minimum": 0, "maximum": 60000},
+        "latencyMs": {"type": "number", "minimum": 0, "maximum": MAX_LATENCY_MS},
         "errorRate": {"type": "number", "minimum": 0, "maximum": 1},
-        "errorType": {"type": "string", "enum": ERROR_TYPES},
+        "errorType": {"type": "string", "enum": list(ERROR_TYPES)},
         "description": {"type": "string"},
         "category": {"type": "string"},
     },
@@ -88,12 +151,24 @@ JOURNEY = {
     "type": "object",
     "required": ["companyName", "domain", "industryType", "steps"],
     "properties": {
-        "companyName": {"type": "string", "minLength": 1, "maxLength": 120},
-        "domain": {"type": "string", "minLength": 1, "maxLength": 120},
-        "industryType": {"type": "string", "minLength": 1, "maxLength": 120},
-        "steps": {"type": "array", "minItems": 1, "maxItems": 40, "items": _ref("Step")},
+        "companyName": {
+            **_text("needs at least one ASCII letter or digit (it names the services)"),
+            "pattern": "[A-Za-z0-9]",
+        },
+        "domain": {
+            **_text("a domain name like acme.com"),
+            "pattern": DOMAIN.pattern,
+        },
+        "industryType": _text("not only blanks"),
+        "steps": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 40,
+            "items": _ref("Step"),
+            "description": "at most one step per port of the pool (maxItems is this pool's size)",
+        },
         "errorRate": {"type": "number", "minimum": 0, "maximum": 1},
-        "errorType": {"type": "string", "enum": ERROR_TYPES},
+        "errorType": {"type": "string", "enum": list(ERROR_TYPES)},
     },
 }
 RUN_RESPONSE = {
@@ -110,7 +185,7 @@ RUN_RESPONSE = {
                 "properties": {
                     "name": {
                         "type": "string",
-                        "enum": ["stop", "wait", "sweep", "launch", "simulate"],
+                        "enum": [p.value for p in Phase],
                     },
                     "ms": {"type": "number"},
                 },
@@ -133,6 +208,11 @@ RUN_RESPONSE = {
         },
         "customers": {"type": "array", "items": OBJ},
         "summary": {"type": ["object", "null"]},
+        "customersOmitted": {
+            "type": "integer",
+            "description": f"customers beyond the first {MAX_CUSTOMERS_SHOWN} are counted in "
+            "the summary only",
+        },
         "error": {"type": "string"},
     },
 }
@@ -164,24 +244,30 @@ SPEC: dict[str, Any] = {
     "info": {"title": "BizObs Journey Control Panel API", "version": "1"},
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "paths": {
-        "/api/journey/simulate": _run_op("run a journey for one customer", "Simulate", {}),
+        "/api/journey/simulate": _run_op(
+            "run a journey for one customer",
+            "Simulate",
+            {"customers": {"type": "integer", "const": 1, "description": "one customer only"}},
+        ),
         "/api/journey/simulate-multiple": _run_op(
             "run a journey for N customers concurrently",
             "SimulateMultiple",
-            {"customers": {"type": "integer", "minimum": 1, "maximum": 10000}},
+            {"customers": {"type": "integer", "minimum": 1, "maximum": MAX_CUSTOMERS}},
         ),
         "/api/journey/simulate-batch-chained": _run_op(
             "LoadRunner: customers chained service to service with think time",
             "BatchChained",
             {
-                "customers": {"type": "integer", "minimum": 1, "maximum": 10000},
-                "thinkTimeMs": {"type": "number", "minimum": 0, "maximum": 10000},
+                "customers": {"type": "integer", "minimum": 1, "maximum": MAX_CUSTOMERS},
+                "thinkTimeMs": {"type": "number", "minimum": 0, "maximum": MAX_THINK_TIME_MS},
             },
         ),
         "/api/ports/status": _get("every port of the pool with its state", _ref("PortsStatus")),
-        "/api/ports/cleanup": _post("sweep stale allocations and our orphans now", OBJ),
+        "/api/ports/cleanup": _post("sweep stale allocations and our orphans now", OBJ, BUSY),
         "/api/services/status": _get("services the panel runs", OBJ),
-        "/api/services/stop-all": _post("stop every service of ours", OBJ),
+        "/api/services/stop-all": _post(
+            "stop every service of ours (a run in progress is cancelled first)", OBJ, {}
+        ),
         "/api/health": _get("the control API is up", OBJ),
         "/api/runs": _get(
             "recent runs",
@@ -197,6 +283,7 @@ SPEC: dict[str, Any] = {
         "/api/runs/{run_id}": _get(
             "one run with per-step results",
             OBJ,
+            {"404": _error("no run with that id")},
             parameters=[
                 {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
@@ -204,6 +291,14 @@ SPEC: dict[str, Any] = {
         "/api/openapi.json": _get("this description", OBJ),
     },
     "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "required on every request only when served with --allow-remote "
+                "(BIZOBS_API_TOKEN, or the token printed at start)",
+            }
+        },
         "schemas": {
             "Step": STEP,
             "Journey": JOURNEY,
@@ -212,8 +307,39 @@ SPEC: dict[str, Any] = {
             "Error": {
                 "type": "object",
                 "required": ["ok", "error"],
-                "properties": {"ok": {"const": False}, "error": {"type": "string"}},
+                "properties": {
+                    "ok": {"const": False},
+                    "error": {"type": "string"},
+                    "problems": {
+                        "type": "array",
+                        "description": "for 400: each problem, where (a JSON path) and what",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {
+                                "field": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
             },
-        }
+        },
     },
 }
+
+
+def spec_for(guard: Guard, settings: Settings) -> dict[str, Any]:
+    """The document as this server answers: its address, token and pool-dependent limits."""
+    spec = copy.deepcopy(SPEC)
+    host = "127.0.0.1" if guard.wildcard else guard.host
+    host = f"[{host}]" if ":" in host else host
+    spec["servers"] = [{"url": f"http://{host}:{guard.port}"}]
+    spec["security"] = [{"bearer": []}] if guard.allow_remote else [{}]
+    spec["components"]["schemas"]["Journey"]["properties"]["steps"]["maxItems"] = len(
+        settings.ports
+    )
+    for path in ("/api/journey/simulate-multiple", "/api/journey/simulate-batch-chained"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        body["schema"]["properties"]["customers"]["maximum"] = settings.max_customers
+    return spec

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from app.core.errors import BusyError, CoreError, PoolExhaustedError, ValidationError
+from app.api.security import GUARD, Guard, Handler, guard_requests
+from app.core.errors import (
+    BusyError,
+    CoreError,
+    PoolExhaustedError,
+    StateDatabaseError,
+    ValidationError,
+)
 from app.core.model import Mode, PortState
 from app.core.orchestrator import Core
 
 MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
 CORE = web.AppKey("core", Core)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ASCII_DECIMAL = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes '²' and '٣'
+log = logging.getLogger(__name__)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -33,14 +42,23 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error(409, str(exc))
     except PoolExhaustedError as exc:
         return error(503, str(exc))
+    except StateDatabaseError as exc:  # the disk: 507 Insufficient Storage
+        return error(507, str(exc))
     except CoreError as exc:
         return error(500, str(exc))
     except web.HTTPRequestEntityTooLarge:
         return error(413, f"request body larger than {MAX_BODY} bytes")
     except web.HTTPException as exc:
-        if exc.status >= 400:
-            return error(exc.status, exc.reason)
-        raise
+        if exc.status < 400:
+            raise
+        answer = error(exc.status, exc.reason)
+        if hdrs.ALLOW in exc.headers:  # 405 says which methods the path takes
+            answer.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return answer
+    except Exception as exc:
+        # A bug, not bad input: still JSON for the client, and the traceback in the log.
+        log.exception("control API: %s %s failed", request.method, request.path)
+        return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -49,9 +67,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ValidationError("request body is nested too deeply to be a journey") from exc
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     return body
+
+
+def _whole(value: Any) -> Any:
+    """3.0 is the integer 3, as JSON Schema (and so the OpenAPI document) has it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _run_handler(mode: Mode) -> Handler:
@@ -62,11 +89,11 @@ def _run_handler(mode: Mode) -> Handler:
             raise ValidationError("body needs a 'journey' object")
         default_customers = 1 if mode is Mode.SINGLE else 5
         params = {
-            "customers": body.get("customers", default_customers),
+            "customers": _whole(body.get("customers", default_customers)),
             "mode": mode,
             "think_time_ms": body.get("thinkTimeMs", 0),
-            "concurrency": body.get("concurrency", 10),
-            "seed": body.get("seed"),
+            "concurrency": _whole(body.get("concurrency", 10)),
+            "seed": _whole(body.get("seed")),
         }
         if mode is Mode.SINGLE and params["customers"] != 1:
             raise ValidationError("simulate runs one customer; use simulate-multiple")
@@ -152,7 +179,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def runs(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not ASCII_DECIMAL.fullmatch(raw) or not 1 <= int(raw) <= 500:
         raise ValidationError("limit must be a whole number from 1 to 500")
     return web.json_response({"runs": request.app[CORE].history.runs(int(raw))})
 
@@ -165,9 +192,9 @@ async def run_detail(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from app.api.openapi import SPEC
+    from app.api.openapi import spec_for
 
-    return web.json_response(SPEC)
+    return web.json_response(spec_for(request.app[GUARD], request.app[CORE].settings))
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -185,9 +212,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def make_app(core: Core) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
+def make_app(core: Core, guard: Guard | None = None) -> web.Application:
+    """The API over `core`. The guard is first: it sees every request to every route, and
+    `guard` says which address it must name (default: the settings' loopback address)."""
+    app = web.Application(middlewares=[guard_requests, json_errors], client_max_size=MAX_BODY)
     app[CORE] = core
+    app[GUARD] = guard or Guard(core.settings.api_host, core.settings.api_port)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     return app

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from app.api.routes import make_app
+from app.api.security import Guard, api_token
 from app.core.errors import ApiBindError
 from app.core.orchestrator import Core
 
@@ -31,6 +32,9 @@ class ApiServer:
         self.core = core
         self.host = host
         self.port = port
+        # A token only guards a server others can reach; loopback is guarded by Host/Origin.
+        self.token, self.token_generated = api_token() if allow_remote else ("", False)
+        self.guard = Guard(host, port, allow_remote, self.token)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -38,7 +42,8 @@ class ApiServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        runner = web.AppRunner(make_app(self.core), access_log=None, shutdown_timeout=1.0)
+        app = make_app(self.core, self.guard)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:
@@ -50,6 +55,8 @@ class ApiServer:
                 "(set BIZOBS_API_PORT or --port to another port)"
             ) from exc
         self._runner = runner
+        if self.port == 0:  # the kernel chose: the Host check needs the real one
+            self.port = self.guard.port = runner.addresses[0][1]
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from app.api.openapi import SPEC
+from app.api.openapi import SPEC, spec_for
 from app.api.routes import MAX_BODY, ROUTES
+from app.api.security import Guard
 from app.api.server import ApiBindError, ApiServer
 from app.config import Settings
 from app.core.model import PortState
@@ -33,6 +34,8 @@ async def api(settings: Settings) -> AsyncIterator[tuple[Core, str, aiohttp.Clie
 
 
 async def call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    if method == "POST" and "json" not in kw:  # the API takes POSTs as JSON only
+        kw["headers"] = {"Content-Type": "application/json", **kw.get("headers", {})}
     async with http.request(method, path, **kw) as resp:
         return resp.status, await resp.json()
 
@@ -254,9 +257,12 @@ def test_openapi_describes_exactly_the_routes(settings: Settings) -> None:
     assert routes == described
 
     async def scenario() -> None:
-        async with api(settings) as (_, _url, http):
+        async with api(settings) as (_, url, http):
             status, body = await call(http, "GET", "/api/openapi.json")
-            assert status == 200 and body == SPEC
+            guard = Guard("127.0.0.1", settings.api_port)
+            assert status == 200 and body == spec_for(guard, settings)
+            assert body["paths"].keys() == SPEC["paths"].keys()
+            assert body["servers"] == [{"url": url}]
 
     run(scenario())
 

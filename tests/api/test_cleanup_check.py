@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,6 +47,20 @@ def test_cleanup_check_passes_against_serve(server: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CLEANUP VERIFIED" in result.stdout
     assert result.stdout.count("PASS") >= 15 and "FAIL" not in result.stdout
+
+
+def test_cleanup_check_ignores_a_foreign_listener_in_the_pool(
+    settings: Settings, server: str
+) -> None:
+    """Not ours, so the panel skips that port and never touches it: the check must too."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed test's port
+        squatter.bind(("127.0.0.1", settings.port_lo + 1))
+        squatter.listen()
+        result = _check(server)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "CLEANUP VERIFIED" in result.stdout and "FAIL" not in result.stdout
+    assert f"foreign listener on {settings.port_lo + 1}" in result.stdout
 
 
 def test_cleanup_check_fails_when_cleanup_is_disabled(server_without_cleanup: str) -> None:

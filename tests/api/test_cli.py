@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from app.config import Settings
 from tests.api.test_cleanup_check import ROOT, _serve
+from tests.helpers import journey
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -84,8 +86,6 @@ def test_run_rejects_bad_input_clearly(settings: Settings, tmp_path: Path) -> No
 
 
 def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, server: str) -> None:
-    import urllib.request
-
     body = json.dumps(
         {
             "journey": {
@@ -97,7 +97,10 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
         }
     )
     req = urllib.request.Request(
-        f"{server}/api/journey/simulate", data=body.encode(), method="POST"
+        f"{server}/api/journey/simulate",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert json.loads(resp.read())["ok"]
@@ -113,3 +116,32 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
     assert out.returncode == 0 and "through the running panel" in out.stdout
     # Essentials of the server: two; plus the journey's one service.
     assert "stopped 3 services" in out.stdout
+
+
+def test_cli_refuses_a_panel_on_another_state_dir(settings: Settings, server: str) -> None:
+    """`stop-all`/`ports --state-dir B` reaching panel A's API (B held by another panel whose
+    API does not answer) must refuse, not stop or show A's services as B's."""
+    from app.core.lock import StateLock
+    from tests.helpers import alive
+
+    req = urllib.request.Request(
+        f"{server}/api/journey/simulate",
+        data=json.dumps({"journey": journey("Panel A", "AService")}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        pids = [s["pid"] for s in json.loads(resp.read())["services"]]
+    other = settings.with_(state_dir=settings.state_dir.parent / "panel-b")
+    lock_b = StateLock(other.state_dir)  # panel B: holds B, its API is not on this port
+    lock_b.acquire()
+    try:
+        for command in ("stop-all", "ports"):
+            out = cli(other, command)
+            assert out.returncode != 0, (command, out.stdout)
+            assert f"uses state directory {settings.state_dir}" in out.stderr, out.stderr
+            assert "AService" not in out.stdout
+    finally:
+        lock_b.release()
+    assert all(alive(pid) for pid in pids), "panel A's services were stopped"
+    assert len(pids) == 3  # the journey's one service and the two essentials
