@@ -72,7 +72,10 @@ class Journey:
         return sanitize_company(self.company_name)
 
     def service_specs(self) -> list[ServiceSpec]:
-        return [ServiceSpec(s.service_name, self.company_name) for s in self.steps]
+        """One service per distinct serviceName, in order of first use: steps may share one
+        (Login and Logout both served by AuthService), and it is called once per step."""
+        specs = (ServiceSpec(s.service_name, self.company_name) for s in self.steps)
+        return list({spec.key: spec for spec in specs}.values())  # dicts keep first-use order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -171,7 +174,6 @@ def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
         p.items.append(f"{len(raw)} steps do not fit: at most {max_steps} (one port each)")
         return []
     steps: list[Step] = []
-    seen: dict[str, int] = {}
     for i, item in enumerate(raw, 1):
         where = f"step {i}: "
         if not isinstance(item, dict):
@@ -184,11 +186,6 @@ def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
                 f"{where}serviceName {service!r} must be an identifier "
                 "(a letter, then letters, digits or _; at most 64)"
             )
-        elif service and service in seen:
-            first = seen[service]
-            p.items.append(f"{where}serviceName {service!r} is already used by step {first}")
-        if service:
-            seen.setdefault(service, i)
         latency = p.number(item, "latencyMs", where, MAX_LATENCY_MS)
         rate = p.number(item, "errorRate", where, 1.0)
         etype = p.error_type(item, where)
