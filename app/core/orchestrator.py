@@ -25,7 +25,15 @@ from app.core.journeys import Journey, parse_journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
 from app.core.lock import StateLock
-from app.core.model import Listener, Phase, PortInfo, ServiceInfo, ServiceSpec, StopReport
+from app.core.model import (
+    Listener,
+    Phase,
+    PortInfo,
+    PortState,
+    ServiceInfo,
+    ServiceSpec,
+    StopReport,
+)
 from app.core.ports import PortPool
 from app.core.services import ServiceManager
 from app.core.simulation import (
@@ -84,6 +92,7 @@ class RunResult:
     services: tuple[ServiceInfo, ...] = ()
     simulation: SimulationResult | None = None
     error: str | None = None
+    reused: bool = False  # simulated on the running services: only the simulate phase ran
 
     def phase(self, phase: Phase) -> PhaseResult | None:
         return next((p for p in self.phases if p.phase is phase), None)
@@ -99,6 +108,7 @@ class RunResult:
             "customers": [c.to_json() for c in sim.customers] if sim else [],
             "summary": sim.summary.to_json() if sim else None,
             **({"error": self.error} if self.error else {}),
+            **({"reused": True} if self.reused else {}),
         }
 
 
@@ -172,6 +182,7 @@ class Core:
         self._run_lock = asyncio.Lock()
         self._run_task: asyncio.Task[RunResult] | None = None
         self._cancelled_by: str | None = None
+        self._journey: Journey | None = None  # the last journey run successfully
         self._http: ClientSession | None = None
         self.db_conn: Any = None
         self.manager: ServiceManager
@@ -254,9 +265,9 @@ class Core:
     async def stop_service(self, key: str) -> StopReport:
         return await self.manager.stop([key])
 
-    async def cleanup(self) -> dict[str, int]:
+    async def cleanup(self, wait_s: float = 0.0) -> dict[str, int]:
         """Sweep now: stale allocations released, our orphans stopped."""
-        async with self._exclusive("cleanup"):
+        async with self._exclusive("cleanup", wait_s=wait_s):
             report = await self.manager.sweep()
         return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
 
@@ -275,19 +286,26 @@ class Core:
             max_customers=self.settings.max_customers,
         )
 
-    async def run_journey(self, journey: Any, **params: Any) -> RunResult:
+    async def run_journey(
+        self, journey: Any, wait_s: float = 0.0, reuse_running: bool = False, **params: Any
+    ) -> RunResult:
         """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
-        and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError.
+        and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError
+        (at once, or after queueing up to `wait_s` seconds for it to finish). With
+        `reuse_running`, a journey equal to the running one only simulates on its services.
         A run that fails later returns ok=False with the reason (its services rolled back)."""
         request = (
             journey if isinstance(journey, RunRequest) else self.make_request(journey, **params)
         )
-        if self.busy:
+        if self.busy and wait_s <= 0:
             raise BusyError("a journey run is already in progress; try again when it finishes")
-        self.check_capacity(len(self._launch_specs(request.journey)))
-        async with self._exclusive("run a journey"):
+        async with self._exclusive("run a journey", wait_s=wait_s):
+            # Checked under the lock: a queued request finds the pool as the run before left it.
+            reuse = reuse_running and self.journey_running(request.journey)
+            if not reuse:
+                self.check_capacity(len(self._launch_specs(request.journey)))
             self._cancelled_by = None
-            task = asyncio.create_task(self._run(request, new_run_id()))
+            task = asyncio.create_task(self._run(request, new_run_id(), reuse))
             self._run_task = task
             try:
                 return await asyncio.shield(task)
@@ -302,6 +320,16 @@ class Core:
             finally:
                 self._run_task = None
 
+    def journey_running(self, journey: Journey) -> bool:
+        """Is `journey` the last one run, with each of its services still answering on its
+        port and no other customer service up? Then it can be simulated without a restart."""
+        if journey != self._journey:
+            return False
+        states = {p.key: p.state for p in self.ports() if p.key}
+        needed = {s.key for s in journey.service_specs()}
+        others = set(self.manager.customer_keys()) - needed
+        return not others and all(states.get(k) is PortState.ALLOCATED for k in needed)
+
     def _launch_specs(self, journey: Journey) -> list[ServiceSpec]:
         """Essentials not yet running, then the journey's services (an essential key wins)."""
         running = {s.key for s in self.manager.services()}
@@ -309,14 +337,15 @@ class Core:
         keys = {s.key for s in specs} | {s.key for s in self.manager.services() if s.essential}
         return specs + [s for s in journey.service_specs() if s.key not in keys]
 
-    async def _run(self, req: RunRequest, run_id: str) -> RunResult:
+    async def _run(self, req: RunRequest, run_id: str, reuse: bool = False) -> RunResult:
         started = time.time()
         self.history.start(run_id, started, req.mode.value, req.journey.to_json())
         self.bus.emit(RunEvent(run_id, "started", req.journey.company_name))
         phases: list[PhaseResult] = []
         counts = {"stopped": 0, "staleCleaned": 0}
         try:
-            services, sim = await self._phases(req, run_id, phases, counts)
+            phased = self._simulate_running if reuse else self._phases
+            services, sim = await phased(req, run_id, phases, counts)
             result = RunResult(
                 run_id,
                 True,
@@ -325,7 +354,9 @@ class Core:
                 counts["staleCleaned"],
                 tuple(services),
                 sim,
+                reused=reuse,
             )
+            self._journey = req.journey
         except asyncio.CancelledError:
             why = f"cancelled by {self._cancelled_by or 'the caller'}"
             self._record(run_id, "cancelled", phases, [], None, why)
@@ -379,18 +410,7 @@ class Core:
         sim_box: list[SimulationResult] = []
 
         async def simulate() -> dict[str, int]:
-            services = {s.key: s for s in self.manager.services()}
-            hops = build_hops(req.journey, services)
-            customers = make_customers(req.customers, req.journey.domain, req.seed)
-            sim = await Simulator(self._client()).run(
-                req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
-            )
-            sim_box.append(sim)
-            return {
-                "customers": sim.summary.customers,
-                "completed": sim.summary.completed,
-                "failed": sim.summary.failed,
-            }
+            return await self._simulate(req, sim_box)
 
         for phase, work in (
             (Phase.STOP, stop),
@@ -403,6 +423,38 @@ class Core:
         keys_now = {s.key for s in req.journey.service_specs()}
         services = [s for s in self.manager.services() if s.key in keys_now or s.essential]
         return services, sim_box[0]
+
+    async def _simulate(self, req: RunRequest, sim_box: list[SimulationResult]) -> dict[str, int]:
+        services = {s.key: s for s in self.manager.services()}
+        hops = build_hops(req.journey, services)
+        customers = make_customers(req.customers, req.journey.domain, req.seed)
+        sim = await Simulator(self._client()).run(
+            req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
+        )
+        sim_box.append(sim)
+        return {
+            "customers": sim.summary.customers,
+            "completed": sim.summary.completed,
+            "failed": sim.summary.failed,
+        }
+
+    async def _simulate_running(
+        self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
+    ) -> tuple[list[ServiceInfo], SimulationResult]:
+        """The same journey again: its services are up, so only the simulate phase runs (no
+        stop/wait/sweep/launch phase is reported, rather than ones with zero counts)."""
+        sim_box: list[SimulationResult] = []
+        phases.append(
+            await self.phase(run_id, Phase.SIMULATE, lambda: self._simulate(req, sim_box))
+        )
+        keys_now = {s.key for s in req.journey.service_specs()}
+        services = [s for s in self.manager.services() if s.key in keys_now or s.essential]
+        return services, sim_box[0]
+
+    async def stop_customer_services(self, wait_s: float = 0.0) -> StopReport:
+        """Stop every service but the essential ones, between runs (queueing up to `wait_s`)."""
+        async with self._exclusive("stop the customer services", wait_s=wait_s):
+            return await self.manager.stop_customer_services()
 
     def _record(
         self,
@@ -434,8 +486,8 @@ class Core:
             self._http = ClientSession(connector=TCPConnector(limit=MAX_CONCURRENCY * 2))
         return self._http
 
-    def _exclusive(self, what: str, wait: bool = False) -> _Exclusive:
-        return _Exclusive(self._run_lock, what, wait)
+    def _exclusive(self, what: str, wait: bool = False, wait_s: float = 0.0) -> _Exclusive:
+        return _Exclusive(self._run_lock, what, wait, wait_s)
 
     async def phase(
         self,
@@ -472,16 +524,27 @@ class Core:
 
 
 class _Exclusive:
-    """Serialises runs and manual cleanups: a second one gets a clear BusyError at once."""
+    """Serialises runs and manual cleanups: a second one gets a clear BusyError at once, or
+    after queueing `wait_s` seconds (the lock is fair: queued callers go in arrival order);
+    `wait` queues without bound (Stop All, which cancels the run first)."""
 
-    def __init__(self, lock: asyncio.Lock, what: str, wait: bool) -> None:
+    def __init__(self, lock: asyncio.Lock, what: str, wait: bool, wait_s: float = 0.0) -> None:
         self._lock = lock
         self._what = what
         self._wait = wait
+        self._wait_s = wait_s
 
     async def __aenter__(self) -> None:
         if self._lock.locked() and not self._wait:
-            raise BusyError(f"cannot {self._what}: a journey run is in progress")
+            if self._wait_s <= 0:
+                raise BusyError(f"cannot {self._what}: a journey run is in progress")
+            try:
+                await asyncio.wait_for(self._lock.acquire(), self._wait_s)
+            except TimeoutError:
+                raise BusyError(
+                    f"cannot {self._what}: runs were still in progress after {self._wait_s:g} s"
+                ) from None
+            return
         await self._lock.acquire()
 
     async def __aexit__(self, *exc: object) -> None:
