@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.compat import add_compat_spec
 from app.core.model import PortState
 
 ERROR_TYPES = ["timeout", "unavailable", "validation", "payment", "auth", "rate_limit", "internal"]
@@ -217,3 +218,4 @@ SPEC: dict[str, Any] = {
         }
     },
 }
+add_compat_spec(SPEC)

@@ -191,4 +191,7 @@ def make_app(core: Core) -> web.Application:
     app[CORE] = core
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    from app.api.compat import add_compat_routes  # here: compat builds on this module
+
+    add_compat_routes(app)
     return app
