@@ -264,6 +264,8 @@ async def admin_services_status(request: web.Request) -> web.Response:
                 run["journey"] if run and isinstance(run.get("journey"), dict) else {}
             )
         journey = journeys[run_id]
+        if journey.get("companyName") != company:  # an essential started by another's run
+            journey = {}
         return {
             "companyName": company,
             "domain": journey.get("domain"),

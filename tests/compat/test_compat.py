@@ -270,6 +270,12 @@ def test_admin_routes_health_and_index(settings: Settings) -> None:
                 "industryType": "E-Commerce",
             }
             assert {"startTime", "uptime", "port"} <= set(login)
+            essential = next(s for s in status_body["services"] if s["essential"])
+            assert essential["companyContext"] == {
+                "companyName": "Dynatrace",
+                "domain": None,  # not the journey's: it only started in that run
+                "industryType": None,
+            }
             assert status_body["serverPid"] > 0 and status_body["serverUptime"] >= 0
 
             _, ports = await call(http, "GET", "/api/admin/ports")
