@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from app.api.compat import add_compat_spec
 from app.api.security import Guard
 from app.config import Settings
 from app.core.journeys import DOMAIN, ERROR_TYPES
@@ -327,6 +328,20 @@ SPEC: dict[str, Any] = {
         },
     },
 }
+
+
+def _gated(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every operation can get what the gate in front of every route answers (the aliases
+    added by compat.py too): documented once here rather than by each."""
+    for item in spec["paths"].values():
+        for method, op in item.items():
+            gate = {**EVERY, **(POSTED if method == "post" else {})}
+            op["responses"] = {**gate, **op["responses"]}
+    return spec
+
+
+add_compat_spec(SPEC)
+_gated(SPEC)
 
 
 def spec_for(guard: Guard, settings: Settings) -> dict[str, Any]:

@@ -220,4 +220,7 @@ def make_app(core: Core, guard: Guard | None = None) -> web.Application:
     app[GUARD] = guard or Guard(core.settings.api_host, core.settings.api_port)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    from app.api.compat import add_compat_routes  # here: compat builds on this module
+
+    add_compat_routes(app)
     return app

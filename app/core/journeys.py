@@ -83,9 +83,10 @@ class Journey:
         return sanitize_company(self.company_name)
 
     def service_specs(self) -> list[ServiceSpec]:
-        """One service per distinct serviceName, in order of first use."""
-        specs = {s.service_name: ServiceSpec(s.service_name, self.company_name) for s in self.steps}
-        return list(specs.values())
+        """One service per distinct serviceName, in order of first use: steps may share one
+        (Login and Logout both served by AuthService), and it is called once per step."""
+        specs = (ServiceSpec(s.service_name, self.company_name) for s in self.steps)
+        return list({spec.key: spec for spec in specs}.values())  # dicts keep first-use order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

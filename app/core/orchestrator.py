@@ -28,7 +28,15 @@ from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
 from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS
 from app.core.lock import StateLock
-from app.core.model import Listener, Phase, PortInfo, ServiceRecord, ServiceSpec, StopReport
+from app.core.model import (
+    Listener,
+    Phase,
+    PortInfo,
+    PortState,
+    ServiceRecord,
+    ServiceSpec,
+    StopReport,
+)
 from app.core.ports import PortPool
 from app.core.runs import (
     PhaseResult,
@@ -101,6 +109,7 @@ class Core:
         self._run_lock = asyncio.Lock()
         self._run_task: asyncio.Task[RunResult] | None = None
         self._cancelled_by: str | None = None
+        self._journey: Journey | None = None  # the last journey run successfully
         self._http: ClientSession | None = None
 
     async def start(self, db_message: str | None) -> None:
@@ -163,7 +172,7 @@ class Core:
     async def stop_all(self) -> StopReport:
         """Manual full cleanup. A run in progress is cancelled first (it rolls back)."""
         await self._cancel_run("Stop All")
-        async with self._exclusive("stop all", wait=True):
+        async with self._exclusive("stop all", None):
             return await self.manager.stop_all()
 
     async def _cancel_run(self, why: str) -> None:
@@ -178,9 +187,10 @@ class Core:
     async def stop_service(self, key: str) -> StopReport:
         return await self.manager.stop([key])
 
-    async def cleanup(self) -> dict[str, int]:
-        """Sweep now: stale allocations released, our orphans stopped."""
-        async with self._exclusive("cleanup"):
+    async def cleanup(self, wait_s: float = 0.0) -> dict[str, int]:
+        """Sweep now: stale allocations released, our orphans stopped (queueing up to
+        `wait_s` behind a run)."""
+        async with self._exclusive("cleanup", wait_s):
             report = await self.manager.sweep()
         return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
 
@@ -193,11 +203,14 @@ class Core:
             max_customers=self.settings.max_customers,
         )
 
-    async def run_journey(self, journey: Any, wait_s: float = 0.0, **params: Any) -> RunResult:
+    async def run_journey(
+        self, journey: Any, wait_s: float = 0.0, reuse_running: bool = False, **params: Any
+    ) -> RunResult:
         """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
         and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError
-        (after waiting up to `wait_s` for it to end). A run that fails later returns ok=False
-        with the reason (its services rolled back).
+        (after queueing up to `wait_s` for it to end). With `reuse_running`, a journey equal to
+        the running one only simulates on its services. A run that fails later returns
+        ok=False with the reason (its services rolled back).
 
         The run is a task of its own that holds the run lock until it ends: a caller that is
         cancelled (a closing API) leaves it running under the core, where Stop All and closing
@@ -205,14 +218,17 @@ class Core:
         request = (
             journey if isinstance(journey, RunRequest) else self.make_request(journey, **params)
         )
-        await self._acquire_run_lock(wait_s)
+        await _acquire(self._run_lock, "run a journey", wait_s)
         try:
-            self.check_capacity(len(self._launch_specs(request.journey)))
+            # Under the lock: a queued request finds the pool as the run before it left it.
+            reuse = reuse_running and self.journey_running(request.journey)
+            if not reuse:
+                self.check_capacity(len(self._launch_specs(request.journey)))
         except BaseException:
             self._run_lock.release()
             raise
         self._cancelled_by = None
-        task = asyncio.create_task(self._run_locked(request, new_run_id()))
+        task = asyncio.create_task(self._run_locked(request, new_run_id(), reuse))
         self._run_task = task
         try:
             return await asyncio.shield(task)
@@ -221,23 +237,22 @@ class Core:
                 raise  # our caller was cancelled, not the run
             return RunResult("", False, (), error=f"cancelled by {self._cancelled_by}")
 
-    async def _acquire_run_lock(self, wait_s: float) -> None:
-        if self._run_lock.locked() and wait_s <= 0:
-            raise BusyError("a journey run is already in progress; try again when it finishes")
+    async def _run_locked(self, request: RunRequest, run_id: str, reuse: bool) -> RunResult:
         try:
-            async with asyncio.timeout(wait_s if self._run_lock.locked() else None):
-                await self._run_lock.acquire()
-        except TimeoutError:
-            raise BusyError(
-                f"a journey run is still in progress after waiting {wait_s:g} s"
-            ) from None
-
-    async def _run_locked(self, request: RunRequest, run_id: str) -> RunResult:
-        try:
-            return await self._run(request, run_id)
+            return await self._run(request, run_id, reuse)
         finally:
             self._run_task = None
             self._run_lock.release()
+
+    def journey_running(self, journey: Journey) -> bool:
+        """Is `journey` the last one run, with each of its services still answering on its
+        port and no other customer service up? Then it can be simulated without a restart."""
+        if journey != self._journey:
+            return False
+        states = {p.key: p.state for p in self.ports() if p.key}
+        needed = {s.key for s in journey.service_specs()}
+        others = set(self.manager.customer_keys()) - needed
+        return not others and all(states.get(k) is PortState.ALLOCATED for k in needed)
 
     def _launch_specs(self, journey: Journey) -> list[ServiceSpec]:
         """Essentials not yet running, then the journey's services (an essential key wins)."""
@@ -246,7 +261,7 @@ class Core:
         keys = {s.key for s in specs} | {s.key for s in self.manager.services() if s.essential}
         return specs + [s for s in journey.service_specs() if s.key not in keys]
 
-    async def _run(self, req: RunRequest, run_id: str) -> RunResult:
+    async def _run(self, req: RunRequest, run_id: str, reuse: bool = False) -> RunResult:
         company = req.journey.company_name
         self.history.start(run_id, time.time(), req.mode.value, req.journey.to_json())
         self.events.run.emit(RunEvent(run_id, RunStatus.STARTED, company))
@@ -268,10 +283,12 @@ class Core:
                 sim,
                 error,
                 company,
+                reuse,
             )
 
         try:
-            services, sim = await self._phases(req, run_id, phases, counts)
+            phased = self._simulate_running if reuse else self._phases
+            services, sim = await phased(req, run_id, phases, counts)
         except asyncio.CancelledError:
             self._end(outcome(f"cancelled by {self._cancelled_by or 'the caller'}"))
             raise
@@ -285,6 +302,7 @@ class Core:
             raise
         else:
             result = outcome(services=services, sim=sim)
+            self._journey = req.journey
         self._end(result)
         return result
 
@@ -347,9 +365,32 @@ class Core:
         )
         for phase, step in work:
             phases.append(await self.phase(run_id, phase, step))
-        keys_now = {s.key for s in req.journey.service_specs()}
-        services = [s for s in self.manager.services() if s.key in keys_now or s.essential]
-        return services, sim_box[0]
+        return self._journey_services(req.journey), sim_box[0]
+
+    async def _simulate_running(
+        self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
+    ) -> tuple[list[ServiceRecord], SimulationResult]:
+        """The same journey again: its services are up, so only the simulate phase runs (no
+        stop/wait/sweep/launch phase is reported, rather than ones with zero counts)."""
+        sim_box: list[SimulationResult] = []
+
+        async def simulate() -> dict[str, int]:
+            sim = await self._simulate(req)
+            sim_box.append(sim)
+            s = sim.summary
+            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
+
+        phases.append(await self.phase(run_id, Phase.SIMULATE, simulate))
+        return self._journey_services(req.journey), sim_box[0]
+
+    def _journey_services(self, journey: Journey) -> list[ServiceRecord]:
+        keys = {s.key for s in journey.service_specs()}
+        return [s for s in self.manager.services() if s.key in keys or s.essential]
+
+    async def stop_customer_services(self, wait_s: float = 0.0) -> StopReport:
+        """Stop every service but the essential ones, between runs (queueing up to `wait_s`)."""
+        async with self._exclusive("stop the customer services", wait_s):
+            return await self.manager.stop_customer_services()
 
     async def _simulate(self, req: RunRequest) -> SimulationResult:
         services = {s.key: s for s in self.manager.services()}
@@ -385,8 +426,8 @@ class Core:
             self._http = ClientSession(connector=TCPConnector(limit=MAX_CONCURRENCY * 2))
         return self._http
 
-    def _exclusive(self, what: str, wait: bool = False) -> _Exclusive:
-        return _Exclusive(self._run_lock, what, wait)
+    def _exclusive(self, what: str, wait_s: float | None = 0.0) -> _Exclusive:
+        return _Exclusive(self._run_lock, what, wait_s)
 
     async def phase(self, run_id: str, phase: Phase, work: Work) -> PhaseResult:
         """Run one phase, emitting its start and end with duration and counts."""
@@ -419,17 +460,28 @@ class Core:
 
 
 class _Exclusive:
-    """Serialises runs and manual cleanups: a second one gets a clear BusyError at once."""
+    """Serialises runs and manual cleanups (see `_acquire`)."""
 
-    def __init__(self, lock: asyncio.Lock, what: str, wait: bool) -> None:
+    def __init__(self, lock: asyncio.Lock, what: str, wait_s: float | None) -> None:
         self._lock = lock
         self._what = what
-        self._wait = wait
+        self._wait_s = wait_s
 
     async def __aenter__(self) -> None:
-        if self._lock.locked() and not self._wait:
-            raise BusyError(f"cannot {self._what}: a journey run is in progress")
-        await self._lock.acquire()
+        await _acquire(self._lock, self._what, self._wait_s)
 
     async def __aexit__(self, *exc: object) -> None:
         self._lock.release()
+
+
+async def _acquire(lock: asyncio.Lock, what: str, wait_s: float | None) -> None:
+    """Take the run lock: at once or BusyError (`wait_s` 0), queueing up to `wait_s` seconds
+    (asyncio's lock is fair: queued callers go in arrival order), or without bound (None: Stop
+    All, which cancels the run first)."""
+    if lock.locked() and wait_s is not None and wait_s <= 0:
+        raise BusyError(f"cannot {what}: a journey run is in progress")
+    try:
+        async with asyncio.timeout(wait_s if lock.locked() else None):
+            await lock.acquire()
+    except TimeoutError:
+        raise BusyError(f"cannot {what}: runs were still in progress after {wait_s:g} s") from None

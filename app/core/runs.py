@@ -55,6 +55,7 @@ class RunResult:
     simulation: SimulationResult | None = None
     error: str | None = None
     company: str = ""
+    reused: bool = False  # simulated on the running services: only the simulate phase ran
 
     def phase(self, phase: Phase) -> PhaseResult | None:
         return next((p for p in self.phases if p.phase is phase), None)
@@ -79,6 +80,7 @@ class RunResult:
             "summary": sim.summary.to_json() if sim else None,
             **({"customersOmitted": omitted} if omitted else {}),
             **({"error": self.error} if self.error else {}),
+            **({"reused": True} if self.reused else {}),
         }
 
 
