@@ -114,6 +114,7 @@ class StepResult:
     span_id: str | None = None
     parent_span_id: str | None = None
     event: dict[str, Any] | None = None
+    span: dict[str, Any] | None = None  # the hop's span facts, for export (app.core.export)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -323,6 +324,7 @@ def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[
                 span_id=node.get("spanId"),
                 parent_span_id=node.get("parentSpanId"),
                 event=node.get("event"),
+                span=node.get("span"),
             )
         )
         node = node.get("downstream")
