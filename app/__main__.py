@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app import cli
 from app.config import LauncherKind, Settings, SettingsError, from_env, parse_port_range
+from app.core.export import ExportSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
         settings = _settings(ns)
+        ExportSettings.from_env()  # OTEL_* / BIZOBS_BIZEVENTS_*: a bad one is an error now
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from app.config import LauncherKind, Settings
 from app.core.db import open_db
 from app.core.errors import BusyError, CoreError, PoolExhaustedError, ValidationError
 from app.core.events import EventBus, PhaseEvent, RunEvent
+from app.core.export import Exporter, ExportSettings
 from app.core.history import History
 from app.core.journeys import Journey, parse_journey
 from app.core.launcher import ExecLauncher, Launcher
@@ -163,8 +164,12 @@ def _number(value: Any, lo: float, hi: float) -> bool:
 class Core:
     """Open with `await Core.open(settings)`; close with `await core.close()`."""
 
-    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
+    def __init__(
+        self, settings: Settings, bus: EventBus | None = None, export: ExportSettings | None = None
+    ) -> None:
         self.settings = settings
+        self.export_settings = export
+        self.exporter = Exporter(ExportSettings())  # replaced by an open one at start
         self.bus = bus or EventBus()
         self.startup_messages: list[str] = []
         self.reconciled: tuple[str, ...] = ()  # orphans of an earlier run stopped at open
@@ -178,12 +183,15 @@ class Core:
         self.history: History
 
     @classmethod
-    async def open(cls, settings: Settings, bus: EventBus | None = None) -> Core:
-        core = cls(settings, bus)
+    async def open(
+        cls, settings: Settings, bus: EventBus | None = None, export: ExportSettings | None = None
+    ) -> Core:
+        core = cls(settings, bus, export)
         await core._start()
         return core
 
     async def _start(self) -> None:
+        export = self.export_settings or ExportSettings.from_env()  # a bad setting fails here
         self._lock.acquire()
         try:
             self.db_conn, message = open_db(self.settings.db_path)
@@ -202,12 +210,14 @@ class Core:
                 msg = f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
                 self.startup_messages.append(msg)
                 self.bus.log("core", msg, "warning")
+            self.exporter = await Exporter.open(export)
         except BaseException:
             self._lock.release()
             raise
 
     async def close(self, stop_services: bool = True) -> None:
         await self._cancel_run("the panel closing")
+        await self.exporter.aclose()
         await self.manager.aclose(stop_services)
         if self._http is not None:
             await self._http.close()
@@ -382,7 +392,8 @@ class Core:
             services = {s.key: s for s in self.manager.services()}
             hops = build_hops(req.journey, services)
             customers = make_customers(req.customers, req.journey.domain, req.seed)
-            sim = await Simulator(self._client()).run(
+            on_customer = self.exporter.offer if self.exporter.enabled else None
+            sim = await Simulator(self._client(), on_customer).run(
                 req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
             )
             sim_box.append(sim)

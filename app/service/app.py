@@ -73,7 +73,12 @@ async def process(request: web.Request) -> web.Response:
     started = time.perf_counter()
     # The facts of this hop's spans travel up the chain in its result; the panel exports them
     # (docs/performance.md, "Export": why spans are not produced here).
-    facts: dict[str, Any] = {"instanceId": ident.instance_id, "startNs": time.time_ns()}
+    facts: dict[str, Any] = {
+        "instanceId": ident.instance_id,
+        "pid": ident.pid,
+        "port": ident.port,
+        "startNs": time.time_ns(),
+    }
     result = await _run_step(request, body, step, span, correlation_id)
     downstream = b"null"
     if result["status"] == "ok" and len(hops) > 1:
@@ -166,12 +171,13 @@ async def _call_next(
     think_ms = _number(body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
     if think_ms:
         await asyncio.sleep(think_ms / 1000)  # the customer's think time between steps
-    call: dict[str, Any] = {"spanId": new_span_id(), "startNs": time.time_ns(), "httpStatus": None}
+    url = str(nxt.get("url"))
+    call: dict[str, Any] = {"spanId": new_span_id(), "url": url, "startNs": time.time_ns()}
     headers = span.outgoing(call["spanId"]) | {"x-correlation-id": correlation_id}
     payload = dict(body, hops=body["hops"][1:])
     client: ClientSession = request.app[CLIENT]
     try:
-        async with client.post(str(nxt.get("url")), json=payload, headers=headers) as resp:
+        async with client.post(url, json=payload, headers=headers) as resp:
             raw = await resp.read()
             call |= {"endNs": time.time_ns(), "httpStatus": resp.status, "error": None}
             if resp.content_type == "application/json" and raw[:1] == b"{" and raw[-1:] == b"}":
@@ -180,7 +186,7 @@ async def _call_next(
             call["error"] = "invalid_response"
     except (ClientError, TimeoutError, ValueError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
-        call |= {"endNs": time.time_ns(), "error": type(exc).__name__}
+        call |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
     failed = json.dumps(
         {
             "stepName": nxt.get("stepName"),
