@@ -68,6 +68,7 @@ class Channel:
         self._queued = 0
         self._wake = asyncio.Event()
         self._closing = False
+        self._sending = False
         self._task = asyncio.create_task(self._run(), name=f"export-{endpoint.display_url}")
 
     def offer(self, item: Finished) -> None:
@@ -81,6 +82,11 @@ class Channel:
         self._queued += units
         if self._queued >= self._cfg.max_batch:
             self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """Items queued or a batch on its way (sent, retried or given up not yet)."""
+        return bool(self._items) or self._sending
 
     def status(self) -> dict[str, Any]:
         c = self.counts
@@ -114,8 +120,11 @@ class Channel:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._cfg.schedule_delay_s)
             if self._items:
-                batch, units = self._take()
-                await self._send(batch, units)
+                self._sending = True
+                try:
+                    await self._send(*self._take())
+                finally:
+                    self._sending = False
 
     def _take(self) -> tuple[list[Finished], int]:
         batch: list[Finished] = []
