@@ -9,6 +9,7 @@ from pathlib import Path
 from app import cli
 from app.config import LauncherKind, Settings, from_env, parse_port_range
 from app.core.errors import SettingsError
+from app.core.export import ExportSettings
 from app.core.model import Mode
 
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     try:
         settings = _settings(ns)
+        ExportSettings.from_env()  # OTEL_* / BIZOBS_BIZEVENTS_*: a bad one is an error now
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -290,6 +290,7 @@ SPEC: dict[str, Any] = {
             ],
         ),
         "/api/openapi.json": _get("this description", OBJ),
+        "/api/export/status": _get("export per signal: sent, dropped, failed batches", OBJ),
     },
     "components": {
         "securitySchemes": {

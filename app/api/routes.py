@@ -191,6 +191,10 @@ async def run_detail(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+async def export_status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CORE].exporter.status())
+
+
 async def openapi(request: web.Request) -> web.Response:
     from app.api.openapi import spec_for
 
@@ -209,6 +213,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/runs", runs),
     ("GET", "/api/runs/{run_id}", run_detail),
     ("GET", "/api/openapi.json", openapi),
+    ("GET", "/api/export/status", export_status),
 ]
 
 

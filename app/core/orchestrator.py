@@ -22,6 +22,7 @@ from app.config import LauncherKind, Settings
 from app.core.db import open_db
 from app.core.errors import BusyError, CoreError, PoolExhaustedError, StateDatabaseError
 from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
+from app.core.export import Exporter, ExportSettings
 from app.core.history import History
 from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
@@ -69,15 +70,21 @@ def make_launcher(kind: LauncherKind) -> Launcher:
 
 @asynccontextmanager
 async def open_core(
-    settings: Settings, events: CoreEvents | None = None, *, stop_services_on_close: bool = True
+    settings: Settings,
+    events: CoreEvents | None = None,
+    *,
+    export: ExportSettings | None = None,
+    stop_services_on_close: bool = True,
 ) -> AsyncIterator[Core]:
     """The core for `settings.state_dir`, open for the body of the `async with`.
 
     On the way out: the run in progress is cancelled (it rolls back), every service is stopped
     (unless `stop_services_on_close` is False, which only tests use to play a crashed panel),
-    then the launcher, the database and the state-directory lock are let go — each of these
-    even if an earlier one raised."""
+    then the exporter drains, the launcher, the database and the state-directory lock are let
+    go — each of these even if an earlier one raised. `export` defaults to the OpenTelemetry
+    environment (OTEL_*; a bad setting fails here, before anything is opened)."""
     events = events or CoreEvents()
+    export = ExportSettings.from_env() if export is None else export
     async with AsyncExitStack() as stack:
         lock = StateLock(settings.state_dir)
         lock.acquire()
@@ -86,9 +93,11 @@ async def open_core(
         stack.callback(conn.close)
         launcher = make_launcher(settings.launcher)
         stack.push_async_callback(launcher.aclose)
+        exporter = await Exporter.open(export)
+        stack.push_async_callback(exporter.aclose)
         manager = ServiceManager(settings, PortPool(settings.ports), Ledger(conn), launcher, events)
         stack.push_async_callback(manager.aclose, stop_services_on_close)
-        core = Core(settings, events, manager, History(conn))
+        core = Core(settings, events, manager, History(conn), exporter)
         stack.push_async_callback(core.aclose)
         await core.start(message)
         yield core
@@ -98,12 +107,18 @@ class Core:
     """Open it with `open_core`; it is used from the event loop's thread only."""
 
     def __init__(
-        self, settings: Settings, events: CoreEvents, manager: ServiceManager, history: History
+        self,
+        settings: Settings,
+        events: CoreEvents,
+        manager: ServiceManager,
+        history: History,
+        exporter: Exporter,
     ) -> None:
         self.settings = settings
         self.events = events
         self.manager = manager
         self.history = history
+        self.exporter = exporter
         self.startup_messages: list[str] = []
         self.reconciled: tuple[str, ...] = ()  # orphans of an earlier run stopped at open
         self._run_lock = asyncio.Lock()
@@ -396,7 +411,8 @@ class Core:
         services = {s.key: s for s in self.manager.services()}
         hops = build_hops(req.journey, services)
         customers = make_customers(req.customers, req.journey.domain, req.seed)
-        return await Simulator(self._client()).run(
+        on_customer = self.exporter.offer if self.exporter.enabled else None
+        return await Simulator(self._client(), on_customer).run(
             req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
         )
 

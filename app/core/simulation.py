@@ -11,7 +11,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,7 @@ class StepResult:
     span_id: str | None = None
     parent_span_id: str | None = None
     event: dict[str, Any] | None = None
+    span: dict[str, Any] | None = None  # the hop's span facts, for export (app.core.export)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,9 +228,14 @@ def build_hops(journey: Journey, services: dict[str, ServiceRecord]) -> list[dic
     return hops
 
 
+# Called as each customer finishes (e.g. the exporter's offer): it must queue, never wait.
+CustomerDone = Callable[[Journey, list[dict[str, Any]], CustomerResult], None]
+
+
 class Simulator:
-    def __init__(self, http: ClientSession) -> None:
+    def __init__(self, http: ClientSession, on_customer: CustomerDone | None = None) -> None:
         self.http = http
+        self.on_customer = on_customer
 
     async def run(
         self,
@@ -246,7 +252,10 @@ class Simulator:
 
         async def one(customer: Customer) -> CustomerResult:
             async with gate:
-                return await self.customer_journey(journey, hops, customer, think)
+                result = await self.customer_journey(journey, hops, customer, think)
+            if self.on_customer is not None:
+                self.on_customer(journey, hops, result)
+            return result
 
         results = await asyncio.gather(*(one(c) for c in customers))
         duration_ms = (time.perf_counter() - t0) * 1000
@@ -316,6 +325,7 @@ def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[
                 span_id=node.get("spanId"),
                 parent_span_id=node.get("parentSpanId"),
                 event=node.get("event"),
+                span=node.get("span"),
             )
         )
         node = node.get("downstream")

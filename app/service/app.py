@@ -8,13 +8,13 @@ import os
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
-from app.service.trace import SpanContext, child_of
+from app.service.trace import HopContext, hop_context, new_span_id
 
 MAX_BODY = 1 << 20
 CLIENT = web.AppKey("client", ClientSession)
@@ -28,6 +28,8 @@ class Identity:
     token: str
     pid: int
     started: float
+    # Unique per process (a pid is reused): the resource's service.instance.id in exports.
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,15 +68,27 @@ async def process(request: web.Request) -> web.Response:
     step = hops[0]
     if step.get("serviceName") != ident.service:
         return _bad(f"hop is for {step.get('serviceName')!r}, this is {ident.service!r}")
-    span = child_of(request.headers.get("traceparent"))
+    span = hop_context(
+        request.headers.getall("traceparent", []), request.headers.getall("tracestate", [])
+    )
     correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
     started = time.perf_counter()
+    # The facts of this hop's spans travel up the chain in its result; the panel exports them
+    # (docs/performance.md, "Export": why spans are not produced here).
+    facts: dict[str, Any] = {
+        "instanceId": ident.instance_id,
+        "pid": ident.pid,
+        "port": ident.port,
+        "startNs": time.time_ns(),
+    }
     result = await _run_step(request, body, step, span, correlation_id)
     downstream = b"null"
     if result["status"] == "ok" and len(hops) > 1:
-        downstream = await _call_next(request, body, span, correlation_id)
+        downstream, facts["client"] = await _call_next(request, body, span, correlation_id)
     result["totalMs"] = round((time.perf_counter() - started) * 1000, 3)
-    headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
+    facts["endNs"] = time.time_ns()
+    result["span"] = facts
+    headers = {"traceparent": span.span.traceparent(), "x-correlation-id": correlation_id}
     return web.Response(
         body=_nest(result, downstream),
         status=result["httpStatus"],
@@ -93,7 +107,7 @@ async def _run_step(
     request: web.Request,
     body: dict[str, Any],
     step: dict[str, Any],
-    span: SpanContext,
+    span: HopContext,
     correlation_id: str,
 ) -> dict[str, Any]:
     ident: Identity = request.app[IDENTITY]
@@ -152,27 +166,31 @@ def _injected_error(step: dict[str, Any]) -> ErrorType | None:
 
 
 async def _call_next(
-    request: web.Request, body: dict[str, Any], span: SpanContext, correlation_id: str
-) -> bytes:
-    """Call the next hop the orchestrator put in the request; its JSON answer, unparsed."""
+    request: web.Request, body: dict[str, Any], span: HopContext, correlation_id: str
+) -> tuple[bytes, dict[str, Any]]:
+    """Call the next hop the orchestrator put in the request: its JSON answer, unparsed, and
+    the facts of the CLIENT span of that call, whose id is the parent-id the next hop got."""
     nxt = body["hops"][1]
     think_ms = _number(body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
     if think_ms:
         await asyncio.sleep(think_ms / 1000)  # the customer's think time between steps
-    headers = {"traceparent": span.traceparent(), "x-correlation-id": correlation_id}
-    if tracestate := request.headers.get("tracestate"):
-        headers["tracestate"] = tracestate
+    url = str(nxt.get("url"))
+    call: dict[str, Any] = {"spanId": new_span_id(), "url": url, "startNs": time.time_ns()}
+    headers = span.outgoing(call["spanId"]) | {"x-correlation-id": correlation_id}
     payload = dict(body, hops=body["hops"][1:])
     client: ClientSession = request.app[CLIENT]
     try:
-        async with client.post(str(nxt.get("url")), json=payload, headers=headers) as resp:
+        async with client.post(url, json=payload, headers=headers) as resp:
             raw = await resp.read()
+            call |= {"endNs": time.time_ns(), "httpStatus": resp.status, "error": None}
             if resp.content_type == "application/json" and raw[:1] == b"{" and raw[-1:] == b"}":
-                return raw
+                return raw, call
             problem = f"HTTP {resp.status} answered with {resp.content_type}, not a step result"
+            call["error"] = "invalid_response"
     except (ClientError, TimeoutError, ValueError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
-    return json.dumps(
+        call |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
+    failed = json.dumps(
         {
             "stepName": nxt.get("stepName"),
             "serviceName": nxt.get("serviceName"),
@@ -182,6 +200,7 @@ async def _call_next(
             "downstream": None,
         }
     ).encode()
+    return failed, call
 
 
 def make_app(identity: Identity) -> web.Application:

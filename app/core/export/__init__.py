@@ -1,0 +1,9 @@
+"""Export of traces and business events over open standards (OTLP/HTTP, CloudEvents).
+
+See docs/architecture.md ("Traffic and export") and docs/performance.md ("Export").
+"""
+
+from app.core.export.exporter import Exporter
+from app.core.export.settings import ExportSettings, ExportSettingsError, Signal
+
+__all__ = ["ExportSettings", "ExportSettingsError", "Exporter", "Signal"]

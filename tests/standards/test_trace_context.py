@@ -1,0 +1,432 @@
+"""W3C Trace Context Level 1 (W3C Recommendation, https://www.w3.org/TR/trace-context/).
+
+Each test quotes the sentence of the specification (or of RFC 7230, which it cites) that it
+checks. The unit tests drive the parser; the last test sends raw header fields through a real
+two-step chain and reads what the second service put on the wire.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, web
+from multidict import CIMultiDict
+
+from app.config import LauncherKind, Settings
+from app.core.journeys import parse_journey
+from app.core.orchestrator import open_core
+from app.core.simulation import build_hops
+from app.service.trace import (
+    OUR_KEY,
+    TraceState,
+    hop_context,
+    parse_traceparent,
+    parse_tracestate,
+)
+from tests.conftest import run
+from tests.helpers import journey
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = "00f067aa0ba902b7"
+VALID = f"00-{TRACE}-{PARENT}-01"
+
+
+def members(n: int, start: int = 1) -> str:
+    return ",".join(f"bar{i:02d}={i:02d}" for i in range(start, start + n))
+
+
+# -- traceparent ---------------------------------------------------------------------------
+
+
+def test_valid_version_00_is_continued() -> None:
+    """'Value = 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' (a valid traceparent
+    when the caller sampled this request)."""
+    parent = parse_traceparent([VALID])
+    assert parent is not None
+    assert (parent.trace_id, parent.parent_id, parent.sampled) == (TRACE, PARENT, True)
+    assert parse_traceparent([f"00-{TRACE}-{PARENT}-00"]).sampled is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ows", [" ", "\t", " \t "])
+def test_optional_whitespace_around_the_field_value_is_not_part_of_it(ows: str) -> None:
+    """RFC 7230 §3.2.4: 'The field value does not include any leading or trailing whitespace:
+    OWS occurring before the first non-whitespace octet of the field value or after the last
+    non-whitespace octet of the field value ought to be excluded by parsers'."""
+    assert parse_traceparent([ows + VALID + ows]) is not None
+
+
+def test_absent_traceparent_starts_a_new_trace() -> None:
+    """4.2: 'Because the traceparent header is not received, the vendor creates a new trace-id
+    and parent-id that represents the current request.'"""
+    ctx = hop_context([], [])
+    assert not ctx.continued and ctx.parent_span_id is None
+    assert len(ctx.trace_id) == 32 and len(ctx.span_id) == 16
+
+
+def test_duplicated_traceparent_starts_a_new_trace() -> None:
+    """3.3.1.1 makes tracestate, and only tracestate, a field that 'MAY be sent or received as
+    multiple header fields'; RFC 7230 §3.2.2: 'A sender MUST NOT generate multiple header fields
+    with the same field name in a message unless either the entire field value for that header
+    field is defined as a comma-separated list'. Two traceparent fields combine to 'a,b',
+    which is no valid value."""
+    assert parse_traceparent([VALID, VALID]) is None
+    other = f"00-{'1' * 32}-{'2' * 16}-01"
+    ctx = hop_context([VALID, other], ["congo=t61rcWkgMzE"])
+    assert not ctx.continued and ctx.trace_id not in (TRACE, "1" * 32)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"00-{TRACE[:-1]}g-{PARENT}-01",  # trace-id
+        f"00-{TRACE}-{PARENT[:-1]}.-01",  # parent-id
+        f"00-{TRACE}-{PARENT}-0.",  # trace-flags
+        f"00-{TRACE}-{PARENT}-.0",
+        f"0g-{TRACE}-{PARENT}-01",  # version
+        f"00-{TRACE[:-1]}é-{PARENT}-01",  # not even ASCII
+        f"00_{TRACE}_{PARENT}_01",  # delimiters
+        f"00-{TRACE}-{PARENT}-01\x00",
+    ],
+)
+def test_illegal_characters_start_a_new_trace(value: str) -> None:
+    """3.2.2.3: 'If the trace-id value is invalid (for example if it contains non-allowed
+    characters or all zeros), vendors MUST ignore the traceparent.' The grammar allows only
+    HEXDIGLC = DIGIT / "a" / "b" / "c" / "d" / "e" / "f", and "-" as the delimiter."""
+    assert parse_traceparent([value]) is None
+    assert not hop_context([value], ["congo=t61rcWkgMzE"]).continued
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"00-{TRACE.upper()}-{PARENT}-01",
+        f"00-{TRACE}-{PARENT.upper()}-01",
+        f"00-{TRACE}-{PARENT}-0A",
+        f"0A-{TRACE}-{PARENT}-01",
+        VALID.upper(),
+    ],
+)
+def test_uppercase_hex_starts_a_new_trace(value: str) -> None:
+    """3.2.2.4: 'Vendors MUST ignore the traceparent when the parent-id is invalid (for
+    example, if it contains non-lowercase hex characters).' Every field is HEXDIGLC, the
+    'lowercase hex character'."""
+    assert parse_traceparent([value]) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"00-{TRACE[:-1]}-{PARENT}-01",
+        f"00-{TRACE}0-{PARENT}-01",
+        f"00-{TRACE}-{PARENT[:-1]}-01",
+        f"00-{TRACE}-{PARENT}0-01",
+        f"00-{TRACE}-{PARENT}-1",
+        f"00-{TRACE}-{PARENT}-011",
+        f"0-{TRACE}-{PARENT}-01",
+        f"000-{TRACE}-{PARENT}-01",
+        f"00-{TRACE}-{PARENT}-01-",
+        f"00-{TRACE}-{PARENT}-01-what-the-future-will-be-like",
+        "",
+        "00",
+    ],
+)
+def test_wrong_lengths_start_a_new_trace(value: str) -> None:
+    """3.2.2.2: 'version-format = trace-id "-" parent-id "-" trace-flags' with
+    'trace-id = 32HEXDIGLC', 'parent-id = 16HEXDIGLC', 'trace-flags = 2HEXDIGLC' and
+    'version = 2HEXDIGLC'; version 00 has exactly these four fields."""
+    assert parse_traceparent([value]) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"00-{'0' * 32}-{PARENT}-01", f"00-{TRACE}-{'0' * 16}-01", f"00-{'0' * 32}-{'0' * 16}-01"],
+)
+def test_all_zero_ids_start_a_new_trace(value: str) -> None:
+    """3.2.2.3: 'All bytes as zero (00000000000000000000000000000000) is considered an invalid
+    value.' 3.2.2.4: 'All bytes as zero (0000000000000000) is considered an invalid value.'"""
+    assert parse_traceparent([value]) is None
+
+
+def test_version_ff_is_invalid() -> None:
+    """3.2.2.1: 'Version ff is invalid.'"""
+    assert parse_traceparent([f"ff-{TRACE}-{PARENT}-01"]) is None
+    assert parse_traceparent([f"ff-{TRACE}-{PARENT}-01-future"]) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"01-{TRACE}-{PARENT}-01",
+        f"cc-{TRACE}-{PARENT}-01-what-the-future-will-be-like",
+        f"fe-{TRACE}-{PARENT}-01-",
+        f"02-{TRACE}-{PARENT}-01-x-y-z",
+    ],
+)
+def test_higher_version_is_parsed_by_its_first_four_fields(value: str) -> None:
+    """3.2.4: 'If a higher version is detected, the implementation SHOULD try to parse it ...
+    Parse the sampled bit of flags (2 characters from the third dash). Vendors MUST check that
+    the 2 characters are either the end of the string or a dash.' and 'Vendors MUST use these
+    fields to construct the new traceparent field according to the highest version of the
+    specification known to the implementation (in this specification it is 00).'"""
+    ctx = hop_context([value], [])
+    assert ctx.continued and ctx.trace_id == TRACE and ctx.parent_span_id == PARENT
+    assert ctx.outgoing("1" * 16)["traceparent"] == f"00-{TRACE}-{'1' * 16}-01"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"cc-{TRACE}-{PARENT}-01.what-the-future-will-not-be-like",
+        f"cc-{TRACE}-{PARENT}-0",  # shorter than 55 characters
+        f"cc-{TRACE}-{PARENT}",
+        f"cc-{TRACE[:-1]}x-{PARENT}-01-future",
+        f"cc-{TRACE}-{'0' * 16}-01-future",
+        f"cc-{TRACE}-{PARENT.upper()}-01-future",
+    ],
+)
+def test_higher_version_that_does_not_parse_starts_a_new_trace(value: str) -> None:
+    """4.3 step 2.2: 'If parsing fails, the vendor creates a new traceparent header and deletes
+    the tracestate.' 3.2.4: 'If the size of the header is shorter than 55 characters, the vendor
+    should not parse the header and should restart the trace.'"""
+    ctx = hop_context([value], ["congo=t61rcWkgMzE"])
+    assert not ctx.continued and ctx.tracestate == TraceState()
+
+
+def test_unknown_flags_are_sent_as_zero() -> None:
+    """3.2.2.5.2: 'The behavior of other flags, such as (00000100) is not defined and is
+    reserved for future use. Vendors MUST set those to zero.' 4.3: 'Vendors will set all
+    unparsed / unknown trace-flags to 0 on outgoing requests.'"""
+    for version, flags, out in (("00", "09", "01"), ("00", "fe", "00"), ("cc", "ff", "01")):
+        ctx = hop_context([f"{version}-{TRACE}-{PARENT}-{flags}"], [])
+        assert ctx.outgoing(PARENT)["traceparent"].endswith(f"-{out}")
+
+
+def test_the_parent_id_is_updated_and_nothing_else() -> None:
+    """3.4: 'Update parent-id: The value of the parent-id field can be set to the new value
+    representing the ID of the current operation.' ... 'Vendors MUST NOT make any other
+    mutations to the traceparent header.'"""
+    ctx = hop_context([VALID], [])
+    assert ctx.parent_span_id == PARENT and ctx.span_id != PARENT
+    assert ctx.outgoing(ctx.span_id)["traceparent"] == f"00-{TRACE}-{ctx.span_id}-01"
+
+
+# -- tracestate ----------------------------------------------------------------------------
+
+
+def test_tracestate_is_dropped_without_a_valid_traceparent() -> None:
+    """3.3: 'If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+    tracestate.' 4.2: 'If a tracestate header is received without an accompanying traceparent
+    header, it is invalid and MUST be discarded.'"""
+    for parents in ([], [f"00-{TRACE}-{PARENT}-0x"], [VALID, VALID]):
+        ctx = hop_context(parents, ["congo=t61rcWkgMzE"])
+        assert ctx.tracestate == TraceState()
+        assert ctx.outgoing(ctx.span_id)["tracestate"] == f"{OUR_KEY}={ctx.span_id}"
+
+
+def test_multiple_tracestate_fields_are_combined_in_order() -> None:
+    """3.3.1.1: 'When receiving multiple tracestate header fields, they MUST be combined into a
+    single header according to RFC7230.' RFC 7230 §3.2.2: 'the order in which header fields
+    with the same field name are received is therefore significant'."""
+    state = parse_tracestate(["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE,a=1", "b=2"])
+    assert state.header() == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,a=1,b=2"
+
+
+def test_empty_and_whitespace_members_are_accepted() -> None:
+    """3.3.1.1: 'Empty and whitespace-only list members are allowed. Vendors MUST accept empty
+    tracestate headers' ... 'Spaces and horizontal tabs surrounding list-members are ignored.'"""
+    assert parse_tracestate([""]).members == ()
+    state = parse_tracestate(["", " a=1 ,, \t,\tb=2\t", " "])
+    assert state.members == (("a", "1"), ("b", "2"))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a",
+        "foo",
+        "foo_bar-baz*qux/1",
+        "a" + "b" * 255,  # simple-key: 256 characters
+        "fw529a3039@dt",  # the specification's multi-tenant example
+        "1tenant@system",  # tenant-id may begin with a DIGIT
+        "t" * 241 + "@" + "s" * 14,  # the longest tenant-id and system-id
+        "t@s-_*/9",
+    ],
+)
+def test_valid_keys_are_kept(key: str) -> None:
+    """3.3.1.3.1: 'key = simple-key / multi-tenant-key; simple-key = lcalpha 0*255( lcalpha /
+    DIGIT / "_" / "-"/ "*" / "/" ); multi-tenant-key = tenant-id "@" system-id; tenant-id =
+    ( lcalpha / DIGIT ) 0*240( ... ); system-id = lcalpha 0*13( ... )'."""
+    assert parse_tracestate([f"x=1,{key}=v,y=2"]).members == (("x", "1"), (key, "v"), ("y", "2"))
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "Foo=1",  # uppercase
+        "1foo=1",  # a simple-key begins with lcalpha
+        "foo =1",  # a space inside the member
+        "fo.o=1",
+        "a" + "b" * 256 + "=1",  # 257 characters
+        "t@1system=1",  # system-id begins with lcalpha
+        "t@" + "s" * 15 + "=1",  # system-id longer than 14
+        "t" * 242 + "@s=1",  # tenant-id longer than 241
+        "@s=1",
+        "t@=1",
+        "a@b@c=1",
+        "nokey",  # no "="
+        "=1",
+        "k=",  # value: at least one non-blank character
+        "k=a=b",  # "=" excluded from values
+        "k=a\tb",  # tabs are not printable ASCII
+        "k=caf\u00e9",
+        "k=" + "v" * 257,  # value longer than 256
+    ],
+)
+def test_invalid_members_are_dropped(member: str) -> None:
+    """4.3 step 3: 'Invalid tracestate entries MAY also be discarded.' The value: 'an opaque
+    string containing up to 256 printable ASCII characters (i.e., the range 0x20 to 0x7E)
+    except comma (,) and (=)'; 'value = 0*255(chr) nblk-chr'."""
+    assert parse_tracestate([f"x=1,{member},y=2"]).members == (("x", "1"), ("y", "2"))
+
+
+def test_leading_spaces_of_a_value_belong_to_it() -> None:
+    """3.3.1.3.2: 'chr = %x20 / nblk-chr' (a space may start a value), 'nblk-chr = %x21-2B /
+    %x2D-3C / %x3E-7E' (a value ends with a non-blank)."""
+    assert parse_tracestate(["k= v v"]).members == (("k", " v v"),)
+
+
+def test_a_repeated_key_keeps_its_leftmost_entry() -> None:
+    """3.3.1.4: 'Only one entry per key is allowed because the entry represents that last
+    position in the trace.' The leftmost entry is the most recent one (3.5)."""
+    assert parse_tracestate(["a=1,b=2,a=3"]).members == (("a", "1"), ("b", "2"))
+
+
+def test_thirty_two_members_are_accepted_and_thirty_three_discarded() -> None:
+    """3.3.1.1: 'There can be a maximum of 32 list-members in a list.' A longer list does not
+    match 'list = list-member 0*31( OWS "," OWS list-member )'; 4.3 step 3: 'If the tracestate
+    header cannot be parsed the vendor MAY discard the entire header.'"""
+    assert len(parse_tracestate([members(10), members(22, 11)]).members) == 32
+    assert parse_tracestate([members(10), members(23, 11)]) == TraceState()
+
+
+def test_our_member_goes_first_within_thirty_two() -> None:
+    """4.3 step 4.2: 'Add a new key/value pair: The new key-value pair MUST be added to the
+    beginning (left) of the list.' With 32 members already there, the rightmost goes (the
+    list may hold no more than 32)."""
+    ctx = hop_context([VALID], [members(32)])
+    out = ctx.outgoing("1" * 16)["tracestate"].split(",")
+    assert len(out) == 32 and out[0] == f"{OUR_KEY}={'1' * 16}"
+    assert out[1:] == members(31).split(",")
+
+
+def test_our_older_member_is_replaced_and_moved_left() -> None:
+    """3.5: 'Update an existing value. The value for any given key can be updated. Modified
+    keys SHOULD be moved to the beginning (left) of the list.' 3.3.1.4: 'vendors must
+    overwrite their entry upon reentry to their tracing system.'"""
+    ctx = hop_context([VALID], [f"rojo=00f067aa0ba902b7,{OUR_KEY}=old,congo=t61rcWkgMzE"])
+    out = ctx.outgoing("1" * 16)["tracestate"]
+    assert out == f"{OUR_KEY}={'1' * 16},rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+
+
+def test_size_limit_removes_large_entries_first_then_from_the_end() -> None:
+    """3.3.1.5: 'the vendor MUST truncate whole entries. Entries larger than 128 characters
+    long SHOULD be removed first. Then entries SHOULD be removed starting from the end of
+    tracestate.' We propagate 512 characters ('Vendors SHOULD propagate at least 512
+    characters of a combined header. This length includes commas')."""
+    big = "big=" + "x" * 130  # 134 characters
+    small = [f"s{i:02d}=" + "y" * 36 for i in range(12)]  # 40 characters each
+    state = TraceState((("big", "x" * 130), *(tuple(m.split("=")) for m in small)))  # type: ignore[misc]
+    out = state.with_first(OUR_KEY, "1" * 16)
+    header = out.header()
+    assert len(header) <= 512
+    assert big not in header  # the large entry went first ...
+    kept = [k for k, _ in out.members]
+    # ... then small ones from the end: ours (23) + 11 x 41 = 474; a 12th would make 515.
+    assert kept == [OUR_KEY, *[f"s{i:02d}" for i in range(11)]]
+
+
+def test_a_list_within_the_limits_is_not_truncated() -> None:
+    """3.3.1.5: truncation happens only 'In a situation where tracestate needs to be truncated
+    due to size limitations'."""
+    state = parse_tracestate([",".join(f"k{i}=" + "v" * 200 for i in range(2))])
+    assert [k for k, _ in state.with_first(OUR_KEY, "1" * 16).members] == [OUR_KEY, "k0", "k1"]
+
+
+# -- real services, raw header fields --------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, port_range: range) -> Settings:
+    return Settings(
+        launcher=LauncherKind.FORK,
+        port_lo=port_range.start,
+        port_hi=port_range.stop - 1,
+        state_dir=tmp_path / "state",
+        api_port=port_range.start - 1,
+        essential_services=(),
+    )
+
+
+def test_two_step_chain_follows_the_processing_model(settings: Settings) -> None:
+    """4.3 end to end: a continued trace keeps its trace-id through both services, each hop
+    updates the parent-id, the tracestate fields are combined, cleaned and carried on with our
+    member first; an invalid traceparent restarts the trace and drops the tracestate."""
+    seen: list[CIMultiDict[str]] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        seen.append(CIMultiDict(request.headers))
+        return web.json_response({"serviceName": "capture", "status": "ok", "downstream": None})
+
+    async def send(http: ClientSession, hops: list[dict[str, Any]], headers: Any) -> Any:
+        async with http.post(hops[0]["url"], json={"hops": hops}, headers=headers) as resp:
+            return await resp.json()
+
+    async def scenario() -> None:
+        async with open_core(settings) as core:
+            app = web.Application()
+            app.router.add_post("/capture", capture)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            try:
+                chain = journey("Trace Co", "AService", "BService")
+                result = await core.run_journey(chain)
+                assert result.ok, result.error
+                hops = build_hops(parse_journey(chain), {s.key: s for s in core.services()})
+                hops.append({"url": f"http://127.0.0.1:{port}/capture", "serviceName": "capture"})
+                async with ClientSession() as http:
+                    raw = CIMultiDict(
+                        [
+                            ("TraceParent", f" 00-{TRACE}-{PARENT}-09 "),
+                            # Same spelling twice: aiohttp's client replaces a repeated header
+                            # whose name differs only in case.
+                            ("TraceState", f"rojo=00f067aa0ba902b7,{OUR_KEY}=old"),
+                            ("TraceState", "Bad=1, congo=t61rcWkgMzE,,rojo=dup"),
+                        ]
+                    )
+                    body = await send(http, hops, raw)
+                    dup = CIMultiDict([("traceparent", VALID), ("traceparent", VALID)])
+                    dup.add("tracestate", "congo=t61rcWkgMzE")
+                    restarted = await send(http, hops, dup)
+            finally:
+                await runner.cleanup()
+
+            a, b = body, body["downstream"]
+            assert a["traceId"] == b["traceId"] == TRACE and a["parentSpanId"] == PARENT
+            wire = seen[0]
+            assert wire.getall("traceparent") == [f"00-{TRACE}-{b['span']['client']['spanId']}-01"]
+            assert wire["tracestate"] == (
+                f"{OUR_KEY}={b['span']['client']['spanId']},rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+            )
+            assert b["parentSpanId"] == a["span"]["client"]["spanId"]
+
+            c, d = restarted, restarted["downstream"]
+            assert c["traceId"] not in (TRACE,) and c["parentSpanId"] is None
+            assert d["traceId"] == c["traceId"]
+            assert seen[1]["tracestate"] == f"{OUR_KEY}={d['span']['client']['spanId']}"
+
+    run(scenario())
