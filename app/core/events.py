@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from app.core.model import Phase
+from app.core.traffic_model import TrafficStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +123,8 @@ class CoreEvents:
         self.service: Signal[ServiceEvent] = Signal("service")
         self.log: Signal[LogEvent] = Signal("log")
         self.run: Signal[RunEvent] = Signal("run")
+        # Once a second while traffic runs (and once when it stops): counts and the series.
+        self.traffic: Signal[TrafficStatus] = Signal("traffic")
 
     def say(self, source: str, message: str, level: LogLevel = LogLevel.INFO) -> None:
         self.log.emit(LogEvent(source, message, level))

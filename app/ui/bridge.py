@@ -81,6 +81,7 @@ class CoreBridge(QObject):
     serviceStopped = Signal(str)  # key
     portsChanged = Signal(list)  # list[PortInfo]
     busyChanged = Signal(bool)
+    trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class CoreBridge(QObject):
         self.events.service.connect(self._on_service)
         self.events.log.connect(self.logEvent.emit)
         self.events.run.connect(self._on_run)
+        self.events.traffic.connect(self.trafficChanged.emit)
         self._stack: AsyncExitStack | None = None
         self.core: Core | None = None
         self._busy = False

@@ -1,0 +1,93 @@
+"""Values that describe continuous traffic: what the traffic generator reports each second.
+
+Pure data (no asyncio, no I/O): the window's charts, the API and the CLI read them; the
+generator in `app.core.traffic` produces them (docs/architecture.md, "Traffic")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepSecond:
+    """One step's outcomes within one second (or since start, in a status)."""
+
+    step_name: str
+    ok: int = 0
+    failed: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stepName": self.step_name,
+            "ok": self.ok,
+            "failed": self.failed,
+            "p50Ms": round(self.p50_ms, 2),
+            "p95Ms": round(self.p95_ms, 2),
+        }
+
+
+@dataclass(frozen=True)
+class TrafficSecond:
+    """The journeys that ended within one wall-clock second: one point of each chart."""
+
+    at: float  # the second's start, wall clock
+    completed: int = 0
+    failed: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    steps: tuple[StepSecond, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "completed": self.completed,
+            "failed": self.failed,
+            "p50Ms": round(self.p50_ms, 2),
+            "p95Ms": round(self.p95_ms, 2),
+            "perStep": [s.to_json() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class TrafficStatus:
+    """Counts since start, the rate asked for and achieved, and the rolling per-second series
+    (oldest first, at most `SERIES_SECONDS` long)."""
+
+    running: bool = False
+    rate: float = 0.0  # journeys per second asked for
+    achieved_rate: float = 0.0  # journeys per second sent over the last seconds
+    behind: bool = False  # the machine cannot carry the rate: journeys are skipped, not queued
+    paused: bool = False  # a Run Journey is switching the services under it
+    sent: int = 0
+    completed: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    steps: tuple[StepSecond, ...] = ()
+    series: tuple[TrafficSecond, ...] = field(default=(), repr=False)
+
+    def to_json(self, with_series: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "running": self.running,
+            "rate": self.rate,
+            "achievedRate": round(self.achieved_rate, 2),
+            "behind": self.behind,
+            "paused": self.paused,
+            "sent": self.sent,
+            "completed": self.completed,
+            "failed": self.failed,
+            "inFlight": self.in_flight,
+            "p50Ms": round(self.p50_ms, 2),
+            "p95Ms": round(self.p95_ms, 2),
+            "perStep": [s.to_json() for s in self.steps],
+        }
+        if with_series:
+            out["series"] = [s.to_json() for s in self.series]
+        return out
+
+
+SERIES_SECONDS = 300  # five minutes of per-second points for the charts
