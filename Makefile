@@ -13,6 +13,7 @@ serve: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
 	$(MAKE) --no-print-directory lint-only
+	scripts/wheel-check.sh
 
 lint: setup lint-only
 

@@ -6,6 +6,9 @@ system's request onto our request, calls the same core method as our own route, 
 answer back into the shape its clients read. The aliases are registered on the same
 application as our routes, so every app-wide middleware (error mapping, security checks)
 applies to them unchanged. See docs/architecture.md for the run phases they drive.
+
+Over 400 lines on purpose: one module holds the whole alias layer (routes, shapes, OpenAPI),
+so nothing of the replaced system leaks into the rest of the API.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ must name the address served (a DNS-rebinding page sends its own name), any `Ori
 than our own is refused (so is the CORS pre-flight, and no `Access-Control-Allow-*` header is
 ever sent), and a POST must be `application/json`, which a browser cannot send cross-origin
 without a pre-flight. Served beyond loopback (`--allow-remote`), a bearer token is required
-on every request too. See docs/architecture.md (control API)."""
+on every request too. See docs/architecture.md, "Control API"."""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
+
+from app.core.runs import RunResult, service_json
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -67,6 +70,24 @@ class History:
                 journey.get("companyName", ""),
                 json.dumps(journey),
             ),
+        )
+
+    def finish_run(self, result: RunResult, status: str) -> None:
+        """Record how a run ended: its phases, services, summary and per-step results."""
+        sim = result.simulation
+        customers = [
+            c.to_json() | {"steps": [s.to_json() | {"event": s.event} for s in c.steps]}
+            for c in (sim.customers[:KEEP_CUSTOMERS_PER_RUN] if sim else ())
+        ]
+        self.finish(
+            result.run_id,
+            time.time(),
+            status,
+            [p.as_json() for p in result.phases],
+            [service_json(s) for s in result.services],
+            sim.summary.to_json() if sim else None,
+            customers,
+            result.error,
         )
 
     def finish(

@@ -4,6 +4,9 @@
 launcher, service manager) on an `AsyncExitStack` and takes them down again in reverse order,
 each step running even when an earlier one raised. `Core` runs journeys phase by phase
 (docs/architecture.md, "A Run Journey, phase by phase").
+
+Over 400 lines on purpose: `Core` is the one facade the window, the API and the CLI share,
+and every command they can give is one short method here; its parts live in their own modules.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from aiohttp import ClientSession, TCPConnector
 
 from app.config import LauncherKind, Settings
 from app.core.db import open_db
-from app.core.errors import BusyError, CoreError, PoolExhaustedError, StateDatabaseError
+from app.core.errors import CoreError, PoolExhaustedError, StateDatabaseError
 from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
@@ -39,13 +42,13 @@ from app.core.model import (
     StopReport,
 )
 from app.core.ports import PortPool
+from app.core.runlock import Exclusive, acquire
 from app.core.runs import (
     PhaseResult,
     RunRequest,
     RunResult,
     make_request,
     new_run_id,
-    service_json,
 )
 from app.core.services import ServiceManager
 from app.core.simulation import SimulationResult, Simulator, build_hops, make_customers
@@ -233,7 +236,7 @@ class Core:
         request = (
             journey if isinstance(journey, RunRequest) else self.make_request(journey, **params)
         )
-        await _acquire(self._run_lock, "run a journey", wait_s)
+        await acquire(self._run_lock, "run a journey", wait_s)
         try:
             # Under the lock: a queued request finds the pool as the run before it left it.
             reuse = reuse_running and self.journey_running(request.journey)
@@ -331,7 +334,7 @@ class Core:
             else RunStatus.FAILED
         )
         try:
-            self._record(result, HISTORY_STATUS[status])
+            self.history.finish_run(result, HISTORY_STATUS[status])
         except Exception as exc:  # a full disk must not hide the run's own outcome
             self.events.say("core", f"run history not written: {exc}", LogLevel.ERROR)
         self.events.run.emit(
@@ -416,34 +419,13 @@ class Core:
             req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
         )
 
-    def _record(self, result: RunResult, status: str) -> None:
-        sim = result.simulation
-        customers = (
-            [
-                c.to_json() | {"steps": [s.to_json() | {"event": s.event} for s in c.steps]}
-                for c in sim.customers
-            ]
-            if sim
-            else []
-        )
-        self.history.finish(
-            result.run_id,
-            time.time(),
-            status,
-            [p.as_json() for p in result.phases],
-            [service_json(s) for s in result.services],
-            sim.summary.to_json() if sim else None,
-            customers,
-            result.error,
-        )
-
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
             self._http = ClientSession(connector=TCPConnector(limit=MAX_CONCURRENCY * 2))
         return self._http
 
-    def _exclusive(self, what: str, wait_s: float | None = 0.0) -> _Exclusive:
-        return _Exclusive(self._run_lock, what, wait_s)
+    def _exclusive(self, what: str, wait_s: float | None = 0.0) -> Exclusive:
+        return Exclusive(self._run_lock, what, wait_s)
 
     async def phase(self, run_id: str, phase: Phase, work: Work) -> PhaseResult:
         """Run one phase, emitting its start and end with duration and counts."""
@@ -473,31 +455,3 @@ class Core:
                 f"the journey needs {needed} ports but the pool "
                 f"{self.settings.port_lo}-{self.settings.port_hi} can offer only {room}"
             )
-
-
-class _Exclusive:
-    """Serialises runs and manual cleanups (see `_acquire`)."""
-
-    def __init__(self, lock: asyncio.Lock, what: str, wait_s: float | None) -> None:
-        self._lock = lock
-        self._what = what
-        self._wait_s = wait_s
-
-    async def __aenter__(self) -> None:
-        await _acquire(self._lock, self._what, self._wait_s)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-
-
-async def _acquire(lock: asyncio.Lock, what: str, wait_s: float | None) -> None:
-    """Take the run lock: at once or BusyError (`wait_s` 0), queueing up to `wait_s` seconds
-    (asyncio's lock is fair: queued callers go in arrival order), or without bound (None: Stop
-    All, which cancels the run first)."""
-    if lock.locked() and wait_s is not None and wait_s <= 0:
-        raise BusyError(f"cannot {what}: a journey run is in progress")
-    try:
-        async with asyncio.timeout(wait_s if lock.locked() else None):
-            await lock.acquire()
-    except TimeoutError:
-        raise BusyError(f"cannot {what}: runs were still in progress after {wait_s:g} s") from None

@@ -9,6 +9,9 @@ Stopping is SIGTERM to the service's process group, an event-driven wait for exi
 SIGKILL after the stop grace, and a bounded check that the port is bindable again. Only
 processes that are provably ours are ever signalled: ones we hold a handle to, or ledger rows
 whose pid, create time and command-line token all still match (see `reaper`).
+
+Over 400 lines on purpose: the service manager is the one owner of service records, and its
+start and stop paths must stay beside the transitions they drive.
 """
 
 from __future__ import annotations

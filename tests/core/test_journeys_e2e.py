@@ -254,3 +254,30 @@ def test_customers_are_deterministic_with_a_seed() -> None:
     assert a != make_customers(5, "acme.com", seed=8)
     assert all(c.email.endswith("@acme.com") for c in a)
     assert len({c.id for c in make_customers(200, "x.com", seed=1)}) == 200
+
+
+def test_big_runs_are_bounded_in_the_answer_and_the_history(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's answer lists the first customers only (the summary counts all); the history keeps
+    per-step rows for the first customers and drops the oldest runs past its size bound."""
+    from app.core import history, runs
+
+    monkeypatch.setattr(runs, "MAX_CUSTOMERS_SHOWN", 3)
+    monkeypatch.setattr(history, "KEEP_CUSTOMERS_PER_RUN", 2)
+
+    async def scenario() -> None:
+        async with open_core(settings) as core:
+            result = await core.run_journey(
+                journey("Big Co", "BigService"), customers=5, mode="multiple"
+            )
+            answer = result.as_json()
+            assert len(answer["customers"]) == 3 and answer["customersOmitted"] == 2
+            assert answer["summary"]["customers"] == 5
+            detail = core.history.get(result.run_id)
+            assert detail is not None and len(detail["stepResults"]) == 2  # 2 customers x 1 step
+            monkeypatch.setattr(history, "KEEP_BYTES", core.history._used_bytes())
+            await core.run_journey(journey("Big Co", "BigService"), customers=5, mode="multiple")
+            assert core.history.count() == 1, "the oldest run went to stay under the bound"
+
+    run(scenario())

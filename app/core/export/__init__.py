@@ -1,6 +1,6 @@
 """Export of traces and business events over open standards (OTLP/HTTP, CloudEvents).
 
-See docs/architecture.md ("Traffic and export") and docs/performance.md ("Export").
+See docs/architecture.md ("Export") and docs/performance.md ("Export").
 """
 
 from app.core.export.exporter import Exporter

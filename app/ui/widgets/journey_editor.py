@@ -2,6 +2,8 @@
 
 Validation is the core's own (`app.core.journeys.parse_journey`, pure), shown inline before any
 run. Templates are data (`resources/journeys`), read through `app.core.journeys` as well.
+
+Over 400 lines: the form, its steps table and its validation display are one view.
 """
 
 from __future__ import annotations

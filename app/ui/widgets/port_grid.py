@@ -2,6 +2,8 @@
 
 A view: it is handed `PortInfo` snapshots (a pure value type) and asks for anything else
 (memory of a pid) through an injected provider; it never scans, binds or signals anything.
+
+Over 400 lines: the grid, its cells and their painting, tooltip and menu are one view.
 """
 
 from __future__ import annotations
