@@ -46,8 +46,13 @@ def port_range() -> range:
 @pytest.fixture(params=[LauncherKind.FORK, LauncherKind.EXEC], ids=["fork", "exec"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path, port_range: range) -> Settings:
     """Every test that takes settings runs against both launchers."""
+    return make_settings(request.param, tmp_path, port_range)
+
+
+def make_settings(launcher: LauncherKind, tmp_path: Path, port_range: range) -> Settings:
+    """A test's own port range (the API on the port below it) and state dir, no essentials."""
     return Settings(
-        launcher=request.param,
+        launcher=launcher,
         port_lo=port_range.start,
         port_hi=port_range.stop - 1,
         state_dir=tmp_path / "state",

@@ -18,7 +18,7 @@ from app.config import LauncherKind, Settings
 from app.core.export import ExportSettings, ExportSettingsError
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
-from tests.conftest import run
+from tests.conftest import make_settings, run
 from tests.export.receiver import Received, Receiver
 from tests.helpers import ROOT, journey
 
@@ -31,14 +31,7 @@ SPANS = N * (1 + K + (K - 1))  # root + SERVER per hop + CLIENT per call to a ne
 
 @pytest.fixture
 def settings(tmp_path: Path, port_range: range) -> Settings:
-    return Settings(
-        launcher=LauncherKind.FORK,
-        port_lo=port_range.start,
-        port_hi=port_range.stop - 1,
-        state_dir=tmp_path / "state",
-        api_port=port_range.start - 1,
-        essential_services=(),
-    )
+    return make_settings(LauncherKind.FORK, tmp_path, port_range)
 
 
 def export_to(base: str, **overrides: object) -> ExportSettings:

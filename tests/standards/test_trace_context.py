@@ -25,7 +25,7 @@ from app.service.trace import (
     parse_traceparent,
     parse_tracestate,
 )
-from tests.conftest import run
+from tests.conftest import make_settings, run
 from tests.helpers import journey
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -359,14 +359,7 @@ def test_a_list_within_the_limits_is_not_truncated() -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path, port_range: range) -> Settings:
-    return Settings(
-        launcher=LauncherKind.FORK,
-        port_lo=port_range.start,
-        port_hi=port_range.stop - 1,
-        state_dir=tmp_path / "state",
-        api_port=port_range.start - 1,
-        essential_services=(),
-    )
+    return make_settings(LauncherKind.FORK, tmp_path, port_range)
 
 
 def test_two_step_chain_follows_the_processing_model(settings: Settings) -> None:
