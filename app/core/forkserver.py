@@ -30,12 +30,20 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from app.core import probe, waiting
 from app.core.errors import ServiceStartError
-from app.core.launcher import LaunchRequest, LineHandler, ProcessHandle
+from app.core.launcher import Helper, HelperHook, LaunchRequest, LineHandler, ProcessHandle
 from app.service.forkserver import MAX_MESSAGE, MODULE
 
-# The first spawn includes the server's own start (≈0.3 s of imports); more under heavy load.
-SPAWN_TIMEOUT_S = 15.0
+# One deadline per call to the server, covering the send and the reply. A healthy server forks
+# and replies in milliseconds, even with 40 requests queued (it serves them one by one), so
+# missing 5 s means it is stopped or hung, not slow; waiting longer only holds a launch hostage
+# (the run lock) while the server can fork nothing. A server that misses it is killed: every
+# later request would wait behind the same stuck server.
+FORK_DEADLINE_S = 5.0
+# Until a server first answers, its own start counts too: ≈0.3 s of imports alone, several
+# seconds on 2 cores busy starting 40 services.
+FIRST_ANSWER_DEADLINE_S = 10.0
 # The pidfd fires as the service exits; the server's "reaped" message follows within a few ms.
 EXIT_STATUS_WAIT_S = 1.0
 SERVER_EXIT_WAIT_S = 5.0
@@ -54,10 +62,17 @@ class ForkServerLauncher:
 
     def __init__(self) -> None:
         self._server: _ForkServer | None = None
+        # Concurrent spawns (a 10-step launch) that find no live server start exactly one.
+        self._starting = asyncio.Lock()
+        self._helper_started: HelperHook = _no_hook
+        self._helper_gone: HelperHook = _no_hook
 
     @property
     def server_pid(self) -> int | None:
         return self._server.proc.pid if self._server is not None else None
+
+    def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
+        self._helper_started, self._helper_gone = started, gone
 
     async def spawn(self, request: LaunchRequest, on_line: LineHandler) -> ProcessHandle:
         server = await self._running_server()
@@ -66,27 +81,50 @@ class ForkServerLauncher:
 
     async def aclose(self) -> None:
         """Stop the server and wait for it; any service still running dies with it."""
-        if self._server is not None:
-            await self._server.aclose()
-            self._server = None
+        async with self._starting:
+            if self._server is not None:
+                await self._server.aclose()
+                self._server = None
 
     async def _running_server(self) -> _ForkServer:
-        if self._server is not None and not self._server.connected:
-            await self._server.aclose()  # it died: reap it, then start a new one
-            self._server = None
-        if self._server is None:
-            self._server = _ForkServer.start()
-        return self._server
+        async with self._starting:
+            if self._server is not None and not self._server.connected:
+                await self._server.aclose()  # it died or was killed: reap it, then start anew
+                self._server = None
+            if self._server is None:
+                self._server = await self._start_server()
+            return self._server
+
+    async def _start_server(self) -> _ForkServer:
+        server = _ForkServer.start(self._helper_gone)
+        try:
+            # Tracked before it can fork anything (the ledger, docs/architecture.md "One record
+            # per service"), or stopped again at once.
+            self._helper_started(server.helper)
+        except BaseException:
+            await waiting.to_the_end(server.aclose())
+            raise
+        return server
+
+
+def _no_hook(_: Helper) -> None:
+    return None
 
 
 class _ForkServer:
     """The panel's side of one fork server process."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, token: str) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], sock: socket.socket, token: str, on_gone: HelperHook
+    ) -> None:
         self.proc = proc
         self.sock = sock
         self.token = token
+        self.helper = Helper(proc.pid, probe.process_create_time(proc.pid) or 0.0, token)
         self.connected = True
+        self._on_gone = on_gone
+        self._answered = False  # until the first answer, the server's own start counts too
+        self._writable: asyncio.Future[bool] | None = None
         self._loop = asyncio.get_running_loop()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[_Forked]] = {}
@@ -98,7 +136,7 @@ class _ForkServer:
         self._loop.add_reader(self._pidfd, self._on_server_exit)
 
     @classmethod
-    def start(cls) -> _ForkServer:
+    def start(cls, on_gone: HelperHook) -> _ForkServer:
         token = secrets.token_hex(16)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [
@@ -126,7 +164,7 @@ class _ForkServer:
             raise
         finally:
             theirs.close()
-        return cls(proc, ours, token)
+        return cls(proc, ours, token, on_gone)
 
     # -- requests -----------------------------------------------------------------------------
     async def fork(self, request: LaunchRequest) -> _Forked:
@@ -142,17 +180,57 @@ class _ForkServer:
             "port": request.port,
             "token": request.token,
         }
+        deadline = FORK_DEADLINE_S if self._answered else FIRST_ANSWER_DEADLINE_S
         try:
-            await self._loop.sock_sendall(self.sock, json.dumps(message).encode())
-            return await asyncio.wait_for(reply, SPAWN_TIMEOUT_S)
+            async with asyncio.timeout(deadline):
+                await self._send(json.dumps(message).encode())
+                return await reply
         except TimeoutError as exc:
+            self.kill(f"the fork server did not answer in {deadline} s")
             raise ServiceStartError(
-                f"the fork server did not answer in {SPAWN_TIMEOUT_S} s"
+                f"the fork server did not answer in {deadline} s; it was killed and will be "
+                "replaced"
             ) from exc
         except OSError as exc:
             raise ServiceStartError(f"the fork server cannot be reached: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+
+    async def _send(self, data: bytes) -> None:
+        """Send one request; when the socket's buffer is full (the server reads nothing), wait
+        until it is writable. Not `sock_sendall`: its writer would stay registered on a socket
+        that `_disconnect` closes, and its waiters would learn of the loss only at their
+        deadline; here `_disconnect` wakes every waiting sender at once."""
+        while True:
+            if not self.connected:
+                raise ServiceStartError("the fork server is not running")
+            try:
+                self.sock.send(data)  # SOCK_SEQPACKET: the whole message, or nothing
+                return
+            except BlockingIOError:
+                await asyncio.shield(self._when_writable())
+
+    def _when_writable(self) -> asyncio.Future[bool]:
+        if self._writable is None:
+            self._writable = self._loop.create_future()
+            self._loop.add_writer(self.sock.fileno(), self._on_writable, True)
+        return self._writable
+
+    def _on_writable(self, still_connected: bool) -> None:
+        if self._writable is None:
+            return
+        if still_connected:
+            self._loop.remove_writer(self.sock.fileno())
+        self._writable.set_result(still_connected)
+        self._writable = None
+
+    def kill(self, reason: str) -> None:
+        """End a server that missed its deadline. It is provably ours: our child, signalled
+        through the pidfd we hold (never a recycled pid); its exit is then reaped as usual."""
+        if self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        self._disconnect(reason)
 
     # -- events -------------------------------------------------------------------------------
     def _on_readable(self) -> None:
@@ -169,6 +247,7 @@ class _ForkServer:
                 _close_all(fds)
                 self._disconnect("the fork server closed its connection")
                 return
+            self._answered = True
             self._dispatch(json.loads(data), fds)
 
     def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
@@ -202,11 +281,15 @@ class _ForkServer:
         self.proc.poll()  # our child: reap it
         self._exited.set_result(None)
         self._disconnect("the fork server exited")
+        self._on_gone(self.helper)  # gone for sure: its ledger row may go
 
     def _disconnect(self, reason: str) -> None:
         if not self.connected:
             return
         self.connected = False
+        if self._writable is not None:
+            self._loop.remove_writer(self.sock.fileno())
+            self._on_writable(False)  # senders waiting for room find the server gone
         self._loop.remove_reader(self.sock.fileno())
         self.sock.close()  # the server sees EOF and exits
         for reply in self._pending.values():

@@ -25,6 +25,19 @@ LineHandler = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class Helper:
+    """A long-lived process a launcher runs besides the services (the fork server). It is as
+    provably ours as a service: pid, create time and the `--token=` on its command line."""
+
+    pid: int
+    create_time: float
+    cmdline_token: str
+
+
+HelperHook = Callable[[Helper], None]
+
+
+@dataclass(frozen=True)
 class LaunchRequest:
     service_name: str
     company: str
@@ -166,6 +179,11 @@ class Launcher(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
+        """Report each helper process once it exists (`started` may raise: the launcher then
+        stops the helper again) and once it is gone. The service manager records them in the
+        ledger; a launcher never touches the ledger itself."""
+
 
 def service_argv(request: LaunchRequest, parent_pid: int) -> list[str]:
     # Every value is a separate argv item: nothing reaches a shell.
@@ -203,3 +221,6 @@ class ExecLauncher:
 
     async def aclose(self) -> None:
         return None
+
+    def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
+        return None  # a fresh interpreter per service: no helper process

@@ -2,7 +2,8 @@
 
 It outlives the panel, so that a crashed panel's services can be found and stopped by the next
 start (reconcile, in services.py). Rows are written before a process can serve and removed only
-once the process is gone.
+once the process is gone. A launcher's helper process (the fork server) has a row too, with
+port 0: it is read apart (`helpers`), so it is never taken for a service.
 """
 
 from __future__ import annotations
@@ -60,15 +61,22 @@ class Ledger:
         self._conn.execute("DELETE FROM services WHERE pid = ?", (pid,))
 
     def records(self) -> list[ServiceRecord]:
+        """The services' rows."""
         return self.read(self._conn)
 
+    def helpers(self) -> list[ServiceRecord]:
+        """The helper processes' rows (port 0)."""
+        return self.read(self._conn, helpers=True)
+
     @staticmethod
-    def read(conn: sqlite3.Connection) -> list[ServiceRecord]:
-        """The rows as records; also from a read-only connection (no table: no rows)."""
+    def read(conn: sqlite3.Connection, helpers: bool = False) -> list[ServiceRecord]:
+        """The services' rows (or the helpers') as records; also from a read-only connection
+        (no table: no rows)."""
         exists = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='services'"
         ).fetchone()
-        rows = conn.execute("SELECT * FROM services ORDER BY port").fetchall() if exists else []
+        query = "SELECT * FROM services WHERE (port = 0) = ? ORDER BY port"
+        rows = conn.execute(query, (int(helpers),)).fetchall() if exists else []
         return [
             ServiceRecord(
                 key=r["key"],

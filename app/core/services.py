@@ -37,7 +37,7 @@ from app.core.errors import (
     StateDatabaseError,
 )
 from app.core.events import CoreEvents, LogLevel, ServiceChange, ServiceEvent
-from app.core.launcher import Launcher, LaunchRequest, ProcessHandle
+from app.core.launcher import Helper, Launcher, LaunchRequest, ProcessHandle
 from app.core.ledger import Ledger
 from app.core.model import (
     Listener,
@@ -51,6 +51,9 @@ from app.core.ports import PortPool
 
 log = logging.getLogger(__name__)
 PORT_FREE_WAIT_S = 2.0
+# The ledger row of a launcher's helper process (the fork server): no port, and a key no
+# service can have (service names are validated identifiers), so it is never a service.
+HELPER_KEY = "(fork server)"
 BIND_RETRIES = 3  # another process may take a port between the probe and the service's bind
 
 
@@ -77,6 +80,8 @@ class ServiceManager:
         self._records: dict[str, ServiceRecord] = {}
         self._handles: dict[str, ProcessHandle] = {}
         self._http: ClientSession | None = None
+        self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
+        launcher.watch_helpers(self._helper_started, self._helper_gone)
 
     # -- queries ------------------------------------------------------------------------------
     def services(self) -> list[ServiceRecord]:
@@ -98,8 +103,9 @@ class ServiceManager:
         return self.pool.scan(self.owner_pids())
 
     def orphans(self) -> dict[int, ServiceRecord]:
-        """Ledger rows that are not in the live table (an earlier panel's services), by pid."""
-        live = set(self.owner_pids())
+        """Ledger rows that are not in the live table (an earlier panel's services, and its fork
+        server: port 0, never in the pool's grid), by pid."""
+        live = set(self.owner_pids()) | self._helpers
         return {r.pid: r for r in self._ledger_records() if r.pid is not None and r.pid not in live}
 
     def snapshot(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
@@ -354,21 +360,49 @@ class ServiceManager:
         return await self._reap_orphans()
 
     async def _reap_orphans(self) -> tuple[str, ...]:
+        """Stop the orphans that are provably ours; returns the keys of the services among them
+        (an earlier panel's fork server is stopped and said, but it is not a service)."""
         orphans = list(self.orphans().values())
         grace = self.settings.stop_grace_ms / 1000
         results = await asyncio.gather(*(reaper.reap(r, grace) for r in orphans))
         for record, stopped in zip(orphans, results, strict=True):
             if stopped:
-                self.events.say(
-                    record.key, f"stopped orphan pid {record.pid} on port {record.port}"
-                )
+                where = f"on port {record.port}" if record.port else "left by an earlier panel"
+                self.events.say(record.key, f"stopped orphan pid {record.pid} {where}")
             # Stopped, or not ours any more (exited, or the pid is someone else's): forget it.
             self._ledger_remove(record.pid)
-        return tuple(r.key for r, stopped in zip(orphans, results, strict=True) if stopped)
+        return tuple(
+            r.key for r, stopped in zip(orphans, results, strict=True) if stopped and r.port
+        )
 
     # -- the ledger -----------------------------------------------------------------------------
     def _ledger_records(self) -> list[ServiceRecord]:
-        return self.ledger.records()
+        return self.ledger.records() + self.ledger.helpers()
+
+    def _helper_started(self, helper: Helper) -> None:
+        """A helper process (the fork server) is recorded like a service, so that a crashed
+        panel's helper is found and ended by the next start (docs/architecture.md "One record
+        per service"). Raising makes the launcher stop it again: never untracked."""
+        row = ServiceRecord(
+            key=HELPER_KEY,
+            service_name=HELPER_KEY,
+            company="",
+            port=0,
+            run_id="",
+            token=helper.cmdline_token,
+        ).spawned(helper.pid, helper.create_time, helper.cmdline_token, time.time())
+        try:
+            self.ledger.add(row)
+        except sqlite3.Error as exc:
+            raise StateDatabaseError(
+                f"the state database {self.settings.db_path} cannot be written ({exc}); the "
+                f"fork server was stopped again. Free disk space in {self.settings.state_dir}."
+            ) from exc
+        self._helpers.add(helper.pid)
+
+    def _helper_gone(self, helper: Helper) -> None:
+        self._helpers.discard(helper.pid)
+        self._ledger_remove(helper.pid)
 
     def _ledger_remove(self, pid: int | None) -> None:
         if pid is None:
