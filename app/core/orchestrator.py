@@ -225,8 +225,8 @@ class Core:
         """Continuous traffic through the running journey (or a new rate for it). A bad rate
         raises ValidationError, no running journey NoJourneyError; neither changes anything."""
         value, seed_value = check_rate(rate), check_seed(seed)
-        if self.traffic.running:
-            return self.traffic.start(value, self.traffic_target())
+        if self.traffic.running:  # paused too: a switch under way keeps the new rate
+            return self.traffic.set_rate(value)
         if self.busy:
             raise BusyError("cannot start traffic: a journey run is in progress")
         return self.traffic.start(value, self.traffic_target(), seed_value)
@@ -439,7 +439,8 @@ class Core:
         """A few requests through the whole new chain (no latency, no injected errors, not
         customers, not exported) so connections are open and first-request costs paid before
         the launch is done: the first customers after a switch run at steady speed
-        (docs/architecture.md, "Traffic"; docs/performance.md, "Warm-up")."""
+        (docs/architecture.md, "Traffic"; docs/performance.md, "Traffic: warm-up after a
+        switch")."""
         hops = [
             h | {"latencyMs": 0, "errorRate": 0}
             for h in build_hops(journey, {s.key: s for s in self.manager.services()})

@@ -181,9 +181,7 @@ class Traffic:
         raises ValidationError and changes nothing."""
         value = check_rate(rate)
         if self.state is not TrafficState.STOPPED:
-            self._rate = value  # the pacer reads it at its next slot
-            self._say(f"traffic rate now {value:g} journeys/s")
-            return self._emit()
+            return self.set_rate(value)
         self._reset(value)
         self._seed = seed if seed is not None else random.randrange(2**32)
         self._aim(target)
@@ -193,6 +191,12 @@ class Traffic:
         self._pacer = asyncio.create_task(self._pace(), name="traffic-pacer")
         self._ticker = asyncio.create_task(self._tick(), name="traffic-ticker")
         self._say(f"traffic started: {value:g} journeys/s through {target.journey.company_name}")
+        return self._emit()
+
+    def set_rate(self, rate: object) -> TrafficStatus:
+        """A new rate for running (or paused) traffic; the pacer reads it at its next slot."""
+        self._rate = check_rate(rate)
+        self._say(f"traffic rate now {self._rate:g} journeys/s")
         return self._emit()
 
     async def pause(self) -> None:
