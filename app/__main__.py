@@ -1,4 +1,4 @@
-"""`python -m app` opens the window; subcommands: serve | run | ports | stop-all."""
+"""`python -m app` opens the window; subcommands: serve | run | ports | stop-all | traffic."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=[m.value for m in Mode], default=None)
     run.add_argument("--think-time-ms", type=float, default=0.0)
     run.add_argument("--seed", type=int, default=None)
+    traffic = command("traffic", "continuous traffic through a running panel's journey")
+    traffic.add_argument("action", choices=["start", "stop", "status"])
+    traffic.add_argument("--rate", type=float, default=None, help="journeys per second (start)")
     return p
 
 
@@ -87,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         return cli.cmd_serve(
             settings, ns.host or settings.api_host, settings.api_port, ns.allow_remote
         )
+    if ns.command == "traffic":
+        if ns.action == "start" and ns.rate is None:
+            print("error: traffic start needs --rate (journeys per second)", file=sys.stderr)
+            return 2
+        return cli.cmd_traffic(settings, ns.action, ns.rate)
     if ns.command == "run":
         ns.mode = ns.mode or (Mode.MULTIPLE.value if ns.customers > 1 else Mode.SINGLE.value)
         return cli.cmd_run(settings, ns)

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
@@ -46,19 +47,34 @@ def format_ports(ports: Sequence[PortInfo]) -> str:
 
 
 def _api_call(
-    settings: Settings, method: str, path: str, timeout: float = API_TIMEOUT_S
+    settings: Settings,
+    method: str,
+    path: str,
+    timeout: float = API_TIMEOUT_S,
+    body: dict[str, Any] | None = None,
+    errors: bool = False,
 ) -> dict[str, Any] | None:
-    """Ask a running panel's control API; None if it does not answer."""
+    """Ask a running panel's control API; None if it does not answer. With `errors`, an
+    error answer's JSON comes back too (with its status as "httpStatus")."""
     url = f"http://127.0.0.1:{settings.api_port}{path}"
     # The API takes POSTs as JSON only (body or not): what a web page cannot send unasked.
     headers = {"Content-Type": "application/json"}
     if token := os.environ.get("BIZOBS_API_TOKEN"):  # a panel served with --allow-remote
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, method=method, headers=headers)
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            body: Any = json.loads(resp.read())
-            return body if isinstance(body, dict) else None
+            answer: Any = json.loads(resp.read())
+            return answer if isinstance(answer, dict) else None
+    except urllib.error.HTTPError as exc:
+        if not errors:
+            return None
+        try:
+            answer = json.loads(exc.read())
+        except ValueError:
+            return None
+        return answer | {"httpStatus": exc.code} if isinstance(answer, dict) else None
     except (OSError, ValueError):
         return None
 
@@ -314,3 +330,57 @@ def cmd_serve(
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def format_traffic(status: dict[str, Any]) -> str:
+    state = "paused" if status.get("paused") else "running" if status["running"] else "stopped"
+    head = f"traffic {state} at {status['rate']:g} journeys/s"
+    if status["running"]:
+        head += f" (achieved {status['achievedRate']:g}/s{', BEHIND' if status['behind'] else ''})"
+    if status.get("reason"):
+        head += f" ({status['reason']})"
+    lines = [
+        head,
+        f"sent {status['sent']}, completed {status['completed']}, failed {status['failed']}, "
+        f"in flight {status['inFlight']}, p50 {status['p50Ms']:g} ms, p95 {status['p95Ms']:g} ms",
+    ]
+    rows = [("STEP", "OK", "FAILED", "P50 ms", "P95 ms")]
+    rows += [
+        (s["stepName"], str(s["ok"]), str(s["failed"]), f"{s['p50Ms']:g}", f"{s['p95Ms']:g}")
+        for s in status["perStep"]
+    ]
+    if len(rows) > 1:
+        lines += ["", table(rows, indent="  ")]
+    return "\n".join(lines)
+
+
+def cmd_traffic(
+    settings: Settings, action: str, rate: float | None, out: TextIO = sys.stdout
+) -> int:
+    """start | stop | status, through the running panel's control API (traffic lives there)."""
+    if lock_holder(settings.state_dir) is None:
+        _note_other_panel(settings)
+        print(
+            f"error: no panel runs on state directory {settings.state_dir}; start one "
+            "(python -m app, or python -m app serve) and run a journey first",
+            file=sys.stderr,
+        )
+        return 2
+    if _other_panel_answers(settings):
+        return 2
+    if action == "start":
+        body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
+    elif action == "stop":
+        body = _api_call(settings, "POST", "/api/traffic/stop", errors=True)
+    else:
+        body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
+    if body is None:
+        print(
+            f"error: the panel's API on port {settings.api_port} does not answer", file=sys.stderr
+        )
+        return 2
+    if "httpStatus" in body:
+        print(f"error: {body.get('error', body['httpStatus'])}", file=sys.stderr)
+        return 1
+    print(format_traffic(body), file=out)
+    return 0

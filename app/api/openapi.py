@@ -19,6 +19,8 @@ from app.core.limits import (
     MAX_LATENCY_MS,
     MAX_TEXT,
     MAX_THINK_TIME_MS,
+    MAX_TRAFFIC_RATE,
+    MIN_TRAFFIC_RATE,
 )
 from app.core.model import Phase, PortState
 
@@ -217,6 +219,83 @@ RUN_RESPONSE = {
         "error": {"type": "string"},
     },
 }
+_STEP_COUNTS = {
+    "type": "object",
+    "properties": {
+        "stepName": {"type": "string"},
+        "ok": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "p50Ms": {"type": "number"},
+        "p95Ms": {"type": "number"},
+    },
+}
+TRAFFIC_STATUS = {
+    "type": "object",
+    "required": ["running", "rate", "sent", "completed", "failed", "inFlight", "perStep"],
+    "properties": {
+        "running": {"type": "boolean"},
+        "paused": {"type": "boolean", "description": "a Run Journey is switching the services"},
+        "rate": {"type": "number", "description": "journeys per second asked for"},
+        "achievedRate": {"type": "number", "description": "journeys per second sent lately"},
+        "behind": {
+            "type": "boolean",
+            "description": "the machine cannot carry the rate: sends are skipped, not queued",
+        },
+        "sent": {"type": "integer", "description": "counts are since start"},
+        "completed": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "inFlight": {"type": "integer"},
+        "p50Ms": {"type": "number"},
+        "p95Ms": {"type": "number"},
+        "perStep": {"type": "array", "items": _STEP_COUNTS},
+        "reason": {"type": "string", "description": "why traffic stopped unasked, if it did"},
+        "series": {
+            "type": "array",
+            "description": "with ?series=1: one point per second, oldest first",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "number"},
+                    "completed": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                    "p50Ms": {"type": "number"},
+                    "p95Ms": {"type": "number"},
+                    "perStep": {"type": "array", "items": _STEP_COUNTS},
+                },
+            },
+        },
+    },
+}
+TRAFFIC_START = {
+    "post": {
+        "summary": "start continuous traffic through the running journey (running: a new rate)",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["rate"],
+                        "properties": {
+                            "rate": {
+                                "type": "number",
+                                "minimum": MIN_TRAFFIC_RATE,
+                                "maximum": MAX_TRAFFIC_RATE,
+                                "description": "journeys per second",
+                            },
+                            "seed": {"type": "integer", "minimum": 0, "maximum": 2**63},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _json(_ref("TrafficStatus"), "traffic runs"),
+            "400": _error("bad rate or seed (not a number, out of range); nothing changed"),
+            "409": _error("no journey is running, or a journey run is in progress"),
+        },
+    }
+}
 PORTS_STATUS = {
     "type": "object",
     "required": ["range", "counts", "ports"],
@@ -291,6 +370,19 @@ SPEC: dict[str, Any] = {
         ),
         "/api/openapi.json": _get("this description", OBJ),
         "/api/export/status": _get("export per signal: sent, dropped, failed batches", OBJ),
+        "/api/traffic/start": TRAFFIC_START,
+        "/api/traffic/stop": _post(
+            "stop traffic: no new journeys, in-flight ones finish (bounded); the final counts",
+            _ref("TrafficStatus"),
+            {},
+        ),
+        "/api/traffic/status": _get(
+            "traffic counts since start; ?series=1 adds the per-second series",
+            _ref("TrafficStatus"),
+            parameters=[
+                {"name": "series", "in": "query", "schema": {"type": "integer", "enum": [0, 1]}}
+            ],
+        ),
     },
     "components": {
         "securitySchemes": {
@@ -306,6 +398,7 @@ SPEC: dict[str, Any] = {
             "Journey": JOURNEY,
             "RunResponse": RUN_RESPONSE,
             "PortsStatus": PORTS_STATUS,
+            "TrafficStatus": TRAFFIC_STATUS,
             "Error": {
                 "type": "object",
                 "required": ["ok", "error"],

@@ -14,7 +14,9 @@ from app.api.security import GUARD, Guard, Handler, guard_requests
 from app.core.errors import (
     BusyError,
     CoreError,
+    NoJourneyError,
     PoolExhaustedError,
+    Problem,
     StateDatabaseError,
     ValidationError,
 )
@@ -38,7 +40,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ValidationError as exc:
         return error(400, str(exc), problems=[p.to_json() for p in exc.problems])
-    except BusyError as exc:
+    except (BusyError, NoJourneyError) as exc:
         return error(409, str(exc))
     except PoolExhaustedError as exc:
         return error(503, str(exc))
@@ -195,6 +197,27 @@ async def export_status(request: web.Request) -> web.Response:
     return web.json_response(request.app[CORE].exporter.status())
 
 
+async def traffic_start(request: web.Request) -> web.Response:
+    body = await _body(request)
+    if "rate" not in body:
+        raise ValidationError(Problem("rate", "body needs a 'rate' in journeys per second"))
+    status = request.app[CORE].start_traffic(body["rate"], _whole(body.get("seed")))
+    return web.json_response({"ok": True, **status.to_json()})
+
+
+async def traffic_stop(request: web.Request) -> web.Response:
+    status = await request.app[CORE].stop_traffic()
+    return web.json_response({"ok": True, **status.to_json()})
+
+
+async def traffic_status(request: web.Request) -> web.Response:
+    series = request.query.get("series", "0")
+    if series not in ("0", "1"):
+        raise ValidationError(Problem("series", "series must be 0 or 1"))
+    status = request.app[CORE].traffic.status()
+    return web.json_response(status.to_json(with_series=series == "1"))
+
+
 async def openapi(request: web.Request) -> web.Response:
     from app.api.openapi import spec_for
 
@@ -214,6 +237,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/runs/{run_id}", run_detail),
     ("GET", "/api/openapi.json", openapi),
     ("GET", "/api/export/status", export_status),
+    ("POST", "/api/traffic/start", traffic_start),
+    ("POST", "/api/traffic/stop", traffic_stop),
+    ("GET", "/api/traffic/status", traffic_status),
 ]
 
 

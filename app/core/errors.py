@@ -47,6 +47,10 @@ class BusyError(CoreError):
     """A run is already in progress."""
 
 
+class NoJourneyError(CoreError):
+    """Continuous traffic needs a running journey, and none is running."""
+
+
 class PoolExhaustedError(CoreError):
     """The port pool cannot fit what was asked."""
 

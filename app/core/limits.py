@@ -14,3 +14,4 @@ DEFAULT_CONCURRENCY = 10
 MAX_PACING_MS = 2_000  # demo pacing per phase
 MIN_TRAFFIC_RATE = 0.1  # journeys per second of continuous traffic
 MAX_TRAFFIC_RATE = 500.0
+MAX_TRAFFIC_IN_FLIGHT = 512  # journeys of continuous traffic in flight; beyond: skipped, 'behind'

@@ -19,18 +19,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from aiohttp import ClientSession, TCPConnector
+from aiohttp import ClientError, ClientSession, TCPConnector
 
 from app.config import LauncherKind, Settings
 from app.core.db import open_db
-from app.core.errors import CoreError, PoolExhaustedError, StateDatabaseError
+from app.core.errors import (
+    BusyError,
+    CoreError,
+    NoJourneyError,
+    PoolExhaustedError,
+    StateDatabaseError,
+)
 from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
 from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
-from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS
+from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_TRAFFIC_IN_FLIGHT
 from app.core.lock import StateLock
 from app.core.model import (
     Listener,
@@ -52,6 +58,8 @@ from app.core.runs import (
 )
 from app.core.services import ServiceManager
 from app.core.simulation import SimulationResult, Simulator, build_hops, make_customers
+from app.core.traffic import Target, Traffic, check_rate, check_seed
+from app.core.traffic_model import TrafficStatus
 
 log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0
@@ -61,6 +69,9 @@ HISTORY_STATUS = {
     RunStatus.CANCELLED: "cancelled",
 }
 Work = Callable[[], Awaitable[dict[str, int]]]
+WARM_ROUNDS = 3  # warm-up requests through a new chain: rounds of WARM_PARALLEL at once
+WARM_PARALLEL = 4
+WARM_TIMEOUT_S = 10.0
 
 
 def make_launcher(kind: LauncherKind) -> Launcher:
@@ -102,6 +113,8 @@ async def open_core(
         stack.push_async_callback(manager.aclose, stop_services_on_close)
         core = Core(settings, events, manager, History(conn), exporter)
         stack.push_async_callback(core.aclose)
+        # Last in, first out: traffic drains before a run is cancelled and services stop.
+        stack.push_async_callback(core.traffic.aclose)
         await core.start(message)
         yield core
 
@@ -129,6 +142,9 @@ class Core:
         self._cancelled_by: str | None = None
         self._journey: Journey | None = None  # the last journey run successfully
         self._http: ClientSession | None = None
+        on_customer = exporter.offer if exporter.enabled else None  # traffic is exported too
+        self.traffic = Traffic(events, self._client, on_customer)
+        self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
 
     async def start(self, db_message: str | None) -> None:
         if db_message:
@@ -188,7 +204,9 @@ class Core:
 
     # -- commands outside runs ----------------------------------------------------------------
     async def stop_all(self) -> StopReport:
-        """Manual full cleanup. A run in progress is cancelled first (it rolls back)."""
+        """Manual full cleanup. Traffic stops first, then a run in progress is cancelled (it
+        rolls back)."""
+        await self.traffic.stop("Stop All")
         await self._cancel_run("Stop All")
         async with self._exclusive("stop all", None):
             return await self.manager.stop_all()
@@ -204,6 +222,27 @@ class Core:
 
     async def stop_service(self, key: str) -> StopReport:
         return await self.manager.stop([key])
+
+    # -- traffic (docs/architecture.md, "Traffic") --------------------------------------------
+    def start_traffic(self, rate: object, seed: object = None) -> TrafficStatus:
+        """Continuous traffic through the running journey (or a new rate for it). A bad rate
+        raises ValidationError, no running journey NoJourneyError; neither changes anything."""
+        value, seed_value = check_rate(rate), check_seed(seed)
+        if self.traffic.running:  # paused too: a switch under way keeps the new rate
+            return self.traffic.set_rate(value)
+        if self.busy:
+            raise BusyError("cannot start traffic: a journey run is in progress")
+        return self.traffic.start(value, self.traffic_target(), seed_value)
+
+    def traffic_target(self) -> Target:
+        journey = self._journey
+        if journey is None or not self.journey_running(journey):
+            raise NoJourneyError("no journey is running: run one first, then start traffic")
+        return self.traffic_target_of(journey)
+
+    async def stop_traffic(self) -> TrafficStatus:
+        """Drain and stop: the final counts."""
+        return await self.traffic.stop()
 
     async def cleanup(self, wait_s: float = 0.0) -> dict[str, int]:
         """Sweep now: stale allocations released, our orphans stopped (queueing up to
@@ -348,6 +387,9 @@ class Core:
         keys = self.manager.customer_keys() if cleanup else []
 
         async def stop() -> dict[str, int]:
+            # In-flight traffic ends on the old services before they stop: the switch fails no
+            # journey (docs/architecture.md, "Traffic").
+            await self.traffic.pause()
             counts["stopped"] = len(self.manager.request_stop(keys))
             return {"stopped": counts["stopped"]}
 
@@ -364,7 +406,9 @@ class Core:
 
         async def launch() -> dict[str, int]:
             started = await self.manager.start_many(self._launch_specs(req.journey), run_id)
-            return {"launched": len(started)}
+            warmed = await self._warm(req.journey) if self.warm_up else 0
+            self.traffic.resume(self.traffic_target_of(req.journey))
+            return {"launched": len(started), "warmed": warmed}
 
         sim_box: list[SimulationResult] = []
 
@@ -381,9 +425,48 @@ class Core:
             (Phase.LAUNCH, launch),
             (Phase.SIMULATE, simulate),
         )
-        for phase, step in work:
-            phases.append(await self.phase(run_id, phase, step))
+        try:
+            for phase, step in work:
+                phases.append(await self.phase(run_id, phase, step))
+        except BaseException as exc:
+            if self.traffic.paused:  # no new services to resume on: stopped, saying why
+                why = f"failed: {exc}" if str(exc) else "cancelled"
+                await self.traffic.stop(f"the Run Journey {why}")
+            raise
         return self._journey_services(req.journey), sim_box[0]
+
+    def traffic_target_of(self, journey: Journey) -> Target:
+        return Target(journey, build_hops(journey, {s.key: s for s in self.manager.services()}))
+
+    async def _warm(self, journey: Journey) -> int:
+        """A few requests through the whole new chain (no latency, no injected errors, not
+        customers, not exported) so connections are open and first-request costs paid before
+        the launch is done: the first customers after a switch run at steady speed
+        (docs/architecture.md, "Traffic"; docs/performance.md, "Traffic: warm-up after a
+        switch")."""
+        hops = [
+            h | {"latencyMs": 0, "errorRate": 0}
+            for h in build_hops(journey, {s.key: s for s in self.manager.services()})
+        ]
+        body = {"customer": {"id": "warm-up"}, "hops": hops, "journey": {}}
+        http = self._client()
+
+        async def one() -> bool:
+            try:
+                async with http.post(hops[0]["url"], json=body) as resp:
+                    await resp.read()
+                    return resp.status == 200
+            except (ClientError, TimeoutError):
+                return False
+
+        ok = 0
+        try:
+            async with asyncio.timeout(WARM_TIMEOUT_S):
+                for _ in range(WARM_ROUNDS):
+                    ok += sum(await asyncio.gather(*(one() for _ in range(WARM_PARALLEL))))
+        except TimeoutError:
+            self.events.say("core", "warm-up did not finish in time", LogLevel.WARNING)
+        return ok
 
     async def _simulate_running(
         self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
@@ -421,7 +504,9 @@ class Core:
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
-            self._http = ClientSession(connector=TCPConnector(limit=MAX_CONCURRENCY * 2))
+            self._http = ClientSession(
+                connector=TCPConnector(limit=MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT)
+            )
         return self._http
 
     def _exclusive(self, what: str, wait_s: float | None = 0.0) -> Exclusive:

@@ -7,11 +7,12 @@ step 1; every service calls the next hop it is given, so no service computes a p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,20 +81,27 @@ class Customer:
 def make_customers(n: int, domain: str, seed: int | None = None) -> list[Customer]:
     """N generated customer profiles; the same seed gives the same customers."""
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        handle = f"{first}.{last}".lower().replace("ü", "ue")
-        out.append(
-            Customer(
-                id=f"cust-{i + 1:05d}-{rng.randrange(16**6):06x}",
-                name=f"{first} {last}",
-                email=f"{handle}{rng.randrange(100)}@{domain}",
-                segment=rng.choice(SEGMENTS),
-                loyalty_tier=rng.choice(TIERS),
-            )
-        )
-    return out
+    return [_customer(rng, i, domain) for i in range(n)]
+
+
+def customer_stream(domain: str, seed: int, start: int = 0) -> Iterator[Customer]:
+    """Customers without end for continuous traffic, numbered from `start + 1`; the same seed
+    and start give the same customers."""
+    rng = random.Random(f"{seed}/{start}")
+    for i in itertools.count(start):
+        yield _customer(rng, i, domain)
+
+
+def _customer(rng: random.Random, i: int, domain: str) -> Customer:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    handle = f"{first}.{last}".lower().replace("ü", "ue")
+    return Customer(
+        id=f"cust-{i + 1:05d}-{rng.randrange(16**6):06x}",
+        name=f"{first} {last}",
+        email=f"{handle}{rng.randrange(100)}@{domain}",
+        segment=rng.choice(SEGMENTS),
+        loyalty_tier=rng.choice(TIERS),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,14 +195,14 @@ def summarize(results: Sequence[CustomerResult], duration_ms: float) -> Summary:
         completed=completed,
         failed=n - completed,
         success_rate=completed / n if n else 0.0,
-        p50_ms=_percentile(latencies, 50),
-        p95_ms=_percentile(latencies, 95),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
         duration_ms=duration_ms,
         journeys_per_s=n / (duration_ms / 1000) if duration_ms > 0 else 0.0,
     )
 
 
-def _percentile(sorted_values: Sequence[float], pct: int) -> float:
+def percentile(sorted_values: Sequence[float], pct: int) -> float:
     if not sorted_values:
         return 0.0
     if len(sorted_values) == 1:

@@ -69,6 +69,7 @@ class TrafficStatus:
     p95_ms: float = 0.0
     steps: tuple[StepSecond, ...] = ()
     series: tuple[TrafficSecond, ...] = field(default=(), repr=False)
+    reason: str = ""  # why traffic stopped when the operator did not ask (a failed Run Journey)
 
     def to_json(self, with_series: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -84,6 +85,7 @@ class TrafficStatus:
             "p50Ms": round(self.p50_ms, 2),
             "p95Ms": round(self.p95_ms, 2),
             "perStep": [s.to_json() for s in self.steps],
+            "reason": self.reason,
         }
         if with_series:
             out["series"] = [s.to_json() for s in self.series]

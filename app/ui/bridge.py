@@ -335,6 +335,23 @@ class CoreBridge(QObject):
         report = await core.stop_all()
         self.stopAllFinished.emit(report)
 
+    async def start_traffic(self, rate: float) -> None:
+        """Continuous traffic through the running journey (or a new rate); a bad rate or no
+        running journey → commandFailed. Counts arrive through trafficChanged."""
+
+        async def start(core: Core) -> None:
+            core.start_traffic(rate)
+
+        await self._command("Start traffic", start)
+
+    async def stop_traffic(self) -> None:
+        """Drain and stop; the final counts arrive through trafficChanged."""
+
+        async def stop(core: Core) -> None:
+            await core.stop_traffic()
+
+        await self._command("Stop traffic", stop)
+
     async def sweep(self) -> None:
         await self._command("Sweep", self._sweep)
 

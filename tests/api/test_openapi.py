@@ -69,6 +69,9 @@ def test_allow_remote_document_requires_the_bearer_token(
 OBSERVED: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("GET", "/api/runs?limit=x", "/api/runs", {}, 400),
     ("GET", "/api/runs/run-nope", "/api/runs/{run_id}", {}, 404),
+    ("POST", "/api/traffic/start", "/api/traffic/start", {"json": {"rate": 0}}, 400),
+    ("POST", "/api/traffic/start", "/api/traffic/start", {"json": {"rate": 5}}, 409),
+    ("GET", "/api/traffic/status?series=x", "/api/traffic/status", {}, 400),
     ("GET", "/api/journey/simulate", "/api/journey/simulate", {}, 405),
     ("POST", "/api/health", "/api/health", {"headers": JSON}, 405),
     ("POST", "/api/services/stop-all", "/api/services/stop-all", {}, 415),

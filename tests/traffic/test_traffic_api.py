@@ -1,0 +1,90 @@
+"""Traffic through the control API in-process, and the CLI against a real `python -m app serve`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.config import Settings
+from app.core.waiting import until
+from tests.api.test_api import api, call
+from tests.api.test_cli import cli
+from tests.conftest import run
+from tests.helpers import ServeProcess, journey
+
+JSON = {"Content-Type": "application/json"}
+BAD_BODIES: list[bytes] = [
+    b'{"rate": 0}',
+    b'{"rate": -1}',
+    b'{"rate": NaN}',
+    b'{"rate": Infinity}',
+    b'{"rate": 1000000}',
+    b'{"rate": "20"}',
+    b'{"rate": true}',
+    b"{}",
+    b'{"rate": 5, "seed": -1}',
+]
+
+
+def test_traffic_routes_refuse_bad_rates_and_no_journey_then_run(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with api(settings) as (core, _, http):
+            status, body = await call(http, "POST", "/api/traffic/start", json={"rate": 5})
+            assert status == 409 and "no journey is running" in body["error"], body
+            status, _ = await call(
+                http, "POST", "/api/journey/simulate", json={"journey": journey("Api Co")}
+            )
+            assert status == 200
+            for raw in BAD_BODIES:
+                status, body = await call(
+                    http, "POST", "/api/traffic/start", data=raw, headers=JSON
+                )
+                assert status == 400 and body["problems"][0]["field"] in ("rate", "seed"), raw
+                assert not core.traffic.running, raw  # nothing changed
+            status, body = await call(http, "POST", "/api/traffic/start", json={"rate": 10})
+            assert status == 200 and body["running"] and body["rate"] == 10, body
+            held = await until(lambda: core.traffic.status().completed >= 10, 20)
+            assert held
+            status, body = await call(http, "POST", "/api/traffic/start", data=b'{"rate": 0}')
+            assert status in (400, 415)  # no JSON content type: the gate; then the rate
+            status, body = await call(http, "GET", "/api/traffic/status")
+            assert status == 200 and body["rate"] == 10 and "series" not in body
+            assert {"running", "sent", "completed", "failed", "inFlight", "p50Ms", "p95Ms"} <= set(
+                body
+            )
+            assert [s["stepName"] for s in body["perStep"]] == ["Login", "Browse"]
+            _, body = await call(http, "GET", "/api/traffic/status?series=1")
+            assert body["series"] and set(body["series"][-1]) >= {"at", "completed", "perStep"}
+            status, _ = await call(http, "GET", "/api/traffic/status?series=x")
+            assert status == 400
+            status, body = await call(http, "POST", "/api/traffic/stop")
+            assert status == 200 and not body["running"] and body["inFlight"] == 0, body
+            assert body["sent"] == body["completed"] + body["failed"]
+
+    run(scenario(), timeout=60)
+
+
+def _counts(out: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"(sent|completed|failed|in flight) (\d+)", out)}
+
+
+def test_cli_traffic_commands_against_a_running_server(settings: Settings) -> None:
+    server = ServeProcess(settings, BIZOBS_ESSENTIAL_SERVICES="").start()
+    try:
+        out = cli(settings, "traffic", "start", "--rate", "10")
+        assert out.returncode == 1 and "no journey is running" in out.stderr, out
+        answer: Any = server.call("POST", "/api/journey/simulate", {"journey": journey("Cli Co")})
+        assert answer["ok"], answer
+        out = cli(settings, "traffic", "start", "--rate", "0")
+        assert out.returncode == 1 and "rate must be from 0.1 to 500" in out.stderr, out
+        out = cli(settings, "traffic", "start", "--rate", "10")
+        assert out.returncode == 0 and "traffic running at 10 journeys/s" in out.stdout, out
+        status = cli(settings, "traffic", "status")
+        assert status.returncode == 0 and "traffic running" in status.stdout, status
+        out = cli(settings, "traffic", "stop")
+        assert out.returncode == 0 and "traffic stopped" in out.stdout, out
+        counts = _counts(out.stdout)
+        assert counts["in flight"] == 0 and counts["sent"] == counts["completed"] + counts["failed"]
+        assert "Login" in out.stdout and "Browse" in out.stdout
+    finally:
+        server.stop()
