@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,8 +45,41 @@ def test_environment_overrides() -> None:
         ({"BIZOBS_LAUNCHER": "spawn"}, "fork, exec"),
         ({"BIZOBS_ESSENTIAL_SERVICES": "NoCompany"}, "ServiceName-Company"),
         ({"BIZOBS_STOP_GRACE_MS": "-1"}, "stop grace"),
+        ({"BIZOBS_STOP_GRACE_MS": "1e400"}, "not a whole number"),
+        ({"BIZOBS_STOP_GRACE_MS": "99999999999"}, "stop grace must be 0-600000"),
+        ({"BIZOBS_API_PORT": "99999"}, "not a TCP port"),
+        ({"BIZOBS_API_PORT": "70000"}, "not a TCP port"),
+        ({"BIZOBS_DEMO_PACING_MS": "5000"}, "demo pacing"),
     ],
 )
 def test_bad_settings_are_refused_clearly(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--port", "99999"], "is not a TCP port"),
+        (["serve", "--port", "70000"], "is not a TCP port"),
+        (["serve", "--port", "8385"], "lies inside the service pool"),
+        (["--state-dir", "{file}/state", "serve", "--port", "8380"], "cannot use state directory"),
+        (["--state-dir", "{file}/state", "run", "e-commerce"], "cannot use state directory"),
+        (["--state-dir", "{file}/state", "stop-all"], "cannot use state directory"),
+    ],
+)
+def test_bad_settings_are_one_line_at_start(tmp_path: Path, args: list[str], message: str) -> None:
+    """Caught when the command starts, as one line: no traceback, nothing started."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")  # a state dir inside a file: no permission could make it usable
+    argv = [a.format(file=a_file) for a in args]
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "--ports", "8381-8390", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "BIZOBS_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert out.returncode in (1, 2), out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], out.stderr

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from app.core.errors import StateLockedError
+from app.core.errors import StateDatabaseError, StateLockedError
 
 
 class StateLock:
@@ -15,8 +15,14 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # not a directory, no permission, read-only file system
+            raise StateDatabaseError(
+                f"cannot use state directory {self.path.parent}: {exc.strerror}; choose "
+                "another one (BIZOBS_STATE_DIR / --state-dir)"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
