@@ -48,6 +48,7 @@ from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
 from app.ui.widgets.port_grid import PortGrid
 from app.ui.widgets.results import ResultsView
+from app.ui.widgets.traffic_chart import TrafficChart, TrafficControl
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,14 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("bottomTabs")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.logView, "Log")
+        traffic = QWidget()
+        traffic_layout = QVBoxLayout(traffic)
+        traffic_layout.setContentsMargins(4, 4, 4, 4)
+        self.trafficControl = TrafficControl()
+        self.trafficChart = TrafficChart()
+        traffic_layout.addWidget(self.trafficControl)
+        traffic_layout.addWidget(self.trafficChart, 1)
+        self.tabs.addTab(traffic, "Traffic")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -323,6 +332,9 @@ class MainWindow(QMainWindow):
         self.stage.runStarted.connect(self._run_started)
         self.stage.runFinished.connect(self._run_finished)
         self.editor.validated.connect(self._validated)
+        # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms").
+        self.trafficChart.bind(b)
+        self.trafficControl.bind(b)
         b.serviceEvent.connect(self.stage.on_service)
         b.serviceEvent.connect(self._service_event)
         b.logEvent.connect(self._log_event)
