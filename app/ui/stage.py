@@ -62,6 +62,12 @@ class Stage(QObject):
         self._ports_wait.setSingleShot(True)
         self._ports_wait.setInterval(PORTS_WAIT_MS)
         self._ports_wait.timeout.connect(self._flush_waiting)
+        # Frames are applied on the next loop turn, not inside the signal: a burst of 40
+        # service events (a switch) coalesces into one frame instead of 40 grid repaints.
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self._pump)
 
     # -- input (bridge signals) ----------------------------------------------------------------
     def set_pacing_ms(self, ms: int) -> None:
@@ -110,7 +116,8 @@ class Stage(QObject):
         self._push(Frame(run_finished=result))
 
     def idle(self) -> bool:
-        return not self._queue and not self._waiting and not self._hold.isActive()
+        busy = self._hold.isActive() or self._soon.isActive()
+        return not self._queue and not self._waiting and not busy
 
     # -- output --------------------------------------------------------------------------------
     def _flush_waiting(self) -> None:
@@ -121,8 +128,10 @@ class Stage(QObject):
 
     def _push(self, frame: Frame) -> None:
         self._queue.append(frame)
-        if not self._hold.isActive():
+        if not self._shown_states:  # the very first snapshot: the grid appears at once
             self._pump()
+        elif not self._hold.isActive() and not self._soon.isActive():
+            self._soon.start()
 
     def _pump(self) -> None:
         while self._queue:
