@@ -1,5 +1,6 @@
-"""Window smoothness: the longest event-loop stall during a 40-service journey switch, and the
-cost of one port-grid refresh (scan + snapshot + repaint).
+"""Window smoothness: the longest event-loop stall during a 40-service journey switch with the
+traffic charts running, the cost of one port-grid refresh (scan + snapshot + repaint) and of one
+chart update.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/ui.py [--ports 8081-8120] [--repeats 5]
 
@@ -27,6 +28,7 @@ import qasync
 from app.config import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
+from app.core.traffic_model import StepSecond, TrafficSecond, TrafficStatus
 from app.ui.bridge import CoreBridge
 from app.ui.main_window import MainWindow
 from bench._common import machine, median, table
@@ -71,6 +73,29 @@ class LagProbe:
         return self.worst_ms
 
 
+def traffic(now: float, steps: int = 5) -> TrafficStatus:
+    """Five minutes of per-second points, as the traffic generator reports them."""
+    series = tuple(
+        TrafficSecond(
+            now - 300 + i,
+            completed=8 + i % 5,
+            failed=i % 3,
+            p50_ms=20.0 + i % 7,
+            p95_ms=60.0 + i % 11,
+            steps=tuple(StepSecond(f"Step {k}", ok=8, failed=i % 2) for k in range(steps)),
+        )
+        for i in range(300)
+    )
+    return TrafficStatus(running=True, rate=10, achieved_rate=9.8, sent=3000, series=series)
+
+
+async def feed_charts(bridge: CoreBridge) -> None:
+    """The charts running: a fresh status four times a second (the generator sends one)."""
+    while True:
+        bridge.trafficChanged.emit(traffic(time.time()))
+        await asyncio.sleep(0.25)
+
+
 def journey(n: int, company: str) -> dict:
     return {
         "companyName": company,
@@ -86,6 +111,12 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
     probe = LagProbe()
     stalls, idle, refresh = [], [], []
     bridge.phaseEvent.connect(probe.on_phase)
+    window.tabs.setCurrentWidget(window.trafficChart.parentWidget())  # the charts are painted
+    chart_ms: list[float] = []
+    window.trafficChart.plots.scene().changed.connect(
+        lambda *_: chart_ms.append(window.trafficChart.last_update_ms)
+    )
+    feeder = asyncio.ensure_future(feed_charts(bridge))
     try:
         await bridge.run_journey(journey(n, "Warm Co"))
         for i in range(repeats):
@@ -112,7 +143,8 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
             t3 = time.perf_counter()
             refresh.append(((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
     finally:
-        await bridge.close(stop_services=True)
+        feeder.cancel()
+        await bridge.close()
     return [
         [
             f"{n}-service switch: longest loop stall",
@@ -144,6 +176,11 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
                 ]
             )
         ),
+        [
+            f"one chart update (3 plots, 300 s, {window.trafficChart.updates} updates)",
+            f"{median(chart_ms or [0.0]):.2f} ms",
+            f"{max(chart_ms or [0.0]):.2f} ms",
+        ],
     ]
 
 

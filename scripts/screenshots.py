@@ -84,7 +84,26 @@ async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
     await settle(600)  # pacing stays as it was for the run, so the toolbar matches the timeline
     window.grab().save(str(out / "screenshot-after-run.png"))
     print("wrote", out / "screenshot-after-run.png")
+    await sizes_and_schemes(window, out)
     await bridge.close()
+
+
+async def sizes_and_schemes(window: MainWindow, out: Path) -> None:
+    """The smallest and a large layout, light and dark, named by platform (offscreen or xcb)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    platform = QGuiApplication.platformName()
+    hints = QGuiApplication.styleHints()
+    for scheme, value in (("light", Qt.ColorScheme.Light), ("dark", Qt.ColorScheme.Dark)):
+        hints.setColorScheme(value)
+        for width, height in ((1000, 650), (1920, 1080)):
+            window.resize(width, height)
+            await settle(500)
+            path = out / f"screenshot-{platform}-{width}x{height}-{scheme}.png"
+            window.grab().save(str(path))
+            print("wrote", path)
+    hints.unsetColorScheme()
 
 
 def main() -> int:
@@ -93,6 +112,7 @@ def main() -> int:
     out = ROOT / "docs"
     out.mkdir(exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setStyle("Fusion")  # follows the colour scheme, light or dark
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory(prefix="bizobs-shots-") as tmp:

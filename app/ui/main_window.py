@@ -16,8 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -43,12 +43,14 @@ from app.ui.bridge import (
     read_journey_file,
     write_journey_file,
 )
+from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.log import LogView
-from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES
+from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
 from app.ui.widgets.port_grid import PortGrid
 from app.ui.widgets.results import ResultsView
+from app.ui.widgets.traffic_chart import TrafficChart, TrafficControl
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,12 @@ BANNER_STYLE = {
     "info": "background: #e7f5ff; color: #0f4c81; border: 1px solid #74c0fc;",
     "ok": "background: #d3f9d8; color: #1e6b2f; border: 1px solid #2b8a3e;",
 }
+
+
+# Platforms without a real screen: their geometry means nothing on the operator's display.
+HEADLESS_PLATFORMS = ("offscreen", "minimal")
+EDITOR_WIDTH = 440  # the journey editor's column: its four step buttons and columns fit
+EDITOR_MIN_WIDTH = 400
 
 
 def default_qsettings() -> QSettings:
@@ -78,6 +86,9 @@ class MainWindow(QMainWindow):
         self.stop_all_dialog: QMessageBox | None = None
         self.close_dialog: QMessageBox | None = None
         self._file_dialog: QFileDialog | None = None
+        self._problems: list[Problem] = []  # the journey's validation problems (Run's tooltip)
+        self._refused_banner = False  # the banner shows a refusal: it clears once valid
+        self.stage = Stage(self)
         settings = bridge.settings
         self.setWindowTitle(f"{APP_TITLE} — ports {settings.port_lo}–{settings.port_hi}")
         self._build_actions()
@@ -141,7 +152,7 @@ class MainWindow(QMainWindow):
             "&Open Journey…", self.open_journey_dialog, QKeySequence.StandardKey.Open
         )
         self.saveAction = self._action(
-            "&Save Journey As…", self.save_journey_dialog, QKeySequence.StandardKey.Save
+            "&Save Journey As…", self.save_journey_dialog, QKeySequence.StandardKey.SaveAs
         )
         self.quitAction = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.aboutAction = self._action("&About", self.show_about)
@@ -177,7 +188,10 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The editor fits the column's width (never a sideways scroll that cuts buttons).
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.editor)
+        left.setMinimumWidth(EDITOR_MIN_WIDTH)
         left_layout.addWidget(scroll, 1)
         buttons = QHBoxLayout()
         self.runJourneyButton = _big_button(
@@ -198,6 +212,9 @@ class MainWindow(QMainWindow):
         self.grid.stopServiceRequested.connect(self.stop_service)
         self.grid.openHealthRequested.connect(self.open_health)
         grid_box = QGroupBox("Live port grid")
+        # The grid is as tall as its rows, no taller: extra height goes to the views below
+        # (no empty band on a large screen).
+        grid_box.setMaximumHeight(self.grid.preferred_height(len(self.bridge.settings.ports)))
         grid_layout = QVBoxLayout(grid_box)
         grid_layout.addWidget(self.grid)
 
@@ -206,31 +223,43 @@ class MainWindow(QMainWindow):
         timeline_box = QGroupBox("Run Journey phases")
         timeline_layout = QVBoxLayout(timeline_box)
         timeline_layout.addWidget(self.timeline)
+        # All five phases stay readable at 1000×650: the box never gets shorter than them.
+        timeline_box.setMinimumHeight(self.timeline.minimumSizeHint().height() + 30)
         self.results = ResultsView()
         self.logView = LogView()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("bottomTabs")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.logView, "Log")
+        traffic = QWidget()
+        traffic_layout = QVBoxLayout(traffic)
+        traffic_layout.setContentsMargins(4, 4, 4, 4)
+        self.trafficControl = TrafficControl()
+        self.trafficChart = TrafficChart()
+        traffic_layout.addWidget(self.trafficControl)
+        traffic_layout.addWidget(self.trafficChart, 1)
+        self.tabs.addTab(traffic, "Traffic")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
         self.bottomSplitter.addWidget(timeline_box)
         self.bottomSplitter.addWidget(self.tabs)
-        self.bottomSplitter.setStretchFactor(0, 2)
-        self.bottomSplitter.setStretchFactor(1, 3)
+        self.bottomSplitter.setStretchFactor(0, 1)
+        self.bottomSplitter.setStretchFactor(1, 1)
         self.rightSplitter = QSplitter(Qt.Orientation.Vertical)
         self.rightSplitter.setObjectName("rightSplitter")
         self.rightSplitter.addWidget(grid_box)
         self.rightSplitter.addWidget(self.bottomSplitter)
-        self.rightSplitter.setStretchFactor(0, 3)
-        self.rightSplitter.setStretchFactor(1, 2)
+        self.rightSplitter.setStretchFactor(0, 1)  # both shrink; the grid stops at its rows
+        self.rightSplitter.setStretchFactor(1, 1)
+        self.rightSplitter.setChildrenCollapsible(False)
         self.mainSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.mainSplitter.setObjectName("mainSplitter")
         self.mainSplitter.addWidget(left)
         self.mainSplitter.addWidget(self.rightSplitter)
-        self.mainSplitter.setStretchFactor(0, 2)
-        self.mainSplitter.setStretchFactor(1, 5)
+        self.mainSplitter.setChildrenCollapsible(False)
+        self.mainSplitter.setStretchFactor(0, 0)  # the editor keeps its width; the views grow
+        self.mainSplitter.setStretchFactor(1, 1)
         self._left_panel = left
         outer.addWidget(self.mainSplitter, 1)
         self.setCentralWidget(central)
@@ -263,7 +292,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.aboutAction)
 
     def _build_toolbar(self) -> None:
-        toolbar = self.addToolBar("Main")
+        toolbar = self.addToolBar("Toolbar")  # the View menu's toggle reads this title
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.addAction(self.runAction)
@@ -294,12 +323,23 @@ class MainWindow(QMainWindow):
 
     def _connect_bridge(self) -> None:
         b = self.bridge
-        b.portsChanged.connect(self._ports_changed)
-        b.phaseEvent.connect(self._phase_event)
+        # Run displays go through the stage: grid and timeline change together, paced
+        # (app/ui/stage.py); the log shows events as they happen.
+        b.portsChanged.connect(self.stage.on_ports)
+        b.phaseEvent.connect(self.stage.on_phase)
+        b.runStarted.connect(self.stage.on_run_started)
+        b.runFinished.connect(self.stage.on_run_finished)
+        self.stage.portsChanged.connect(self._ports_changed)
+        self.stage.phaseEvent.connect(self._phase_event)
+        self.stage.runStarted.connect(self._run_started)
+        self.stage.runFinished.connect(self._run_finished)
+        self.editor.validated.connect(self._validated)
+        # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms").
+        self.trafficChart.bind(b)
+        self.trafficControl.bind(b)
+        b.serviceEvent.connect(self.stage.on_service)
         b.serviceEvent.connect(self._service_event)
         b.logEvent.connect(self._log_event)
-        b.runStarted.connect(self._run_started)
-        b.runFinished.connect(self._run_finished)
         b.runRefused.connect(self._run_refused)
         b.commandFailed.connect(self._command_failed)
         b.stopAllFinished.connect(self._stop_all_finished)
@@ -315,6 +355,7 @@ class MainWindow(QMainWindow):
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
+            self._clamp_to_screen()
         else:
             self.resize(1440, 900)
         state = s.value("window/state")
@@ -343,22 +384,41 @@ class MainWindow(QMainWindow):
         pacing = self.bridge.settings.demo_pacing_ms or _int(s.value("demo/pacingMs"), 0)
         self.pacingSpin.setValue(pacing)
         self.bridge.set_pacing_ms(pacing)
+        self.stage.set_pacing_ms(pacing)
+
+    def _clamp_to_screen(self) -> None:
+        """A geometry saved on another screen (or a larger one) must not open off-screen or
+        larger than the screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        w = min(self.width(), avail.width() - extra_w)
+        h = min(self.height(), avail.height() - extra_h)
+        x = min(max(frame.x(), avail.x()), avail.right() + 1 - w - extra_w)
+        y = min(max(frame.y(), avail.y()), avail.bottom() + 1 - h - extra_h)
+        self.setGeometry(QRect(x + (self.x() - frame.x()), y + (self.y() - frame.y()), w, h))
 
     def _default_sizes(self, name: str) -> list[int]:
         rows = -(-len(self.bridge.settings.ports) // 8)
         grid = min(rows, 5) * 80 + 110  # a larger pool scrolls inside the grid
         return {
-            "mainSplitter": [480, 960],
+            "mainSplitter": [EDITOR_WIDTH, 960],
             "rightSplitter": [grid, 800 - grid],
-            "bottomSplitter": [360, 600],
+            "bottomSplitter": [480, 480],
         }.get(name, [1, 1])
 
     def save_settings(self) -> None:
         s = self.qsettings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        for splitter in (self.mainSplitter, self.rightSplitter, self.bottomSplitter):
-            s.setValue(f"window/{splitter.objectName()}", splitter.saveState())
+        # An offscreen run (tests, screenshots) has no real screen: its geometry would open the
+        # operator's window at a meaningless size, so only the journey is remembered.
+        if QGuiApplication.platformName() not in HEADLESS_PLATFORMS:
+            s.setValue("window/geometry", self.saveGeometry())
+            s.setValue("window/state", self.saveState())
+            for splitter in (self.mainSplitter, self.rightSplitter, self.bottomSplitter):
+                s.setValue(f"window/{splitter.objectName()}", splitter.saveState())
         s.setValue("journey/last", json.dumps(self.editor.state()))
         s.setValue("demo/pacingMs", self.pacingSpin.value())
         s.sync()
@@ -378,21 +438,61 @@ class MainWindow(QMainWindow):
             self.show_banner(f"Internal error: {type(exc).__name__}: {exc}", "error")
         self._update_actions()
 
-    def _update_actions(self, *_args: object) -> None:
+    def _enablement(self) -> dict[str, tuple[bool, str]]:
+        """Every command's enablement and the reason shown on hover, decided here only: an
+        action is enabled exactly when it can do something."""
         open_ = self.bridge.is_open and not self._shutting_down
-        can_run = open_ and not self.bridge.busy and not self._run_pending
-        self.runAction.setEnabled(can_run)
-        self.runJourneyButton.setEnabled(can_run)
-        self.stopAllAction.setEnabled(open_)
-        self.stopAllButton.setEnabled(open_)
-        self.sweepAction.setEnabled(open_ and not self.bridge.busy)
+        busy = self.bridge.busy or self._run_pending
+        services = len(self.bridge.services()) if open_ else 0
+        stale = self.grid.counts().get("stale", 0)
+        if not open_:
+            run = (False, "The panel is not open")
+        elif busy:
+            run = (False, "A journey run is in progress")
+        elif self._problems:
+            run = (False, "Cannot run this journey yet:\n" + problem_lines(self._problems))
+        else:
+            run = (True, self.runAction.statusTip() + " (Ctrl+R)")
+        stop_tip = self.stopAllAction.statusTip() if services or busy else "Nothing is running"
+        sweep_tip = (
+            self.sweepAction.statusTip()
+            if stale
+            else "Nothing is stale: the grid shows no stale port"
+        )
+        return {
+            "run": run,
+            "stopAll": (open_ and (services > 0 or busy), stop_tip),
+            "sweep": (open_ and not busy and stale > 0, sweep_tip),
+        }
+
+    def _update_actions(self, *_args: object) -> None:
+        rules = self._enablement()
+        for key, widgets in (
+            ("run", (self.runAction, self.runJourneyButton)),
+            ("stopAll", (self.stopAllAction, self.stopAllButton)),
+            ("sweep", (self.sweepAction,)),
+        ):
+            enabled, tip = rules[key]
+            for widget in widgets:
+                widget.setEnabled(enabled)
+                widget.setToolTip(tip)
+        self._update_run_state()
+
+    def _update_run_state(self) -> None:
+        open_ = self.bridge.is_open and not self._shutting_down
         if not open_:
             self.runStateLabel.setText("Closed" if not self._shutting_down else "Stopping…")
         elif self.bridge.busy or self._run_pending:
             if not self.runStateLabel.text().startswith("Running"):
                 self.runStateLabel.setText("Running…")
-        else:
+        elif not self.runStateLabel.text().startswith("Stopping"):
             self.runStateLabel.setText("Idle")
+
+    def _validated(self, problems: list[Problem]) -> None:
+        self._problems = list(problems)
+        if not problems and self._refused_banner:
+            self.hide_banner()
+        self._update_actions()
 
     # -- commands ------------------------------------------------------------------------------
     def run_journey(self) -> None:
@@ -416,15 +516,17 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def confirm_stop_all(self) -> None:
-        if not self.bridge.is_open or self._shutting_down:
-            return
+        if not self._enablement()["stopAll"][0]:
+            return  # nothing to stop: no dialog asking about 0 services
         services = self.bridge.services()
         essential = sum(1 for s in services if s.essential)
         box = QMessageBox(self)
         box.setObjectName("stopAllDialog")
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Stop All")
-        box.setText(f"Stop all {len(services)} services of this panel ({essential} essential)?")
+        box.setText(
+            f"Stop all {plural(len(services), 'service')} of this panel ({essential} essential)?"
+        )
         info = "Essential services are stopped too; the next Run Journey starts them again."
         if self.bridge.busy:
             info = "The journey run in progress is cancelled first (it rolls back). " + info
@@ -455,10 +557,15 @@ class MainWindow(QMainWindow):
             self._task(self.bridge.stop_service(key))
 
     def open_health(self, port: int) -> None:
-        QDesktopServices.openUrl(QUrl(f"http://127.0.0.1:{port}/health"))
+        url = f"http://127.0.0.1:{port}/health"
+        if QDesktopServices.openUrl(QUrl(url)):
+            self.statusBar().showMessage(f"Opened {url} in the browser", 5000)
+        else:  # no browser on this desktop: say so, and leave the address to copy
+            self.show_banner(f"No browser could open {url} — copy the address to check it.")
 
     def _pacing_changed(self, value: int) -> None:
         self.bridge.set_pacing_ms(value)
+        self.stage.set_pacing_ms(value)
         self.qsettings.setValue("demo/pacingMs", value)
 
     # -- journeys (File menu) ------------------------------------------------------------------
@@ -531,18 +638,21 @@ class MainWindow(QMainWindow):
     def show_banner(self, text: str, kind: str = "info") -> None:
         self.banner.setText(text)
         self.banner.setStyleSheet(
-            f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px; padding: 6px; }}}}"
+            f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px; padding: 6px; }}"
         )
         self.banner.setProperty("kind", kind)
+        self._refused_banner = False
         self._banner_row.show()
 
     def hide_banner(self) -> None:
+        self._refused_banner = False
         self._banner_row.hide()
         self.banner.clear()
 
     # -- bridge signals ------------------------------------------------------------------------
     def _ports_changed(self, ports: list[Any]) -> None:
         self.grid.set_ports(ports)
+        self._update_actions()  # Stop All and Sweep follow what the grid shows
         counts = self.grid.counts()
         parts = []
         for key in LEGEND_ORDER:
@@ -557,7 +667,7 @@ class MainWindow(QMainWindow):
             )
             weight = "bold" if n else "normal"
             parts.append(
-                f"<span style='color:{sw.border}'>■</span> "
+                f"<span style='color:{sw.fill}'>■</span> "
                 f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>"
             )
         self.countsLabel.setText("&nbsp;&nbsp;".join(parts))
@@ -604,6 +714,7 @@ class MainWindow(QMainWindow):
         self.logView.add(event.key, f"{event.change.value}{where}{pid}{detail}", level)
 
     def _run_finished(self, result: Any) -> None:
+        self._update_actions()
         total = sum(p.duration_ms for p in result.phases)
         self.timeline.finish_run(result.ok, result.error or "", total)
         if result.simulation is not None:
@@ -632,6 +743,7 @@ class MainWindow(QMainWindow):
         first = problems[0].message if problems else "invalid input"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         self.show_banner(f"Run Journey refused, nothing was stopped: {first}{more}", "error")
+        self._refused_banner = True
         self.statusBar().showMessage("Fix the journey first: nothing was stopped", 8000)
         self.logView.add(
             "panel", "Run Journey refused: " + "; ".join(p.message for p in problems), "warning"
@@ -650,9 +762,10 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _sweep_finished(self, counts: dict[str, int]) -> None:
+        stale, orphans = counts.get("staleCleaned", 0), counts.get("orphansReaped", 0)
         msg = (
-            f"Sweep: {counts.get('staleCleaned', 0)} stale allocations released, "
-            f"{counts.get('orphansReaped', 0)} orphans stopped"
+            f"Sweep: {plural(stale, 'stale allocation')} released, "
+            f"{plural(orphans, 'orphan')} stopped"
         )
         self.statusBar().showMessage(msg, 10000)
         self.logView.add("panel", msg)
@@ -712,6 +825,13 @@ class MainWindow(QMainWindow):
         finally:
             self._shutdown_done = True
             QTimer.singleShot(0, self.close)
+
+
+def problem_lines(problems: list[Problem], limit: int = 8) -> str:
+    lines = [f"• {p.message}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"… and {len(problems) - limit} more")
+    return "\n".join(lines)
 
 
 def _int(value: Any, default: int) -> int:

@@ -242,7 +242,13 @@ def test_only_the_bridge_touches_the_core() -> None:
     """Widgets are views (no psutil, sockets, processes); besides the bridge, UI modules import
     from the core only its pure value types, limits and the journey parser."""
     ui = Path(__file__).resolve().parents[2] / "app" / "ui"
-    allowed_core = {"app.core.model", "app.core.journeys", "app.core.errors", "app.core.limits"}
+    allowed_core = {
+        "app.core.model",
+        "app.core.journeys",
+        "app.core.errors",
+        "app.core.limits",
+        "app.core.traffic_model",  # pure values of the traffic charts
+    }
     for path in sorted(ui.rglob("*.py")):
         modules = set()
         for node in ast.walk(ast.parse(path.read_text())):
@@ -257,3 +263,89 @@ def test_only_the_bridge_touches_the_core() -> None:
             assert core <= allowed_core, f"{path.name} imports {core - allowed_core}"
             if path.parent.name != "widgets":
                 assert not core, f"{path.name} imports {core}: go through the bridge"
+
+
+def traffic_status(seconds: int = 180, steps: tuple[str, ...] = ("Browse", "Buy")) -> Any:
+    from app.core.traffic_model import StepSecond, TrafficSecond, TrafficStatus
+
+    now = time.time()
+    series = tuple(
+        TrafficSecond(
+            at=now - seconds + i,
+            completed=5 + i % 3,
+            failed=i % 2,
+            p50_ms=20 + i % 5,
+            p95_ms=60 + i % 7,
+            steps=tuple(StepSecond(s, ok=5, failed=i % 2, p50_ms=10, p95_ms=30) for s in steps),
+        )
+        for i in range(seconds)
+    )
+    step_totals = tuple(StepSecond(s, ok=900, failed=90) for s in steps)
+    return TrafficStatus(
+        running=True,
+        rate=6,
+        achieved_rate=5.9,
+        sent=1000,
+        completed=900,
+        failed=90,
+        steps=step_totals,
+        series=series,
+    )
+
+
+def test_traffic_chart_draws_at_most_four_times_a_second_and_fast(qtbot: Any) -> None:
+    from app.ui.widgets.traffic_chart import TrafficChart
+
+    chart = TrafficChart()
+    qtbot.addWidget(chart)
+    chart.resize(900, 600)
+    chart.show()
+    status = traffic_status()
+    for _ in range(50):  # a burst of statuses is drawn once per tick, not 50 times
+        chart.set_status(status)
+    qtbot.waitUntil(lambda: chart.updates >= 1, timeout=2_000)
+    qtbot.wait(600)
+    assert chart.updates <= 3
+    assert len(chart.curves["journeys"].getData()[0]) >= 179  # the last three minutes
+    assert chart.last_update_ms <= 5.0, chart.last_update_ms
+    assert chart.stepCombo.count() == 3  # all steps + two
+    chart.stepCombo.setCurrentText("Buy")
+    qtbot.waitUntil(lambda: chart.updates >= 2, timeout=2_000)
+    assert set(chart.curves["journeys"].getData()[1]) == {5}
+
+
+def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
+    from PySide6.QtCore import QObject, Signal
+
+    from app.ui.widgets.traffic_chart import TrafficControl
+
+    class NoTraffic(QObject):
+        trafficChanged = Signal(object)
+
+    class WithTraffic(NoTraffic):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[Any] = []
+
+        def start_traffic(self, rate: float) -> None:
+            self.calls.append(("start", rate))
+
+        def stop_traffic(self) -> None:
+            self.calls.append(("stop",))
+
+    plain = TrafficControl()
+    qtbot.addWidget(plain)
+    plain.bind(NoTraffic())
+    assert not plain.startButton.isEnabled() and "not available" in plain.toolTip()
+
+    source = WithTraffic()
+    control = TrafficControl()
+    qtbot.addWidget(control)
+    control.bind(source)
+    control.rateSpin.setValue(7)
+    control.startButton.click()
+    source.trafficChanged.emit(traffic_status(10))
+    assert control.stopButton.isEnabled() and not control.startButton.isEnabled()
+    assert "sent 1,000" in control.countsLabel.text()
+    control.stopButton.click()
+    assert source.calls == [("start", 7.0), ("stop",)]

@@ -12,16 +12,20 @@ import re
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -57,6 +61,11 @@ COL_STEP, COL_SERVICE, COL_LATENCY, COL_ERROR = range(4)
 AUTO_ROLE = Qt.ItemDataRole.UserRole + 1  # on the service item: name was suggested, not typed
 EXTRA_ROLE = Qt.ItemDataRole.UserRole + 2  # on the step item: fields the table does not show
 VALIDATE_DELAY_MS = 250
+VALIDATION_LINES = 3  # the validation box's fixed height, in lines: it never moves the buttons
+TEMPLATE_PROMPT = "Choose a template…"
+STEP_FIELDS = {"stepName": COL_STEP, "serviceName": COL_SERVICE, "latencyMs": COL_LATENCY}
+STEP_FIELDS["errorRate"] = COL_ERROR
+STEP_PATH = re.compile(r"steps\[(\d+)\](?:\.(\w+))?")
 
 
 def suggest_service_name(step_name: str) -> str:
@@ -81,12 +90,16 @@ class JourneyEditor(QWidget):
         self._updating = False
         self._max_steps = MAX_STEPS
         self._extra_journey: dict[str, Any] = {}
+        self._template: str | None = None  # the template loaded, until another journey replaces it
+        self._template_modified = False
+        self._loading = False
         self._build()
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(VALIDATE_DELAY_MS)
         self._validate_timer.timeout.connect(self.refresh_validation)
         self.changed.connect(self._validate_timer.start)
+        self.changed.connect(self._mark_modified)
 
     # -- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -97,7 +110,7 @@ class JourneyEditor(QWidget):
         top.addWidget(QLabel("Template:"))
         self.templateCombo = QComboBox()
         self.templateCombo.setObjectName("templateCombo")
-        self.templateCombo.addItem("Choose a template…", None)
+        self.templateCombo.addItem(TEMPLATE_PROMPT, None)
         for name in template_names():
             self.templateCombo.addItem(name, name)
         self.templateCombo.setToolTip("Load a ready-made journey into the form")
@@ -146,7 +159,7 @@ class JourneyEditor(QWidget):
         self.stepsTable.itemChanged.connect(self._item_changed)
         steps_layout.addWidget(self.stepsTable, 1)
         buttons = QHBoxLayout()
-        self.addStepButton = self._button("Add", "addStepButton", lambda: self.add_step())
+        self.addStepButton = self._button("Add", "addStepButton", self.add_and_edit)
         self.removeStepButton = self._button("Remove", "removeStepButton", self.remove_step)
         self.moveUpButton = self._button("Up", "moveUpButton", lambda: self.move_step(-1))
         self.moveDownButton = self._button("Down", "moveDownButton", lambda: self.move_step(1))
@@ -186,7 +199,16 @@ class JourneyEditor(QWidget):
         self.validationLabel.setObjectName("validationLabel")
         self.validationLabel.setWordWrap(True)
         self.validationLabel.setTextFormat(Qt.TextFormat.RichText)
-        layout.addWidget(self.validationLabel)
+        self.validationLabel.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # A fixed height: problems coming and going never move the buttons above (long lists
+        # scroll inside it).
+        box = QScrollArea()
+        box.setObjectName("validationBox")
+        box.setWidgetResizable(True)
+        box.setFrameShape(QFrame.Shape.NoFrame)
+        box.setWidget(self.validationLabel)
+        box.setFixedHeight(self.fontMetrics().lineSpacing() * VALIDATION_LINES + 16)
+        layout.addWidget(box)
 
         for edit in (self.companyNameEdit, self.domainEdit):
             edit.textChanged.connect(self.changed)
@@ -231,6 +253,16 @@ class JourneyEditor(QWidget):
         self.changed.emit()
         return row
 
+    def add_and_edit(self, *_checked: object) -> None:
+        """The Add button: a new row whose name is open for typing at once."""
+        row = self.add_step()
+        item = self.stepsTable.item(row, COL_STEP)
+        if item is None:
+            return
+        self.stepsTable.setCurrentItem(item)
+        self.stepsTable.setFocus()
+        self.stepsTable.editItem(item)
+
     def remove_step(self, *_checked: object) -> None:
         row = self.stepsTable.currentRow()
         if row < 0:
@@ -261,6 +293,9 @@ class JourneyEditor(QWidget):
 
     def set_step_text(self, row: int, col: int, text: str) -> None:
         """Edit one cell as a user would (suggestions and validation follow)."""
+        editor = self.stepsTable.indexWidget(self.stepsTable.model().index(row, col))
+        if editor is not None:  # an open editor would later commit its stale text over ours
+            self.stepsTable.closeEditor(editor, QAbstractItemDelegate.EndEditHint.NoHint)
         item = self.stepsTable.item(row, col)
         if item is None:
             item = QTableWidgetItem()
@@ -297,7 +332,8 @@ class JourneyEditor(QWidget):
         name = self.templateCombo.itemData(index)
         if name:
             self.load_template(name)
-        self.templateCombo.setCurrentIndex(0)
+        else:
+            self._show_template()
 
     # -- data in and out -----------------------------------------------------------------------
     @staticmethod
@@ -306,12 +342,42 @@ class JourneyEditor(QWidget):
 
     def load_template(self, name: str) -> None:
         self.set_journey(load_template(name).to_json())
+        self._template, self._template_modified = name, False
+        self._show_template()
+
+    def loaded_template(self) -> tuple[str | None, bool]:
+        """The template the form came from, and whether it was edited since."""
+        return self._template, self._template_modified
+
+    def _mark_modified(self) -> None:
+        if self._template is not None and not self._loading and not self._template_modified:
+            self._template_modified = True
+            self._show_template()
+
+    def _show_template(self) -> None:
+        """The combo names the loaded template ("modified" once edited), else the prompt."""
+        combo = self.templateCombo
+        for i in range(1, combo.count()):
+            combo.setItemText(i, str(combo.itemData(i)))
+        index = combo.findData(self._template) if self._template else 0
+        if index > 0 and self._template_modified:
+            combo.setItemText(index, f"{self._template} (modified)")
+        combo.setCurrentIndex(max(index, 0))
 
     def clear(self) -> None:
         self.set_journey({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
         self.add_step()
 
     def set_journey(self, data: dict[str, Any]) -> None:
+        self._template, self._template_modified = None, False  # load_template names its own
+        self._loading = True
+        try:
+            self._set_journey(data)
+        finally:
+            self._loading = False
+        self._show_template()
+
+    def _set_journey(self, data: dict[str, Any]) -> None:
         self._updating = True
         try:
             self.companyNameEdit.setText(str(data.get("companyName", "")))
@@ -450,18 +516,43 @@ class JourneyEditor(QWidget):
         self.validated.emit(list(problems))
 
     def _mark_fields(self, problems: list[Problem]) -> None:
+        """Each problem's `field` marks its widget (property `invalid`, styled in the window's
+        palette) or its step cell (tinted, the message on hover)."""
         fields = {p.field.split("[")[0].split(".")[0] for p in problems}
         for widget, name in (
             (self.companyNameEdit, "companyName"),
             (self.domainEdit, "domain"),
             (self.industryCombo, "industryType"),
         ):
+            invalid = name in fields
+            widget.setProperty("invalid", invalid)
             widget.setStyleSheet(
-                "border: 2px solid #c92a2a; border-radius: 3px;" if name in fields else ""
+                "border: 2px solid #c92a2a; border-radius: 3px;" if invalid else ""
             )
-        self.stepsTable.setStyleSheet(
-            "QTableWidget { border: 2px solid #c92a2a; }" if "steps" in fields else ""
-        )
+            widget.setToolTip(
+                "\n".join(p.message for p in problems if p.field.startswith(name)) or ""
+            )
+        self._mark_cells(problems)
+
+    def _mark_cells(self, problems: list[Problem]) -> None:
+        by_cell: dict[tuple[int, int], list[str]] = {}
+        for p in problems:
+            match = STEP_PATH.match(p.field)
+            if match:
+                cell = (int(match.group(1)), STEP_FIELDS.get(match.group(2) or "", COL_STEP))
+                by_cell.setdefault(cell, []).append(p.message)
+        self._updating = True  # marks are not edits
+        try:
+            for row in range(self.stepsTable.rowCount()):
+                for col in range(self.stepsTable.columnCount()):
+                    item = self.stepsTable.item(row, col)
+                    if item is None:
+                        continue
+                    messages = by_cell.get((row, col))
+                    item.setToolTip("\n".join(messages) if messages else "")
+                    item.setBackground(QBrush(QColor("#ffc9c9")) if messages else QBrush())
+        finally:
+            self._updating = False
 
 
 def _text(item: QTableWidgetItem | None) -> str:

@@ -20,7 +20,8 @@ class LogView(QPlainTextEdit):
         self.setObjectName("logView")
         self.setReadOnly(True)
         self.setMaximumBlockCount(max_lines)
-        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        # One event a line: wrapping would split a line mid-field; long lines scroll instead.
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._pending: deque[str] = deque(maxlen=max_lines)
         self._flush = QTimer(self)

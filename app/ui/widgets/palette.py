@@ -86,3 +86,8 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
     if essential and state == "allocated":
         return SWATCHES["essential"]
     return SWATCHES.get(state, SWATCHES["free"])
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 stale allocation', '2 stale allocations'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -75,8 +75,16 @@ class PhaseTimeline(QWidget):
         self.table.setObjectName("timelineTable")
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setMinimumSectionSize(28)
-        self.table.setWordWrap(True)
+        row_h = self.fontMetrics().height() + 8
+        self.table.verticalHeader().setMinimumSectionSize(row_h)
+        self.table.verticalHeader().setDefaultSectionSize(row_h)
+        # Counts are elided in a narrow column (the tooltip has them): no sideways scroll.
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
+        self.table.setMinimumHeight(
+            self.table.horizontalHeader().sizeHint().height() + len(Phase) * row_h + 4
+        )
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -178,7 +186,6 @@ class PhaseTimeline(QWidget):
             if col == 1:
                 item.setBackground(QBrush(QColor(bg)))
                 item.setForeground(QBrush(QColor(fg)))
-        self.table.resizeRowToContents(index)
 
     def _tick(self) -> None:
         for phase, row in self.rows.items():

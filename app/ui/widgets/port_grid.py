@@ -33,6 +33,8 @@ from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, swatch_for
 
 COLUMNS = 8
 CELL_MAX_HEIGHT = 84
+MAX_VISIBLE_ROWS = 5
+OUTER_SPACING = 6
 DetailProvider = Callable[[int], dict[str, Any]]
 
 
@@ -350,7 +352,7 @@ class PortGrid(QWidget):
         self._detail_provider: DetailProvider | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(6)
+        outer.setSpacing(OUTER_SPACING)
         self.title = QLabel("Port pool")
         self.title.setObjectName("portGridTitle")
         title_font = self.title.font()
@@ -371,6 +373,14 @@ class PortGrid(QWidget):
         outer.addWidget(scroll, 1)
         self.legend = Legend()
         outer.addWidget(self.legend)
+
+    def preferred_height(self, ports: int) -> int:
+        """Title, rows of full-height cells (at most MAX_VISIBLE_ROWS; more scroll) and legend."""
+        rows = min(-(-ports // COLUMNS), MAX_VISIBLE_ROWS)
+        spacing = self._layout.spacing()
+        cells = rows * (CELL_MAX_HEIGHT + spacing)
+        extra = self.title.sizeHint().height() + self.legend.sizeHint().height()
+        return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
 
     # -- data ----------------------------------------------------------------------------------
     def set_ports(self, ports: Sequence[PortInfo]) -> None:

@@ -103,8 +103,9 @@ def _step_item(step: Any) -> QTableWidgetItem:
     elif step.status == "skipped":
         text, (bg, fg) = "– skipped", SKIPPED
     else:
-        code = f" {step.http_status}" if step.http_status else ""
-        text, (bg, fg) = f"✗{code} {_ms(step.latency_ms)}", FAILED
+        # "HTTP 504 · 123 ms": a status code next to a latency must not read as one number
+        code = f"HTTP {step.http_status} · " if step.http_status else ""
+        text, (bg, fg) = f"✗ {code}{_ms(step.latency_ms)}", FAILED
     item = QTableWidgetItem(text)
     item.setBackground(QBrush(QColor(bg)))
     item.setForeground(QBrush(QColor(fg)))

@@ -1,0 +1,238 @@
+"""Live traffic: journeys/s, p50/p95 latency and errors/s over the last minutes, overall or
+per step, plus the traffic control (rate, start, stop, live counts).
+
+A view: it is handed `TrafficStatus` values (app/core/traffic_model.py, pure data) and emits
+what the operator asks for; the window connects it to the bridge (docs/architecture.md,
+"Parts and their rooms": widgets never import the running core or the bridge). Plots are
+pyqtgraph's, redrawn at most `MAX_FPS` times a second however often statuses arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.traffic_model import TrafficSecond, TrafficStatus
+
+MAX_FPS = 4
+WINDOW_S = 180  # the charts show the last three minutes
+ALL_STEPS = "All steps"
+PEN_WIDTH = 3  # thick lines read from across a room
+COLOURS = {"journeys": "#2b8a3e", "p50": "#1c7ed6", "p95": "#f08c00", "errors": "#e03131"}
+
+
+class TrafficChart(QWidget):
+    """Three stacked live plots sharing one time axis (seconds before now)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trafficChart")
+        self._status: TrafficStatus | None = None
+        self._dirty = False
+        self.updates = 0
+        self.last_update_ms = 0.0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show:"))
+        self.stepCombo = QComboBox()
+        self.stepCombo.setObjectName("trafficStepCombo")
+        self.stepCombo.addItem(ALL_STEPS)
+        self.stepCombo.currentTextChanged.connect(self._mark_dirty)
+        top.addWidget(self.stepCombo, 1)
+        layout.addLayout(top)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setObjectName("trafficPlots")
+        layout.addWidget(self.plots, 1)
+        self.journeys = self._plot(0, "journeys / s")
+        self.latency = self._plot(1, "latency ms")
+        self.errors = self._plot(2, "errors / s")
+        self.latency.addLegend(offset=(-10, 5))
+        self.curves = {
+            "journeys": self._curve(self.journeys, "journeys"),
+            "p50": self._curve(self.latency, "p50", "p50"),
+            "p95": self._curve(self.latency, "p95", "p95"),
+            "errors": self._curve(self.errors, "errors"),
+        }
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000 // MAX_FPS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def _plot(self, row: int, title: str) -> Any:
+        plot = self.plots.addPlot(row=row, col=0)
+        plot.setTitle(title, size="13pt")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setXRange(-WINDOW_S, 0, padding=0)
+        font = QFont()
+        font.setPointSize(11)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTickFont(font)
+        plot.getAxis("bottom").setLabel("seconds ago" if row == 2 else "")
+        plot.enableAutoRange(axis="y", enable=True)
+        return plot
+
+    def _curve(self, plot: Any, key: str, name: str | None = None) -> Any:
+        return plot.plot([], [], pen=pg.mkPen(COLOURS[key], width=PEN_WIDTH), name=name)
+
+    def bind(self, source: Any) -> None:
+        """Show `source.trafficChanged` (the bridge's TrafficStatus signal)."""
+        source.trafficChanged.connect(self.set_status)
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_status(self, status: TrafficStatus) -> None:
+        """Keep the latest status; the timer draws it (at most MAX_FPS times a second)."""
+        self._status = status
+        self._sync_steps(status)
+        self._dirty = True
+
+    def _mark_dirty(self, *_args: object) -> None:
+        self._dirty = True
+
+    def _sync_steps(self, status: TrafficStatus) -> None:
+        names = [s.step_name for s in status.steps]
+        have = [self.stepCombo.itemText(i) for i in range(1, self.stepCombo.count())]
+        if names and names != have:
+            current = self.stepCombo.currentText()
+            self.stepCombo.blockSignals(True)
+            self.stepCombo.clear()
+            self.stepCombo.addItems([ALL_STEPS, *names])
+            self.stepCombo.setCurrentText(current if current in names else ALL_STEPS)
+            self.stepCombo.blockSignals(False)
+
+    def redraw(self) -> None:
+        if not self._dirty or self._status is None:
+            return
+        t0 = time.perf_counter()
+        self._dirty = False
+        xs, ys = series_points(self._status.series, self.stepCombo.currentText(), time.time())
+        for key, curve in self.curves.items():
+            curve.setData(xs, ys[key])
+        self.updates += 1
+        self.last_update_ms = (time.perf_counter() - t0) * 1000
+
+
+def series_points(
+    series: tuple[TrafficSecond, ...], step: str, now: float
+) -> tuple[list[float], dict[str, list[float]]]:
+    """x (seconds before `now`) and one y list per curve, overall or for one step."""
+    xs: list[float] = []
+    ys: dict[str, list[float]] = {k: [] for k in COLOURS}
+    for second in series:
+        if now - second.at > WINDOW_S:
+            continue
+        values = _values(second, step)
+        if values is None:
+            continue
+        xs.append(second.at - now)
+        for key, value in zip(("journeys", "p50", "p95", "errors"), values, strict=True):
+            ys[key].append(value)
+    return xs, ys
+
+
+def _values(second: TrafficSecond, step: str) -> tuple[float, float, float, float] | None:
+    if step == ALL_STEPS:
+        return (second.completed, second.p50_ms, second.p95_ms, second.failed)
+    for s in second.steps:
+        if s.step_name == step:
+            return (s.ok, s.p50_ms, s.p95_ms, s.failed)
+    return (0.0, 0.0, 0.0, 0.0)
+
+
+class TrafficControl(QWidget):
+    """Rate, Start/Stop and the live counts; emits what the operator asks for."""
+
+    startRequested = Signal(float)  # journeys per second
+    stopRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trafficControl")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Traffic:"))
+        self.rateSpin = QDoubleSpinBox()
+        self.rateSpin.setObjectName("trafficRateSpin")
+        self.rateSpin.setRange(0.1, 200.0)
+        self.rateSpin.setValue(2.0)
+        self.rateSpin.setSuffix(" journeys/s")
+        row.addWidget(self.rateSpin)
+        self.startButton = QPushButton("Start traffic")
+        self.startButton.setObjectName("startTrafficButton")
+        self.startButton.clicked.connect(lambda: self.startRequested.emit(self.rateSpin.value()))
+        self.stopButton = QPushButton("Stop traffic")
+        self.stopButton.setObjectName("stopTrafficButton")
+        self.stopButton.clicked.connect(self.stopRequested.emit)
+        row.addWidget(self.startButton)
+        row.addWidget(self.stopButton)
+        self.countsLabel = QLabel("No traffic yet.")
+        self.countsLabel.setObjectName("trafficCountsLabel")
+        self.countsLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.countsLabel.setWordWrap(True)  # never widens the window
+        row.addWidget(self.countsLabel, 1)
+        self.set_available(False, "Continuous traffic is not available in this build")
+        self.set_status(TrafficStatus())
+
+    def bind(self, source: Any) -> None:
+        """Follow `source.trafficChanged`; drive `start_traffic(rate)` / `stop_traffic()` when the
+        source has them (continuous traffic lands in its own branch)."""
+        source.trafficChanged.connect(self.set_status)
+        start = getattr(source, "start_traffic", None)
+        stop = getattr(source, "stop_traffic", None)
+        if callable(start) and callable(stop):
+            self.startRequested.connect(lambda rate: _call(start, rate))
+            self.stopRequested.connect(lambda: _call(stop))
+            self.set_available(True)
+
+    def set_available(self, available: bool, why: str = "") -> None:
+        self._available = available
+        self.setToolTip("" if available else why)
+        self._update_buttons(False)
+
+    def set_status(self, status: TrafficStatus) -> None:
+        self._update_buttons(status.running)
+        if status.running or status.sent:
+            state = "paused (switching services)" if status.paused else ""
+            state = state or ("running" if status.running else "stopped")
+            behind = " · behind: the machine cannot carry this rate" if status.behind else ""
+            self.countsLabel.setText(
+                f"{state} · {status.achieved_rate:,.1f}/{status.rate:,.1f} per s · "
+                f"sent {status.sent:,} · completed {status.completed:,} · "
+                f"failed {status.failed:,} · in flight {status.in_flight:,} · "
+                f"p95 {status.p95_ms:,.0f} ms{behind}"
+            )
+
+    def _update_buttons(self, running: bool) -> None:
+        self.startButton.setEnabled(self._available and not running)
+        self.stopButton.setEnabled(self._available and running)
+        self.rateSpin.setEnabled(self._available)
+
+
+_PENDING: set[asyncio.Future[Any]] = set()  # commands in flight (a task needs a reference)
+
+
+def _call(command: Any, *args: Any) -> None:
+    """Run a bridge command, a coroutine function or a plain one, on the running loop."""
+    result = command(*args)
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
