@@ -168,6 +168,8 @@ class ProcessHandle:
         self._close_output()
         if not self._ready.done():
             self._ready.cancel()
+        elif not self._ready.cancelled():
+            self._ready.exception()  # mark it seen: its waiter (if any) already got it
         if not self._exited.done():
             self._exited.cancel()
 

@@ -10,6 +10,9 @@ second the closed seconds join the rolling series and `CoreEvents.traffic` carri
 
 The core drives it around a Run Journey: `pause()` (no new sends, in-flight drained) before the
 old services stop, `resume(target)` once the new ones are warm, `stop()` when the run fails.
+
+Over 400 lines on purpose: the pacing loop, the drain and the per-second bookkeeping share one
+state machine and stay together.
 """
 
 from __future__ import annotations
