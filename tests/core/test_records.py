@@ -15,7 +15,7 @@ from app.config import Settings
 from app.core.db import open_db
 from app.core.errors import PoolExhaustedError, ServiceStartError
 from app.core.events import CoreEvents, ServiceEvent
-from app.core.launcher import LaunchRequest, LineHandler, ProcessHandle
+from app.core.launcher import HelperHook, LaunchRequest, LineHandler, ProcessHandle
 from app.core.ledger import Ledger
 from app.core.model import Listener, PortState, ServiceRecord, ServiceSpec, ServiceState
 from app.core.ports import PortPool
@@ -112,6 +112,9 @@ class RefusingLauncher:
         if self.hang:
             await asyncio.Event().wait()
         raise ServiceStartError("cannot fork: out of memory (simulated)")
+
+    def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
+        return None  # no helper process
 
     async def aclose(self) -> None:
         return None
