@@ -37,6 +37,7 @@ from app.core.export import Signal as ExportSignal
 from app.core.export import saved as saved_export
 from app.core.export.exporter import PROTOBUF
 from app.core.export.saved import ExportForm, export_env
+from app.core.export.settings import parse_pairs
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
 from app.core.model import PortInfo, ServiceRecord
@@ -56,7 +57,9 @@ __all__ = [
     "JourneyFileError",
     "Problem",
     "StateLockedError",
+    "parse_pairs",
     "read_journey_file",
+    "saved_export",
     "write_journey_file",
 ]
 

@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.export import saved as keys
-from app.core.export.settings import parse_pairs
-from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError
+from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError, parse_pairs
+from app.ui.bridge import saved_export as keys
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +120,7 @@ class ExportDialog(QDialog):
         self.bridge = bridge
         self.form: ExportForm = bridge.export_form()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._testing: asyncio.Future[None] | None = None
         self.endpoint = _named(QLineEdit(), "exportEndpoint")
         self.endpoint.setPlaceholderText("http://localhost:4318  (/v1/traces, /v1/logs added)")
         self.headers = SecretField("exportHeaders", self)
@@ -231,7 +231,7 @@ class ExportDialog(QDialog):
         self.testButton.setEnabled(False)
         self.testResult.setStyleSheet("")
         self.testResult.setText("Testing…")
-        self._task(self._test(self.values()))
+        self._testing = self._task(self._test(self.values()))
 
     async def _test(self, values: dict[str, str]) -> None:
         ok, message = await self.bridge.test_export_connection(values)
@@ -249,6 +249,7 @@ class ExportDialog(QDialog):
         self.error.clear()
         self.saveButton.setEnabled(False)
         self.saveButton.setText("Saving…")
+        self._cancel(False)
         self._task(self._save(values))
 
     async def _save(self, values: dict[str, str]) -> None:
@@ -258,13 +259,24 @@ class ExportDialog(QDialog):
             self.error.setText(f"Not saved: {exc}")
             self.saveButton.setEnabled(True)
             self.saveButton.setText("Save")
+            self._cancel(True)
             return
+        self._cancel(True)
         self.accept()
 
-    def _task(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _cancel(self, enabled: bool) -> None:
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(enabled)
+
+    def reject(self) -> None:
+        if not self.buttons.button(QDialogButtonBox.StandardButton.Cancel).isEnabled():
+            return  # Escape while the exporter is being swapped: wait for the save
+        super().reject()
+
+    def _task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
@@ -273,9 +285,10 @@ class ExportDialog(QDialog):
             self.error.setText(f"Internal error: {type(exc).__name__}")
 
     def _cancel_tasks(self) -> None:
-        # Closed while testing: the test is abandoned (a save closes the dialog itself).
-        for task in list(self._tasks):
-            task.cancel()
+        # Closed while testing: the test is abandoned. A save is never cancelled (it may be
+        # swapping the core's exporter); Cancel is disabled while it runs.
+        if self._testing is not None:
+            self._testing.cancel()
 
 
 class ExportIndicator(QLabel):
