@@ -516,9 +516,10 @@ class Core:
     async def replace_exporter(self, export: ExportSettings) -> dict[str, Any]:
         """Export to `export` from the next finished customer on (the window's settings
         dialog). The swap is one assignment once the new exporter is open, before the old one
-        starts closing, so no customer is offered to a closing exporter; the old one then sends what it had queued to the old
-        endpoint within its close bound, and what is left is dropped and counted. Returns the
-        old exporter's final status (docs/architecture.md, "Export")."""
+        starts closing, so no customer is offered to a closing exporter; the old one then sends
+        what it had queued to the old endpoint within its close bound, and what is left is
+        dropped and counted. Returns the old exporter's final status
+        (docs/architecture.md, "Export")."""
         old, self.exporter = self.exporter, await Exporter.open(export)
         await old.aclose()
         return old.status()
