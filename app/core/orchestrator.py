@@ -57,7 +57,13 @@ from app.core.runs import (
     new_run_id,
 )
 from app.core.services import ServiceManager
-from app.core.simulation import SimulationResult, Simulator, build_hops, make_customers
+from app.core.simulation import (
+    CustomerResult,
+    SimulationResult,
+    Simulator,
+    build_hops,
+    make_customers,
+)
 from app.core.traffic import Target, Traffic, check_rate, check_seed
 from app.core.traffic_model import TrafficStatus
 
@@ -108,7 +114,9 @@ async def open_core(
         launcher = make_launcher(settings.launcher)
         stack.push_async_callback(launcher.aclose)
         exporter = await Exporter.open(export)
-        stack.push_async_callback(exporter.aclose)
+        core: Core | None = None
+        # The exporter in use at close drains here (Core.replace_exporter may have swapped it).
+        stack.push_async_callback(lambda: (core.exporter if core else exporter).aclose())
         manager = ServiceManager(settings, PortPool(settings.ports), Ledger(conn), launcher, events)
         stack.push_async_callback(manager.aclose, stop_services_on_close)
         core = Core(settings, events, manager, History(conn), exporter)
@@ -142,8 +150,8 @@ class Core:
         self._cancelled_by: str | None = None
         self._journey: Journey | None = None  # the last journey run successfully
         self._http: ClientSession | None = None
-        on_customer = exporter.offer if exporter.enabled else None  # traffic is exported too
-        self.traffic = Traffic(events, self._client, on_customer)
+        # Traffic is exported too, through whichever exporter is current (replace_exporter).
+        self.traffic = Traffic(events, self._client, self._offer)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
 
     async def start(self, db_message: str | None) -> None:
@@ -497,10 +505,24 @@ class Core:
         services = {s.key: s for s in self.manager.services()}
         hops = build_hops(req.journey, services)
         customers = make_customers(req.customers, req.journey.domain, req.seed)
-        on_customer = self.exporter.offer if self.exporter.enabled else None
-        return await Simulator(self._client(), on_customer).run(
+        return await Simulator(self._client(), self._offer).run(
             req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
         )
+
+    def _offer(self, journey: Journey, hops: list[dict[str, Any]], result: CustomerResult) -> None:
+        # Looked up per customer, so a replaced exporter takes the next customer; queues only.
+        self.exporter.offer(journey, hops, result)
+
+    async def replace_exporter(self, export: ExportSettings) -> dict[str, Any]:
+        """Export to `export` from the next finished customer on (the window's settings
+        dialog). The swap is one assignment once the new exporter is open, before the old one
+        starts closing, so no customer is offered to a closing exporter; the old one then sends
+        what it had queued to the old endpoint within its close bound, and what is left is
+        dropped and counted. Returns the old exporter's final status
+        (docs/architecture.md, "Export")."""
+        old, self.exporter = self.exporter, await Exporter.open(export)
+        await old.aclose()
+        return old.status()
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any
 
 import psutil
+from aiohttp import ClientError, ClientSession, ClientTimeout
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.config import Settings
@@ -29,6 +32,12 @@ from app.core.events import (
     RunStatus,
     ServiceEvent,
 )
+from app.core.export import ExportSettings, ExportSettingsError
+from app.core.export import Signal as ExportSignal
+from app.core.export import saved as saved_export
+from app.core.export.exporter import PROTOBUF
+from app.core.export.saved import ExportForm, export_env
+from app.core.export.settings import parse_pairs
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
 from app.core.model import PortInfo, ServiceRecord
@@ -43,10 +52,14 @@ __all__ = [
     "ApiStopper",
     "CoreBridge",
     "CoreError",
+    "ExportForm",
+    "ExportSettingsError",
     "JourneyFileError",
     "Problem",
     "StateLockedError",
+    "parse_pairs",
     "read_journey_file",
+    "saved_export",
     "write_journey_file",
 ]
 
@@ -55,6 +68,7 @@ SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS sc
 SLOW_SCANS_TO_SWITCH = 2
 MAX_DISCARDS = 3  # an off-thread scan that raced a service change is redone, at most this often
 EVENT_REFRESH_MS = 40  # a service event asks for a prompt (coalesced) refresh
+EXPORT_TEST_TIMEOUT_S = 5.0  # "Test connection" answers within this, whatever the backend does
 
 # The control API hook (docs/architecture.md, "Control API"): called with the open Core once the
 # bridge is open; returns an async callable that stops the API (or None). The window runs without
@@ -82,15 +96,18 @@ class CoreBridge(QObject):
     portsChanged = Signal(list)  # list[PortInfo]
     busyChanged = Signal(bool)
     trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
+    exportChanged = Signal()  # the export settings were saved and applied
 
     def __init__(
         self,
         settings: Settings,
         api_starter: ApiStarter | None = None,
         parent: QObject | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(parent)
         self._settings = settings
+        self._env = os.environ if env is None else env  # OTEL_*: they win over saved values
         self._api_starter = api_starter
         self._api_stop: ApiStopper | None = None
         self.events = CoreEvents()
@@ -143,7 +160,10 @@ class CoreBridge(QObject):
         if self.core is not None:
             return
         stack = AsyncExitStack()
-        self.core = await stack.enter_async_context(open_core(self._settings, self.events))
+        export = self._export_at_start()
+        self.core = await stack.enter_async_context(
+            open_core(self._settings, self.events, export=export)
+        )
         self._stack = stack
         self.refresh_ports()
         self._timer.start()
@@ -281,6 +301,105 @@ class CoreBridge(QObject):
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return {}
 
+    # -- export settings (docs/architecture.md, "Export") -------------------------------------
+    def export_form(self) -> ExportForm:
+        """The saved export values and the environment's; a bad saved file reads as none."""
+        try:
+            saved = saved_export.load(self._settings.state_dir)
+        except ExportSettingsError:
+            saved = {}
+        return ExportForm(saved, export_env(self._env))
+
+    def _export_at_start(self) -> ExportSettings:
+        """Saved values under the environment. A bad saved file is set aside with a warning;
+        a bad environment fails the start, as it always did (ExportSettingsError)."""
+        env = export_env(self._env)
+        try:
+            return ExportForm(saved_export.load(self._settings.state_dir), env).settings()
+        except ExportSettingsError as exc:
+            export = ExportForm({}, env).settings()  # the environment alone, or raise
+            # The message names the file or the variable, never a value (secrets).
+            self.events.say("export", f"saved export settings not used: {exc}", LogLevel.WARNING)
+            return export
+
+    def export_status(self) -> dict[str, Any] | None:
+        """Per signal {"endpoint", "sent", "dropped", ...}; no header value is ever in it."""
+        return self.core.exporter.status() if self.core is not None else None
+
+    def check_export(self, values: Mapping[str, str]) -> ExportSettings:
+        """The settings `values` would give under the environment (ExportSettingsError)."""
+        return self.export_form().settings(values)
+
+    async def apply_export(self, values: Mapping[str, str]) -> str:
+        """Validate, save (0600) and apply to the running core; returns what happened.
+
+        Fields the environment owns keep their saved value. Nothing is saved when the values
+        are invalid (ExportSettingsError). The customers queued for the old endpoint are sent
+        there within the exporter's close bound; what is left is dropped and counted in the
+        message (the new exporter's counts start at zero)."""
+        form = self.export_form()
+        kept = {
+            k: form.saved.get(k, "") if form.owners(k) else values.get(k, "")
+            for k in saved_export.SAVED_KEYS
+        }
+        export = form.settings(kept)
+        saved_export.save(self._settings.state_dir, kept)
+        message = "export settings saved"
+        if self.core is not None:
+            old = await self.core.replace_exporter(export)
+            dropped = sum(int(s["dropped"]) for s in old.values())
+            where = ", ".join(
+                f"{signal} → {e.display_url}"
+                for signal, e in ((s.value, export.endpoint(s)) for s in ExportSignal)
+                if e is not None
+            )
+            message += f" and applied ({where or 'export off'})"
+            if dropped:
+                message += f"; {dropped} items the old settings had not sent were dropped"
+        self.events.say("export", message, LogLevel.INFO)
+        self.exportChanged.emit()
+        return message
+
+    async def test_export_connection(self, values: Mapping[str, str]) -> tuple[bool, str]:
+        """POST an empty OTLP trace export to the traces URL `values` give (environment
+        winning) with their headers; (ok, "HTTP 200 from … in 12 ms" or the error). Bounded
+        by EXPORT_TEST_TIMEOUT_S; header values never appear in the answer."""
+        try:
+            form = self.export_form()
+            # Traces switched off still has a URL worth testing.
+            probe = form.merged(values) | {saved_export.TRACES_EXPORTER: "otlp"}
+            endpoint = ExportSettings.from_env(probe).traces
+        except ExportSettingsError as exc:
+            return False, str(exc)
+        if endpoint is None:
+            return False, "no endpoint to test: enter one first"
+        headers = dict(endpoint.headers) | {"Content-Type": PROTOBUF}
+        t0 = time.perf_counter()
+        try:
+            async with (
+                asyncio.timeout(EXPORT_TEST_TIMEOUT_S),
+                ClientSession() as http,
+                http.post(
+                    endpoint.url,
+                    data=ExportTraceServiceRequest().SerializeToString(),
+                    headers=headers,
+                    timeout=ClientTimeout(total=EXPORT_TEST_TIMEOUT_S),
+                ) as resp,
+            ):
+                await resp.read()
+                status = resp.status
+        except TimeoutError:
+            return (
+                False,
+                f"no answer from {endpoint.display_url} within {EXPORT_TEST_TIMEOUT_S:g} s",
+            )
+        except (ClientError, OSError) as exc:
+            text = _scrub(f"{type(exc).__name__}: {exc}", endpoint.headers)
+            return False, f"{endpoint.display_url}: {text}"
+        ms = (time.perf_counter() - t0) * 1000
+        ok = 200 <= status < 300
+        return ok, f"HTTP {status} from {endpoint.display_url} in {ms:.0f} ms"
+
     # -- settings ------------------------------------------------------------------------------
     def set_pacing_ms(self, ms: int) -> None:
         """Demo pacing: an extra pause after each phase so an audience can follow (0–2 s)."""
@@ -376,3 +495,11 @@ class CoreBridge(QObject):
             self.commandFailed.emit(name, f"{type(exc).__name__}: {exc}")
         finally:
             self.refresh_ports()
+
+
+def _scrub(text: str, headers: tuple[tuple[str, str], ...]) -> str:
+    """An error's text with any header value in it masked (belt and braces: secrets)."""
+    for _, value in headers:
+        if value:
+            text = text.replace(value, "••••")
+    return text

@@ -43,6 +43,7 @@ from app.ui.bridge import (
     read_journey_file,
     write_journey_file,
 )
+from app.ui.export_dialog import ExportDialog, ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.log import LogView
@@ -272,6 +273,10 @@ class MainWindow(QMainWindow):
         for name in self.editor.template_names():
             templates.addAction(name, partial(self.load_template, name))
         file_menu.addSeparator()
+        file_menu.addAction(
+            self._action("&Export settings…", self.open_export_dialog, name="exportSettingsAction")
+        )
+        file_menu.addSeparator()
         file_menu.addAction(self.quitAction)
         services = bar.addMenu("&Services")
         services.addActions([self.runAction, self.stopAllAction, self.sweepAction])
@@ -320,6 +325,12 @@ class MainWindow(QMainWindow):
         self.countsLabel.setTextFormat(Qt.TextFormat.RichText)
         bar.addPermanentWidget(self.runStateLabel)
         bar.addPermanentWidget(self.countsLabel)
+        self.exportIndicator = ExportIndicator(self.bridge, self)  # app/ui/export_dialog.py
+        bar.addPermanentWidget(self.exportIndicator)
+
+    def open_export_dialog(self) -> None:
+        self.export_dialog = ExportDialog(self.bridge, self)
+        self.export_dialog.open()  # non-blocking: no nested event loop
 
     def _connect_bridge(self) -> None:
         b = self.bridge

@@ -236,3 +236,28 @@ def test_bad_environment_stops_the_panel_at_start_with_one_line(tmp_path: Path) 
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "OTEL_EXPORTER_OTLP_HEADERS" in proc.stderr and "SECRET" not in proc.stderr
+
+
+def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_the_new(
+    settings: Settings,
+) -> None:
+    """The window's Save (Core.replace_exporter): what the old exporter had queued reaches the
+    old endpoint (none dropped here), the next run's spans go to the new one only."""
+
+    async def scenario() -> None:
+        async with Receiver() as old_rx, Receiver() as new_rx:
+            # A long batch delay keeps the first run's spans queued until the replacement.
+            queued = export_to(old_rx.base, schedule_delay_s=60.0)
+            async with open_core(settings, export=queued) as core:
+                first = await core.run_journey(journey("Swap Co", *STEPS), customers=N)
+                assert first.ok and not old_rx.got.spans  # still queued
+                old = await core.replace_exporter(export_to(new_rx.base))
+                assert old["traces"]["sent"] == SPANS and old["traces"]["dropped"] == 0
+                assert len(old_rx.got.spans) == SPANS
+                second = await core.run_journey(journey("Swap Co", *STEPS), customers=N)
+                assert second.ok
+                await new_rx.wait_for(complete)
+            assert len(old_rx.got.spans) == SPANS and len(new_rx.got.spans) == SPANS
+            assert core.exporter.status()["traces"]["endpoint"] == f"{new_rx.base}/v1/traces"
+
+    run(scenario(), timeout=90)

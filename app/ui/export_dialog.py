@@ -1,0 +1,354 @@
+"""The export settings dialog and the status-bar export indicator.
+
+Export settings are saved with the panel's settings (app/core/export/saved.py) and the
+OpenTelemetry environment variables win field by field; a field the environment owns is shown
+read-only with the variable's name (docs/architecture.md, "Export"). Header values may be
+secrets: they are masked (`Authorization=Api-Token ••••`) unless "Show" is pressed, and never
+reach the indicator, the log or a message. The dialog is non-blocking (`open()`): a nested Qt
+loop inside a coroutine would break the asyncio loop (docs/architecture.md, "Facts measured").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError, parse_pairs
+from app.ui.bridge import saved_export as keys
+
+log = logging.getLogger(__name__)
+
+MASK = "••••"
+INDICATOR_MS = 1000  # the exporter's status is read at most once a second
+MAX_ERROR_CHARS = 60
+ERROR_STYLE = "color: #c92a2a;"
+OK_STYLE = "color: #2b8a3e;"
+W = TypeVar("W", bound=QWidget)
+
+
+def _named(widget: W, name: str) -> W:
+    widget.setObjectName(name)
+    return widget
+
+
+def mask_headers(text: str) -> str:
+    """`k=v,...` with every value masked; an auth scheme stays readable (`Api-Token ••••`).
+    Text that does not parse is masked whole: it may be a pasted token."""
+    if not text.strip():
+        return ""
+    try:
+        pairs = parse_pairs({"h": text}, "h")
+    except ExportSettingsError:
+        return MASK
+    return ",".join(f"{k}={_mask_value(v)}" for k, v in pairs)
+
+
+def _mask_value(value: str) -> str:
+    scheme, space, _ = value.partition(" ")
+    if space and scheme.replace("-", "").isalpha() and len(scheme) <= 20:
+        return f"{scheme} {MASK}"
+    return MASK
+
+
+class SecretField(QWidget):
+    """A header string, masked unless "Show" is on; edited only while shown."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(self)
+        self.edit.setObjectName(name)
+        self.edit.setPlaceholderText("Authorization=Api-Token%20abc,x-team=demo")
+        self.toggle = QToolButton(self)
+        self.toggle.setObjectName(f"{name}Show")
+        self.toggle.setText("Show")
+        self.toggle.setCheckable(True)
+        self.toggle.toggled.connect(self._toggled)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.toggle)
+        self._value = ""
+        self._locked = False
+
+    def set_value(self, value: str, locked: bool = False) -> None:
+        self._value = value
+        self._locked = locked
+        self.toggle.setEnabled(not locked)  # an environment secret is not revealed here
+        # Nothing to hide yet: open for typing.
+        self.toggle.setChecked(not value and not locked)
+        self._render()
+
+    def value(self) -> str:
+        return self.edit.text() if self.toggle.isChecked() else self._value
+
+    def _toggled(self, shown: bool) -> None:
+        if not shown:
+            self._value = self.edit.text()
+        self._render()
+
+    def _render(self) -> None:
+        shown = self.toggle.isChecked()
+        self.edit.setReadOnly(not shown or self._locked)
+        self.edit.setText(self._value if shown else mask_headers(self._value))
+        self.toggle.setText("Hide" if shown else "Show")
+
+
+class ExportDialog(QDialog):
+    """Edit, test and save the export settings; Save applies them to the running core."""
+
+    def __init__(self, bridge: CoreBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportDialog")
+        self.setWindowTitle("Export settings")
+        self.bridge = bridge
+        self.form: ExportForm = bridge.export_form()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._testing: asyncio.Future[None] | None = None
+        self.endpoint = _named(QLineEdit(), "exportEndpoint")
+        self.endpoint.setPlaceholderText("http://localhost:4318  (/v1/traces, /v1/logs added)")
+        self.headers = SecretField("exportHeaders", self)
+        self.traces = _named(QCheckBox("Send traces (OTLP /v1/traces)"), "exportTraces")
+        self.logs = QCheckBox("Send business events as OTLP logs (/v1/logs)")
+        self.logs.setObjectName("exportLogs")
+        self.resource = _named(QLineEdit(), "exportResource")
+        self.resource.setPlaceholderText("deployment.environment.name=demo")
+        self.bizUrl = _named(QLineEdit(), "exportBizeventsUrl")
+        self.bizUrl.setPlaceholderText("CloudEvents batches to this URL (optional)")
+        self.bizHeaders = SecretField("exportBizeventsHeaders", self)
+        self.envNote = _named(QLabel(), "exportEnvNote")
+        self.envNote.setWordWrap(True)
+        self.testButton = _named(QPushButton("Test connection"), "exportTestButton")
+        self.testButton.clicked.connect(self.test_connection)
+        self.testResult = _named(QLabel(), "exportTestResult")
+        self.testResult.setWordWrap(True)
+        self.error = _named(QLabel(), "exportError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.saveButton = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.saveButton.setObjectName("exportSaveButton")
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        self.finished.connect(self._cancel_tasks)
+        self._layout()
+        self._fill()
+
+    def _layout(self) -> None:
+        form = QFormLayout()
+        self._rows: dict[str, QLabel] = {}
+        for key, text, widget in (
+            (keys.ENDPOINT, "OTLP endpoint", self.endpoint),
+            (keys.HEADERS, "OTLP headers", self.headers),
+            (keys.TRACES_EXPORTER, "", self.traces),
+            (keys.LOGS_EXPORTER, "", self.logs),
+            (keys.RESOURCE_ATTRIBUTES, "Resource attributes", self.resource),
+            (keys.BIZEVENTS_URL, "Business events URL", self.bizUrl),
+            (keys.BIZEVENTS_HEADERS, "Business events headers", self.bizHeaders),
+        ):
+            label = QLabel(text)
+            self._rows[key] = label
+            form.addRow(label, widget)
+        test = QHBoxLayout()
+        test.addWidget(self.testButton)
+        test.addWidget(self.testResult, 1)
+        box = QVBoxLayout(self)
+        box.addWidget(self.envNote)
+        box.addLayout(form)
+        box.addLayout(test)
+        box.addWidget(self.error)
+        box.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
+
+    def _fill(self) -> None:
+        f = self.form
+        owned = {k: f.owners(k) for k in keys.SAVED_KEYS}
+        for key, edit in (
+            (keys.ENDPOINT, self.endpoint),
+            (keys.RESOURCE_ATTRIBUTES, self.resource),
+            (keys.BIZEVENTS_URL, self.bizUrl),
+        ):
+            edit.setText(self._env_value(key) if owned[key] else f.value(key))
+            edit.setReadOnly(bool(owned[key]))
+        self.headers.set_value(
+            self._env_value(keys.HEADERS) if owned[keys.HEADERS] else f.value(keys.HEADERS),
+            bool(owned[keys.HEADERS]),
+        )
+        self.bizHeaders.set_value(
+            f.value(keys.BIZEVENTS_HEADERS), bool(owned[keys.BIZEVENTS_HEADERS])
+        )
+        for key, box in ((keys.TRACES_EXPORTER, self.traces), (keys.LOGS_EXPORTER, self.logs)):
+            box.setChecked(f.value(key).strip().lower() != "none")
+            box.setEnabled(not owned[key])
+        names = sorted({n for names in owned.values() for n in names})
+        for key, label in self._rows.items():
+            if owned[key]:
+                tip = f"set by the environment ({', '.join(owned[key])}): it wins over saved values"
+                label.setToolTip(tip)
+                label.setText(f"{label.text()} (environment)".strip())
+        self.envNote.setText(
+            "From the environment, read-only here (environment variables win): " + ", ".join(names)
+            if names
+            else "Saved with the panel's settings; OTEL_* environment variables would win."
+        )
+
+    def _env_value(self, key: str) -> str:
+        """The value of the first environment variable that owns `key` (shown read-only)."""
+        return next((self.form.env[n] for n in self.form.owners(key) if n in self.form.env), "")
+
+    def values(self) -> dict[str, str]:
+        """The dialog's values as the saved keys (the SDK's variable names)."""
+        return {
+            keys.ENDPOINT: self.endpoint.text().strip(),
+            keys.HEADERS: self.headers.value().strip(),
+            keys.TRACES_EXPORTER: "" if self.traces.isChecked() else "none",
+            keys.LOGS_EXPORTER: "" if self.logs.isChecked() else "none",
+            keys.RESOURCE_ATTRIBUTES: self.resource.text().strip(),
+            keys.BIZEVENTS_URL: self.bizUrl.text().strip(),
+            keys.BIZEVENTS_HEADERS: self.bizHeaders.value().strip(),
+        }
+
+    # -- actions -------------------------------------------------------------------------------
+    def test_connection(self) -> None:
+        self.testButton.setEnabled(False)
+        self.testResult.setStyleSheet("")
+        self.testResult.setText("Testing…")
+        self._testing = self._task(self._test(self.values()))
+
+    async def _test(self, values: dict[str, str]) -> None:
+        ok, message = await self.bridge.test_export_connection(values)
+        self.testResult.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
+        self.testResult.setText(("✓ " if ok else "✗ ") + message)
+        self.testButton.setEnabled(True)
+
+    def save(self) -> None:
+        values = self.values()
+        try:
+            self.bridge.check_export(values)  # the same parsing as at start
+        except ExportSettingsError as exc:
+            self.error.setText(str(exc))  # names the field; nothing is saved
+            return
+        self.error.clear()
+        self.saveButton.setEnabled(False)
+        self.saveButton.setText("Saving…")
+        self._cancel(False)
+        self._task(self._save(values))
+
+    async def _save(self, values: dict[str, str]) -> None:
+        try:
+            await self.bridge.apply_export(values)
+        except (ExportSettingsError, OSError) as exc:
+            self.error.setText(f"Not saved: {exc}")
+            self.saveButton.setEnabled(True)
+            self.saveButton.setText("Save")
+            self._cancel(True)
+            return
+        self._cancel(True)
+        self.accept()
+
+    def _cancel(self, enabled: bool) -> None:
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(enabled)
+
+    def reject(self) -> None:
+        if not self.buttons.button(QDialogButtonBox.StandardButton.Cancel).isEnabled():
+            return  # Escape while the exporter is being swapped: wait for the save
+        super().reject()
+
+    def _task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("export dialog task failed", exc_info=exc)
+            self.error.setText(f"Internal error: {type(exc).__name__}")
+
+    def _cancel_tasks(self) -> None:
+        # Closed while testing: the test is abandoned. A save is never cancelled (it may be
+        # swapping the core's exporter); Cancel is disabled while it runs.
+        if self._testing is not None:
+            self._testing.cancel()
+
+
+class ExportIndicator(QLabel):
+    """`Export: off | on | sending · N sent | failing · <last error>`; counts in the tooltip.
+
+    Reads `bridge.export_status()` once a second (and when settings are saved). The status
+    holds endpoints without user info and counts, never a header value."""
+
+    def __init__(self, bridge: CoreBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportIndicator")
+        self.bridge = bridge
+        self.state = "off"
+        self._last: tuple[int, int, int] = (0, 0, 0)  # sent, dropped, failed batches
+        self._timer = QTimer(self)
+        self._timer.setInterval(INDICATOR_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        bridge.exportChanged.connect(self._reset)
+        self.refresh()
+
+    def _reset(self) -> None:
+        self._last = (0, 0, 0)  # a new exporter's counts start at zero
+        self.state = "off"
+        self.refresh()
+
+    def refresh(self) -> None:
+        status = self.bridge.export_status() or {}
+        on = {name: s for name, s in status.items() if s.get("endpoint")}
+        if not on:
+            self.state = "off"
+            self.setText("Export: off")
+            self.setToolTip("No export endpoint: File ▸ Export settings…, or OTEL_* variables")
+            return
+        totals = tuple(sum(int(s[k]) for s in on.values()) for k in ("sent", "dropped"))
+        failed = sum(int(s["failedBatches"]) for s in on.values())
+        now = (totals[0], totals[1], failed)
+        errors = [str(s["lastError"]) for s in on.values() if s.get("lastError")]
+        retrying = any(e.endswith("(retrying)") for e in errors)
+        if retrying or now[1] > self._last[1] or now[2] > self._last[2]:
+            self.state = "failing"
+        elif now[0] > self._last[0] or (self.state == "off" and now[0]):
+            self.state = "sending"
+        elif self.state == "off":
+            self.state = "failing" if errors else "on"
+        self._last = now
+        if self.state == "failing" and errors:
+            error = errors[0]
+            short = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
+            self.setText(f"Export: failing · {short}")
+        elif self.state == "sending":
+            self.setText(f"Export: sending · {now[0]} sent")
+        else:
+            self.setText(f"Export: {self.state} · {now[0]} sent")
+        self.setToolTip("\n".join(_line(name, s) for name, s in on.items()))
+
+
+def _line(name: str, s: dict[str, Any]) -> str:
+    line = (
+        f"{name} → {s['endpoint']}: {s['sent']} sent, {s['dropped']} dropped, "
+        f"{s['failedBatches']} failed batches, {s.get('queued', 0)} queued"
+    )
+    return line + (f"; last error: {s['lastError']}" if s.get("lastError") else "")
