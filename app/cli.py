@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from app.core.orchestrator import Core
 
 API_TIMEOUT_S = 30.0
+# The commands find a panel's API by BIZOBS_API_PORT only (serve --port is the server's option).
+API_PORT_HINT = " (if it serves on another port, set BIZOBS_API_PORT to it)"
 
 
 def services(n: int) -> str:
@@ -138,10 +140,15 @@ def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
             return 0
         print(
             f"note: a panel (pid {holder}) runs on this state directory but its API on port "
-            f"{settings.api_port} does not answer; its services show as stale below",
+            f"{settings.api_port} does not answer{API_PORT_HINT}; its services show as stale "
+            "below",
             file=sys.stderr,
         )
-    print(format_ports(offline.snapshot(settings)), file=out)
+    try:
+        print(format_ports(offline.snapshot(settings)), file=out)
+    except CoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -166,7 +173,11 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
         if body is not None:
             print(f"stopped {services(body['stopped'])} through the running panel", file=out)
             return 0
-        print(f"{exc}\nIts control API does not answer: use the panel's Stop All.", file=sys.stderr)
+        print(
+            f"{exc}\nIts control API on port {settings.api_port} does not answer{API_PORT_HINT}; "
+            "or use the panel's Stop All.",
+            file=sys.stderr,
+        )
         return 2
     except CoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -376,7 +387,8 @@ def cmd_traffic(
         body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
     if body is None:
         print(
-            f"error: the panel's API on port {settings.api_port} does not answer", file=sys.stderr
+            f"error: the panel's API on port {settings.api_port} does not answer{API_PORT_HINT}",
+            file=sys.stderr,
         )
         return 2
     if "httpStatus" in body:

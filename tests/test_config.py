@@ -66,6 +66,8 @@ def test_bad_settings_are_refused_clearly(env: dict[str, str], message: str) -> 
         (["--state-dir", "{file}/state", "serve", "--port", "8380"], "cannot use state directory"),
         (["--state-dir", "{file}/state", "run", "e-commerce"], "cannot use state directory"),
         (["--state-dir", "{file}/state", "stop-all"], "cannot use state directory"),
+        (["--state-dir", "{file}", "run", "e-commerce"], "is a file, not a directory"),
+        (["--state-dir", "{file}", "ports"], "is a file, not a directory"),
     ],
 )
 def test_bad_settings_are_one_line_at_start(tmp_path: Path, args: list[str], message: str) -> None:

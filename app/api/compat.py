@@ -22,9 +22,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from app.api.routes import CORE, _body, json_errors
+from app.api.routes import CORE, _body, run_status
 from app.api.security import Handler
 from app.core.errors import ValidationError
 from app.core.journeys import Journey
@@ -218,23 +218,27 @@ def shape_batch(req: RunRequest, result: RunResult, body: dict[str, Any]) -> dic
 
 
 # -- handlers -------------------------------------------------------------------------------
-def compat_errors(handler: Handler) -> Handler:
-    """Our error mapping (same statuses, same messages), answered as `{"success": false, ...}`,
-    the shape that system's clients test."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        response = await json_errors(request, handler)
-        if response.status < 400 or not isinstance(response, web.Response):
-            return response
-        try:
-            body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
-        except ValueError:
-            return response
-        if isinstance(body, dict) and "success" not in body:
-            return web.json_response({"success": False, **body}, status=response.status)
+@web.middleware
+async def compat_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On the aliases' paths, every JSON error — our mapping's (same statuses, same messages)
+    and the security gate's refusals alike — also says `"success": false`, the field that
+    system's clients test. Outermost, so it sees the gate's answers too."""
+    response = await handler(request)
+    if request.path not in COMPAT_PATHS or response.status < 400:
         return response
-
-    return wrapped
+    if not isinstance(response, web.Response) or response.content_type != "application/json":
+        return response
+    try:
+        body = json.loads(response.body or b"{}")  # type: ignore[arg-type]
+    except ValueError:
+        return response
+    if not isinstance(body, dict) or "success" in body:
+        return response
+    shaped = web.json_response({"success": False, **body}, status=response.status)
+    for name in (hdrs.ALLOW, hdrs.WWW_AUTHENTICATE):  # the 405 and 401 headers stay
+        if name in response.headers:
+            shaped.headers[name] = response.headers[name]
+    return shaped
 
 
 def run_alias(mode: Mode, customers: int, shape: ShapeFn) -> Handler:
@@ -243,7 +247,7 @@ def run_alias(mode: Mode, customers: int, shape: ShapeFn) -> Handler:
         body = await _body(request)
         req = _make_request(core, body, mode, customers)
         result = await core.run_journey(req, wait_s=QUEUE_WAIT_S, reuse_running=True)
-        return web.json_response(shape(req, result, body), status=200 if result.ok else 500)
+        return web.json_response(shape(req, result, body), status=run_status(result))
 
     return handler
 
@@ -406,6 +410,7 @@ COMPAT_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/admin/reset-ports", admin_reset_ports),
     ("POST", "/api/admin/new-customer-journey", admin_new_customer_journey),
 ]
+COMPAT_PATHS = frozenset(path for _, path, _ in COMPAT_ROUTES)
 
 # alias -> our route it maps onto (README's table; the OpenAPI summaries say the same)
 OUR_ROUTE = {
@@ -426,8 +431,9 @@ OUR_ROUTE = {
 def add_compat_routes(app: web.Application) -> None:
     """Register the aliases on `app` itself (not a sub-app): its middlewares apply to them."""
     app[STARTED] = time.time()
+    app.middlewares.insert(0, compat_errors)
     for method, path, handler in COMPAT_ROUTES:
-        app.router.add_route(method, path, compat_errors(handler))
+        app.router.add_route(method, path, handler)
 
 
 # -- OpenAPI --------------------------------------------------------------------------------

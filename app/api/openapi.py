@@ -60,9 +60,18 @@ EVERY = {
 }
 POSTED = {"415": _error("Content-Type is not application/json (required even with no body)")}
 BUSY = {"409": _error("a journey run is in progress")}
+RUN_BUSY = {
+    "409": _json(
+        {"oneOf": [_ref("RunResponse"), _ref("Error")]},
+        "a journey run is in progress (Error), or this run was cancelled by Stop All and rolled "
+        "back (RunResponse with cancelled: true)",
+    )
+}
 RUN_ERRORS = {
-    "400": _error("bad input (not JSON, nested too deeply, invalid journey or parameters)"),
-    **BUSY,
+    "400": _error(
+        "bad input (not JSON, nested too deeply, an unknown field, invalid journey or parameters)"
+    ),
+    **RUN_BUSY,
     "413": _error("request body too large"),
     "503": _error("the port pool cannot fit the journey now"),
     "507": _error("the state database cannot be written (disk full?); nothing was left running"),
@@ -91,6 +100,7 @@ def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
                             "type": "object",
                             "required": ["journey"],
                             "properties": props,
+                            "additionalProperties": False,
                             "title": body,
                         }
                     }
@@ -211,6 +221,11 @@ RUN_RESPONSE = {
         },
         "customers": {"type": "array", "items": OBJ},
         "summary": {"type": ["object", "null"]},
+        "reused": {
+            "type": "boolean",
+            "description": "simulated on the running services (compat aliases): simulate only",
+        },
+        "cancelled": {"type": "boolean", "description": "Stop All cancelled it (HTTP 409)"},
         "customersOmitted": {
             "type": "integer",
             "description": f"customers beyond the first {MAX_CUSTOMERS_SHOWN} are counted in "

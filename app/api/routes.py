@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from app.core.errors import (
 )
 from app.core.model import Mode, PortState
 from app.core.orchestrator import Core
+from app.core.runs import RunResult
 
 MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
 CORE = web.AppKey("core", Core)
@@ -83,10 +85,33 @@ def _whole(value: Any) -> Any:
     return value
 
 
+RUN_FIELDS = ("journey", "customers", "thinkTimeMs", "concurrency", "seed")
+
+
+def _known_fields(body: dict[str, Any], known: tuple[str, ...]) -> None:
+    """A misspelt field would otherwise be ignored silently ("customer": 3 runs 5)."""
+    unknown = [k for k in body if k not in known]
+    if unknown:
+        hints = [difflib.get_close_matches(k, known, 1) for k in unknown]
+        raise ValidationError(
+            [
+                Problem(k, f"unknown field {k!r}" + (f" (did you mean {h[0]!r}?)" if h else ""))
+                for k, h in zip(unknown, hints, strict=True)
+            ]
+        )
+
+
+def run_status(result: RunResult) -> int:
+    """200 for a run that finished; 409 for one Stop All cancelled (it rolled back); 500 for
+    one that failed after validation (a launch failure: its answer says why)."""
+    return 200 if result.ok else 409 if result.cancelled else 500
+
+
 def _run_handler(mode: Mode) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         core = request.app[CORE]
         body = await _body(request)
+        _known_fields(body, RUN_FIELDS)
         if "journey" not in body:
             raise ValidationError("body needs a 'journey' object")
         default_customers = 1 if mode is Mode.SINGLE else 5
@@ -100,7 +125,7 @@ def _run_handler(mode: Mode) -> Handler:
         if mode is Mode.SINGLE and params["customers"] != 1:
             raise ValidationError("simulate runs one customer; use simulate-multiple")
         result = await core.run_journey(core.make_request(body["journey"], **params))
-        return web.json_response(result.as_json(), status=200 if result.ok else 500)
+        return web.json_response(result.as_json(), status=run_status(result))
 
     return handler
 

@@ -15,6 +15,11 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise StateDatabaseError(
+                f"cannot use state directory {self.path.parent}: it is a file, not a directory; "
+                "choose another one (BIZOBS_STATE_DIR / --state-dir)"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -15,6 +15,8 @@ from app.core.ports import PortPool
 
 
 def snapshot(settings: Settings) -> list[PortInfo]:
+    if settings.state_dir.exists() and not settings.state_dir.is_dir():
+        raise StateDatabaseError(f"state directory {settings.state_dir} is a file, not a directory")
     pool = PortPool(settings.ports)
     orphans = {r.pid: r for r in _ledger_records(settings) if r.pid is not None}
     return pool.snapshot({}, pool.scan(orphans), orphans)

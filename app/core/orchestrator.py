@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, TCPConnector
@@ -295,12 +296,9 @@ class Core:
         self._cancelled_by = None
         task = asyncio.create_task(self._run_locked(request, new_run_id(), reuse))
         self._run_task = task
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done() or self._cancelled_by is None:
-                raise  # our caller was cancelled, not the run
-            return RunResult("", False, (), error=f"cancelled by {self._cancelled_by}")
+        # A run the core cancels (Stop All, closing) ends with a result that says so; our
+        # caller being cancelled leaves the run to the core (CancelledError here).
+        return await asyncio.shield(task)
 
     async def _run_locked(self, request: RunRequest, run_id: str, reuse: bool) -> RunResult:
         try:
@@ -355,8 +353,13 @@ class Core:
             phased = self._simulate_running if reuse else self._phases
             services, sim = await phased(req, run_id, phases, counts)
         except asyncio.CancelledError:
-            self._end(outcome(f"cancelled by {self._cancelled_by or 'the caller'}"))
-            raise
+            result = replace(
+                outcome(f"cancelled by {self._cancelled_by or 'the caller'}"), cancelled=True
+            )
+            self._end(result)
+            if self._cancelled_by is None:
+                raise
+            return result  # cancelled on purpose by the core: the answer says so
         except StateDatabaseError as exc:  # the disk: the API answers 507, not a run result
             self._end(outcome(str(exc)))
             raise
@@ -372,12 +375,11 @@ class Core:
         return result
 
     def _end(self, result: RunResult) -> None:
-        cancelled = result.error is not None and result.error.startswith("cancelled by")
         status = (
             RunStatus.FINISHED
             if result.ok
             else RunStatus.CANCELLED
-            if cancelled
+            if result.cancelled
             else RunStatus.FAILED
         )
         try:

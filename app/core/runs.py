@@ -56,6 +56,7 @@ class RunResult:
     error: str | None = None
     company: str = ""
     reused: bool = False  # simulated on the running services: only the simulate phase ran
+    cancelled: bool = False  # Stop All or closing cancelled it; its services were rolled back
 
     def phase(self, phase: Phase) -> PhaseResult | None:
         return next((p for p in self.phases if p.phase is phase), None)
@@ -81,6 +82,7 @@ class RunResult:
             **({"customersOmitted": omitted} if omitted else {}),
             **({"error": self.error} if self.error else {}),
             **({"reused": True} if self.reused else {}),
+            **({"cancelled": True} if self.cancelled else {}),
         }
 
 

@@ -315,7 +315,27 @@ def test_stop_all_during_a_run_cancels_it_and_leaves_nothing(
                 assert body["stopped"] == 2
             status, result = await run_task
             assert result["ok"] is False and "Stop All" in result["error"]
+            # The cancelled run answers as itself: its id and the phases it went through.
+            assert status == 409 and result["cancelled"] is True
+            assert result["runId"].startswith("run-") and result["phases"]
             assert core.services() == [] and not core.busy
             assert core.history.runs(1)[0]["status"] == "cancelled"
+
+    run(scenario())
+
+
+def test_a_misspelt_field_is_refused_with_a_hint(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with api(settings) as (core, _, http):
+            body = {"customer": 3, "journey": journey()}
+            status, answer = await call(http, "POST", "/api/journey/simulate-multiple", json=body)
+            assert status == 400, answer
+            assert answer["problems"] == [
+                {
+                    "field": "customer",
+                    "message": "unknown field 'customer' (did you mean 'customers'?)",
+                }
+            ]
+            assert core.services() == [] and core.history.count() == 0
 
     run(scenario())

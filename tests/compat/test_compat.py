@@ -23,7 +23,7 @@ from app.core import probe
 from app.core.orchestrator import Core, open_core
 from app.core.waiting import until
 from tests.conftest import run
-from tests.helpers import alive
+from tests.helpers import alive, journey
 
 SIM = "/api/journey-simulation"
 ALL_PHASES = ["stop", "wait", "sweep", "launch", "simulate"]
@@ -550,3 +550,31 @@ def test_aliases_pass_through_the_app_wide_middlewares(settings: Settings) -> No
 def test_derived_service_names_follow_the_editor(name: str) -> None:
     editor = pytest.importorskip("app.ui.widgets.journey_editor", reason="needs PySide6")
     assert derive_service_name(name) == editor.suggest_service_name(name)
+
+
+def test_the_gates_refusals_speak_the_aliases_error_shape_too(settings: Settings) -> None:
+    """The security gate's own answers (415, 403, 405) on an alias path also say
+    `"success": false`, the field that system's clients test; nothing is stopped."""
+
+    async def scenario() -> None:
+        async with served(settings) as (core, http):
+            result = await core.run_journey(journey("Kept Co", "KeptService"))
+            before = {(r.key, r.pid) for r in core.services()}
+            assert result.ok and before
+            path = "/api/admin/reset-ports"
+            for headers, status in (
+                ({}, 415),
+                ({"Content-Type": "text/plain"}, 415),
+                ({"Origin": "http://evil.example", "Content-Type": "application/json"}, 403),
+            ):
+                async with http.post(path, headers=headers) as resp:
+                    body = await resp.json()
+                assert (resp.status, body["success"]) == (status, False), body
+            async with http.get(path) as resp:
+                assert resp.status == 405 and (await resp.json())["success"] is False
+                assert resp.headers["Allow"] == "POST"
+            async with http.post("/api/health", headers={"Content-Type": "application/json"}) as r:
+                assert "success" not in await r.json()  # our own routes keep our shape
+            assert {(r.key, r.pid) for r in core.services()} == before
+
+    run(scenario())
