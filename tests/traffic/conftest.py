@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 from app.config import LauncherKind, Settings
+from tests.conftest import make_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path, port_range: range) -> Settings:
-    return Settings(
-        launcher=LauncherKind.FORK,
-        port_lo=port_range.start,
-        port_hi=port_range.stop - 1,
-        state_dir=tmp_path / "state",
-        stop_grace_ms=2000,
-        start_timeout_ms=15000,
-        api_port=port_range.start - 1,
-        essential_services=(),
-    )
+    return make_settings(LauncherKind.FORK, tmp_path, port_range)

@@ -20,6 +20,7 @@ from app.ui.widgets.journey_editor import COL_SERVICE, COL_STEP
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import SWATCHES
 from app.ui.widgets.results import _step_item
+from tests.conftest import make_settings
 from tests.helpers import journey
 from tests.ui.conftest import drive
 from tests.ui.test_window import RUN_TIMEOUT_MS, allocated
@@ -30,16 +31,7 @@ STATES = ("free", "starting", "allocated", "stopping", "stale", "foreign")
 @pytest.fixture
 def fork(tmp_path: Path, port_range: range) -> Settings:
     """One launcher is enough where the defect is the window's, not the launcher's."""
-    return Settings(
-        launcher=LauncherKind.FORK,
-        port_lo=port_range.start,
-        port_hi=port_range.stop - 1,
-        state_dir=tmp_path / "state",
-        stop_grace_ms=2000,
-        start_timeout_ms=15000,
-        api_port=port_range.start - 1,
-        essential_services=(),
-    )
+    return make_settings(LauncherKind.FORK, tmp_path, port_range)
 
 
 def core_run(qtbot: Any, panel: Any, company: str, *services: str, customers: int = 2) -> Any:
