@@ -45,6 +45,7 @@ from app.ui.bridge import (
 )
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
+from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
@@ -239,6 +240,8 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficControl)
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
+        self.journeyMap = JourneyMap()
+        self.tabs.addTab(self.journeyMap, "Journey map")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -337,6 +340,7 @@ class MainWindow(QMainWindow):
         # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms").
         self.trafficChart.bind(b)
         self.trafficControl.bind(b)
+        self.journeyMap.bind(b)
         b.serviceEvent.connect(self.stage.on_service)
         b.serviceEvent.connect(self._service_event)
         b.logEvent.connect(self._log_event)

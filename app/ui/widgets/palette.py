@@ -91,3 +91,10 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
 def plural(n: int, noun: str) -> str:
     """'1 stale allocation', '2 stale allocations'."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def failing_colours() -> tuple[str, str, str]:
+    """Fill, text and border of a failing step (journey map): red with a bright border, so it
+    stands out from a `stale` cell too."""
+    return ("#c92a2a", "#ffffff", "#ffd43b")
+

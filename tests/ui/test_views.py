@@ -1,0 +1,136 @@
+"""The window's picture views (issue 13, "Build"): journey map, trace waterfall, timeline chart.
+
+Each is fed values (PortInfo, TrafficStatus, RunResult-like objects) and checked for what it
+shows, and grabbed to prove it paints."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtGui import QColor, QImage
+
+from app.core.model import PortInfo, PortState
+from app.core.traffic_model import StepSecond, TrafficStatus
+
+CHAIN = (("Browse", "catalog"), ("Cart", "cart"), ("Pay", "payments"))
+
+
+def step(name: str, service: str, status: str = "ok", latency: float = 20.0, **kw: Any) -> Any:
+    return SimpleNamespace(
+        step_name=name,
+        service_name=service,
+        status=status,
+        http_status=200 if status == "ok" else 503,
+        latency_ms=latency,
+        error=None if status == "ok" else "injected",
+        span_id=kw.get("span_id", f"{name.lower():0<16}"[:16]),
+        parent_span_id=kw.get("parent_span_id"),
+        span=kw.get("span"),
+    )
+
+
+def customer(i: int, fail_pay: bool = False) -> Any:
+    steps = tuple(
+        step(n, s, "failed" if fail_pay and n == "Pay" else "ok", 10.0 + k)
+        for k, (n, s) in enumerate(CHAIN)
+    )
+    return SimpleNamespace(
+        customer=SimpleNamespace(
+            name=f"Cust {i}", email="c@x", segment="s", loyalty_tier="gold", id=f"c{i}"
+        ),
+        trace_id=f"{i:032x}",
+        root_span_id="a" * 16,
+        steps=steps,
+        latency_ms=40.0,
+        ok=not fail_pay,
+    )
+
+
+def run_result(n: int = 10, failing: int = 3) -> Any:
+    customers = tuple(customer(i, fail_pay=i < failing) for i in range(n))
+    summary = SimpleNamespace(
+        customers=n,
+        completed=n - failing,
+        failed=failing,
+        success_rate=(n - failing) / n,
+        p50_ms=30.0,
+        p95_ms=40.0,
+        journeys_per_s=5.0,
+    )
+    sim = SimpleNamespace(mode="multiple", customers=customers, summary=summary)
+    return SimpleNamespace(
+        run_id="run-1", ok=True, simulation=sim, company="Acme", phases=(), error=None
+    )
+
+
+def ports() -> list[PortInfo]:
+    return [
+        PortInfo(8441 + i, PortState.ALLOCATED, f"{s}-Acme", s, "Acme", 1000 + i)
+        for i, (_, s) in enumerate(CHAIN)
+    ]
+
+
+def painted(widget: Any) -> bool:
+    """The grab has more than one colour: something was drawn."""
+    image: QImage = widget.grab().toImage()
+    colours = {
+        image.pixelColor(x, y).rgb()
+        for x in range(0, image.width(), 7)
+        for y in range(0, image.height(), 7)
+    }
+    return len(colours) > 3
+
+
+def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: Any) -> None:
+    from app.ui.widgets.journey_map import JourneyMap, node_lines
+
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(900, 320)
+    view.show()
+    assert view.nodes == []
+    view.set_ports(ports())
+    view.set_run_result(run_result())
+    assert [n.step_name for n in view.nodes] == ["Browse", "Cart", "Pay"]
+    assert [n.port for n in view.nodes] == [8441, 8442, 8443]
+    assert {n.state for n in view.nodes} == {"allocated"}
+    pay = view.nodes[2]
+    assert (pay.ok, pay.failed) == (7, 3) and view.failing_steps() == ["Pay"]
+    assert "⚠ FAILING" in node_lines(pay)[1]  # a written marker, not colour alone
+    assert "errors 30%" in node_lines(pay)[3] and "p50 12 ms" in node_lines(pay)[3]
+    assert view.source == "last run"
+
+    # traffic counts take over while traffic has any: Pay recovers, Cart fails
+    status = TrafficStatus(
+        running=True,
+        steps=(
+            StepSecond("Browse", ok=100, failed=0, p50_ms=9),
+            StepSecond("Cart", ok=80, failed=20, p50_ms=15),
+            StepSecond("Pay", ok=100, failed=1, p50_ms=30),
+        ),
+    )
+    view.set_traffic(status)
+    assert view.source == "traffic" and view.failing_steps() == ["Cart"]
+    assert view.nodes[1].p50_ms == 15
+    assert painted(view)
+    # the failing node's fill is in the picture
+    rect = view.layout_rects()[1]
+    image = view.grab().toImage()
+    dpr = image.devicePixelRatio()
+    inside = image.pixelColor(int((rect.left() + 6) * dpr), int((rect.bottom() - 6) * dpr))
+    from app.ui.widgets.palette import failing_colours
+
+    assert inside == QColor(failing_colours()[0])
+
+
+def test_journey_map_wraps_rows_in_a_narrow_window(qtbot: Any) -> None:
+    from app.ui.widgets.journey_map import JourneyMap
+
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(420, 600)
+    view.set_run_result(run_result())
+    rects = view.layout_rects()
+    assert len(rects) == 3 and all(r.right() <= view.width() for r in rects)
+    assert rects[2].top() > rects[0].top()  # wrapped onto another row
