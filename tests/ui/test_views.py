@@ -134,3 +134,67 @@ def test_journey_map_wraps_rows_in_a_narrow_window(qtbot: Any) -> None:
     rects = view.layout_rects()
     assert len(rects) == 3 and all(r.right() <= view.width() for r in rects)
     assert rects[2].top() > rects[0].top()  # wrapped onto another row
+
+
+def spanned(i: int) -> Any:
+    """A customer whose hops carry span facts: each hop encloses the next (it calls it)."""
+    t0 = 1_700_000_000_000_000_000
+    bounds = ((0, 60), (10, 50), (20, 45))  # ms: Browse encloses Cart encloses Pay
+    steps = tuple(
+        step(
+            n,
+            s,
+            "failed" if n == "Pay" else "ok",
+            span_id=f"{k + 1:016x}",
+            parent_span_id=f"{k:016x}",
+            span={"startNs": t0 + a * 1_000_000, "endNs": t0 + b * 1_000_000},
+        )
+        for k, ((n, s), (a, b)) in enumerate(zip(CHAIN, bounds, strict=True))
+    )
+    base = customer(i)
+    return SimpleNamespace(**{**vars(base), "steps": steps, "ok": False, "latency_ms": 61.0})
+
+
+def test_trace_waterfall_nests_hops_with_timings_and_copies_span_ids(qtbot: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui.widgets.results import ResultsView
+    from app.ui.widgets.trace_waterfall import BAR_ROLE, TIMELINE_COL
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    result = run_result(n=3, failing=0)
+    result.simulation.customers = (customer(0), spanned(1), customer(2))
+    view.show_simulation(result.simulation, "run-1")
+    wf = view.waterfall
+    assert wf.trace_id == f"{1:032x}"  # the first failed customer is selected at once
+    view.select_customer(2)
+    assert wf.trace_id == f"{2:032x}" and "estimated from latencies" in wf.header.text()
+    assert [h.start_ms for h in wf.hops[1:]] == [0.0, 10.0, 21.0]  # end to end
+    view.select_customer(1)
+    assert "measured spans" in wf.header.text()
+    root = wf.tree.topLevelItem(0)
+    browse = root.child(0)
+    cart, pay = browse.child(0), browse.child(0).child(0)  # nested: each hop calls the next
+    assert [browse.text(3), cart.text(3), pay.text(3)] == ["60.0 ms", "40.0 ms", "25.0 ms"]
+    assert pay.text(2) == "20.0 ms" and "failed" in pay.text(1) and "503" in pay.text(1)
+    assert pay.text(5) == f"{3:016x}"
+    start, width, status = pay.data(TIMELINE_COL, BAR_ROLE)
+    assert (round(start, 3), round(width, 3), status) == (
+        round(20 / 61, 3),
+        round(25 / 61, 3),
+        "failed",
+    )
+
+    wf.tree.setCurrentItem(pay)
+    wf.tree.setFocus()
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(wf.tree, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QGuiApplication.clipboard().text()
+    assert copied == f"trace {1:032x} span {3:016x} parent {2:016x}"
+    assert wf.copyAction in wf.tree.actions()  # the context menu offers the same
+    assert painted(wf)
+

@@ -98,3 +98,13 @@ def failing_colours() -> tuple[str, str, str]:
     stands out from a `stale` cell too."""
     return ("#c92a2a", "#ffffff", "#ffd43b")
 
+
+RESULT_COLOURS = {  # a step's or a hop's outcome: fill, text
+    "ok": ("#d3f9d8", "#1e6b2f"),
+    "failed": ("#ffe3e3", "#8f1d1d"),
+    "skipped": ("#f1f3f5", "#495057"),
+}
+
+
+def result_colours(status: str) -> tuple[str, str]:
+    return RESULT_COLOURS.get(status, RESULT_COLOURS["skipped"])
