@@ -198,3 +198,49 @@ def test_trace_waterfall_nests_hops_with_timings_and_copies_span_ids(qtbot: Any)
     assert wf.copyAction in wf.tree.actions()  # the context menu offers the same
     assert painted(wf)
 
+
+def phase_event(run_id: str, phase: Any, status: str, at: float, ms: float = 0.0) -> Any:
+    return SimpleNamespace(run_id=run_id, phase=phase, status=status, started_at=at, duration_ms=ms)
+
+
+def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: Any) -> None:
+    from app.core.model import Phase
+    from app.ui.widgets.timeline_chart import MAX_RUNS, START_CHANGES, STOP_CHANGES, TimelineChart
+
+    chart = TimelineChart()
+    qtbot.addWidget(chart)
+    chart.resize(700, 300)
+    chart.show()
+    t0 = 1_000.0
+    chart.start_run("run-a", "Acme", at=t0)
+    chart.phase_event(phase_event("run-a", Phase.STOP, "started", t0))
+    chart.service_event(SimpleNamespace(key="cart-Acme", change="stopping"), at=t0 + 0.01)
+    chart.phase_event(phase_event("run-a", Phase.STOP, "finished", t0, 50))
+    chart.phase_event(phase_event("run-a", Phase.LAUNCH, "started", t0 + 0.2))
+    chart.service_event(SimpleNamespace(key="pay-Acme", change="starting"), at=t0 + 0.25)
+    chart.service_event(SimpleNamespace(key="pay-Acme", change="running"), at=t0 + 0.4)
+    live = chart.bar_rows(now=t0 + 0.5)
+    assert [(r[1], round(r[2], 3), round(r[3], 3)) for r in live] == [
+        (Phase.STOP, 0.0, 0.05),
+        (Phase.LAUNCH, 0.2, 0.3),  # still running: grows to now
+    ]
+    assert [round(x, 3) for x, _ in chart.mark_points(STOP_CHANGES)] == [0.01]
+    assert [round(x, 3) for x, _ in chart.mark_points(START_CHANGES)] == [0.25, 0.4]
+
+    phases = tuple(
+        SimpleNamespace(phase=p, started_at=t0 + 0.1 * i, duration_ms=100.0)
+        for i, p in enumerate(Phase)
+    )
+    chart.finish_run(SimpleNamespace(run_id="run-a", ok=True, phases=phases))
+    assert [r[1] for r in chart.bar_rows()] == list(Phase)  # the measured phases, all five
+    chart.service_event(SimpleNamespace(key="x", change="stopping"))  # no run: no mark
+    assert len(chart.mark_points(STOP_CHANGES)) == 1
+
+    # a run whose start the chart missed (an API run) still gets its row; old runs scroll off
+    for i in range(MAX_RUNS):
+        chart.finish_run(SimpleNamespace(run_id=f"run-{i}", ok=i % 2 == 0, phases=phases))
+    assert len(chart.runs) == MAX_RUNS and chart.runs[0].run_id == "run-0"
+    chart.redraw()
+    ticks = chart.plot.getAxis("left")._tickLevels[0]
+    assert [t[1] for t in ticks] == ["run-0 ✓", "run-1 ✗", "run-2 ✓", "run-3 ✗"]
+    assert painted(chart)
