@@ -244,3 +244,76 @@ def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: A
     ticks = chart.plot.getAxis("left")._tickLevels[0]
     assert [t[1] for t in ticks] == ["run-0 ✓", "run-1 ✗", "run-2 ✓", "run-3 ✗"]
     assert painted(chart)
+
+
+# -- light and dark --------------------------------------------------------------------------
+def test_every_state_and_outcome_text_is_readable_in_both_schemes() -> None:
+    from app.ui.widgets.palette import (
+        contrast_ratio,
+        failing_colours,
+        results_for,
+        swatches,
+    )
+
+    for scheme in ("light", "dark"):
+        for state, sw in swatches(scheme).items():
+            assert contrast_ratio(sw.text, sw.fill) >= 4.5, (scheme, state)
+        for outcome, (fill, text) in results_for(scheme).items():
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, outcome)
+    fill, text, _border = failing_colours()
+    assert contrast_ratio(text, fill) >= 4.5
+    assert round(contrast_ratio("#000000", "#ffffff"), 1) == 21.0
+
+
+def test_the_window_follows_the_colour_scheme(qtbot: Any, qapp: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QPalette
+
+    from app.ui import theme
+    from app.ui.widgets import palette
+    from app.ui.widgets.journey_map import JourneyMap
+
+    assert theme.scheme_of(Qt.ColorScheme.Dark) == "dark"
+    assert theme.scheme_of(Qt.ColorScheme.Light) == "light"
+    assert theme.scheme_of(Qt.ColorScheme.Unknown) == "light"
+    assert theme.scheme_of(Qt.ColorScheme.Light, "dark") == "dark"  # BIZOBS_COLOR_SCHEME
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(700, 200)
+    view.set_run_result(run_result())
+    style = qapp.style().name()
+    try:
+        theme.apply(qapp, "dark")
+        assert palette.current_scheme() == "dark"
+        assert palette.SWATCHES["free"] == palette.swatches("dark")["free"]
+        window = qapp.palette().color(QPalette.ColorRole.Window)
+        text = qapp.palette().color(QPalette.ColorRole.WindowText)
+        assert palette.contrast_ratio(text.name(), window.name()) >= 4.5
+        assert window.lightness() < 80
+        base = QPalette.ColorRole.Base  # palette changes reach widgets as (posted) events
+        qtbot.waitUntil(lambda: view.palette().color(base).lightness() < 80, timeout=2_000)
+        image = view.grab().toImage()  # the map paints on the dark base, not a light one
+        assert image.pixelColor(2, 2).lightness() < 80
+    finally:
+        theme.apply(qapp, "light")
+        qapp.setStyle(style)
+    assert palette.current_scheme() == "light"
+    qtbot.waitUntil(lambda: view.palette().color(base).lightness() > 180, timeout=2_000)
+    assert view.grab().toImage().pixelColor(2, 2).lightness() > 180
+
+
+def test_icon_and_desktop_file_ship_with_the_package() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from PySide6.QtGui import QIcon
+
+    from app.ui import theme
+
+    icon = QIcon(str(theme.ICON))
+    assert not icon.isNull() and not icon.pixmap(64, 64).isNull()
+    desktop = (theme.RESOURCES / f"{theme.DESKTOP_FILE}.desktop").read_text()
+    assert "Icon=bizobs-panel" in desktop and "Exec=bizobs-panel" in desktop
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["app"]
+    assert "resources/*.svg" in globs and "resources/*.desktop" in globs

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.core.model import Phase
@@ -82,6 +82,7 @@ class TimelineChart(QWidget):
         for phase, colour in PHASE_COLOURS.items():  # legend entries only
             self.plot.plot([], [], pen=pg.mkPen(colour, width=8), name=phase.value)
         layout.addWidget(self.plot, 1)
+        follow_palette(self, self.plot)
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // MAX_FPS)
         self._timer.timeout.connect(self.redraw)
@@ -94,11 +95,10 @@ class TimelineChart(QWidget):
         source.serviceEvent.connect(self.service_event)
         source.runFinished.connect(self.finish_run)
 
-    def set_colours(self, background: str, foreground: str) -> None:
-        self.plot.setBackground(background)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setTextPen(foreground)
-            self.plot.getAxis(axis).setPen(foreground)
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # light/dark switched (app/ui/theme.py)
+            follow_palette(self, self.plot)
+        super().changeEvent(event)
 
     # -- data ----------------------------------------------------------------------------------
     def start_run(self, run_id: str, _company: str = "", at: float | None = None) -> RunTrack:
@@ -187,6 +187,17 @@ class TimelineChart(QWidget):
         ticks = [(row, _run_label(t)) for row, t in enumerate(self.runs)]
         self.plot.getAxis("left").setTicks([ticks])
         self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
+
+
+def follow_palette(widget: QWidget, plot: Any) -> None:
+    """A pyqtgraph plot in the widget's palette: its base behind, its text on the axes."""
+    base = widget.palette().color(QPalette.ColorRole.Base)
+    text = widget.palette().color(QPalette.ColorRole.Text)
+    plot.setBackground(base)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setTextPen(text)
+        axis.setPen(text)
 
 
 def _run_label(track: RunTrack) -> str:
