@@ -251,7 +251,12 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
         self.journeyMap = JourneyMap()
-        self.tabs.addTab(self.journeyMap, "Journey map")
+        map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut
+        map_scroll.setObjectName("journeyMapScroll")
+        map_scroll.setWidgetResizable(True)
+        map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        map_scroll.setWidget(self.journeyMap)
+        self.tabs.addTab(map_scroll, "Journey map")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")

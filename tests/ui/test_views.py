@@ -97,22 +97,25 @@ def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: An
     assert {n.state for n in view.nodes} == {"allocated"}
     pay = view.nodes[2]
     assert (pay.ok, pay.failed) == (7, 3) and view.failing_steps() == ["Pay"]
-    assert "⚠ FAILING" in node_lines(pay)[1]  # a written marker, not colour alone
-    assert "errors 30%" in node_lines(pay)[3] and "p50 12 ms" in node_lines(pay)[3]
+    assert "⚠ FAILING" in node_lines(pay)[2]  # a written marker, not colour alone
+    assert "errors 30%" in node_lines(pay)[4] and "p50 12 ms" in node_lines(pay)[4]
     assert view.source == "last run"
 
-    # traffic counts take over while traffic has any: Pay recovers, Cart fails
+    # traffic counts take over while traffic has any: Pay recovers, Cart fails. Traffic counts
+    # the journeys Cart failed as failed at Pay too (never called): those are not Pay's.
     status = TrafficStatus(
         running=True,
         steps=(
             StepSecond("Browse", ok=100, failed=0, p50_ms=9),
             StepSecond("Cart", ok=80, failed=20, p50_ms=15),
-            StepSecond("Pay", ok=100, failed=1, p50_ms=30),
+            StepSecond("Pay", ok=79, failed=21, p50_ms=30),
         ),
     )
     view.set_traffic(status)
     assert view.source == "traffic" and view.failing_steps() == ["Cart"]
     assert view.nodes[1].p50_ms == 15
+    assert (view.nodes[2].failed, view.nodes[2].not_reached) == (1, 20)
+    assert "– 20" in node_lines(view.nodes[2])[3]
     assert painted(view)
     # the failing node's fill is in the picture
     rect = view.layout_rects()[1]
@@ -134,6 +137,10 @@ def test_journey_map_wraps_rows_in_a_narrow_window(qtbot: Any) -> None:
     rects = view.layout_rects()
     assert len(rects) == 3 and all(r.right() <= view.width() for r in rects)
     assert rects[2].top() > rects[0].top()  # wrapped onto another row
+    assert rects[-1].bottom() <= view.height()
+    view.resize(420, 220)  # short: the nodes shrink until every row fits
+    rects = view.layout_rects()
+    assert rects[-1].bottom() <= view.height() and rects[0].width() < 230
 
 
 def spanned(i: int) -> Any:
@@ -181,7 +188,7 @@ def test_trace_waterfall_nests_hops_with_timings_and_copies_span_ids(qtbot: Any)
     cart, pay = browse.child(0), browse.child(0).child(0)  # nested: each hop calls the next
     assert [browse.text(3), cart.text(3), pay.text(3)] == ["60.0 ms", "40.0 ms", "25.0 ms"]
     assert pay.text(2) == "20.0 ms" and "failed" in pay.text(1) and "503" in pay.text(1)
-    assert pay.text(5) == f"{3:016x}"
+    assert pay.text(4) == f"{3:016x}"
     start, width, status = pay.data(TIMELINE_COL, BAR_ROLE)
     assert (round(start, 3), round(width, 3), status) == (
         round(20 / 61, 3),
@@ -242,7 +249,7 @@ def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: A
     assert len(chart.runs) == MAX_RUNS and chart.runs[0].run_id == "run-0"
     chart.redraw()
     ticks = chart.plot.getAxis("left")._tickLevels[0]
-    assert [t[1] for t in ticks] == ["run-0 ✓", "run-1 ✗", "run-2 ✓", "run-3 ✗"]
+    assert [t[1] for t in ticks] == ["0 ✓", "1 ✗", "2 ✓", "3 ✗"]  # the id's tail
     assert painted(chart)
 
 
@@ -317,3 +324,20 @@ def test_icon_and_desktop_file_ship_with_the_package() -> None:
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["app"]
     assert "resources/*.svg" in globs and "resources/*.desktop" in globs
+
+
+def test_journey_map_in_a_short_window_scrolls_instead_of_cutting_nodes(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    from app.ui.widgets.journey_map import JourneyMap
+
+    view = JourneyMap()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(view)
+    qtbot.addWidget(scroll)
+    scroll.resize(340, 180)
+    scroll.show()
+    view.set_run_result(run_result())
+    qtbot.waitUntil(lambda: view.layout_rects()[-1].bottom() <= view.height(), timeout=2_000)
+    assert scroll.verticalScrollBar().maximum() > 0  # the last row is reached by scrolling

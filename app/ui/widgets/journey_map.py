@@ -16,15 +16,25 @@ from itertools import pairwise
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.core.traffic_model import TrafficStatus
 from app.ui.widgets.palette import failing_colours, swatch_for
 
 FAILING_ERROR_RATE = 0.05  # a step with ≥ 5 % failed hops is flagged
-NODE_W, NODE_H, GAP = 230.0, 128.0, 44.0  # room for 14 pt text; the arrow lives in the gap
+NODE_W, NODE_H, GAP = 230.0, 150.0, 44.0  # room for 14 pt text; the arrow lives in the gap
 MARGIN = 12.0
+MIN_SCALE = 0.55  # below this the text is too small to read: the map scrolls off instead
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,8 @@ class MapNode:
     state: str = "free"  # the port's state (palette key); "free" while no service runs
     essential: bool = False
     ok: int = 0
-    failed: int = 0
+    failed: int = 0  # failed *here*
+    not_reached: int = 0  # journeys that failed upstream: this step was never called
     p50_ms: float | None = None
 
     @property
@@ -55,7 +66,7 @@ class JourneyMap(QWidget):
         super().__init__(parent)
         self.setObjectName("journeyMap")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(int(NODE_H + 2 * MARGIN))
+        self.setMinimumHeight(int(NODE_H * MIN_SCALE + 2 * MARGIN))
         self._ports: list[Any] = []
         self._run: Any = None  # the last RunResult with a simulation
         self._traffic: TrafficStatus | None = None
@@ -90,14 +101,38 @@ class JourneyMap(QWidget):
         use_traffic = self._traffic is not None and bool(self._traffic.steps)
         self.source = "traffic" if use_traffic else ("last run" if self._run else "")
         self.setToolTip(f"Counts from {self.source}" if self.source else "")
+        self._fit_height()
         self.update()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Never shorter than the rows at the smallest readable scale: in a small window the
+        map scrolls (its scroll area) rather than cutting a row of nodes off."""
+        rects = self._rects(MIN_SCALE)
+        needed = rects[-1].bottom() + MARGIN if rects else NODE_H * MIN_SCALE + 2 * MARGIN
+        if int(needed) != self.minimumHeight():
+            self.setMinimumHeight(int(needed))
 
     # -- painting ------------------------------------------------------------------------------
     def layout_rects(self) -> list[QRectF]:
         """One rectangle per node, left to right, wrapping onto further rows (a snake would
-        read backwards)."""
-        scale = min(1.0, max(0.6, (self.width() - 2 * MARGIN) / (NODE_W + GAP) / 3))
-        w, h, gap = NODE_W * scale, NODE_H * max(scale, 0.8), GAP * scale
+        read backwards); as large as fits the widget, down to MIN_SCALE."""
+        scale = MIN_SCALE
+        for step in range(20, int(MIN_SCALE * 20) - 1, -1):  # 1.0, 0.95, ... MIN_SCALE
+            if self._fits(step / 20):
+                scale = step / 20
+                break
+        return self._rects(scale)
+
+    def _fits(self, scale: float) -> bool:
+        rects = self._rects(scale)
+        return not rects or rects[-1].bottom() + MARGIN <= self.height()
+
+    def _rects(self, scale: float) -> list[QRectF]:
+        w, h, gap = NODE_W * scale, NODE_H * scale, GAP * scale
         per_row = max(1, int((self.width() - 2 * MARGIN + gap) // (w + gap)))
         return [
             QRectF(MARGIN + (i % per_row) * (w + gap), MARGIN + (i // per_row) * (h + gap), w, h)
@@ -165,12 +200,12 @@ class JourneyMap(QWidget):
         p.setPen(text)
         inner = rect.adjusted(10, 6, -10, -6)
         lines = node_lines(node)
-        sizes = (14, 11, 12, 12)
+        sizes = (14, 11, 11, 12, 12)
         y = inner.top()
         for i, line in enumerate(lines):
             font = QFont(self.font())
             font.setPointSizeF(sizes[min(i, len(sizes) - 1)] * min(1.0, rect.width() / NODE_W))
-            font.setBold(i in (0, 2))
+            font.setBold(i in (0, 3))
             p.setFont(font)
             line_h = p.fontMetrics().height()
             elided = p.fontMetrics().elidedText(
@@ -181,14 +216,16 @@ class JourneyMap(QWidget):
 
 
 def node_lines(node: MapNode) -> list[str]:
-    """The node's text, top to bottom: step, service:port and state, counts, rate and p50."""
-    where = f"{node.service_name} :{node.port}" if node.port else node.service_name
+    """The node's text, top to bottom: step, service, port and state, counts, rate and p50."""
+    port = f":{node.port}" if node.port else "no port"
     state = "⚠ FAILING" if node.failing else node.state
     p50 = f"p50 {node.p50_ms:,.0f} ms" if node.p50_ms is not None else "p50 —"
+    skipped = f"   – {node.not_reached:,}" if node.not_reached else ""
     return [
         node.step_name,
-        f"{where} · {state}",
-        f"✓ {node.ok:,}   ✗ {node.failed:,}",
+        node.service_name,
+        f"{port} · {state}",
+        f"✓ {node.ok:,}   ✗ {node.failed:,}{skipped}",
         f"errors {node.error_rate:.0%} · {p50}",
     ]
 
@@ -203,7 +240,7 @@ def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> li
     nodes = []
     for step, service in chain:
         cell = cells.get((service, company)) or by_service.get(service)
-        ok, failed, p50 = counts.get(step, (0, 0, None))
+        ok, failed, not_reached, p50 = counts.get(step, (0, 0, 0, None))
         nodes.append(
             MapNode(
                 step_name=step,
@@ -213,6 +250,7 @@ def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> li
                 essential=bool(cell.essential) if cell is not None else False,
                 ok=ok,
                 failed=failed,
+                not_reached=not_reached,
                 p50_ms=p50,
             )
         )
@@ -228,13 +266,22 @@ def _chain(run: Any, traffic: TrafficStatus | None) -> list[tuple[str, str]]:
     return []
 
 
-Counts = dict[str, tuple[int, int, float | None]]
+Counts = dict[str, tuple[int, int, int, float | None]]  # ok, failed here, not reached, p50
 
 
 def _traffic_counts(traffic: TrafficStatus | None) -> Counts:
+    """Traffic counts a step after a failed one (never called: each hop calls the next,
+    docs/architecture.md, "The step service") as failed too; what a step adds to the failures
+    of the step before it failed *there*."""
     if traffic is None:
         return {}
-    return {s.step_name: (s.ok, s.failed, s.p50_ms) for s in traffic.steps}
+    out: Counts = {}
+    upstream = 0
+    for s in traffic.steps:
+        not_reached = min(upstream, s.failed)
+        out[s.step_name] = (s.ok, s.failed - not_reached, not_reached, s.p50_ms)
+        upstream = s.failed
+    return out
 
 
 def _run_counts(run: Any) -> Counts:
@@ -250,5 +297,6 @@ def _run_counts(run: Any) -> Counts:
         latencies = [s.latency_ms for s in steps if s.latency_ms is not None]
         ok = sum(1 for s in steps if s.status == "ok")
         failed = sum(1 for s in steps if s.status == "failed")
-        out[name] = (ok, failed, statistics.median(latencies) if latencies else None)
+        skipped = sum(1 for s in steps if s.status == "skipped")
+        out[name] = (ok, failed, skipped, statistics.median(latencies) if latencies else None)
     return out

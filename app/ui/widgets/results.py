@@ -59,6 +59,8 @@ class ResultsView(QWidget):
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.waterfall)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 3)  # the table keeps more of a small window
+        self.splitter.setStretchFactor(1, 2)
         layout.addWidget(self.splitter, 1)
         self._customers: list[Any] = []
 

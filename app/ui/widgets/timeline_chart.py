@@ -18,7 +18,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
 
@@ -61,26 +61,30 @@ class TimelineChart(QWidget):
         self._dirty = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # The key is a wrapping label above the plot: a legend inside would cover the bars in a
+        # small window.
+        self.key = QLabel(legend_html())
+        self.key.setObjectName("timelineKey")
+        self.key.setWordWrap(True)
+        layout.addWidget(self.key)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("timelinePlot")
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, alpha=0.25)
-        self.plot.setLabel("bottom", "seconds since the run began")
+        self.plot.setLabel("bottom", "seconds")  # since each run began (the rows align at 0)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
         font = QFont()
         font.setPointSize(11)
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setTickFont(font)
-        self.plot.addLegend(offset=(-6, 4), colCount=len(Phase))
         self.bars = pg.BarGraphItem(x0=[], width=[], y=[], height=BAR_HEIGHT)
         self.plot.addItem(self.bars)
         self.starts = pg.ScatterPlotItem(symbol="t1", size=12, brush="#2f9e44", pen="w")
         self.stops = pg.ScatterPlotItem(symbol="t", size=12, brush="#c92a2a", pen="w")
         self.plot.addItem(self.starts)
         self.plot.addItem(self.stops)
-        for phase, colour in PHASE_COLOURS.items():  # legend entries only
-            self.plot.plot([], [], pen=pg.mkPen(colour, width=8), name=phase.value)
         layout.addWidget(self.plot, 1)
         follow_palette(self, self.plot)
         self._timer = QTimer(self)
@@ -200,6 +204,18 @@ def follow_palette(widget: QWidget, plot: Any) -> None:
         axis.setPen(text)
 
 
+def legend_html() -> str:
+    phases = "&nbsp; ".join(
+        f"<span style='color:{colour}'>■</span>&nbsp;{phase.value}"
+        for phase, colour in PHASE_COLOURS.items()
+    )
+    return (
+        f"{phases} &nbsp; services: <span style='color:#c92a2a'>▼</span>&nbsp;stop"
+        " <span style='color:#2f9e44'>▲</span>&nbsp;start"
+    )
+
+
 def _run_label(track: RunTrack) -> str:
+    """The run id's random tail (run-20261127-004926-9a107e: 9a107e) and its outcome."""
     mark = "" if track.ok is None else (" ✓" if track.ok else " ✗")
-    return f"{track.run_id[-8:]}{mark}"
+    return f"{track.run_id.rsplit('-', 1)[-1][:8]}{mark}"

@@ -31,13 +31,14 @@ from app.ui.widgets.palette import result_colours
 
 BAR_ROLE = Qt.ItemDataRole.UserRole + 1  # (start fraction, width fraction, status)
 IDS_ROLE = Qt.ItemDataRole.UserRole + 2  # "trace <id> span <id>" of the row
-COLUMNS = ("Hop", "Status", "Start", "Duration", "Timeline", "Span id")
-TIMELINE_COL = 4
+COLUMNS = ("Hop", "Status", "Start", "Duration", "Span id", "Timeline")
+TIMELINE_COL = 5  # last: the bars take whatever width the text columns leave
 
 
 @dataclass(frozen=True)
 class Hop:
     label: str
+    service: str  # the hop's service (its tooltip: the Hop column stays narrow)
     status: str  # ok | failed | skipped (the root: the customer's outcome)
     http_status: int | None
     start_ms: float | None
@@ -56,7 +57,8 @@ def hops_of(result: Any) -> tuple[list[Hop], bool]:
     timings = _measured(steps) if measured else _estimated(steps)
     total = max((a + d for a, d in timings if a is not None and d is not None), default=0.0)
     root = Hop(
-        f"{result.customer.name} (journey)",
+        result.customer.name,
+        "the whole journey",
         "ok" if result.ok else "failed",
         None,
         0.0,
@@ -66,7 +68,8 @@ def hops_of(result: Any) -> tuple[list[Hop], bool]:
     )
     hops = [
         Hop(
-            f"{s.step_name} · {s.service_name}",
+            s.step_name,
+            s.service_name,
             s.status,
             s.http_status,
             start,
@@ -118,9 +121,11 @@ class BarDelegate(QStyledItemDelegate):
         rect: QRect = option.rect.adjusted(4, 4, -4, -4)
         x = rect.left() + int(start * rect.width())
         w = max(3, int(width * rect.width()))
-        fill, _text = result_colours(status)
+        # The outcome's text colour: strong on the view's base in either scheme (its fill is
+        # a pale tint meant for text to sit on).
+        _fill, strong = result_colours(status)
         painter.save()
-        painter.fillRect(QRect(x, rect.top(), w, rect.height()), QColor(fill))
+        painter.fillRect(QRect(x, rect.top(), w, rect.height()), QColor(strong))
         painter.restore()
 
 
@@ -159,6 +164,7 @@ class TraceWaterfall(QWidget):
         self.tree.setRootIsDecorated(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
+        header.setMinimumSectionSize(60)
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(TIMELINE_COL, QHeaderView.ResizeMode.Stretch)
@@ -206,8 +212,8 @@ class TraceWaterfall(QWidget):
             mark + code,
             _ms(hop.start_ms),
             _ms(hop.duration_ms),
-            "",
             hop.span_id or "—",
+            "",
         )
         item = QTreeWidgetItem(list(texts))
         for col in (2, 3):
@@ -223,7 +229,7 @@ class TraceWaterfall(QWidget):
         if hop.parent_span_id:
             ids += f" parent {hop.parent_span_id}"
         item.setData(0, IDS_ROLE, ids)
-        item.setToolTip(0, ids)
+        item.setToolTip(0, f"{hop.label} · {hop.service}\n{ids}")
         return item
 
     def selected_ids(self) -> str:
