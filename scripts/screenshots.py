@@ -30,8 +30,10 @@ from app.core.model import Phase  # noqa: E402
 from app.ui.bridge import CoreBridge  # noqa: E402
 from app.ui.main_window import MainWindow  # noqa: E402
 
-PORTS = (8161, 8180)
-FOREIGN_PORT = 8178
+# Another worktree may take screenshots at the same time: BIZOBS_SHOT_PORTS=lo-hi moves them.
+_lo, _hi = os.environ.get("BIZOBS_SHOT_PORTS", "8161-8180").split("-")
+PORTS = (int(_lo), int(_hi))
+FOREIGN_PORT = PORTS[1] - 2
 PACING_MS = 1500
 
 
@@ -89,21 +91,30 @@ async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
 
 
 async def sizes_and_schemes(window: MainWindow, out: Path) -> None:
-    """The smallest and a large layout, light and dark, named by platform (offscreen or xcb)."""
-    from PySide6.QtCore import Qt
+    """The smallest and a large layout, light and dark, named by platform (offscreen or xcb);
+    at 1920x1080 also the journey map and the trace waterfall of a failed customer."""
     from PySide6.QtGui import QGuiApplication
 
+    from app.ui import theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
     platform = QGuiApplication.platformName()
-    hints = QGuiApplication.styleHints()
-    for scheme, value in (("light", Qt.ColorScheme.Light), ("dark", Qt.ColorScheme.Dark)):
-        hints.setColorScheme(value)
+    for scheme in ("light", "dark"):
+        theme.apply(app, scheme)  # type: ignore[arg-type]
         for width, height in ((1000, 650), (1920, 1080)):
             window.resize(width, height)
+            window.tabs.setCurrentWidget(window.results)
             await settle(500)
             path = out / f"screenshot-{platform}-{width}x{height}-{scheme}.png"
             window.grab().save(str(path))
             print("wrote", path)
-    hints.unsetColorScheme()
+        window.tabs.setCurrentIndex(window.tabs.count() - 1)  # the journey map
+        await settle(500)
+        path = out / f"screenshot-{platform}-journey-map-{scheme}.png"
+        window.grab().save(str(path))
+        print("wrote", path)
+    theme.apply(app, "light")
 
 
 def main() -> int:

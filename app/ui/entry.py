@@ -63,12 +63,16 @@ def run_window(
         print(f"error: the window needs qasync ({exc}); {INSTALL_HINT}", file=err)
         return 2
 
+    from app.ui import theme
     from app.ui.bridge import CoreBridge, CoreError, StateLockedError
     from app.ui.main_window import APP_TITLE, MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_TITLE)
     app.setOrganizationName("BizObs")
+    if isinstance(app, QApplication):  # (instance() is typed as the core application)
+        theme.install_icon(app)
+        theme.follow_system(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     bridge = CoreBridge(settings, api_starter)

@@ -46,11 +46,13 @@ from app.ui.bridge import (
 from app.ui.export_dialog import ExportDialog, ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
+from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
 from app.ui.widgets.port_grid import PortGrid
 from app.ui.widgets.results import ResultsView
+from app.ui.widgets.timeline_chart import TimelineChart
 from app.ui.widgets.traffic_chart import TrafficChart, TrafficControl
 
 log = logging.getLogger(__name__)
@@ -221,11 +223,20 @@ class MainWindow(QMainWindow):
 
         # below: timeline | results + log
         self.timeline = PhaseTimeline()
+        self.timelineChart = TimelineChart()
         timeline_box = QGroupBox("Run Journey phases")
         timeline_layout = QVBoxLayout(timeline_box)
-        timeline_layout.addWidget(self.timeline)
+        self.timelineTabs = QTabWidget()  # the chart first; the table keeps the details
+        self.timelineTabs.setObjectName("timelineTabs")
+        self.timelineTabs.addTab(self.timelineChart, "Timeline")
+        self.timelineTabs.addTab(self.timeline, "Details")
+        timeline_layout.addWidget(self.timelineTabs)
         # All five phases stay readable at 1000×650: the box never gets shorter than them.
-        timeline_box.setMinimumHeight(self.timeline.minimumSizeHint().height() + 30)
+        timeline_box.setMinimumHeight(
+            self.timeline.minimumSizeHint().height()
+            + self.timelineTabs.tabBar().sizeHint().height()
+            + 36
+        )
         self.results = ResultsView()
         self.logView = LogView()
         self.tabs = QTabWidget()
@@ -240,6 +251,13 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficControl)
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
+        self.journeyMap = JourneyMap()
+        map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut
+        map_scroll.setObjectName("journeyMapScroll")
+        map_scroll.setWidgetResizable(True)
+        map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        map_scroll.setWidget(self.journeyMap)
+        self.tabs.addTab(map_scroll, "Journey map")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -348,6 +366,8 @@ class MainWindow(QMainWindow):
         # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms").
         self.trafficChart.bind(b)
         self.trafficControl.bind(b)
+        self.journeyMap.bind(b)
+        self.timelineChart.bind(b)
         b.serviceEvent.connect(self.stage.on_service)
         b.serviceEvent.connect(self._service_event)
         b.logEvent.connect(self._log_event)

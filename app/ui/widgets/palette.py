@@ -1,10 +1,16 @@
-"""One colour per port state, shared by the grid, its legend and the status bar.
+"""One colour per port state, shared by the grid, its legend and the status bar; the colours of
+results and of a failing step; each per colour scheme (light, dark).
 
-See docs/architecture.md, "Port states"."""
+See docs/architecture.md, "Port states". `SWATCHES` and `RESULT_COLOURS` hold the *current*
+scheme's colours (`apply_scheme` swaps them in place, so every view reads the scheme in force
+at its next paint); `swatches(scheme)` and friends give any scheme's. Every text colour is
+chosen for a WCAG contrast ratio of at least 4.5 on its fill (tests/ui/test_views.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -24,8 +30,10 @@ class Swatch:
         return QColor(self.fill)
 
 
+Scheme = Literal["light", "dark"]
+
 # Keys are PortState values plus "essential" (an allocated essential service).
-SWATCHES: dict[str, Swatch] = {
+LIGHT_SWATCHES: dict[str, Swatch] = {
     "free": Swatch(
         "#f1f3f5",
         "#495057",
@@ -38,7 +46,7 @@ SWATCHES: dict[str, Swatch] = {
         "#ffe066", "#212529", "#f59f00", None, "starting", "process spawned, not yet verified ready"
     ),
     "allocated": Swatch(
-        "#2b8a3e",
+        "#237032",  # white on #2b8a3e was 4.4:1, under WCAG's 4.5
         "#ffffff",
         "#1e6b2f",
         None,
@@ -79,7 +87,28 @@ SWATCHES: dict[str, Swatch] = {
     ),
 }
 
+
+def _dark(light: Swatch, fill: str, text: str, border: str) -> Swatch:
+    return Swatch(fill, text, border, light.pattern, light.label, light.meaning)
+
+
+_L = LIGHT_SWATCHES
+DARK_SWATCHES: dict[str, Swatch] = {
+    "free": _dark(_L["free"], "#2b3035", "#ced4da", "#495057"),
+    "starting": _dark(_L["starting"], "#fab005", "#212529", "#ffd43b"),
+    "allocated": _dark(_L["allocated"], "#237032", "#ffffff", "#40c057"),
+    "essential": _dark(_L["essential"], "#1971c2", "#ffffff", "#4dabf7"),
+    "stopping": _dark(_L["stopping"], "#f76707", "#000000", "#ffa94d"),
+    "stale": _dark(_L["stale"], "#c92a2a", "#ffffff", "#ff8787"),
+    "foreign": _dark(_L["foreign"], "#868e96", "#000000", "#ced4da"),
+}
+SWATCHES: dict[str, Swatch] = dict(LIGHT_SWATCHES)  # the current scheme's (apply_scheme)
+
 LEGEND_ORDER = ("free", "starting", "allocated", "essential", "stopping", "stale", "foreign")
+
+
+def swatches(scheme: Scheme) -> dict[str, Swatch]:
+    return DARK_SWATCHES if scheme == "dark" else LIGHT_SWATCHES
 
 
 def swatch_for(state: str, essential: bool = False) -> Swatch:
@@ -91,3 +120,59 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
 def plural(n: int, noun: str) -> str:
     """'1 stale allocation', '2 stale allocations'."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def failing_colours() -> tuple[str, str, str]:
+    """Fill, text and border of a failing step (journey map): red with a bright border, so it
+    stands out from a `stale` cell too. The same in both schemes (5.5:1)."""
+    return ("#c92a2a", "#ffffff", "#ffd43b")
+
+
+LIGHT_RESULTS = {  # a step's, a hop's or a phase's outcome: fill, text
+    "ok": ("#d3f9d8", "#1e6b2f"),
+    "failed": ("#ffe3e3", "#8f1d1d"),
+    "skipped": ("#f1f3f5", "#495057"),
+    "running": ("#ffe066", "#212529"),
+}
+DARK_RESULTS = {
+    "ok": ("#1f3d24", "#b2f2bb"),
+    "failed": ("#4a1c1c", "#ffc9c9"),
+    "skipped": ("#343a40", "#ced4da"),
+    "running": ("#5c4813", "#ffec99"),
+}
+RESULT_COLOURS: dict[str, tuple[str, str]] = dict(LIGHT_RESULTS)  # the current scheme's
+
+
+def results_for(scheme: Scheme) -> dict[str, tuple[str, str]]:
+    return DARK_RESULTS if scheme == "dark" else LIGHT_RESULTS
+
+
+def apply_scheme(scheme: Scheme) -> None:
+    """Make `scheme` current for every view (they read these tables when they paint)."""
+    SWATCHES.clear()
+    SWATCHES.update(swatches(scheme))
+    RESULT_COLOURS.clear()
+    RESULT_COLOURS.update(results_for(scheme))
+
+
+def current_scheme() -> Scheme:
+    return "dark" if SWATCHES["free"].fill == DARK_SWATCHES["free"].fill else "light"
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.x contrast ratio of two sRGB colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _luminance(colour: str) -> float:
+    c = QColor(colour)
+
+    def linear(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(c.redF()) + 0.7152 * linear(c.greenF()) + 0.0722 * linear(c.blueF())
+
+
+def result_colours(status: str) -> tuple[str, str]:
+    return RESULT_COLOURS.get(status, RESULT_COLOURS["skipped"])

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import Phase
+from app.ui.widgets.palette import result_colours
 
 PHASE_WHAT = {
     Phase.STOP: "stop the previous journey's services (SIGTERM; essentials kept)",
@@ -31,12 +32,8 @@ PHASE_WHAT = {
     Phase.LAUNCH: "launch one service per step, verify /health",
     Phase.SIMULATE: "drive the customers through the chain",
 }
-STATUS_STYLE = {  # background, foreground
-    "pending": ("#f1f3f5", "#868e96"),
-    "running": ("#ffe066", "#212529"),
-    "done": ("#d3f9d8", "#1e6b2f"),
-    "failed": ("#ffe3e3", "#8f1d1d"),
-}
+# A phase's status in the palette's outcome colours (current scheme): background, foreground.
+STATUS_KEY = {"pending": "skipped", "running": "running", "done": "ok", "failed": "failed"}
 STATUS_TEXT = {"pending": "pending", "running": "running", "done": "✓ done", "failed": "✗ failed"}
 
 
@@ -109,7 +106,7 @@ class PhaseTimeline(QWidget):
         self.run_id = run_id
         self.rows = {p: PhaseRow() for p in Phase}
         who = f" for {company}" if company else ""
-        self._set_header(f"Run {run_id}{who}: in progress", "#212529")
+        self._set_header(f"Run {run_id}{who}: in progress", "")
         self._render_all()
         self._ticker.start()
 
@@ -135,9 +132,9 @@ class PhaseTimeline(QWidget):
         run = f"Run {self.run_id}" if self.run_id else "Run"
         if ok:
             total = f" in {total_ms:,.0f} ms" if total_ms is not None else ""
-            self._set_header(f"{run}: finished{total}", "#1e6b2f")
+            self._set_header(f"{run}: finished{total}", result_colours("ok")[1])
         else:
-            self._set_header(f"{run}: failed — {detail}", "#8f1d1d")
+            self._set_header(f"{run}: failed — {detail}", result_colours("failed")[1])
 
     # -- queries -------------------------------------------------------------------------------
     def status(self, phase: Phase) -> str:
@@ -151,8 +148,11 @@ class PhaseTimeline(QWidget):
 
     # -- rendering -----------------------------------------------------------------------------
     def _set_header(self, text: str, color: str) -> None:
+        """`color` "" is the palette's text colour (readable in either scheme)."""
         self.header.setText(text)
-        self.header.setStyleSheet(f"color: {color}; font-weight: bold;")
+        self.header.setStyleSheet(
+            f"color: {color}; font-weight: bold;" if color else "font-weight: bold;"
+        )
 
     def _render_all(self) -> None:
         for phase in Phase:
@@ -161,7 +161,7 @@ class PhaseTimeline(QWidget):
     def _render(self, phase: Phase) -> None:
         index = list(Phase).index(phase)
         row = self.rows[phase]
-        bg, fg = STATUS_STYLE[row.status]
+        bg, fg = result_colours(STATUS_KEY[row.status])
         if row.duration_ms is not None:
             duration = f"{row.duration_ms:,.1f} ms"
         elif row.status == "running" and row.started is not None:

@@ -1,25 +1,27 @@
-"""Results of a run: one row per customer, one column per step (status + latency), a summary."""
+"""Results of a run: one row per customer, one column per step (status + latency), a summary,
+and under the table the trace waterfall of the selected customer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from app.ui.widgets.palette import result_colours
+from app.ui.widgets.trace_waterfall import TraceWaterfall
+
 MAX_ROWS = 500  # a 10 000-customer batch is summarised, not rendered row by row
-OK = ("#d3f9d8", "#1e6b2f")
-FAILED = ("#ffe3e3", "#8f1d1d")
-SKIPPED = ("#f1f3f5", "#868e96")
 
 
 def _ms(value: float | None) -> str:
@@ -28,6 +30,8 @@ def _ms(value: float | None) -> str:
 
 class ResultsView(QWidget):
     """Fed a SimulationResult (customers, summary); knows nothing else of the core."""
+
+    customerSelected = Signal(object)  # the CustomerResult of the selected row
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,9 +49,24 @@ class ResultsView(QWidget):
         self.table.setAlternatingRowColors(False)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        layout.addWidget(self.table, 1)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.currentCellChanged.connect(self._row_selected)
+        self.waterfall = TraceWaterfall()
+        self.customerSelected.connect(self.waterfall.show_customer)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("resultsSplitter")
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.waterfall)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 3)  # the table keeps more of a small window
+        self.splitter.setStretchFactor(1, 2)
+        layout.addWidget(self.splitter, 1)
+        self._customers: list[Any] = []
 
     def clear(self, text: str = "No results yet.") -> None:
+        self._customers = []
+        self.waterfall.clear()
         self.table.clearContents()
         self.table.setRowCount(0)
         self.table.setColumnCount(0)
@@ -67,6 +86,7 @@ class ResultsView(QWidget):
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         shown = customers[:MAX_ROWS]
+        self._customers = []  # no selection signal while the rows are rebuilt
         self.table.setRowCount(len(shown))
         for row, result in enumerate(shown):
             c = result.customer
@@ -83,6 +103,9 @@ class ResultsView(QWidget):
             for col, step in enumerate(result.steps, start=2):
                 self.table.setItem(row, col, _step_item(step))
         self.table.resizeColumnsToContents()
+        self._customers = shown
+        if shown:  # the waterfall starts on the first failed customer: the one worth a look
+            self.select_customer(next((i for i, r in enumerate(shown) if not r.ok), 0))
         s = sim.summary
         mode = getattr(sim.mode, "value", sim.mode)
         more = f" (first {MAX_ROWS} shown)" if len(customers) > MAX_ROWS else ""
@@ -96,16 +119,26 @@ class ResultsView(QWidget):
     def row_count(self) -> int:
         return self.table.rowCount()
 
+    def select_customer(self, row: int) -> None:
+        if self.table.currentRow() == row:  # no change, no signal: show it anyway
+            self._row_selected(row)
+        self.table.setCurrentCell(row, 0)
+
+    def _row_selected(self, row: int, *_args: int) -> None:
+        if 0 <= row < len(self._customers):
+            self.customerSelected.emit(self._customers[row])
+
 
 def _step_item(step: Any) -> QTableWidgetItem:
     if step.status == "ok":
-        text, (bg, fg) = f"✓ {_ms(step.latency_ms)}", OK
+        text = f"✓ {_ms(step.latency_ms)}"
     elif step.status == "skipped":
-        text, (bg, fg) = "– skipped", SKIPPED
+        text = "– skipped"
     else:
         # "HTTP 504 · 123 ms": a status code next to a latency must not read as one number
         code = f"HTTP {step.http_status} · " if step.http_status else ""
-        text, (bg, fg) = f"✗ {code}{_ms(step.latency_ms)}", FAILED
+        text = f"✗ {code}{_ms(step.latency_ms)}"
+    bg, fg = result_colours(step.status)
     item = QTableWidgetItem(text)
     item.setBackground(QBrush(QColor(bg)))
     item.setForeground(QBrush(QColor(fg)))

@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -69,10 +69,26 @@ class TrafficChart(QWidget):
             "p95": self._curve(self.latency, "p95", "p95"),
             "errors": self._curve(self.errors, "errors"),
         }
+        self._follow_palette()
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // MAX_FPS)
         self._timer.timeout.connect(self.redraw)
         self._timer.start()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # light/dark switched (app/ui/theme.py)
+            self._follow_palette()
+        super().changeEvent(event)
+
+    def _follow_palette(self) -> None:
+        """The plots in the widget's palette: its base behind, its text on the axes."""
+        text = self.palette().color(QPalette.ColorRole.Text)
+        self.plots.setBackground(self.palette().color(QPalette.ColorRole.Base))
+        for plot in (self.journeys, self.latency, self.errors):
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setTextPen(text)
+                plot.getAxis(name).setPen(text)
+            plot.titleLabel.setText(plot.titleLabel.text, color=text, size="13pt")
 
     def _plot(self, row: int, title: str) -> Any:
         plot = self.plots.addPlot(row=row, col=0)

@@ -1,0 +1,302 @@
+"""The journey map: the chain of steps as connected nodes, each with its service, port, state
+and live counts (ok, failed, error rate, p50), the funnel of the journey at a glance.
+
+A view (docs/architecture.md, "Parts and their rooms"): it is handed port cells, traffic
+statuses and run results (read by attribute, never imported from the running core) and paints
+them with QPainter. Counts come from continuous traffic while it has any, else from the last
+run's customers. A failing step is drawn red with a thick border *and* a "⚠ FAILING" marker:
+never colour alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPolygonF,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.core.traffic_model import TrafficStatus
+from app.ui.widgets.palette import failing_colours, swatch_for
+
+FAILING_ERROR_RATE = 0.05  # a step with ≥ 5 % failed hops is flagged
+NODE_W, NODE_H, GAP = 230.0, 150.0, 44.0  # room for 14 pt text; the arrow lives in the gap
+MARGIN = 12.0
+MIN_SCALE = 0.55  # below this the text is too small to read: the map scrolls off instead
+
+
+@dataclass(frozen=True)
+class MapNode:
+    """What one node shows."""
+
+    step_name: str
+    service_name: str
+    port: int | None = None
+    state: str = "free"  # the port's state (palette key); "free" while no service runs
+    essential: bool = False
+    ok: int = 0
+    failed: int = 0  # failed *here*
+    not_reached: int = 0  # journeys that failed upstream: this step was never called
+    p50_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float:
+        total = self.ok + self.failed
+        return self.failed / total if total else 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.state == "stale" or (self.failed > 0 and self.error_rate >= FAILING_ERROR_RATE)
+
+
+class JourneyMap(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("journeyMap")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(int(NODE_H * MIN_SCALE + 2 * MARGIN))
+        self._ports: list[Any] = []
+        self._run: Any = None  # the last RunResult with a simulation
+        self._traffic: TrafficStatus | None = None
+        self.nodes: list[MapNode] = []
+        self.source = ""  # "traffic" or "last run": where the counts come from
+
+    def bind(self, source: Any) -> None:
+        """Show `source`'s port cells, run results and traffic (the bridge's signals)."""
+        source.portsChanged.connect(self.set_ports)
+        source.runFinished.connect(self.set_run_result)
+        source.trafficChanged.connect(self.set_traffic)
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_ports(self, ports: list[Any]) -> None:
+        self._ports = list(ports)
+        self._rebuild()
+
+    def set_run_result(self, result: Any) -> None:
+        if getattr(result, "simulation", None) is not None:  # a failed run keeps the last chain
+            self._run = result
+            self._rebuild()
+
+    def set_traffic(self, status: TrafficStatus) -> None:
+        self._traffic = status
+        self._rebuild()
+
+    def failing_steps(self) -> list[str]:
+        return [n.step_name for n in self.nodes if n.failing]
+
+    def _rebuild(self) -> None:
+        self.nodes = build_nodes(self._run, self._traffic, self._ports)
+        use_traffic = self._traffic is not None and bool(self._traffic.steps)
+        self.source = "traffic" if use_traffic else ("last run" if self._run else "")
+        self.setToolTip(f"Counts from {self.source}" if self.source else "")
+        self._fit_height()
+        self.update()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Never shorter than the rows at the smallest readable scale: in a small window the
+        map scrolls (its scroll area) rather than cutting a row of nodes off."""
+        rects = self._rects(MIN_SCALE)
+        needed = rects[-1].bottom() + MARGIN if rects else NODE_H * MIN_SCALE + 2 * MARGIN
+        if int(needed) != self.minimumHeight():
+            self.setMinimumHeight(int(needed))
+
+    # -- painting ------------------------------------------------------------------------------
+    def layout_rects(self) -> list[QRectF]:
+        """One rectangle per node, left to right, wrapping onto further rows (a snake would
+        read backwards); as large as fits the widget, down to MIN_SCALE."""
+        scale = MIN_SCALE
+        for step in range(20, int(MIN_SCALE * 20) - 1, -1):  # 1.0, 0.95, ... MIN_SCALE
+            if self._fits(step / 20):
+                scale = step / 20
+                break
+        return self._rects(scale)
+
+    def _fits(self, scale: float) -> bool:
+        rects = self._rects(scale)
+        return not rects or rects[-1].bottom() + MARGIN <= self.height()
+
+    def _rects(self, scale: float) -> list[QRectF]:
+        w, h, gap = NODE_W * scale, NODE_H * scale, GAP * scale
+        per_row = max(1, int((self.width() - 2 * MARGIN + gap) // (w + gap)))
+        return [
+            QRectF(MARGIN + (i % per_row) * (w + gap), MARGIN + (i // per_row) * (h + gap), w, h)
+            for i in range(len(self.nodes))
+        ]
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        if not self.nodes:
+            self._paint_empty(p)
+            return
+        rects = self.layout_rects()
+        for a, b in pairwise(rects):
+            self._paint_arrow(p, a, b)
+        for node, rect in zip(self.nodes, rects, strict=True):
+            self._paint_node(p, node, rect)
+
+    def _paint_empty(self, p: QPainter) -> None:
+        p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        p.drawText(
+            self.rect(),
+            Qt.AlignmentFlag.AlignCenter,
+            "No journey yet: Run Journey draws its chain of services here.",
+        )
+
+    def _paint_arrow(self, p: QPainter, a: QRectF, b: QRectF) -> None:
+        colour = self.palette().color(QPalette.ColorRole.Text)
+        p.setPen(QPen(colour, 3))
+        p.setBrush(colour)
+        if abs(a.top() - b.top()) < 1:  # same row: straight arrow
+            start, end = (
+                QPointF(a.right() + 4, a.center().y()),
+                QPointF(b.left() - 4, b.center().y()),
+            )
+        else:  # next row: down from the end of this row to the start of the next
+            start, end = (
+                QPointF(a.center().x(), a.bottom() + 4),
+                QPointF(b.center().x(), b.top() - 4),
+            )
+        p.drawLine(start, end)
+        direction = end - start
+        length = max((direction.x() ** 2 + direction.y() ** 2) ** 0.5, 1.0)
+        ux, uy = direction.x() / length, direction.y() / length
+        head = QPolygonF(
+            [
+                end,
+                end - QPointF(ux * 12 - uy * 7, uy * 12 + ux * 7),
+                end - QPointF(ux * 12 + uy * 7, uy * 12 - ux * 7),
+            ]
+        )
+        p.drawPolygon(head)
+
+    def _paint_node(self, p: QPainter, node: MapNode, rect: QRectF) -> None:
+        sw = swatch_for(node.state, node.essential)
+        fill, text, border = QColor(sw.fill), QColor(sw.text), QColor(sw.border)
+        width = 2.0
+        if node.failing:  # colour *and* a thick border and a written marker
+            fill, text, border = (QColor(c) for c in failing_colours())
+            width = 5.0
+        p.setPen(QPen(border, width))
+        p.setBrush(fill)
+        p.drawRoundedRect(rect, 10, 10)
+        p.setPen(text)
+        inner = rect.adjusted(10, 6, -10, -6)
+        lines = node_lines(node)
+        sizes = (14, 11, 11, 12, 12)
+        y = inner.top()
+        for i, line in enumerate(lines):
+            font = QFont(self.font())
+            font.setPointSizeF(sizes[min(i, len(sizes) - 1)] * min(1.0, rect.width() / NODE_W))
+            font.setBold(i in (0, 3))
+            p.setFont(font)
+            line_h = p.fontMetrics().height()
+            elided = p.fontMetrics().elidedText(
+                line, Qt.TextElideMode.ElideRight, int(inner.width())
+            )
+            p.drawText(QRectF(inner.left(), y, inner.width(), line_h), elided)
+            y += line_h + 2
+
+
+def node_lines(node: MapNode) -> list[str]:
+    """The node's text, top to bottom: step, service, port and state, counts, rate and p50."""
+    port = f":{node.port}" if node.port else "no port"
+    state = "⚠ FAILING" if node.failing else node.state
+    p50 = f"p50 {node.p50_ms:,.0f} ms" if node.p50_ms is not None else "p50 —"
+    skipped = f"   – {node.not_reached:,}" if node.not_reached else ""
+    return [
+        node.step_name,
+        node.service_name,
+        f"{port} · {state}",
+        f"✓ {node.ok:,}   ✗ {node.failed:,}{skipped}",
+        f"errors {node.error_rate:.0%} · {p50}",
+    ]
+
+
+def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> list[MapNode]:
+    """The chain of the last run (or of traffic), with counts from traffic when it has any."""
+    chain = _chain(run, traffic)
+    company = getattr(run, "company", "") if run is not None else ""
+    cells = {(c.service_name, c.company): c for c in ports if getattr(c, "service_name", None)}
+    by_service = {c.service_name: c for c in ports if getattr(c, "service_name", None)}
+    counts = _traffic_counts(traffic) or _run_counts(run)
+    nodes = []
+    for step, service in chain:
+        cell = cells.get((service, company)) or by_service.get(service)
+        ok, failed, not_reached, p50 = counts.get(step, (0, 0, 0, None))
+        nodes.append(
+            MapNode(
+                step_name=step,
+                service_name=service,
+                port=cell.port if cell is not None else None,
+                state=str(getattr(cell.state, "value", cell.state)) if cell is not None else "free",
+                essential=bool(cell.essential) if cell is not None else False,
+                ok=ok,
+                failed=failed,
+                not_reached=not_reached,
+                p50_ms=p50,
+            )
+        )
+    return nodes
+
+
+def _chain(run: Any, traffic: TrafficStatus | None) -> list[tuple[str, str]]:
+    sim = getattr(run, "simulation", None)
+    if sim is not None and sim.customers:
+        return [(s.step_name, s.service_name) for s in sim.customers[0].steps]
+    if traffic is not None:
+        return [(s.step_name, s.step_name) for s in traffic.steps]
+    return []
+
+
+Counts = dict[str, tuple[int, int, int, float | None]]  # ok, failed here, not reached, p50
+
+
+def _traffic_counts(traffic: TrafficStatus | None) -> Counts:
+    """Traffic counts a step after a failed one (never called: each hop calls the next,
+    docs/architecture.md, "The step service") as failed too; what a step adds to the failures
+    of the step before it failed *there*."""
+    if traffic is None:
+        return {}
+    out: Counts = {}
+    upstream = 0
+    for s in traffic.steps:
+        not_reached = min(upstream, s.failed)
+        out[s.step_name] = (s.ok, s.failed - not_reached, not_reached, s.p50_ms)
+        upstream = s.failed
+    return out
+
+
+def _run_counts(run: Any) -> Counts:
+    sim = getattr(run, "simulation", None)
+    if sim is None:
+        return {}
+    per_step: dict[str, list[Any]] = {}
+    for customer in sim.customers:
+        for step in customer.steps:
+            per_step.setdefault(step.step_name, []).append(step)
+    out: Counts = {}
+    for name, steps in per_step.items():
+        latencies = [s.latency_ms for s in steps if s.latency_ms is not None]
+        ok = sum(1 for s in steps if s.status == "ok")
+        failed = sum(1 for s in steps if s.status == "failed")
+        skipped = sum(1 for s in steps if s.status == "skipped")
+        out[name] = (ok, failed, skipped, statistics.median(latencies) if latencies else None)
+    return out

@@ -1,0 +1,221 @@
+"""The phases of the last runs as bars on a time axis, each service's stop and start as marks.
+
+A view (docs/architecture.md, "Parts and their rooms"): it is handed phase events, service
+events and run results, read by attribute. One row per run, newest on top, its x axis the
+seconds since that run began, so runs compare at a glance (a slow wait, a long launch). The
+phases are those of "A Run Journey, phase by phase"; a run's result replaces its live bars with
+the phases it measured. Service events carry no time: they are marked when they arrive.
+Drawn with pyqtgraph, at most `MAX_FPS` times a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.core.model import Phase
+
+MAX_RUNS = 4
+MAX_FPS = 4
+BAR_HEIGHT = 0.5
+PHASE_COLOURS = {  # one hue per phase, legible on light and dark plot backgrounds
+    Phase.STOP: "#e8590c",
+    Phase.WAIT: "#f59f00",
+    Phase.SWEEP: "#ae3ec9",
+    Phase.LAUNCH: "#1c7ed6",
+    Phase.SIMULATE: "#2f9e44",
+}
+STOP_CHANGES = frozenset({"stopping", "stopped", "killed", "exited", "stale", "failed"})
+START_CHANGES = frozenset({"starting", "running"})
+
+
+@dataclass
+class PhaseBar:
+    phase: Phase
+    start: float  # wall clock
+    end: float | None = None  # None while it runs
+    status: str = "running"
+
+
+@dataclass
+class RunTrack:
+    run_id: str
+    t0: float
+    bars: dict[Phase, PhaseBar] = field(default_factory=dict)
+    marks: list[tuple[float, str, str]] = field(default_factory=list)  # (at, key, change)
+    ok: bool | None = None
+
+
+class TimelineChart(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timelineChart")
+        self.runs: deque[RunTrack] = deque(maxlen=MAX_RUNS)
+        self._dirty = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        # The key is a wrapping label above the plot: a legend inside would cover the bars in a
+        # small window.
+        self.key = QLabel(legend_html())
+        self.key.setObjectName("timelineKey")
+        self.key.setWordWrap(True)
+        layout.addWidget(self.key)
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("timelinePlot")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, alpha=0.25)
+        self.plot.setLabel("bottom", "seconds")  # since each run began (the rows align at 0)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
+        font = QFont()
+        font.setPointSize(11)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTickFont(font)
+        self.bars = pg.BarGraphItem(x0=[], width=[], y=[], height=BAR_HEIGHT)
+        self.plot.addItem(self.bars)
+        self.starts = pg.ScatterPlotItem(symbol="t1", size=12, brush="#2f9e44", pen="w")
+        self.stops = pg.ScatterPlotItem(symbol="t", size=12, brush="#c92a2a", pen="w")
+        self.plot.addItem(self.starts)
+        self.plot.addItem(self.stops)
+        layout.addWidget(self.plot, 1)
+        follow_palette(self, self.plot)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000 // MAX_FPS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def bind(self, source: Any) -> None:
+        """Show `source`'s runs, phases and service events (the bridge's signals)."""
+        source.runStarted.connect(self.start_run)
+        source.phaseEvent.connect(self.phase_event)
+        source.serviceEvent.connect(self.service_event)
+        source.runFinished.connect(self.finish_run)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # light/dark switched (app/ui/theme.py)
+            follow_palette(self, self.plot)
+        super().changeEvent(event)
+
+    # -- data ----------------------------------------------------------------------------------
+    def start_run(self, run_id: str, _company: str = "", at: float | None = None) -> RunTrack:
+        track = RunTrack(run_id, at if at is not None else time.time())
+        self.runs.append(track)
+        self._dirty = True
+        return track
+
+    def _track(self, run_id: str, at: float) -> RunTrack:
+        for track in self.runs:
+            if track.run_id == run_id:
+                return track
+        return self.start_run(run_id, at=at)  # a run we did not see start
+
+    def phase_event(self, event: Any) -> None:
+        track = self._track(event.run_id, event.started_at)
+        status = str(getattr(event.status, "value", event.status))
+        bar = track.bars.setdefault(event.phase, PhaseBar(event.phase, event.started_at))
+        if status != "started":
+            bar.end = event.started_at + event.duration_ms / 1000
+            bar.status = "done" if status == "finished" else "failed"
+        self._dirty = True
+
+    def service_event(self, event: Any, at: float | None = None) -> None:
+        if not self.runs or self.runs[-1].ok is not None:
+            return  # only a run in progress gets marks (Stop All is not a run)
+        change = str(getattr(event.change, "value", event.change))
+        self.runs[-1].marks.append((at if at is not None else time.time(), event.key, change))
+        self._dirty = True
+
+    def finish_run(self, result: Any) -> None:
+        """The run's measured phases replace what the live events drew."""
+        phases = list(getattr(result, "phases", ()))
+        at = phases[0].started_at if phases else time.time()
+        track = self._track(result.run_id, at)
+        measured = {
+            p.phase: PhaseBar(p.phase, p.started_at, p.started_at + p.duration_ms / 1000, "done")
+            for p in phases
+        }
+        track.bars = measured | {k: v for k, v in track.bars.items() if k not in measured}
+        for bar in track.bars.values():
+            if bar.end is None:  # cut short: the run failed or was cancelled here
+                bar.end, bar.status = time.time(), "failed"
+        track.ok = bool(result.ok)
+        self._dirty = True
+
+    # -- drawing -------------------------------------------------------------------------------
+    def bar_rows(self, now: float | None = None) -> list[tuple[int, Phase, float, float]]:
+        """(row, phase, start s, width s) per bar; row 0 is the oldest run shown."""
+        now = now if now is not None else time.time()
+        out = []
+        for row, track in enumerate(self.runs):
+            for bar in track.bars.values():
+                end = bar.end if bar.end is not None else now
+                out.append((row, bar.phase, bar.start - track.t0, max(end - bar.start, 0.002)))
+        return out
+
+    def mark_points(self, kind: frozenset[str]) -> list[tuple[float, float]]:
+        """Stops above their run's bar, starts below it."""
+        offset = BAR_HEIGHT / 2 + 0.12
+        offset = offset if kind is STOP_CHANGES else -offset
+        return [
+            (at - track.t0, row + offset)
+            for row, track in enumerate(self.runs)
+            for at, _key, change in track.marks
+            if change in kind
+        ]
+
+    def redraw(self) -> None:
+        running = any(b.end is None for t in self.runs for b in t.bars.values())
+        if not (self._dirty or running):
+            return
+        self._dirty = False
+        rows = self.bar_rows()
+        self.bars.setOpts(
+            x0=[r[2] for r in rows],
+            width=[r[3] for r in rows],
+            y=[r[0] for r in rows],
+            height=BAR_HEIGHT,
+            brushes=[QColor(PHASE_COLOURS[r[1]]) for r in rows],
+            pens=[pg.mkPen(None)] * len(rows),
+        )
+        for item, kind in ((self.starts, START_CHANGES), (self.stops, STOP_CHANGES)):
+            points = self.mark_points(kind)
+            item.setData([p[0] for p in points], [p[1] for p in points])
+        ticks = [(row, _run_label(t)) for row, t in enumerate(self.runs)]
+        self.plot.getAxis("left").setTicks([ticks])
+        self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
+
+
+def follow_palette(widget: QWidget, plot: Any) -> None:
+    """A pyqtgraph plot in the widget's palette: its base behind, its text on the axes."""
+    base = widget.palette().color(QPalette.ColorRole.Base)
+    text = widget.palette().color(QPalette.ColorRole.Text)
+    plot.setBackground(base)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setTextPen(text)
+        axis.setPen(text)
+
+
+def legend_html() -> str:
+    phases = "&nbsp; ".join(
+        f"<span style='color:{colour}'>■</span>&nbsp;{phase.value}"
+        for phase, colour in PHASE_COLOURS.items()
+    )
+    return (
+        f"{phases} &nbsp; services: <span style='color:#c92a2a'>▼</span>&nbsp;stop"
+        " <span style='color:#2f9e44'>▲</span>&nbsp;start"
+    )
+
+
+def _run_label(track: RunTrack) -> str:
+    """The run id's random tail (run-20261127-004926-9a107e: 9a107e) and its outcome."""
+    mark = "" if track.ok is None else (" ✓" if track.ok else " ✗")
+    return f"{track.run_id.rsplit('-', 1)[-1][:8]}{mark}"

@@ -1,0 +1,343 @@
+"""The window's picture views (issue 13, "Build"): journey map, trace waterfall, timeline chart.
+
+Each is fed values (PortInfo, TrafficStatus, RunResult-like objects) and checked for what it
+shows, and grabbed to prove it paints."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtGui import QColor, QImage
+
+from app.core.model import PortInfo, PortState
+from app.core.traffic_model import StepSecond, TrafficStatus
+
+CHAIN = (("Browse", "catalog"), ("Cart", "cart"), ("Pay", "payments"))
+
+
+def step(name: str, service: str, status: str = "ok", latency: float = 20.0, **kw: Any) -> Any:
+    return SimpleNamespace(
+        step_name=name,
+        service_name=service,
+        status=status,
+        http_status=200 if status == "ok" else 503,
+        latency_ms=latency,
+        error=None if status == "ok" else "injected",
+        span_id=kw.get("span_id", f"{name.lower():0<16}"[:16]),
+        parent_span_id=kw.get("parent_span_id"),
+        span=kw.get("span"),
+    )
+
+
+def customer(i: int, fail_pay: bool = False) -> Any:
+    steps = tuple(
+        step(n, s, "failed" if fail_pay and n == "Pay" else "ok", 10.0 + k)
+        for k, (n, s) in enumerate(CHAIN)
+    )
+    return SimpleNamespace(
+        customer=SimpleNamespace(
+            name=f"Cust {i}", email="c@x", segment="s", loyalty_tier="gold", id=f"c{i}"
+        ),
+        trace_id=f"{i:032x}",
+        root_span_id="a" * 16,
+        steps=steps,
+        latency_ms=40.0,
+        ok=not fail_pay,
+    )
+
+
+def run_result(n: int = 10, failing: int = 3) -> Any:
+    customers = tuple(customer(i, fail_pay=i < failing) for i in range(n))
+    summary = SimpleNamespace(
+        customers=n,
+        completed=n - failing,
+        failed=failing,
+        success_rate=(n - failing) / n,
+        p50_ms=30.0,
+        p95_ms=40.0,
+        journeys_per_s=5.0,
+    )
+    sim = SimpleNamespace(mode="multiple", customers=customers, summary=summary)
+    return SimpleNamespace(
+        run_id="run-1", ok=True, simulation=sim, company="Acme", phases=(), error=None
+    )
+
+
+def ports() -> list[PortInfo]:
+    return [
+        PortInfo(8441 + i, PortState.ALLOCATED, f"{s}-Acme", s, "Acme", 1000 + i)
+        for i, (_, s) in enumerate(CHAIN)
+    ]
+
+
+def painted(widget: Any) -> bool:
+    """The grab has more than one colour: something was drawn."""
+    image: QImage = widget.grab().toImage()
+    colours = {
+        image.pixelColor(x, y).rgb()
+        for x in range(0, image.width(), 7)
+        for y in range(0, image.height(), 7)
+    }
+    return len(colours) > 3
+
+
+def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: Any) -> None:
+    from app.ui.widgets.journey_map import JourneyMap, node_lines
+
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(900, 320)
+    view.show()
+    assert view.nodes == []
+    view.set_ports(ports())
+    view.set_run_result(run_result())
+    assert [n.step_name for n in view.nodes] == ["Browse", "Cart", "Pay"]
+    assert [n.port for n in view.nodes] == [8441, 8442, 8443]
+    assert {n.state for n in view.nodes} == {"allocated"}
+    pay = view.nodes[2]
+    assert (pay.ok, pay.failed) == (7, 3) and view.failing_steps() == ["Pay"]
+    assert "⚠ FAILING" in node_lines(pay)[2]  # a written marker, not colour alone
+    assert "errors 30%" in node_lines(pay)[4] and "p50 12 ms" in node_lines(pay)[4]
+    assert view.source == "last run"
+
+    # traffic counts take over while traffic has any: Pay recovers, Cart fails. Traffic counts
+    # the journeys Cart failed as failed at Pay too (never called): those are not Pay's.
+    status = TrafficStatus(
+        running=True,
+        steps=(
+            StepSecond("Browse", ok=100, failed=0, p50_ms=9),
+            StepSecond("Cart", ok=80, failed=20, p50_ms=15),
+            StepSecond("Pay", ok=79, failed=21, p50_ms=30),
+        ),
+    )
+    view.set_traffic(status)
+    assert view.source == "traffic" and view.failing_steps() == ["Cart"]
+    assert view.nodes[1].p50_ms == 15
+    assert (view.nodes[2].failed, view.nodes[2].not_reached) == (1, 20)
+    assert "– 20" in node_lines(view.nodes[2])[3]
+    assert painted(view)
+    # the failing node's fill is in the picture
+    rect = view.layout_rects()[1]
+    image = view.grab().toImage()
+    dpr = image.devicePixelRatio()
+    inside = image.pixelColor(int((rect.left() + 6) * dpr), int((rect.bottom() - 6) * dpr))
+    from app.ui.widgets.palette import failing_colours
+
+    assert inside == QColor(failing_colours()[0])
+
+
+def test_journey_map_wraps_rows_in_a_narrow_window(qtbot: Any) -> None:
+    from app.ui.widgets.journey_map import JourneyMap
+
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(420, 600)
+    view.set_run_result(run_result())
+    rects = view.layout_rects()
+    assert len(rects) == 3 and all(r.right() <= view.width() for r in rects)
+    assert rects[2].top() > rects[0].top()  # wrapped onto another row
+    assert rects[-1].bottom() <= view.height()
+    view.resize(420, 220)  # short: the nodes shrink until every row fits
+    rects = view.layout_rects()
+    assert rects[-1].bottom() <= view.height() and rects[0].width() < 230
+
+
+def spanned(i: int) -> Any:
+    """A customer whose hops carry span facts: each hop encloses the next (it calls it)."""
+    t0 = 1_700_000_000_000_000_000
+    bounds = ((0, 60), (10, 50), (20, 45))  # ms: Browse encloses Cart encloses Pay
+    steps = tuple(
+        step(
+            n,
+            s,
+            "failed" if n == "Pay" else "ok",
+            span_id=f"{k + 1:016x}",
+            parent_span_id=f"{k:016x}",
+            span={"startNs": t0 + a * 1_000_000, "endNs": t0 + b * 1_000_000},
+        )
+        for k, ((n, s), (a, b)) in enumerate(zip(CHAIN, bounds, strict=True))
+    )
+    base = customer(i)
+    return SimpleNamespace(**{**vars(base), "steps": steps, "ok": False, "latency_ms": 61.0})
+
+
+def test_trace_waterfall_nests_hops_with_timings_and_copies_span_ids(qtbot: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui.widgets.results import ResultsView
+    from app.ui.widgets.trace_waterfall import BAR_ROLE, TIMELINE_COL
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    result = run_result(n=3, failing=0)
+    result.simulation.customers = (customer(0), spanned(1), customer(2))
+    view.show_simulation(result.simulation, "run-1")
+    wf = view.waterfall
+    assert wf.trace_id == f"{1:032x}"  # the first failed customer is selected at once
+    view.select_customer(2)
+    assert wf.trace_id == f"{2:032x}" and "estimated from latencies" in wf.header.text()
+    assert [h.start_ms for h in wf.hops[1:]] == [0.0, 10.0, 21.0]  # end to end
+    view.select_customer(1)
+    assert "measured spans" in wf.header.text()
+    root = wf.tree.topLevelItem(0)
+    browse = root.child(0)
+    cart, pay = browse.child(0), browse.child(0).child(0)  # nested: each hop calls the next
+    assert [browse.text(3), cart.text(3), pay.text(3)] == ["60.0 ms", "40.0 ms", "25.0 ms"]
+    assert pay.text(2) == "20.0 ms" and "failed" in pay.text(1) and "503" in pay.text(1)
+    assert pay.text(4) == f"{3:016x}"
+    start, width, status = pay.data(TIMELINE_COL, BAR_ROLE)
+    assert (round(start, 3), round(width, 3), status) == (
+        round(20 / 61, 3),
+        round(25 / 61, 3),
+        "failed",
+    )
+
+    wf.tree.setCurrentItem(pay)
+    wf.tree.setFocus()
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(wf.tree, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QGuiApplication.clipboard().text()
+    assert copied == f"trace {1:032x} span {3:016x} parent {2:016x}"
+    assert wf.copyAction in wf.tree.actions()  # the context menu offers the same
+    assert painted(wf)
+
+
+def phase_event(run_id: str, phase: Any, status: str, at: float, ms: float = 0.0) -> Any:
+    return SimpleNamespace(run_id=run_id, phase=phase, status=status, started_at=at, duration_ms=ms)
+
+
+def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: Any) -> None:
+    from app.core.model import Phase
+    from app.ui.widgets.timeline_chart import MAX_RUNS, START_CHANGES, STOP_CHANGES, TimelineChart
+
+    chart = TimelineChart()
+    qtbot.addWidget(chart)
+    chart.resize(700, 300)
+    chart.show()
+    t0 = 1_000.0
+    chart.start_run("run-a", "Acme", at=t0)
+    chart.phase_event(phase_event("run-a", Phase.STOP, "started", t0))
+    chart.service_event(SimpleNamespace(key="cart-Acme", change="stopping"), at=t0 + 0.01)
+    chart.phase_event(phase_event("run-a", Phase.STOP, "finished", t0, 50))
+    chart.phase_event(phase_event("run-a", Phase.LAUNCH, "started", t0 + 0.2))
+    chart.service_event(SimpleNamespace(key="pay-Acme", change="starting"), at=t0 + 0.25)
+    chart.service_event(SimpleNamespace(key="pay-Acme", change="running"), at=t0 + 0.4)
+    live = chart.bar_rows(now=t0 + 0.5)
+    assert [(r[1], round(r[2], 3), round(r[3], 3)) for r in live] == [
+        (Phase.STOP, 0.0, 0.05),
+        (Phase.LAUNCH, 0.2, 0.3),  # still running: grows to now
+    ]
+    assert [round(x, 3) for x, _ in chart.mark_points(STOP_CHANGES)] == [0.01]
+    assert [round(x, 3) for x, _ in chart.mark_points(START_CHANGES)] == [0.25, 0.4]
+
+    phases = tuple(
+        SimpleNamespace(phase=p, started_at=t0 + 0.1 * i, duration_ms=100.0)
+        for i, p in enumerate(Phase)
+    )
+    chart.finish_run(SimpleNamespace(run_id="run-a", ok=True, phases=phases))
+    assert [r[1] for r in chart.bar_rows()] == list(Phase)  # the measured phases, all five
+    chart.service_event(SimpleNamespace(key="x", change="stopping"))  # no run: no mark
+    assert len(chart.mark_points(STOP_CHANGES)) == 1
+
+    # a run whose start the chart missed (an API run) still gets its row; old runs scroll off
+    for i in range(MAX_RUNS):
+        chart.finish_run(SimpleNamespace(run_id=f"run-{i}", ok=i % 2 == 0, phases=phases))
+    assert len(chart.runs) == MAX_RUNS and chart.runs[0].run_id == "run-0"
+    chart.redraw()
+    ticks = chart.plot.getAxis("left")._tickLevels[0]
+    assert [t[1] for t in ticks] == ["0 ✓", "1 ✗", "2 ✓", "3 ✗"]  # the id's tail
+    assert painted(chart)
+
+
+# -- light and dark --------------------------------------------------------------------------
+def test_every_state_and_outcome_text_is_readable_in_both_schemes() -> None:
+    from app.ui.widgets.palette import (
+        contrast_ratio,
+        failing_colours,
+        results_for,
+        swatches,
+    )
+
+    for scheme in ("light", "dark"):
+        for state, sw in swatches(scheme).items():
+            assert contrast_ratio(sw.text, sw.fill) >= 4.5, (scheme, state)
+        for outcome, (fill, text) in results_for(scheme).items():
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, outcome)
+    fill, text, _border = failing_colours()
+    assert contrast_ratio(text, fill) >= 4.5
+    assert round(contrast_ratio("#000000", "#ffffff"), 1) == 21.0
+
+
+def test_the_window_follows_the_colour_scheme(qtbot: Any, qapp: Any) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QPalette
+
+    from app.ui import theme
+    from app.ui.widgets import palette
+    from app.ui.widgets.journey_map import JourneyMap
+
+    assert theme.scheme_of(Qt.ColorScheme.Dark) == "dark"
+    assert theme.scheme_of(Qt.ColorScheme.Light) == "light"
+    assert theme.scheme_of(Qt.ColorScheme.Unknown) == "light"
+    assert theme.scheme_of(Qt.ColorScheme.Light, "dark") == "dark"  # BIZOBS_COLOR_SCHEME
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(700, 200)
+    view.set_run_result(run_result())
+    style = qapp.style().name()
+    try:
+        theme.apply(qapp, "dark")
+        assert palette.current_scheme() == "dark"
+        assert palette.SWATCHES["free"] == palette.swatches("dark")["free"]
+        window = qapp.palette().color(QPalette.ColorRole.Window)
+        text = qapp.palette().color(QPalette.ColorRole.WindowText)
+        assert palette.contrast_ratio(text.name(), window.name()) >= 4.5
+        assert window.lightness() < 80
+        base = QPalette.ColorRole.Base  # palette changes reach widgets as (posted) events
+        qtbot.waitUntil(lambda: view.palette().color(base).lightness() < 80, timeout=2_000)
+        image = view.grab().toImage()  # the map paints on the dark base, not a light one
+        assert image.pixelColor(2, 2).lightness() < 80
+    finally:
+        theme.apply(qapp, "light")
+        qapp.setStyle(style)
+    assert palette.current_scheme() == "light"
+    qtbot.waitUntil(lambda: view.palette().color(base).lightness() > 180, timeout=2_000)
+    assert view.grab().toImage().pixelColor(2, 2).lightness() > 180
+
+
+def test_icon_and_desktop_file_ship_with_the_package() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from PySide6.QtGui import QIcon
+
+    from app.ui import theme
+
+    icon = QIcon(str(theme.ICON))
+    assert not icon.isNull() and not icon.pixmap(64, 64).isNull()
+    desktop = (theme.RESOURCES / f"{theme.DESKTOP_FILE}.desktop").read_text()
+    assert "Icon=bizobs-panel" in desktop and "Exec=bizobs-panel" in desktop
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["app"]
+    assert "resources/*.svg" in globs and "resources/*.desktop" in globs
+
+
+def test_journey_map_in_a_short_window_scrolls_instead_of_cutting_nodes(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    from app.ui.widgets.journey_map import JourneyMap
+
+    view = JourneyMap()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(view)
+    qtbot.addWidget(scroll)
+    scroll.resize(340, 180)
+    scroll.show()
+    view.set_run_result(run_result())
+    qtbot.waitUntil(lambda: view.layout_rects()[-1].bottom() <= view.height(), timeout=2_000)
+    assert scroll.verticalScrollBar().maximum() > 0  # the last row is reached by scrolling
