@@ -244,6 +244,14 @@ _STEP_COUNTS = {
         "p95Ms": {"type": "number"},
     },
 }
+# What a traffic status and each second of its series both count.
+_JOURNEY_COUNTS: dict[str, Any] = {
+    "completed": {"type": "integer"},
+    "failed": {"type": "integer"},
+    "p50Ms": {"type": "number"},
+    "p95Ms": {"type": "number"},
+    "perStep": {"type": "array", "items": _STEP_COUNTS},
+}
 TRAFFIC_STATUS = {
     "type": "object",
     "required": ["running", "rate", "sent", "completed", "failed", "inFlight", "perStep"],
@@ -257,26 +265,15 @@ TRAFFIC_STATUS = {
             "description": "the machine cannot carry the rate: sends are skipped, not queued",
         },
         "sent": {"type": "integer", "description": "counts are since start"},
-        "completed": {"type": "integer"},
-        "failed": {"type": "integer"},
+        **_JOURNEY_COUNTS,
         "inFlight": {"type": "integer"},
-        "p50Ms": {"type": "number"},
-        "p95Ms": {"type": "number"},
-        "perStep": {"type": "array", "items": _STEP_COUNTS},
         "reason": {"type": "string", "description": "why traffic stopped unasked, if it did"},
         "series": {
             "type": "array",
             "description": "with ?series=1: one point per second, oldest first",
             "items": {
                 "type": "object",
-                "properties": {
-                    "at": {"type": "number"},
-                    "completed": {"type": "integer"},
-                    "failed": {"type": "integer"},
-                    "p50Ms": {"type": "number"},
-                    "p95Ms": {"type": "number"},
-                    "perStep": {"type": "array", "items": _STEP_COUNTS},
-                },
+                "properties": {"at": {"type": "number"}, **_JOURNEY_COUNTS},
             },
         },
     },

@@ -73,13 +73,7 @@ class Encoder:
         spans: dict[ResourceKey, Any] = {}
 
         def into(key: ResourceKey) -> Any:
-            if key not in spans:
-                group = request.resource_spans.add()
-                group.resource.CopyFrom(self._resource(key))
-                scope = group.scope_spans.add()
-                scope.scope.CopyFrom(SCOPE)
-                spans[key] = scope.spans
-            return spans[key]
+            return self._group(spans, key, request.resource_spans, "scope_spans", "spans")
 
         for item in batch:
             self._spans(item, into)
@@ -94,14 +88,27 @@ class Encoder:
                 if not (step.span and step.event):
                     continue
                 key = _key(item, step)
-                if key not in records:
-                    group = request.resource_logs.add()
-                    group.resource.CopyFrom(self._resource(key))
-                    scope = group.scope_logs.add()
-                    scope.scope.CopyFrom(SCOPE)
-                    records[key] = scope.log_records
-                self._log(records[key], item, step, observed)
+                into = self._group(records, key, request.resource_logs, "scope_logs", "log_records")
+                self._log(into, item, step, observed)
         return bytes(request.SerializeToString())
+
+    def _group(
+        self,
+        groups: dict[ResourceKey, Any],
+        key: ResourceKey,
+        resources: Any,
+        scopes: str,
+        items: str,
+    ) -> Any:
+        """The list to fill for one service process: its resource group and our scope, made on
+        first use (traces and logs nest the same way, under different field names)."""
+        if key not in groups:
+            group = resources.add()
+            group.resource.CopyFrom(self._resource(key))
+            scope = getattr(group, scopes).add()
+            scope.scope.CopyFrom(SCOPE)
+            groups[key] = getattr(scope, items)
+        return groups[key]
 
     def _resource(self, key: ResourceKey) -> Resource:
         found = self._resources.get(key)
