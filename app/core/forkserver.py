@@ -79,6 +79,11 @@ class ForkServerLauncher:
         forked = await server.fork(request)
         return _ForkedHandle(forked, server.token, on_line)
 
+    async def settle(self) -> None:
+        """Wait (bounded) until every service forked for a caller that gave up is gone."""
+        if self._server is not None:
+            await self._server.settle()
+
     async def aclose(self) -> None:
         """Stop the server and wait for it; any service still running dies with it."""
         async with self._starting:
@@ -129,6 +134,12 @@ class _ForkServer:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[_Forked]] = {}
         self._statuses: dict[int, asyncio.Future[int | None]] = {}
+        # Exit statuses of services killed because their caller gave up: until they come, such
+        # a process may still hold its port (Stop All waits for them: `settle`).
+        self._late: set[asyncio.Future[int | None]] = set()
+        self._abandoned: set[int] = set()  # requests whose caller gave up before the answer
+        self._quiet = asyncio.Event()  # neither of the two above is waiting for anything
+        self._quiet.set()
         self._exited: asyncio.Future[None] = self._loop.create_future()
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._on_readable)
@@ -194,7 +205,10 @@ class _ForkServer:
         except OSError as exc:
             raise ServiceStartError(f"the fork server cannot be reached: {exc}") from exc
         finally:
-            self._pending.pop(request_id, None)
+            if self._pending.pop(request_id, None) is not None and self.connected:
+                # No answer yet: one may still come, with a service no one will stop.
+                self._abandoned.add(request_id)
+                self._update_quiet()
 
     async def _send(self, data: bytes) -> None:
         """Send one request; when the socket's buffer is full (the server reads nothing), wait
@@ -257,6 +271,8 @@ class _ForkServer:
                 status.set_result(message["code"])
             return
         reply = self._pending.pop(message.get("id", -1), None)
+        self._abandoned.discard(message.get("id", -1))
+        self._update_quiet()
         if "pid" not in message or len(fds) != 2:
             _close_all(fds)
             if reply is not None and not reply.done():
@@ -267,9 +283,13 @@ class _ForkServer:
         status = self._statuses[pid] = self._loop.create_future()
         if reply is None or reply.done():
             # The caller gave up (timeout, cancelled run): nobody would ever stop this service.
+            # Through its pidfd: provably this process, never a recycled pid.
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                signal.pidfd_send_signal(fds[1], signal.SIGKILL)
             _close_all(fds)
+            self._late.add(status)
+            status.add_done_callback(self._late_exited)
+            self._update_quiet()
             return
         reply.set_result(_Forked(pid, fds[0], fds[1], status))
 
@@ -300,6 +320,24 @@ class _ForkServer:
                 status.set_result(None)  # the exit status is lost with the server
         self._pending.clear()
         self._statuses.clear()
+        self._abandoned.clear()  # no answer will come: its children die with the server
+        self._update_quiet()
+
+    def _late_exited(self, status: asyncio.Future[int | None]) -> None:
+        self._late.discard(status)
+        self._update_quiet()
+
+    def _update_quiet(self) -> None:
+        if self._abandoned or self._late:
+            self._quiet.clear()
+        else:
+            self._quiet.set()
+
+    async def settle(self) -> None:
+        """Until no late answer is due and every service forked for a caller that gave up has
+        been reported gone (SIGKILLed: within milliseconds), bounded."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), SERVER_EXIT_WAIT_S)
 
     async def aclose(self) -> None:
         self._disconnect("the launcher was closed")

@@ -181,6 +181,10 @@ class Launcher(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def settle(self) -> None:
+        """Wait (bounded) until every process spawned for a caller that gave up (a cancelled
+        launch) is gone, so its port is free again."""
+
     def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
         """Report each helper process once it exists (`started` may raise: the launcher then
         stops the helper again) and once it is gone. The service manager records them in the
@@ -226,3 +230,6 @@ class ExecLauncher:
 
     def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
         return None  # a fresh interpreter per service: no helper process
+
+    async def settle(self) -> None:
+        return None  # spawning is synchronous here: no process outlives a cancelled spawn

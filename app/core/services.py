@@ -287,6 +287,7 @@ class ServiceManager:
     async def stop_all(self) -> StopReport:
         """Stop every service of ours: the live table and any orphans the ledger knows."""
         report = await self.stop(list(self._handles))
+        await self.launcher.settle()  # services a cancelled launch spawned too late
         reaped = await self._reap_orphans()
         return StopReport(stopped=report.stopped + reaped, killed=report.killed)
 

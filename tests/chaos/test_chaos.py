@@ -160,6 +160,9 @@ class RacingLauncher:
             self.squatters.append(_listen(request.port))
         return await self.inner.spawn(request, on_line)
 
+    async def settle(self) -> None:
+        await self.inner.settle()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

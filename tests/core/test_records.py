@@ -116,6 +116,9 @@ class RefusingLauncher:
     def watch_helpers(self, started: HelperHook, gone: HelperHook) -> None:
         return None  # no helper process
 
+    async def settle(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 
