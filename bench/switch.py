@@ -74,7 +74,7 @@ async def writeup_switch(core: Core, company: str, n: int) -> Timings:
         ms[name] = (time.perf_counter() - t0) * 1000
 
     async def stop() -> None:
-        manager.request_stop(keys)
+        await manager.request_stop(keys)
 
     async def wait() -> None:
         await asyncio.sleep(WRITEUP_WAIT_S)  # deliberate: this row measures a fixed wait

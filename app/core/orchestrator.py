@@ -400,7 +400,7 @@ class Core:
             # In-flight traffic ends on the old services before they stop: the switch fails no
             # journey (docs/architecture.md, "Traffic").
             await self.traffic.pause()
-            counts["stopped"] = len(self.manager.request_stop(keys))
+            counts["stopped"] = len(await self.manager.request_stop(keys))
             return {"stopped": counts["stopped"]}
 
         async def wait() -> dict[str, int]:

@@ -136,6 +136,9 @@ class ServiceManager:
             async with asyncio.TaskGroup() as group:
                 for spec in specs:
                     group.create_task(self._start_into(started, spec, run_id, listeners))
+                    # Each start's first step (reserve, ask the launcher) in its own turn of
+                    # the loop: 40 in one turn stalled the window (docs/performance.md).
+                    await asyncio.sleep(0)
         except BaseException as exc:
             # To the end: a cancellation must not leave the first ones running.
             await waiting.to_the_end(self.stop([r.key for r in started]))
@@ -256,16 +259,21 @@ class ServiceManager:
         return self._http
 
     # -- stop ---------------------------------------------------------------------------------
-    def request_stop(self, keys: Iterable[str]) -> list[str]:
-        """SIGTERM each service's process group and mark it stopping; does not wait."""
+    async def request_stop(self, keys: Iterable[str]) -> list[str]:
+        """SIGTERM each service's process group and mark it stopping; does not wait for exits.
+
+        One service per turn of the loop: the woken service may take this CPU for 1-25 ms
+        (measured, docs/performance.md "Window"), and 40 signals in one turn stalled the
+        window's loop for 50-110 ms."""
         requested = []
-        for key in keys:
+        for key in list(keys):
             record, handle = self._records.get(key), self._handles.get(key)
             if record is None or handle is None or record.state is ServiceState.STOPPING:
                 continue
             self._set(record.to(ServiceState.STOPPING))
             handle.signal_group(signal.SIGTERM)
             requested.append(key)
+            await asyncio.sleep(0)
         return requested
 
     async def wait_stopped(self, keys: Iterable[str]) -> StopReport:
@@ -278,7 +286,7 @@ class ServiceManager:
         )
 
     async def stop(self, keys: Iterable[str]) -> StopReport:
-        return await self.wait_stopped(self.request_stop(list(keys)))
+        return await self.wait_stopped(await self.request_stop(list(keys)))
 
     async def stop_customer_services(self) -> StopReport:
         """Stop every service except the essential ones (the replaced system's behaviour)."""

@@ -146,7 +146,9 @@ def test_a_reservation_ends_with_its_spawn(tmp_path: Path, hang: bool) -> None:
     async def scenario() -> None:
         task = asyncio.create_task(mgr.start_many(specs, "run-1"))
         assert await until(lambda: len(launcher.requests) == 2 or task.done(), 5)
-        assert len(launcher.requests) == 2
+        # Starts are asked for one per turn of the loop: a spawn that fails at once ends the
+        # launch before the next one is asked for.
+        assert len(launcher.requests) == (2 if hang else 1)
         if hang:
             ports = sorted(r.port for r in launcher.requests)
             assert ports == [9001, 9002]  # two starts in flight at once never share a port
