@@ -17,10 +17,11 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
+from app.ui.widgets.plotting import follow_palette, live_plot
 
 MAX_RUNS = 4
 MAX_FPS = 4
@@ -69,16 +70,10 @@ class TimelineChart(QWidget):
         layout.addWidget(self.key)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("timelinePlot")
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
+        live_plot(self.plot.getPlotItem())
         self.plot.showGrid(x=True, alpha=0.25)
         self.plot.setLabel("bottom", "seconds")  # since each run began (the rows align at 0)
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
-        font = QFont()
-        font.setPointSize(11)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setTickFont(font)
         self.bars = pg.BarGraphItem(x0=[], width=[], y=[], height=BAR_HEIGHT)
         self.plot.addItem(self.bars)
         self.starts = pg.ScatterPlotItem(symbol="t1", size=12, brush="#2f9e44", pen="w")
@@ -86,11 +81,15 @@ class TimelineChart(QWidget):
         self.plot.addItem(self.starts)
         self.plot.addItem(self.stops)
         layout.addWidget(self.plot, 1)
-        follow_palette(self, self.plot)
+        follow_palette(self, self.plot, [self.plot.getPlotItem()])
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // MAX_FPS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._tick)
         self._timer.start()
+
+    def _tick(self) -> None:
+        if self.isVisible():  # a chart on a hidden tab catches up when it is shown
+            self.redraw()
 
     def bind(self, source: Any) -> None:
         """Show `source`'s runs, phases and service events (the bridge's signals)."""
@@ -101,7 +100,7 @@ class TimelineChart(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light/dark switched (app/ui/theme.py)
-            follow_palette(self, self.plot)
+            follow_palette(self, self.plot, [self.plot.getPlotItem()])
         super().changeEvent(event)
 
     # -- data ----------------------------------------------------------------------------------
@@ -191,17 +190,6 @@ class TimelineChart(QWidget):
         ticks = [(row, _run_label(t)) for row, t in enumerate(self.runs)]
         self.plot.getAxis("left").setTicks([ticks])
         self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
-
-
-def follow_palette(widget: QWidget, plot: Any) -> None:
-    """A pyqtgraph plot in the widget's palette: its base behind, its text on the axes."""
-    base = widget.palette().color(QPalette.ColorRole.Base)
-    text = widget.palette().color(QPalette.ColorRole.Text)
-    plot.setBackground(base)
-    for name in ("left", "bottom"):
-        axis = plot.getAxis(name)
-        axis.setTextPen(text)
-        axis.setPen(text)
 
 
 def legend_html() -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.traffic_model import TrafficSecond, TrafficStatus
+from app.ui.widgets.plotting import follow_palette, live_plot
 
 MAX_FPS = 4
 WINDOW_S = 180  # the charts show the last three minutes
@@ -72,7 +73,7 @@ class TrafficChart(QWidget):
         self._follow_palette()
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // MAX_FPS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._tick)
         self._timer.start()
 
     def changeEvent(self, event: QEvent) -> None:
@@ -81,33 +82,29 @@ class TrafficChart(QWidget):
         super().changeEvent(event)
 
     def _follow_palette(self) -> None:
-        """The plots in the widget's palette: its base behind, its text on the axes."""
+        plots = [self.journeys, self.latency, self.errors]
+        follow_palette(self, self.plots, plots)
         text = self.palette().color(QPalette.ColorRole.Text)
-        self.plots.setBackground(self.palette().color(QPalette.ColorRole.Base))
-        for plot in (self.journeys, self.latency, self.errors):
-            for name in ("left", "bottom"):
-                plot.getAxis(name).setTextPen(text)
-                plot.getAxis(name).setPen(text)
+        for plot in plots:
             plot.titleLabel.setText(plot.titleLabel.text, color=text, size="13pt")
 
     def _plot(self, row: int, title: str) -> Any:
         plot = self.plots.addPlot(row=row, col=0)
         plot.setTitle(title, size="13pt")
         plot.showGrid(x=True, y=True, alpha=0.25)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
+        live_plot(plot)
         plot.setXRange(-WINDOW_S, 0, padding=0)
-        font = QFont()
-        font.setPointSize(11)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setTickFont(font)
+        plot.setClipToView(True)  # only the points on screen are drawn
         plot.getAxis("bottom").setLabel("seconds ago" if row == 2 else "")
         plot.enableAutoRange(axis="y", enable=True)
         return plot
 
     def _curve(self, plot: Any, key: str, name: str | None = None) -> Any:
         return plot.plot([], [], pen=pg.mkPen(COLOURS[key], width=PEN_WIDTH), name=name)
+
+    def _tick(self) -> None:
+        if self.isVisible():  # a chart on a hidden tab catches up when it is shown
+            self.redraw()
 
     def bind(self, source: Any) -> None:
         """Show `source.trafficChanged` (the bridge's TrafficStatus signal)."""
