@@ -35,6 +35,7 @@ EVENT_STATES = frozenset({"starting", "stopping"})
 class Frame:
     phases: list[Any] = field(default_factory=list)  # PhaseEvent
     ports: list[Any] | None = None  # PortInfo snapshot
+    states: frozenset[str] = frozenset()  # the snapshot's states, computed once
     run_started: tuple[str, str] | None = None
     run_finished: Any = None  # RunResult
 
@@ -97,7 +98,7 @@ class Stage(QObject):
     def on_ports(self, ports: list[Any]) -> None:
         self._latest = ports
         self._ports_wait.stop()
-        frame = Frame(phases=self._waiting, ports=ports)
+        frame = Frame(phases=self._waiting, ports=ports, states=_states(ports))
         self._waiting = []
         tail = self._queue[-1] if self._queue else None
         if (
@@ -105,7 +106,7 @@ class Stage(QObject):
             and not frame.phases
             and tail.ports is not None
             and not tail.run_finished
-            and _states(tail.ports) == _states(ports)
+            and tail.states == frame.states
         ):
             tail.ports = ports  # nothing new to see: the latest snapshot replaces it
             return
@@ -147,9 +148,8 @@ class Stage(QObject):
         if frame.run_started is not None:
             self.runStarted.emit(*frame.run_started)
         if frame.ports is not None:
-            states = _states(frame.ports)
-            new = bool((states - self._shown_states) & HELD_STATES)
-            self._shown_states = states
+            new = bool((frame.states - self._shown_states) & HELD_STATES)
+            self._shown_states = frame.states
             self.portsChanged.emit(frame.ports)
         for event in frame.phases:
             self.phaseEvent.emit(event)
@@ -161,7 +161,7 @@ class Stage(QObject):
 
 
 def _states(ports: list[Any]) -> frozenset[str]:
-    return frozenset(_value(p.state) for p in ports)
+    return frozenset(str(state) for state in {p.state for p in ports})  # StrEnum: str is its value
 
 
 def _value(x: Any) -> str:
