@@ -48,9 +48,9 @@ from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.log import LogView
-from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, plural
-from app.ui.widgets.phase_timeline import PhaseTimeline, format_counts
-from app.ui.widgets.port_grid import PortGrid
+from app.ui.widgets.palette import plural
+from app.ui.widgets.phase_timeline import PhaseTimeline
+from app.ui.widgets.port_grid import PortCounts, PortGrid
 from app.ui.widgets.results import ResultsView
 from app.ui.widgets.timeline_chart import TimelineChart
 from app.ui.widgets.traffic_chart import TrafficChart, TrafficControl
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.editor.set_max_steps(len(settings.ports))
         self._restore()
         if bridge.last_ports:
-            self._ports_changed(bridge.last_ports)
+            self.stage.on_ports(bridge.last_ports)
         self._update_actions()
 
     # -- construction --------------------------------------------------------------------------
@@ -338,9 +338,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.runStateLabel = QLabel("Idle")
         self.runStateLabel.setObjectName("runStateLabel")
-        self.countsLabel = QLabel()
-        self.countsLabel.setObjectName("countsLabel")
-        self.countsLabel.setTextFormat(Qt.TextFormat.RichText)
+        self.countsLabel = PortCounts()
         bar.addPermanentWidget(self.runStateLabel)
         bar.addPermanentWidget(self.countsLabel)
         self.exportIndicator = ExportIndicator(self.bridge, self)  # app/ui/export_dialog.py
@@ -358,19 +356,22 @@ class MainWindow(QMainWindow):
         b.phaseEvent.connect(self.stage.on_phase)
         b.runStarted.connect(self.stage.on_run_started)
         b.runFinished.connect(self.stage.on_run_finished)
-        self.stage.portsChanged.connect(self._ports_changed)
-        self.stage.phaseEvent.connect(self._phase_event)
-        self.stage.runStarted.connect(self._run_started)
-        self.stage.runFinished.connect(self._run_finished)
-        self.editor.validated.connect(self._validated)
-        # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms").
+        b.serviceEvent.connect(self.stage.on_service)
+        # Each view binds the signals it shows (docs/architecture.md, "Parts and their rooms"):
+        # the run views the stage's, the live views the bridge's.
+        for view in (self.grid, self.countsLabel, self.timeline, self.results):
+            view.bind(self.stage)
+        self.logView.bind(b, self.stage)
         self.trafficChart.bind(b)
         self.trafficControl.bind(b)
         self.journeyMap.bind(b)
         self.timelineChart.bind(b)
-        b.serviceEvent.connect(self.stage.on_service)
-        b.serviceEvent.connect(self._service_event)
-        b.logEvent.connect(self._log_event)
+        # The window's own chrome: enablement, run state, status bar, banner.
+        self.stage.portsChanged.connect(self._update_actions)
+        self.stage.phaseEvent.connect(self._phase_event)
+        self.stage.runStarted.connect(self._run_started)
+        self.stage.runFinished.connect(self._run_finished)
+        self.editor.validated.connect(self._validated)
         b.runRefused.connect(self._run_refused)
         b.commandFailed.connect(self._command_failed)
         b.stopAllFinished.connect(self._stop_all_finished)
@@ -681,77 +682,25 @@ class MainWindow(QMainWindow):
         self.banner.clear()
 
     # -- bridge signals ------------------------------------------------------------------------
-    def _ports_changed(self, ports: list[Any]) -> None:
-        self.grid.set_ports(ports)
-        self._update_actions()  # Stop All and Sweep follow what the grid shows
-        counts = self.grid.counts()
-        parts = []
-        for key in LEGEND_ORDER:
-            if key == "essential":
-                continue
-            sw = SWATCHES[key]
-            n = counts.get(key, 0)
-            extra = (
-                f" ({counts['essential']} essential)"
-                if key == "allocated" and counts["essential"]
-                else ""
-            )
-            weight = "bold" if n else "normal"
-            parts.append(
-                f"<span style='color:{sw.fill}'>■</span> "
-                f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>"
-            )
-        self.countsLabel.setText("&nbsp;&nbsp;".join(parts))
-
     def _opened(self) -> None:
         self._update_actions()
         if messages := self.bridge.startup_messages:
             self.show_banner("At start: " + "; ".join(messages), "info")
 
-    def _log_event(self, event: Any) -> None:
-        self.logView.add(event.source, event.message, event.level, event.at)
-
     def _service_stopped(self, key: str) -> None:
         self.statusBar().showMessage(f"Stopped {key}", 5000)
 
-    def _run_started(self, run_id: str, company: str) -> None:
+    def _run_started(self, _run_id: str, _company: str) -> None:
         self.statusBar().clearMessage()
-        self.timeline.start_run(run_id, company)
-        self.results.show_running(run_id)
         self.runStateLabel.setText("Running: starting…")
-        self.logView.add("run", f"{run_id} started for {company}")
 
     def _phase_event(self, event: Any) -> None:
-        self.timeline.phase_event(
-            event.run_id, event.phase, event.status, event.duration_ms, event.counts
-        )
-        phase = event.phase.value
         if event.status == "started":
-            self.runStateLabel.setText(f"Running: {phase}…")
-        else:
-            counts = format_counts(event.counts)
-            self.logView.add(
-                "run",
-                f"phase {phase} {event.status} in {event.duration_ms:,.1f} ms"
-                f"{': ' + counts if counts else ''}",
-                "info" if event.status == "finished" else "error",
-            )
-
-    def _service_event(self, event: Any) -> None:
-        where = f" on port {event.port}" if event.port else ""
-        pid = f" (pid {event.pid})" if event.pid else ""
-        detail = f": {event.detail}" if event.detail else ""
-        level = "warning" if event.change in ("exited", "killed", "stale", "failed") else "info"
-        self.logView.add(event.key, f"{event.change.value}{where}{pid}{detail}", level)
+            self.runStateLabel.setText(f"Running: {event.phase}…")
 
     def _run_finished(self, result: Any) -> None:
         self._update_actions()
-        total = sum(p.duration_ms for p in result.phases)
-        self.timeline.finish_run(result.ok, result.error or "", total)
-        if result.simulation is not None:
-            self.results.show_simulation(result.simulation, result.run_id)
-        else:
-            self.results.show_error(result.error or "the run did not reach the simulate phase")
+        total = result.total_ms
         if result.ok:
             s = result.simulation.summary
             msg = (
@@ -759,15 +708,12 @@ class MainWindow(QMainWindow):
                 f"{s.completed}/{s.customers} customers completed in {total:,.0f} ms"
             )
             self.statusBar().showMessage(msg, 15000)
-            self.tabs.setCurrentWidget(self.results)
+            if self.tabs.currentWidget() is self.logView:
+                # From the log to what the run produced; a presenter's live view (traffic,
+                # journey map) stays on screen.
+                self.tabs.setCurrentWidget(self.results)
         else:
             self.show_banner(f"Run Journey failed: {result.error}", "error")
-        self.logView.add(
-            "run",
-            f"{result.run_id or 'run'} {'finished' if result.ok else 'failed'}"
-            f"{': ' + result.error if result.error else ''}",
-            "info" if result.ok else "error",
-        )
 
     def _run_refused(self, problems: list[Problem]) -> None:
         self.editor.show_problems(problems, emphasise=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from app.ui.widgets.phase_timeline import format_counts
+
 MAX_LINES = 2000
 FLUSH_MS = 80
 LEVEL_TAG = {"warning": "WARN ", "error": "ERROR ", "info": ""}
+WARNING_CHANGES = frozenset({"exited", "killed", "stale", "failed"})
 
 
 class LogView(QPlainTextEdit):
@@ -28,6 +32,45 @@ class LogView(QPlainTextEdit):
         self._flush.setSingleShot(True)
         self._flush.setInterval(FLUSH_MS)
         self._flush.timeout.connect(self.flush)
+
+    def bind(self, events: Any, runs: Any) -> None:
+        """Log `events`' log lines and service changes as they happen (the bridge), and
+        `runs`' starts, phases and outcomes in step with the other views (the window's stage)."""
+        events.logEvent.connect(lambda e: self.add(e.source, e.message, e.level, e.at))
+        events.serviceEvent.connect(self.add_service_event)
+        runs.runStarted.connect(
+            lambda run_id, company: self.add("run", f"{run_id} started for {company}")
+        )
+        runs.phaseEvent.connect(self.add_phase_event)
+        runs.runFinished.connect(self.add_run_result)
+
+    def add_service_event(self, event: Any) -> None:
+        where = f" on port {event.port}" if event.port else ""
+        pid = f" (pid {event.pid})" if event.pid else ""
+        detail = f": {event.detail}" if event.detail else ""
+        change = str(event.change)
+        level = "warning" if change in WARNING_CHANGES else "info"
+        self.add(event.key, f"{change}{where}{pid}{detail}", level)
+
+    def add_phase_event(self, event: Any) -> None:
+        status = str(event.status)
+        if status == "started":
+            return  # the phase tables show it; the log keeps outcomes
+        counts = format_counts(event.counts)
+        self.add(
+            "run",
+            f"phase {event.phase} {status} in {event.duration_ms:,.1f} ms"
+            f"{': ' + counts if counts else ''}",
+            "info" if status == "finished" else "error",
+        )
+
+    def add_run_result(self, result: Any) -> None:
+        self.add(
+            "run",
+            f"{result.run_id or 'run'} {'finished' if result.ok else 'failed'}"
+            f"{': ' + result.error if result.error else ''}",
+            "info" if result.ok else "error",
+        )
 
     def add(self, source: str, message: str, level: str = "info", at: float | None = None) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(at or time.time()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
@@ -100,6 +101,18 @@ class PhaseTimeline(QWidget):
         self._ticker.setInterval(100)
         self._ticker.timeout.connect(self._tick)
         self._render_all()
+
+    def bind(self, source: Any) -> None:
+        """Show `source`'s runs and phases (the window's stage: paced, in step with the grid)."""
+        source.runStarted.connect(self.start_run)
+        source.phaseEvent.connect(self.show_phase)
+        source.runFinished.connect(self.show_result)
+
+    def show_phase(self, event: Any) -> None:
+        self.phase_event(event.run_id, event.phase, event.status, event.duration_ms, event.counts)
+
+    def show_result(self, result: Any) -> None:
+        self.finish_run(result.ok, result.error or "", result.total_ms)
 
     # -- events from the bridge ----------------------------------------------------------------
     def start_run(self, run_id: str, company: str = "") -> None:

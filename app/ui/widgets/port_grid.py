@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Property, QEvent, QPoint, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QContextMenuEvent, QFont, QGuiApplication, QPainter, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QGuiApplication,
+    QPainter,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -29,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import PortInfo, PortState
-from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, swatch_for
+from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, Swatch, swatch_for
 
 COLUMNS = 8
 CELL_MAX_HEIGHT = 84
@@ -115,6 +126,94 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
     return rows
 
 
+@dataclass(frozen=True)
+class CellLook:
+    port: int
+    swatch: Swatch
+    state_text: str
+    label: str
+    width: int
+    height: int
+    dpr: float
+    font: str  # QFont.toString(): family, size, weight…
+
+
+class PixmapCache:
+    """Rendered cells by look, least recently used dropped first. A switch changes 40 cells at
+    once, three times (stopping, free, starting): rendering each cell's text anew cost ≈0.5 ms,
+    20 ms a frame, while the same looks come back with every run of the same journey."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[CellLook, QPixmap] = OrderedDict()
+
+    def get(self, look: CellLook) -> QPixmap | None:
+        pixmap = self._items.get(look)
+        if pixmap is not None:
+            self._items.move_to_end(look)
+        return pixmap
+
+    def put(self, look: CellLook, pixmap: QPixmap) -> None:
+        self._items[look] = pixmap
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+CELL_PIXMAPS = PixmapCache(limit=8 * 40)  # ≈ 50 KB each at 1920×1080: ≤ 16 MB
+
+
+def render_cell(look: CellLook) -> QPixmap:
+    """The cell's box, port number, state word and wrapped service name."""
+    pixmap = QPixmap(round(look.width * look.dpr), round(look.height * look.dpr))
+    pixmap.setDevicePixelRatio(look.dpr)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    base = QFont()
+    base.fromString(look.font)
+    p = QPainter(pixmap)
+    sw = look.swatch
+    rect = QRectF(0, 0, look.width, look.height).adjusted(1.5, 1.5, -1.5, -1.5)
+    paint_swatch(p, rect, sw, radius=6, pen=1.5, hatch_alpha=40)
+    text_rect = rect.adjusted(7, 4, -6, -4)
+    p.setPen(QColor(sw.text))
+    top_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+    font = QFont(base)
+    font.setBold(True)
+    font.setPointSizeF(base.pointSizeF() + 0.5)
+    p.setFont(font)
+    line_h = p.fontMetrics().height()
+    port_w = p.fontMetrics().horizontalAdvance(str(look.port))
+    p.drawText(text_rect, top_left, str(look.port))
+    small = QFont(base)
+    small.setPointSizeF(max(7.0, base.pointSizeF() - 1.0))
+    p.setFont(small)
+    # In a narrow cell the colour (and the tooltip) says it; never overlap the port number.
+    if port_w + 6 + p.fontMetrics().horizontalAdvance(look.state_text) <= text_rect.width():
+        p.drawText(
+            text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, look.state_text
+        )
+    if look.label:
+        p.setFont(base)
+        below = text_rect.adjusted(0, line_h + 1, 0, 0)
+        metrics = p.fontMetrics()
+        max_lines = max(1, int(below.height()) // metrics.height())
+        lines = wrap_words(
+            camel_words(look.label),
+            int(below.width()),
+            metrics.horizontalAdvance,
+            max_lines,
+            lambda t, w: metrics.elidedText(t, Qt.TextElideMode.ElideRight, w),
+        )
+        p.drawText(below, top_left, "\n".join(lines))
+    p.end()
+    return pixmap
+
+
 class PortCell(QWidget):
     """One port. Exposes `state`, `port`, `serviceKey` and `essential` as Qt properties."""
 
@@ -186,55 +285,37 @@ class PortCell(QWidget):
 
     # -- painting -----------------------------------------------------------------------------
     def paintEvent(self, _event: object) -> None:
-        info = self._info
-        sw = swatch_for(info.state.value, info.essential)
+        look = self._look()
+        pixmap = CELL_PIXMAPS.get(look)
+        if pixmap is None:
+            pixmap = render_cell(look)
+            CELL_PIXMAPS.put(look, pixmap)
         p = QPainter(self)
-        rect = QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5)
-        paint_swatch(p, rect, sw, radius=6, pen=1.5, hatch_alpha=40)
-        text_rect = rect.adjusted(7, 4, -6, -4)
-        p.setPen(QColor(sw.text))
-        font = QFont(self.font())
-        font.setBold(True)
-        font.setPointSizeF(self.font().pointSizeF() + 0.5)
-        p.setFont(font)
-        line_h = p.fontMetrics().height()
-        port_w = p.fontMetrics().horizontalAdvance(str(info.port))
-        p.drawText(
-            text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, str(info.port)
-        )
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1.0))
-        p.setFont(small)
+        p.drawPixmap(0, 0, pixmap)
+        if self.hasFocus():
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setPen(QPen(QColor("#228be6"), 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5), 6, 6)
+        p.end()
+
+    def _look(self) -> CellLook:
+        """Everything the cell's pixels depend on."""
+        info = self._info
         state_text = "essential" if info.essential and info.state is PortState.ALLOCATED else ""
-        state_text = state_text or info.state.value
-        # In a narrow cell the colour (and the tooltip) says it; never overlap the port number.
-        if port_w + 6 + p.fontMetrics().horizontalAdvance(state_text) <= text_rect.width():
-            p.drawText(
-                text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, state_text
-            )
         label = short_name(info.service_name) or (info.key or "")
         if not label and info.state is PortState.FOREIGN:
             label = info.process_name or "foreign"
-        if label:
-            p.setFont(QFont(self.font()))
-            below = text_rect.adjusted(0, line_h + 1, 0, 0)
-            metrics = p.fontMetrics()
-            max_lines = max(1, int(below.height()) // metrics.height())
-            lines = wrap_words(
-                camel_words(label),
-                int(below.width()),
-                metrics.horizontalAdvance,
-                max_lines,
-                lambda t, w: metrics.elidedText(t, Qt.TextElideMode.ElideRight, w),
-            )
-            p.drawText(
-                below, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "\n".join(lines)
-            )
-        if self.hasFocus():
-            p.setPen(QPen(QColor("#228be6"), 2))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRoundedRect(rect, 6, 6)
-        p.end()
+        return CellLook(
+            port=info.port,
+            swatch=swatch_for(info.state.value, info.essential),
+            state_text=state_text or info.state.value,
+            label=label,
+            width=self.width(),
+            height=self.height(),
+            dpr=self.devicePixelRatioF(),
+            font=self.font().toString(),
+        )
 
     # -- tooltip and context menu ---------------------------------------------------------------
     def event(self, event: QEvent) -> bool:
@@ -339,6 +420,48 @@ class _Chip(QWidget):
         p.end()
 
 
+def count_states(ports: Sequence[PortInfo]) -> dict[str, int]:
+    """Ports per state, plus the allocated ones that are essential."""
+    out = {state.value: 0 for state in PortState}
+    out["essential"] = 0
+    for info in ports:
+        out[info.state.value] += 1
+        if info.essential and info.state is PortState.ALLOCATED:
+            out["essential"] += 1
+    return out
+
+
+class PortCounts(QLabel):
+    """The status bar's count per state, each after its legend colour."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("countsLabel")
+        self.setTextFormat(Qt.TextFormat.RichText)
+
+    def bind(self, source: Any) -> None:
+        source.portsChanged.connect(self.set_ports)
+
+    def set_ports(self, ports: Sequence[PortInfo]) -> None:
+        counts = count_states(ports)
+        parts = []
+        for key in LEGEND_ORDER:
+            if key == "essential":
+                continue
+            n = counts.get(key, 0)
+            extra = (
+                f" ({counts['essential']} essential)"
+                if key == "allocated" and counts["essential"]
+                else ""
+            )
+            weight = "bold" if n else "normal"
+            parts.append(
+                f"<span style='color:{SWATCHES[key].fill}'>■</span> "
+                f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>"
+            )
+        self.setText("&nbsp;&nbsp;".join(parts))
+
+
 class PortGrid(QWidget):
     """The pool, `COLUMNS` cells a row (8×5 for 40 ports; more rows for larger pools)."""
 
@@ -382,6 +505,10 @@ class PortGrid(QWidget):
         extra = self.title.sizeHint().height() + self.legend.sizeHint().height()
         return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
 
+    def bind(self, source: Any) -> None:
+        """Show `source.portsChanged` (the window's stage: snapshots in step with the phases)."""
+        source.portsChanged.connect(self.set_ports)
+
     # -- data ----------------------------------------------------------------------------------
     def set_ports(self, ports: Sequence[PortInfo]) -> None:
         if [p.port for p in ports] != list(self._cells):
@@ -421,13 +548,7 @@ class PortGrid(QWidget):
         return {port: cell.info.state.value for port, cell in self._cells.items()}
 
     def counts(self) -> dict[str, int]:
-        out = {state.value: 0 for state in PortState}
-        out["essential"] = 0
-        for cell in self._cells.values():
-            out[cell.info.state.value] += 1
-            if cell.info.essential and cell.info.state is PortState.ALLOCATED:
-                out["essential"] += 1
-        return out
+        return count_states(self.ports())
 
     def ports(self) -> list[PortInfo]:
         return [cell.info for cell in self._cells.values()]

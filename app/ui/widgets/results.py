@@ -64,6 +64,17 @@ class ResultsView(QWidget):
         layout.addWidget(self.splitter, 1)
         self._customers: list[Any] = []
 
+    def bind(self, source: Any) -> None:
+        """Show `source`'s runs (the window's stage): in progress, then their customers."""
+        source.runStarted.connect(lambda run_id, _company: self.show_running(run_id))
+        source.runFinished.connect(self.show_result)
+
+    def show_result(self, result: Any) -> None:
+        if result.simulation is not None:
+            self.show_simulation(result.simulation, result.run_id)
+        else:
+            self.show_error(result.error or "the run did not reach the simulate phase")
+
     def clear(self, text: str = "No results yet.") -> None:
         self._customers = []
         self.waterfall.clear()
