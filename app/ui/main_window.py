@@ -703,9 +703,10 @@ class MainWindow(QMainWindow):
         total = result.total_ms
         if result.ok:
             s = result.simulation.summary
+            # Short enough for a small window's status bar; the results name the run in full.
             msg = (
-                f"Run {result.run_id}: {len(result.services)} services, "
-                f"{s.completed}/{s.customers} customers completed in {total:,.0f} ms"
+                f"Run finished: {len(result.services)} services, "
+                f"{s.completed}/{s.customers} customers, {total:,.0f} ms"
             )
             self.statusBar().showMessage(msg, 15000)
             if self.tabs.currentWidget() is self.logView:

@@ -14,7 +14,7 @@ from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QMainWindow, QToolBar
 
 from app.config import LauncherKind, Settings
-from app.core.model import Phase
+from app.core.model import Phase, PortInfo, PortState
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_SERVICE, COL_STEP
 from app.ui.widgets.log import LogView
@@ -193,9 +193,15 @@ def test_7_status_bar_squares_use_the_grid_palette(
 ) -> None:
     w = make_panel(fork).window
     qtbot.waitUntil(lambda: len(w.grid.cells()) == len(fork.ports))
+    assert SWATCHES["free"].fill in w.countsLabel.text()
+    # every state present gets the grid's colour (absent ones are left out)
+    ports = [PortInfo(9000 + i, PortState(state)) for i, state in enumerate(STATES)]
+    w.countsLabel.set_ports(ports)
     html = w.countsLabel.text()
     for state in STATES:
-        assert SWATCHES[state].fill in html, state
+        assert SWATCHES[state].fill in html and f"{state} 1" in html, state
+    w.countsLabel.set_ports(ports[:1])
+    assert "stale" not in w.countsLabel.text() and "allocated 0" in w.countsLabel.text()
 
 
 # 8 ------------------------------------------------------------------------------------------
@@ -231,6 +237,32 @@ def test_8_layout_reads_at_1000x650(qtbot: Any, make_panel: Any, fork: Settings)
     last = w.grid.cells()[-1]
     bottom = last.mapTo(w.grid, QPoint(0, last.height())).y()
     assert w.grid.legend.mapTo(w.grid, QPoint(0, 0)).y() - bottom < 40  # no empty band
+
+
+def test_8_after_a_run_the_window_still_fits_1000x650(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    """Run ids, trace ids, counts and the run's status message never widen the window."""
+    panel = make_panel(fork)
+    w = panel.window
+    w.resize(1000, 650)
+    qtbot.waitUntil(lambda: w.width() == 1000 and len(w.grid.cells()) == len(fork.ports))
+    w.editor.load_template("e-commerce")
+    w.editor.customersSpin.setValue(2)
+    w.run_journey()
+    qtbot.waitUntil(lambda: w.results.row_count() == 2, timeout=RUN_TIMEOUT_MS)
+    w.results.select_customer(0)  # the waterfall's header names the trace id
+    assert w.results.waterfall.header.text().startswith("Trace ")
+    for tab in range(w.tabs.count()):
+        w.tabs.setCurrentIndex(tab)
+        w.resize(1000, 650)
+        QApplication.processEvents()
+        assert w.width() == 1000 and w.minimumSizeHint().width() <= 1000, w.tabs.tabText(tab)
+    bar = w.statusBar()
+    message = bar.currentMessage()
+    assert message.startswith("Run finished"), message
+    permanent = sum(c.width() for c in (w.runStateLabel, w.countsLabel, w.exportIndicator))
+    assert bar.fontMetrics().horizontalAdvance(message) <= bar.width() - permanent
 
 
 # 9 ------------------------------------------------------------------------------------------

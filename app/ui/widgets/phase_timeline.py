@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.model import Phase
 from app.ui.widgets.palette import result_colours
+from app.ui.widgets.sizing import shrink_to_fit
 
 PHASE_WHAT = {
     Phase.STOP: "stop the previous journey's services (SIGTERM; essentials kept)",
@@ -68,6 +69,7 @@ class PhaseTimeline(QWidget):
         self.header = QLabel("No run yet. Run Journey fills this in, phase by phase.")
         self.header.setObjectName("timelineHeader")
         self.header.setWordWrap(True)
+        shrink_to_fit(self.header)
         layout.addWidget(self.header)
         self.table = QTableWidget(len(Phase), len(self.COLUMNS))
         self.table.setObjectName("timelineTable")

@@ -432,7 +432,11 @@ def count_states(ports: Sequence[PortInfo]) -> dict[str, int]:
 
 
 class PortCounts(QLabel):
-    """The status bar's count per state, each after its legend colour."""
+    """The status bar's count per state present, each after its legend colour. States with
+    no port are left out (the legend names them all): a small window's status bar keeps room
+    for its messages."""
+
+    ALWAYS = frozenset({"free", "allocated"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -446,20 +450,17 @@ class PortCounts(QLabel):
         counts = count_states(ports)
         parts = []
         for key in LEGEND_ORDER:
-            if key == "essential":
-                continue
             n = counts.get(key, 0)
+            if key == "essential" or not (n or key in self.ALWAYS):
+                continue
             extra = (
                 f" ({counts['essential']} essential)"
                 if key == "allocated" and counts["essential"]
                 else ""
             )
-            weight = "bold" if n else "normal"
-            parts.append(
-                f"<span style='color:{SWATCHES[key].fill}'>■</span> "
-                f"<span style='font-weight:{weight}'>{key} {n}{extra}</span>"
-            )
+            parts.append(f"<span style='color:{SWATCHES[key].fill}'>■</span> {key} {n}{extra}")
         self.setText("&nbsp;&nbsp;".join(parts))
+        self.setToolTip("Ports by state; the grid's legend says what each state means")
 
 
 class PortGrid(QWidget):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.widgets.palette import result_colours
+from app.ui.widgets.sizing import shrink_to_fit
 
 BAR_ROLE = Qt.ItemDataRole.UserRole + 1  # (start fraction, width fraction, status)
 IDS_ROLE = Qt.ItemDataRole.UserRole + 2  # "trace <id> span <id>" of the row
@@ -153,6 +154,7 @@ class TraceWaterfall(QWidget):
         self.header = QLabel("Select a customer in the results to see its trace.")
         self.header.setObjectName("waterfallHeader")
         self.header.setWordWrap(True)
+        shrink_to_fit(self.header)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.header)
         self.tree = HopTree()

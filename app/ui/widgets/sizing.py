@@ -1,0 +1,14 @@
+"""How views keep a 1000-pixel-wide window possible (docs/architecture.md, "Parts and their
+rooms"): nothing that merely reports may set the window's minimum width."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QSizePolicy
+
+
+def shrink_to_fit(label: QLabel) -> None:
+    """A wrapped label whose text holds long unbreakable words (run ids, trace ids) would
+    otherwise ask for their full width; it takes the width it is given and wraps in it."""
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
