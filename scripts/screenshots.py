@@ -7,6 +7,9 @@ while its launch phase runs, and when it is done. A plain listening socket on on
 what a foreign listener looks like.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py
+
+BIZOBS_SHOT_SIZES (default 1000x650,1920x1080) and BIZOBS_SHOT_DIR (default docs/) choose the
+sizes and where the files go; under QT_SCALE_FACTOR the names say the scale.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ _lo, _hi = os.environ.get("BIZOBS_SHOT_PORTS", "8161-8180").split("-")
 PORTS = (int(_lo), int(_hi))
 FOREIGN_PORT = PORTS[1] - 2
 PACING_MS = 1500
+# Window sizes (logical pixels), e.g. BIZOBS_SHOT_SIZES=1280x720 with QT_SCALE_FACTOR=2 for a
+# 2560x1440 screen at 200 %.
+SIZES = [
+    tuple(int(n) for n in size.split("x"))
+    for size in os.environ.get("BIZOBS_SHOT_SIZES", "1000x650,1920x1080").split(",")
+]
 
 
 async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -100,18 +109,20 @@ async def sizes_and_schemes(window: MainWindow, out: Path) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     platform = QGuiApplication.platformName()
+    scale = os.environ.get("QT_SCALE_FACTOR", "1")
+    tag = platform if scale in ("", "1") else f"{platform}-{scale}x"  # window sizes are logical
     for scheme in ("light", "dark"):
         theme.apply(app, scheme)  # type: ignore[arg-type]
-        for width, height in ((1000, 650), (1920, 1080)):
+        for width, height in SIZES:
             window.resize(width, height)
             window.tabs.setCurrentWidget(window.results)
             await settle(500)
-            path = out / f"screenshot-{platform}-{width}x{height}-{scheme}.png"
+            path = out / f"screenshot-{tag}-{width}x{height}-{scheme}.png"
             window.grab().save(str(path))
             print("wrote", path)
         window.tabs.setCurrentIndex(window.tabs.count() - 1)  # the journey map
         await settle(500)
-        path = out / f"screenshot-{platform}-journey-map-{scheme}.png"
+        path = out / f"screenshot-{tag}-journey-map-{scheme}.png"
         window.grab().save(str(path))
         print("wrote", path)
     theme.apply(app, "light")
@@ -120,7 +131,7 @@ async def sizes_and_schemes(window: MainWindow, out: Path) -> None:
 def main() -> int:
     import qasync  # after PySide6: it uses the binding already imported
 
-    out = ROOT / "docs"
+    out = Path(os.environ.get("BIZOBS_SHOT_DIR", ROOT / "docs"))
     out.mkdir(exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyle("Fusion")  # follows the colour scheme, light or dark

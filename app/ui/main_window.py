@@ -68,7 +68,7 @@ BANNER_STYLE = {
 
 # Platforms without a real screen: their geometry means nothing on the operator's display.
 HEADLESS_PLATFORMS = ("offscreen", "minimal")
-EDITOR_WIDTH = 440  # the journey editor's column: its four step buttons and columns fit
+EDITOR_WIDTH = 400  # the journey editor's column: its four step buttons and columns fit
 EDITOR_MIN_WIDTH = 400
 
 

@@ -230,6 +230,7 @@ def test_8_layout_reads_at_1000x650(qtbot: Any, make_panel: Any, fork: Settings)
     )
     cell = w.grid.cells()[0]
     assert cell.height() >= 2 * cell.fontMetrics().height() + 8  # port and a name line
+    assert fully_visible(w.grid.cells()[7])  # the last column is not cut off
 
     w.resize(1600, 1000)
     qtbot.waitUntil(lambda: w.width() == 1600)
@@ -258,6 +259,7 @@ def test_8_after_a_run_the_window_still_fits_1000x650(
         w.resize(1000, 650)
         QApplication.processEvents()
         assert w.width() == 1000 and w.minimumSizeHint().width() <= 1000, w.tabs.tabText(tab)
+        assert fully_visible(w.grid.cells()[7])
     bar = w.statusBar()
     message = bar.currentMessage()
     assert message.startswith("Run finished"), message

@@ -43,6 +43,7 @@ from app.core.model import PortInfo, PortState
 from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, Swatch, swatch_for
 
 COLUMNS = 8
+CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
 CELL_MAX_HEIGHT = 84
 MAX_VISIBLE_ROWS = 5
 OUTER_SPACING = 6
@@ -227,7 +228,7 @@ class PortCell(QWidget):
         self._detail_provider: DetailProvider | None = None
         self.menu: QMenu | None = None
         self.setObjectName(f"portCell{info.port}")
-        self.setMinimumSize(QSize(64, 48))
+        self.setMinimumSize(QSize(CELL_MIN_WIDTH, 48))
         self.setMaximumHeight(CELL_MAX_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
@@ -494,6 +495,9 @@ class PortGrid(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self._cells_box)
+        # Never narrower than a row of cells: without a horizontal scroll bar, the last column
+        # would be cut off instead.
+        scroll.setMinimumWidth(COLUMNS * (CELL_MIN_WIDTH + self._layout.spacing()))
         outer.addWidget(scroll, 1)
         self.legend = Legend()
         outer.addWidget(self.legend)
