@@ -445,3 +445,18 @@ def test_views_bind_what_they_show(qtbot: Any) -> None:
     assert any("WARN [AService-Acme] killed on port 9000 (pid 1)" in line for line in lines)
     assert any("[AService-Acme] hello" in line for line in lines)
     assert any("ERROR [run] run-1 failed: launch failed" in line for line in lines)
+
+
+def test_the_next_session_names_the_loaded_template(qtbot: Any) -> None:
+    first = JourneyEditor()
+    qtbot.addWidget(first)
+    first.load_template("banking")
+    first.companyNameEdit.setText("Edited Bank")
+    assert first.templateCombo.currentText() == "banking (modified)"
+    second = JourneyEditor()
+    qtbot.addWidget(second)
+    second.restore_state(json.loads(json.dumps(first.state())))  # as saved between sessions
+    assert second.templateCombo.currentText() == "banking (modified)"
+    assert second.companyNameEdit.text() == "Edited Bank"
+    second.restore_state({"journey": first.state()["journey"], "template": "no-such-template"})
+    assert second.templateCombo.currentIndex() == 0  # the prompt, never a template not loaded

@@ -462,12 +462,23 @@ class JourneyEditor(QWidget):
     def state(self) -> dict[str, Any]:
         """Everything worth remembering between sessions."""
         data, _ = self.journey_data()
-        return {"journey": data, **self.run_params(), "customersSpin": self.customersSpin.value()}
+        return {
+            "journey": data,
+            **self.run_params(),
+            "customersSpin": self.customersSpin.value(),
+            "template": self._template,
+            "templateModified": self._template_modified,
+        }
 
     def restore_state(self, state: dict[str, Any]) -> None:
         journey = state.get("journey")
         if isinstance(journey, dict):
             self.set_journey(journey)
+            # The next session names the template the journey came from, as this one did.
+            if state.get("template") in template_names():
+                self._template = state["template"]
+                self._template_modified = state.get("templateModified") is True
+                self._show_template()
         if isinstance(state.get("customersSpin"), int):
             self.customersSpin.setValue(state["customersSpin"])
         if isinstance(state.get("mode"), str):
