@@ -255,18 +255,31 @@ def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: A
 
 # -- light and dark --------------------------------------------------------------------------
 def test_every_state_and_outcome_text_is_readable_in_both_schemes() -> None:
+    from PySide6.QtGui import QPalette
+
+    from app.ui.theme import DARK
     from app.ui.widgets.palette import (
+        buttons_for,
         contrast_ratio,
         failing_colours,
+        notices_for,
         results_for,
         swatches,
     )
 
+    base = {"light": "#ffffff", "dark": DARK[QPalette.ColorRole.Base]}  # a field's background
     for scheme in ("light", "dark"):
         for state, sw in swatches(scheme).items():
             assert contrast_ratio(sw.text, sw.fill) >= 4.5, (scheme, state)
         for outcome, (fill, text) in results_for(scheme).items():
             assert contrast_ratio(text, fill) >= 4.5, (scheme, outcome)
+        # the window's banner, the editor's validation box and its invalid cells
+        for kind, (fill, text, _border) in notices_for(scheme).items():
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, kind)
+        for kind, (fill, text) in buttons_for(scheme).items():  # Run Journey, Stop All
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, kind)
+        border = notices_for(scheme)["invalid"][2]  # a mark, not text: WCAG's 3 for non-text
+        assert contrast_ratio(border, base[scheme]) >= 3, scheme
     fill, text, _border = failing_colours()
     assert contrast_ratio(text, fill) >= 4.5
     assert round(contrast_ratio("#000000", "#ffffff"), 1) == 21.0
