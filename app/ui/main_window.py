@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -48,7 +48,7 @@ from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.log import LogView
-from app.ui.widgets.palette import plural
+from app.ui.widgets.palette import button_colours, notice_colours, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline
 from app.ui.widgets.port_grid import PortCounts, PortGrid
 from app.ui.widgets.results import ResultsView
@@ -59,11 +59,6 @@ log = logging.getLogger(__name__)
 
 APP_TITLE = "BizObs Journey Control Panel"
 DEFAULT_TEMPLATE = "e-commerce"
-BANNER_STYLE = {
-    "error": "background: #ffe3e3; color: #8f1d1d; border: 1px solid #c92a2a;",
-    "info": "background: #e7f5ff; color: #0f4c81; border: 1px solid #74c0fc;",
-    "ok": "background: #d3f9d8; color: #1e6b2f; border: 1px solid #2b8a3e;",
-}
 
 
 # Platforms without a real screen: their geometry means nothing on the operator's display.
@@ -198,11 +193,11 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(scroll, 1)
         buttons = QHBoxLayout()
         self.runJourneyButton = _big_button(
-            "▶  Run Journey", "runJourneyButton", "#2b8a3e", self.runAction.toolTip() + " (Ctrl+R)"
+            "▶  Run Journey", "runJourneyButton", "run", self.runAction.toolTip() + " (Ctrl+R)"
         )
         self.runJourneyButton.clicked.connect(self.run_journey)
         self.stopAllButton = _big_button(
-            "■  Stop All", "stopAllButton", "#c92a2a", self.stopAllAction.toolTip()
+            "■  Stop All", "stopAllButton", "stop", self.stopAllAction.toolTip()
         )
         self.stopAllButton.clicked.connect(self.confirm_stop_all)
         buttons.addWidget(self.runJourneyButton, 2)
@@ -668,11 +663,10 @@ class MainWindow(QMainWindow):
 
     # -- banner --------------------------------------------------------------------------------
     def show_banner(self, text: str, kind: str = "info") -> None:
+        """`kind`: error, info or ok (its colours: palette.NOTICE_COLOURS)."""
         self.banner.setText(text)
-        self.banner.setStyleSheet(
-            f"QLabel {{ {BANNER_STYLE[kind]} border-radius: 4px; padding: 6px; }}"
-        )
         self.banner.setProperty("kind", kind)
+        self._style_banner()
         self._refused_banner = False
         self._banner_row.show()
 
@@ -680,6 +674,26 @@ class MainWindow(QMainWindow):
         self._refused_banner = False
         self._banner_row.hide()
         self.banner.clear()
+
+    def _style_banner(self) -> None:
+        kind = self.banner.property("kind")
+        if not kind:
+            return  # no banner shown yet
+        fill, text, border = notice_colours(str(kind))
+        self.banner.setStyleSheet(
+            f"QLabel {{ background: {fill}; color: {text}; border: 1px solid {border};"
+            " border-radius: 4px; padding: 6px; }"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The banner's and the big buttons' style sheets name colours, not palette roles: on a
+        # light/dark switch (app/ui/theme.py) they are set again from the scheme now current.
+        # Qt tells the window (no sheet of its own), not a widget that has a sheet.
+        if event.type() == QEvent.Type.PaletteChange:
+            self._style_banner()
+            _style_big_button(self.runJourneyButton)
+            _style_big_button(self.stopAllButton)
+        super().changeEvent(event)
 
     # -- bridge signals ------------------------------------------------------------------------
     def _opened(self) -> None:
@@ -819,15 +833,23 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def _big_button(text: str, name: str, colour: str, tooltip: str) -> QPushButton:
-    """One of the two main commands under the editor: white on a strong colour."""
+def _big_button(text: str, name: str, kind: str, tooltip: str) -> QPushButton:
+    """One of the two main commands under the editor: white on a strong colour, `kind` (run,
+    stop) its key in palette.BUTTON_COLOURS."""
     button = QPushButton(text)
     button.setObjectName(name)
     button.setToolTip(tooltip)
     button.setMinimumHeight(36)
-    button.setStyleSheet(
-        f"QPushButton {{ background: {colour}; color: white; font-weight: bold;"
-        " border-radius: 4px; padding: 6px 14px; }"
-        "QPushButton:disabled { background: #adb5bd; color: #f1f3f5; }"
-    )
+    button.setProperty("colours", kind)  # the window styles it again on a scheme switch
+    _style_big_button(button)
     return button
+
+
+def _style_big_button(button: QPushButton) -> None:
+    fill, text = button_colours(str(button.property("colours")))
+    off_fill, off_text = button_colours("disabled")
+    button.setStyleSheet(
+        f"QPushButton {{ background: {fill}; color: {text}; font-weight: bold;"
+        " border-radius: 4px; padding: 6px 14px; }"
+        f"QPushButton:disabled {{ background: {off_fill}; color: {off_text}; }}"
+    )

@@ -255,18 +255,31 @@ def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: A
 
 # -- light and dark --------------------------------------------------------------------------
 def test_every_state_and_outcome_text_is_readable_in_both_schemes() -> None:
+    from PySide6.QtGui import QPalette
+
+    from app.ui.theme import DARK
     from app.ui.widgets.palette import (
+        buttons_for,
         contrast_ratio,
         failing_colours,
+        notices_for,
         results_for,
         swatches,
     )
 
+    base = {"light": "#ffffff", "dark": DARK[QPalette.ColorRole.Base]}  # a field's background
     for scheme in ("light", "dark"):
         for state, sw in swatches(scheme).items():
             assert contrast_ratio(sw.text, sw.fill) >= 4.5, (scheme, state)
         for outcome, (fill, text) in results_for(scheme).items():
             assert contrast_ratio(text, fill) >= 4.5, (scheme, outcome)
+        # the window's banner, the editor's validation box and its invalid cells
+        for kind, (fill, text, _border) in notices_for(scheme).items():
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, kind)
+        for kind, (fill, text) in buttons_for(scheme).items():  # Run Journey, Stop All
+            assert contrast_ratio(text, fill) >= 4.5, (scheme, kind)
+        border = notices_for(scheme)["invalid"][2]  # a mark, not text: WCAG's 3 for non-text
+        assert contrast_ratio(border, base[scheme]) >= 3, scheme
     fill, text, _border = failing_colours()
     assert contrast_ratio(text, fill) >= 4.5
     assert round(contrast_ratio("#000000", "#ffffff"), 1) == 21.0
@@ -307,6 +320,85 @@ def test_the_window_follows_the_colour_scheme(qtbot: Any, qapp: Any) -> None:
     assert palette.current_scheme() == "light"
     qtbot.waitUntil(lambda: view.palette().color(base).lightness() > 180, timeout=2_000)
     assert view.grab().toImage().pixelColor(2, 2).lightness() > 180
+
+
+def test_banner_big_buttons_and_validation_follow_a_scheme_switch(
+    qtbot: Any, qapp: Any, tmp_path: Any, port_range: range
+) -> None:
+    """Their colours live in style sheets and item brushes, not in the Qt palette: switched at
+    run time, they are set again from the scheme now current (and back)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPalette
+
+    from app.config import LauncherKind
+    from app.ui import theme
+    from app.ui.bridge import CoreBridge
+    from app.ui.main_window import MainWindow
+    from app.ui.widgets.journey_editor import COL_STEP
+    from app.ui.widgets.palette import Scheme, buttons_for, notices_for
+    from tests.conftest import make_settings
+    from tests.ui.conftest import ui_settings
+
+    bridge = CoreBridge(make_settings(LauncherKind.FORK, tmp_path, port_range))
+    window = MainWindow(bridge, ui_settings(tmp_path))  # never opened: both buttons disabled
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.show_banner("cannot save journey.json: disk full", "error")
+    editor = window.editor
+    editor.load_template("e-commerce")
+    editor.domainEdit.setText("not a domain")
+    editor.set_step_text(0, COL_STEP, "")
+    assert editor.refresh_validation()  # not emphasised: the "warning" box
+    button = window.runJourneyButton
+    assert not button.isEnabled()
+    table = editor.stepsTable
+    field = editor.domainEdit
+
+    def painted() -> dict[str, str]:
+        """The colours on screen: the banner's, the box's and a disabled button's fill (inside
+        their padding), an invalid cell's fill, an invalid field's border and its inside."""
+        label = editor.validationLabel
+        at = {
+            "banner": (window.banner, QPoint(window.banner.width() // 2, 3)),
+            "box": (label, QPoint(label.width() - 3, label.height() // 2)),
+            "button": (button, QPoint(button.width() // 2, 3)),
+            "cell": (table.viewport(), table.visualItemRect(table.item(0, COL_STEP)).center()),
+            "border": (field, QPoint(field.width() // 2, 0)),
+            "field": (field, QPoint(field.width() - 6, field.height() // 2)),
+        }
+        return {key: w.grab().toImage().pixelColor(xy).name() for key, (w, xy) in at.items()}
+
+    def check(scheme: Scheme) -> None:
+        notices, buttons = notices_for(scheme), buttons_for(scheme)
+        assert painted() == {
+            "banner": notices["error"][0],
+            "box": notices["warning"][0],
+            "button": buttons["disabled"][0],
+            "cell": notices["invalid"][0],
+            "border": notices["invalid"][2],
+            "field": qapp.palette().color(QPalette.ColorRole.Base).name(),  # not frozen in light
+        }
+        # and the text on those fills
+        assert f"color: {notices['error'][1]}" in window.banner.styleSheet()
+        assert f"color: {notices['warning'][1]}" in editor.validationLabel.styleSheet()
+        assert f"color: {buttons['disabled'][1]}" in button.styleSheet()
+        assert table.item(0, COL_STEP).foreground().color().name() == notices["invalid"][1]
+
+    def restyled(scheme: Scheme) -> bool:  # palette changes reach widgets as (posted) events
+        return notices_for(scheme)["error"][0] in window.banner.styleSheet()
+
+    check("light")
+    style = qapp.style().name()
+    try:
+        theme.apply(qapp, "dark")
+        qtbot.waitUntil(lambda: restyled("dark"), timeout=2_000)
+        check("dark")
+    finally:
+        theme.apply(qapp, "light")
+        qapp.setStyle(style)
+    qtbot.waitUntil(lambda: restyled("light"), timeout=2_000)
+    check("light")
 
 
 def test_icon_and_desktop_file_ship_with_the_package() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
@@ -37,6 +37,7 @@ from app.core.errors import Problem, ValidationError
 from app.core.journeys import load_template, parse_journey, template_names
 from app.core.limits import MAX_CUSTOMERS, MAX_STEPS, MAX_THINK_TIME_MS
 from app.core.model import Mode
+from app.ui.widgets.palette import notice_colours
 
 INDUSTRIES = (
     "Retail",
@@ -93,6 +94,7 @@ class JourneyEditor(QWidget):
         self._template: str | None = None  # the template loaded, until another journey replaces it
         self._template_modified = False
         self._loading = False
+        self._validation_kind = ""  # the validation box's colours (palette.NOTICE_COLOURS)
         self._build()
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
@@ -508,38 +510,68 @@ class JourneyEditor(QWidget):
 
     def show_problems(self, problems: list[Problem], emphasise: bool = False) -> None:
         if problems:
-            color, bg = ("#8f1d1d", "#ffe3e3") if emphasise else ("#7a4b00", "#fff3bf")
+            self._validation_kind = "error" if emphasise else "warning"
             title = "Cannot run this journey:" if emphasise else "Not ready to run yet:"
             items = "".join(f"<li>{_html(p.message)}</li>" for p in problems[:12])
             if len(problems) > 12:
                 items += f"<li>… and {len(problems) - 12} more</li>"
             self.validationLabel.setText(f"<b>{title}</b><ul style='margin:0'>{items}</ul>")
         else:
-            color, bg = "#1e6b2f", "#d3f9d8"
+            self._validation_kind = "ok"
             n = self.stepsTable.rowCount()
             self.validationLabel.setText(
                 f"✓ Ready to run: {n} step{'s' if n != 1 else ''}, one service each."
             )
-        self.validationLabel.setStyleSheet(
-            f"QLabel {{ color: {color}; background: {bg}; border-radius: 4px; padding: 6px; }}"
-        )
+        self._style_validation()
         self._mark_fields(problems)
         self.validated.emit(list(problems))
 
-    def _mark_fields(self, problems: list[Problem]) -> None:
-        """Each problem's `field` marks its widget (property `invalid`, styled in the window's
-        palette) or its step cell (tinted, the message on hover)."""
-        fields = {p.field.split("[")[0].split(".")[0] for p in problems}
-        for widget, name in (
+    def changeEvent(self, event: QEvent) -> None:
+        # The validation box's and invalid fields' style sheets and the invalid cells' brushes
+        # name colours, not palette roles: on a light/dark switch (app/ui/theme.py) they are set
+        # again from the scheme now current. Qt tells the editor (no sheet of its own), not a
+        # widget that has a sheet. Only colours change: what is marked stays as validated.
+        if event.type() == QEvent.Type.PaletteChange and self._validation_kind:
+            self._style_validation()
+            for widget, _name in self._fields():
+                _style_field(widget, bool(widget.property("invalid")))
+            self._updating = True  # colours are not edits
+            try:
+                for item in self._items():
+                    _tint(item, item.background().style() != Qt.BrushStyle.NoBrush)
+            finally:
+                self._updating = False
+        super().changeEvent(event)
+
+    def _style_validation(self) -> None:
+        fill, text, _border = notice_colours(self._validation_kind)
+        self.validationLabel.setStyleSheet(
+            f"QLabel {{ color: {text}; background: {fill}; border-radius: 4px; padding: 6px; }}"
+        )
+
+    def _fields(self) -> tuple[tuple[QWidget, str], ...]:
+        """The form's fields and their names in a journey (a problem's `field`)."""
+        return (
             (self.companyNameEdit, "companyName"),
             (self.domainEdit, "domain"),
             (self.industryCombo, "industryType"),
-        ):
+        )
+
+    def _items(self) -> list[QTableWidgetItem]:
+        table = self.stepsTable
+        items = (
+            table.item(r, c) for r in range(table.rowCount()) for c in range(table.columnCount())
+        )
+        return [item for item in items if item is not None]
+
+    def _mark_fields(self, problems: list[Problem]) -> None:
+        """Each problem's `field` marks its widget (property `invalid`, a border) or its step cell
+        (tinted, the message on hover); their colours are palette.NOTICE_COLOURS["invalid"]."""
+        fields = {p.field.split("[")[0].split(".")[0] for p in problems}
+        for widget, name in self._fields():
             invalid = name in fields
             widget.setProperty("invalid", invalid)
-            widget.setStyleSheet(
-                "border: 2px solid #c92a2a; border-radius: 3px;" if invalid else ""
-            )
+            _style_field(widget, invalid)
             widget.setToolTip(
                 "\n".join(p.message for p in problems if p.field.startswith(name)) or ""
             )
@@ -561,9 +593,26 @@ class JourneyEditor(QWidget):
                         continue
                     messages = by_cell.get((row, col))
                     item.setToolTip("\n".join(messages) if messages else "")
-                    item.setBackground(QBrush(QColor("#ffc9c9")) if messages else QBrush())
+                    _tint(item, bool(messages))
         finally:
             self._updating = False
+
+
+def _style_field(widget: QWidget, invalid: bool) -> None:
+    border = notice_colours("invalid")[2]
+    widget.setStyleSheet(f"border: 2px solid {border}; border-radius: 3px;" if invalid else "")
+
+
+def _tint(item: QTableWidgetItem, invalid: bool) -> None:
+    """An invalid cell's fill and text (both: the table's own text colour is the scheme's, and
+    light text on a light tint would not read); a valid cell has the table's."""
+    if invalid:
+        fill, text, _border = notice_colours("invalid")
+        item.setBackground(QBrush(QColor(fill)))
+        item.setForeground(QBrush(QColor(text)))
+    else:
+        item.setBackground(QBrush())
+        item.setForeground(QBrush())
 
 
 def _text(item: QTableWidgetItem | None) -> str:

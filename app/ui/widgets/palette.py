@@ -1,10 +1,13 @@
 """One colour per port state, shared by the grid, its legend and the status bar; the colours of
-results and of a failing step; each per colour scheme (light, dark).
+results, of a failing step, of messages and invalid input, and of the two big buttons; each per
+colour scheme (light, dark).
 
-See docs/architecture.md, "Port states". `SWATCHES` and `RESULT_COLOURS` hold the *current*
-scheme's colours (`apply_scheme` swaps them in place, so every view reads the scheme in force
-at its next paint); `swatches(scheme)` and friends give any scheme's. Every text colour is
-chosen for a WCAG contrast ratio of at least 4.5 on its fill (tests/ui/test_views.py).
+See docs/architecture.md, "Port states". `SWATCHES`, `RESULT_COLOURS`, `NOTICE_COLOURS` and
+`BUTTON_COLOURS` hold the *current* scheme's colours (`apply_scheme` swaps them in place, so
+every view reads the scheme in force at its next paint, and a style sheet of them is set again
+on `QEvent.PaletteChange`); `swatches(scheme)` and friends give any scheme's.
+Every text colour is chosen for a WCAG contrast ratio of at least 4.5 on its fill
+(tests/ui/test_views.py).
 """
 
 from __future__ import annotations
@@ -147,12 +150,69 @@ def results_for(scheme: Scheme) -> dict[str, tuple[str, str]]:
     return DARK_RESULTS if scheme == "dark" else LIGHT_RESULTS
 
 
+# A message or a mark on input: fill, text, border. The window's banner shows error, info and
+# ok; the editor's validation box error (a refused run), warning (not ready yet) and ok; an
+# invalid step cell takes "invalid"'s fill and text, an invalid field its border.
+LIGHT_NOTICES = {
+    "error": ("#ffe3e3", "#8f1d1d", "#c92a2a"),
+    "warning": ("#fff3bf", "#7a4b00", "#f59f00"),
+    "info": ("#e7f5ff", "#0f4c81", "#74c0fc"),
+    "ok": ("#d3f9d8", "#1e6b2f", "#2b8a3e"),
+    "invalid": ("#ffc9c9", "#212529", "#c92a2a"),
+}
+DARK_NOTICES = {  # dark fills under light text, so a notice does not glare on the dark window
+    "error": ("#4a1c1c", "#ffc9c9", "#ff8787"),
+    "warning": ("#5c4813", "#ffec99", "#fab005"),
+    "info": ("#1c3a57", "#a5d8ff", "#4dabf7"),
+    "ok": ("#1f3d24", "#b2f2bb", "#40c057"),
+    # A dark red cell with light text (a light cell kept the dark table's light text: 1.2:1);
+    # the field border brighter than light's #c92a2a, which is 3.3:1 on the dark base.
+    "invalid": ("#6b2020", "#ffe3e3", "#ff8787"),
+}
+NOTICE_COLOURS: dict[str, tuple[str, str, str]] = dict(LIGHT_NOTICES)  # the current scheme's
+
+
+def notices_for(scheme: Scheme) -> dict[str, tuple[str, str, str]]:
+    return DARK_NOTICES if scheme == "dark" else LIGHT_NOTICES
+
+
+def notice_colours(kind: str) -> tuple[str, str, str]:
+    return NOTICE_COLOURS[kind]
+
+
+# Run Journey and Stop All: fill, text. Disabled is a quiet grey whose label still reads
+# (#f1f3f5 on #adb5bd was 1.9:1), in dark a dark grey rather than a light patch.
+LIGHT_BUTTONS = {
+    "run": ("#237032", "#ffffff"),  # white on #2b8a3e was 4.4:1, as for "allocated"
+    "stop": ("#c92a2a", "#ffffff"),
+    "disabled": ("#dee2e6", "#495057"),
+}
+DARK_BUTTONS = {
+    "run": ("#237032", "#ffffff"),
+    "stop": ("#c92a2a", "#ffffff"),
+    "disabled": ("#343a40", "#adb5bd"),
+}
+BUTTON_COLOURS: dict[str, tuple[str, str]] = dict(LIGHT_BUTTONS)  # the current scheme's
+
+
+def buttons_for(scheme: Scheme) -> dict[str, tuple[str, str]]:
+    return DARK_BUTTONS if scheme == "dark" else LIGHT_BUTTONS
+
+
+def button_colours(kind: str) -> tuple[str, str]:
+    return BUTTON_COLOURS[kind]
+
+
 def apply_scheme(scheme: Scheme) -> None:
     """Make `scheme` current for every view (they read these tables when they paint)."""
     SWATCHES.clear()
     SWATCHES.update(swatches(scheme))
     RESULT_COLOURS.clear()
     RESULT_COLOURS.update(results_for(scheme))
+    NOTICE_COLOURS.clear()
+    NOTICE_COLOURS.update(notices_for(scheme))
+    BUTTON_COLOURS.clear()
+    BUTTON_COLOURS.update(buttons_for(scheme))
 
 
 def current_scheme() -> Scheme:
