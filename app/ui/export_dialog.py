@@ -15,7 +15,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -32,14 +32,20 @@ from PySide6.QtWidgets import (
 
 from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError, parse_pairs
 from app.ui.bridge import saved_export as keys
+from app.ui.widgets.palette import notice_colours
 
 log = logging.getLogger(__name__)
 
 MASK = "••••"
 INDICATOR_MS = 1000  # the exporter's status is read at most once a second
 MAX_ERROR_CHARS = 60
-ERROR_STYLE = "color: #c92a2a;"
-OK_STYLE = "color: #2b8a3e;"
+
+
+def text_style(kind: str) -> str:
+    """A notice's text colour on the dialog's own background, in the scheme in force."""
+    return f"color: {notice_colours(kind)[1]};"
+
+
 W = TypeVar("W", bound=QWidget)
 
 
@@ -140,7 +146,8 @@ class ExportDialog(QDialog):
         self.testResult.setWordWrap(True)
         self.error = _named(QLabel(), "exportError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setStyleSheet(text_style("error"))
+        self._test_kind = ""  # "ok" or "error" once a test answered
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -226,16 +233,25 @@ class ExportDialog(QDialog):
             keys.BIZEVENTS_HEADERS: self.bizHeaders.value().strip(),
         }
 
+    def changeEvent(self, event: QEvent) -> None:
+        # Labels with a style sheet of their own miss the palette change: restyle them here.
+        if event.type() == QEvent.Type.PaletteChange:
+            self.error.setStyleSheet(text_style("error"))
+            self.testResult.setStyleSheet(text_style(self._test_kind) if self._test_kind else "")
+        super().changeEvent(event)
+
     # -- actions -------------------------------------------------------------------------------
     def test_connection(self) -> None:
         self.testButton.setEnabled(False)
+        self._test_kind = ""
         self.testResult.setStyleSheet("")
         self.testResult.setText("Testing…")
         self._testing = self._task(self._test(self.values()))
 
     async def _test(self, values: dict[str, str]) -> None:
         ok, message = await self.bridge.test_export_connection(values)
-        self.testResult.setStyleSheet(OK_STYLE if ok else ERROR_STYLE)
+        self._test_kind = "ok" if ok else "error"
+        self.testResult.setStyleSheet(text_style(self._test_kind))
         self.testResult.setText(("✓ " if ok else "✗ ") + message)
         self.testButton.setEnabled(True)
 

@@ -433,3 +433,23 @@ def test_journey_map_in_a_short_window_scrolls_instead_of_cutting_nodes(qtbot: A
     view.set_run_result(run_result())
     qtbot.waitUntil(lambda: view.layout_rects()[-1].bottom() <= view.height(), timeout=2_000)
     assert scroll.verticalScrollBar().maximum() > 0  # the last row is reached by scrolling
+
+
+def test_the_phase_table_header_follows_a_scheme_switch(qtbot: Any, qapp: Any) -> None:
+    """A finished run's header keeps its outcome's colour in the scheme now current."""
+    from app.ui import theme
+    from app.ui.widgets.palette import results_for
+    from app.ui.widgets.phase_timeline import PhaseTimeline
+
+    table = PhaseTimeline()
+    qtbot.addWidget(table)
+    table.start_run("run-1", "Acme")
+    table.finish_run(True, "", 12.0)
+    assert results_for("light")["ok"][1] in table.header.styleSheet()
+    try:
+        theme.apply(qapp, "dark")  # the palette change is delivered by the event loop
+        qtbot.waitUntil(lambda: results_for("dark")["ok"][1] in table.header.styleSheet())
+        assert "finished in 12 ms" in table.header.text()
+    finally:
+        theme.apply(qapp, "light")
+    qtbot.waitUntil(lambda: results_for("light")["ok"][1] in table.header.styleSheet())

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -68,6 +68,7 @@ class PhaseTimeline(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.header = QLabel("No run yet. Run Journey fills this in, phase by phase.")
         self.header.setObjectName("timelineHeader")
+        self._outcome = ""  # the header's colour: "" (text), "ok" or "failed"
         self.header.setWordWrap(True)
         shrink_to_fit(self.header)
         layout.addWidget(self.header)
@@ -121,7 +122,7 @@ class PhaseTimeline(QWidget):
         self.run_id = run_id
         self.rows = {p: PhaseRow() for p in Phase}
         who = f" for {company}" if company else ""
-        self._set_header(f"Run {run_id}{who}: in progress", "")
+        self._set_header(f"Run {run_id}{who}: in progress")
         self._render_all()
         self._ticker.start()
 
@@ -147,9 +148,9 @@ class PhaseTimeline(QWidget):
         run = f"Run {self.run_id}" if self.run_id else "Run"
         if ok:
             total = f" in {total_ms:,.0f} ms" if total_ms is not None else ""
-            self._set_header(f"{run}: finished{total}", result_colours("ok")[1])
+            self._set_header(f"{run}: finished{total}", "ok")
         else:
-            self._set_header(f"{run}: failed — {detail}", result_colours("failed")[1])
+            self._set_header(f"{run}: failed — {detail}", "failed")
 
     # -- queries -------------------------------------------------------------------------------
     def status(self, phase: Phase) -> str:
@@ -162,12 +163,22 @@ class PhaseTimeline(QWidget):
         return all(r.status == "done" and r.duration_ms is not None for r in self.rows.values())
 
     # -- rendering -----------------------------------------------------------------------------
-    def _set_header(self, text: str, color: str) -> None:
-        """`color` "" is the palette's text colour (readable in either scheme)."""
+    def _set_header(self, text: str, outcome: str = "") -> None:
+        """`outcome` "" is the palette's text colour (readable in either scheme)."""
         self.header.setText(text)
+        self._outcome = outcome
+        color = result_colours(outcome)[1] if outcome else ""
         self.header.setStyleSheet(
             f"color: {color}; font-weight: bold;" if color else "font-weight: bold;"
         )
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The header has a style sheet of its own, so it misses the palette change; the rows'
+        # colours are the scheme's too.
+        if event.type() == QEvent.Type.PaletteChange:
+            self._set_header(self.header.text(), self._outcome)
+            self._render_all()
+        super().changeEvent(event)
 
     def _render_all(self) -> None:
         for phase in Phase:
