@@ -460,3 +460,16 @@ def test_the_next_session_names_the_loaded_template(qtbot: Any) -> None:
     assert second.companyNameEdit.text() == "Edited Bank"
     second.restore_state({"journey": first.state()["journey"], "template": "no-such-template"})
     assert second.templateCombo.currentIndex() == 0  # the prompt, never a template not loaded
+
+
+def test_the_log_follows_new_lines_without_scrolling_sideways(qtbot: Any) -> None:
+    view = LogView()
+    qtbot.addWidget(view)
+    view.resize(300, 120)
+    view.show()
+    for i in range(30):
+        view.add("SomeService-Company", f"line {i} " + "x" * 200)
+    view.flush()
+    assert view.horizontalScrollBar().maximum() > 0  # the lines are wider than the view
+    assert view.horizontalScrollBar().value() == 0  # each line's start stays on screen
+    assert view.verticalScrollBar().value() == view.verticalScrollBar().maximum()

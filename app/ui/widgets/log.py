@@ -90,6 +90,9 @@ class LogView(QPlainTextEdit):
         if at_bottom:
             self.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
+            # The cursor at the end of a long last line scrolled the view sideways: every
+            # line's start (time, level, source) would be cut off.
+            self.horizontalScrollBar().setValue(0)
 
     def lines(self) -> list[str]:
         self.flush()
