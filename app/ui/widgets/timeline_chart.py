@@ -60,7 +60,6 @@ class TimelineChart(QWidget):
         self.setObjectName("timelineChart")
         self.runs: deque[RunTrack] = deque(maxlen=MAX_RUNS)
         self._dirty = False
-        self._ticks: list[tuple[int, str]] = []  # the left axis's, as last set
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         # The key is a wrapping label above the plot: a legend inside would cover the bars in a
@@ -191,10 +190,8 @@ class TimelineChart(QWidget):
             points = self.mark_points(kind)
             item.setData([p[0] for p in points], [p[1] for p in points])
         ticks = [(row, _run_label(t)) for row, t in enumerate(self.runs)]
-        if ticks != self._ticks:  # a new axis or range renders the axis anew (a few ms)
-            self._ticks = ticks
-            self.plot.getAxis("left").setTicks([ticks])
-            self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
+        self.plot.getAxis("left").setTicks([ticks])
+        self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
 
 
 def legend_html() -> str:
