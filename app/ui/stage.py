@@ -55,6 +55,7 @@ class Stage(QObject):
         self._queue: deque[Frame] = deque()
         self._waiting: list[Any] = []  # phase events waiting for their snapshot
         self._shown_states: frozenset[str] = frozenset()
+        self._shown_held: dict[int, str] = {}  # port → its held state, as on screen
         self._latest: list[Any] = []  # PortInfo
         self._hold = QTimer(self)
         self._hold.setSingleShot(True)
@@ -128,6 +129,9 @@ class Stage(QObject):
             self._waiting = []
 
     def _push(self, frame: Frame) -> None:
+        if self._hold.isActive() and not self._queue and self._extends_hold(frame):
+            self._apply(frame)  # the held picture, growing: the hold goes on
+            return
         self._queue.append(frame)
         if not self._shown_states:  # the very first snapshot: the grid appears at once
             self._pump()
@@ -142,6 +146,17 @@ class Stage(QObject):
                 self._hold.start(self.pacing_ms)
                 return
 
+    def _extends_hold(self, frame: Frame) -> bool:
+        """A snapshot that only moves more cells into the states on screen and none out of a
+        held one. The core signals one service per turn of its loop, so a phase's cells turn
+        `stopping` over several frames; the first one's hold must not queue the rest behind it."""
+        if frame.ports is None or frame.phases or frame.run_started or frame.run_finished:
+            return False
+        if not frame.states <= self._shown_states:
+            return False
+        now = {p.port: str(p.state) for p in frame.ports}
+        return all(now.get(port) == state for port, state in self._shown_held.items())
+
     def _apply(self, frame: Frame) -> bool:
         """Emit one frame; True when it shows something the audience has not seen yet."""
         new = False
@@ -150,6 +165,9 @@ class Stage(QObject):
         if frame.ports is not None:
             new = bool((frame.states - self._shown_states) & HELD_STATES)
             self._shown_states = frame.states
+            self._shown_held = {
+                p.port: str(p.state) for p in frame.ports if str(p.state) in HELD_STATES
+            }
             self.portsChanged.emit(frame.ports)
         for event in frame.phases:
             self.phaseEvent.emit(event)

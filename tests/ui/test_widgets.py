@@ -473,3 +473,31 @@ def test_the_log_follows_new_lines_without_scrolling_sideways(qtbot: Any) -> Non
     assert view.horizontalScrollBar().maximum() > 0  # the lines are wider than the view
     assert view.horizontalScrollBar().value() == 0  # each line's start stays on screen
     assert view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
+
+
+def test_a_held_frame_grows_as_more_services_stop(qtbot: Any) -> None:
+    """With pacing, the first `stopping` cell holds the picture; the next services the core
+    signals (one per turn of its loop) join it at once, and cells leave `stopping` only when
+    the hold ends."""
+    from app.core.events import ServiceChange, ServiceEvent
+    from app.ui.stage import Stage
+
+    stage = Stage()
+    stage.set_pacing_ms(400)
+    shown: list[dict[int, str]] = []
+    stage.portsChanged.connect(lambda ports: shown.append({p.port: str(p.state) for p in ports}))
+    running = [
+        PortInfo(9000 + i, PortState.ALLOCATED, f"S{i}-Co", f"S{i}Service") for i in range(3)
+    ]
+    stage.on_ports(running)
+    assert shown[-1] == {9000: "allocated", 9001: "allocated", 9002: "allocated"}
+    stage.on_service(ServiceEvent("S0-Co", ServiceChange.STOPPING, 9000, 1))
+    qtbot.waitUntil(lambda: shown[-1][9000] == "stopping", timeout=2_000)
+    held_from = time.monotonic()
+    for i in (1, 2):
+        stage.on_service(ServiceEvent(f"S{i}-Co", ServiceChange.STOPPING, 9000 + i, 1))
+    assert shown[-1] == {9000: "stopping", 9001: "stopping", 9002: "stopping"}  # at once
+    stage.on_ports([PortInfo(9000 + i, PortState.FREE) for i in range(3)])
+    assert shown[-1][9000] == "stopping"  # held
+    qtbot.waitUntil(lambda: shown[-1][9000] == "free", timeout=2_000)
+    assert time.monotonic() - held_from >= 0.3  # not before the pacing time (less a tick)
