@@ -81,7 +81,7 @@ async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
     window.tabs.setCurrentWidget(window.logView)
     window.run_journey()
     await until(lambda: window.grid.counts()["stopping"] >= 5, timeout=30)
-    await settle(300)
+    await settle(50)  # grab() paints; the stage holds this frame for the pacing time
     window.grab().save(str(out / "screenshot-stopping.png"))
     print("wrote", out / "screenshot-stopping.png")
     await until(lambda: window.timeline.status(Phase.LAUNCH) != "pending")
