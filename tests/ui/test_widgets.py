@@ -293,7 +293,7 @@ def traffic_status(seconds: int = 180, steps: tuple[str, ...] = ("Browse", "Buy"
     )
 
 
-def test_traffic_chart_draws_at_most_four_times_a_second_and_fast(qtbot: Any) -> None:
+def test_traffic_chart_draws_at_most_four_times_a_second(qtbot: Any) -> None:
     from app.ui.widgets.traffic_chart import TrafficChart
 
     chart = TrafficChart()
