@@ -382,9 +382,9 @@ class MainWindow(QMainWindow):
         geometry = s.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-            self._clamp_to_screen()
         else:
             self.resize(1440, 900)
+        self._clamp_to_screen()  # also 1440×900 at 200 %: larger than a 2560×1440 screen
         state = s.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -501,3 +501,27 @@ def test_a_held_frame_grows_as_more_services_stop(qtbot: Any) -> None:
     assert shown[-1][9000] == "stopping"  # held
     qtbot.waitUntil(lambda: shown[-1][9000] == "free", timeout=2_000)
     assert time.monotonic() - held_from >= 0.3  # not before the pacing time (less a tick)
+
+
+def test_a_second_without_journeys_is_a_gap_in_latency_not_a_zero(qtbot: Any) -> None:
+    import math
+
+    from app.core.traffic_model import StepSecond, TrafficSecond
+    from app.ui.widgets.traffic_chart import ALL_STEPS, TrafficControl, series_points
+
+    now = time.time()
+    series = (
+        TrafficSecond(now - 3, completed=0, failed=2),  # only failures: no latency
+        TrafficSecond(now - 2, completed=4, p50_ms=20, p95_ms=40, steps=(StepSecond("Buy", ok=4),)),
+    )
+    xs, ys = series_points(series, ALL_STEPS, now)
+    assert len(xs) == 2 and ys["journeys"] == [0, 4] and ys["errors"] == [2, 0]
+    assert math.isnan(ys["p50"][0]) and ys["p50"][1] == 20
+    _, step = series_points(series, "Buy", now)
+    assert math.isnan(step["p95"][0]) and step["journeys"] == [0, 4]
+
+    control = TrafficControl()
+    qtbot.addWidget(control)
+    control.set_available(True)
+    control.set_status(traffic_status())  # running at 6/s, started elsewhere
+    assert control.rateSpin.value() == 6

@@ -459,7 +459,11 @@ class PortCounts(QLabel):
                 if key == "allocated" and counts["essential"]
                 else ""
             )
-            parts.append(f"<span style='color:{SWATCHES[key].fill}'>■</span> {key} {n}{extra}")
+            sw = SWATCHES[key]
+            # A hollow square in the state's border colour on its fill: the light "free" fill
+            # alone vanished on the status bar.
+            square = f"<span style='background-color:{sw.fill}; color:{sw.border}'>□</span>"
+            parts.append(f"{square} {key} {n}{extra}")
         self.setText("&nbsp;&nbsp;".join(parts))
         self.setToolTip("Ports by state; the grid's legend says what each state means")
 

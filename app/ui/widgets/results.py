@@ -123,8 +123,8 @@ class ResultsView(QWidget):
         prefix = f"Run {run_id} · " if run_id else ""
         self.summary.setText(
             f"{prefix}{mode}: {s.customers} customers{more} · {s.completed} completed · "
-            f"{s.failed} failed · success {s.success_rate:.0%} · p50 {s.p50_ms:,.0f} ms · "
-            f"p95 {s.p95_ms:,.0f} ms · {s.journeys_per_s:,.1f} journeys/s"
+            f"{s.failed} failed · success {s.success_rate:.0%} · p50 {s.p50_ms:,.0f}\u00a0ms · "
+            f"p95 {s.p95_ms:,.0f}\u00a0ms · {s.journeys_per_s:,.1f}\u00a0journeys/s"
         )
 
     def row_count(self) -> int:

@@ -33,7 +33,10 @@ from app.ui.widgets.plotting import follow_palette, live_plot
 MAX_FPS = 4
 WINDOW_S = 180  # the charts show the last three minutes
 ALL_STEPS = "All steps"
+NAN = float("nan")
 PEN_WIDTH = 3  # thick lines read from across a room
+TITLE_SIZE = "12pt"
+LEFT_AXIS_WIDTH = 52  # the same for the three plots: their time axes line up
 COLOURS = {"journeys": "#2b8a3e", "p50": "#1c7ed6", "p95": "#f08c00", "errors": "#e03131"}
 
 
@@ -55,19 +58,24 @@ class TrafficChart(QWidget):
         self.stepCombo.setObjectName("trafficStepCombo")
         self.stepCombo.addItem(ALL_STEPS)
         self.stepCombo.currentTextChanged.connect(self._mark_dirty)
-        top.addWidget(self.stepCombo, 1)
+        top.addWidget(self.stepCombo)
+        top.addStretch(1)
         layout.addLayout(top)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setObjectName("trafficPlots")
         layout.addWidget(self.plots, 1)
         self.journeys = self._plot(0, "journeys / s")
-        self.latency = self._plot(1, "latency ms")
+        # The key in the title: a legend inside the plot covers the lines of a short chart.
+        self.latency = self._plot(
+            1,
+            f"latency ms <span style='color:{COLOURS['p50']}'>━ p50</span> "
+            f"<span style='color:{COLOURS['p95']}'>━ p95</span>",
+        )
         self.errors = self._plot(2, "errors / s")
-        self.latency.addLegend(offset=(-10, 5))
         self.curves = {
             "journeys": self._curve(self.journeys, "journeys"),
-            "p50": self._curve(self.latency, "p50", "p50"),
-            "p95": self._curve(self.latency, "p95", "p95"),
+            "p50": self._curve(self.latency, "p50"),
+            "p95": self._curve(self.latency, "p95"),
             "errors": self._curve(self.errors, "errors"),
         }
         self._follow_palette()
@@ -86,21 +94,28 @@ class TrafficChart(QWidget):
         follow_palette(self, self.plots, plots)
         text = self.palette().color(QPalette.ColorRole.Text)
         for plot in plots:
-            plot.titleLabel.setText(plot.titleLabel.text, color=text, size="13pt")
+            plot.titleLabel.setText(plot.titleLabel.text, color=text, size=TITLE_SIZE)
 
     def _plot(self, row: int, title: str) -> Any:
         plot = self.plots.addPlot(row=row, col=0)
-        plot.setTitle(title, size="13pt")
+        plot.setTitle(title, size=TITLE_SIZE)
         plot.showGrid(x=True, y=True, alpha=0.25)
         live_plot(plot)
         plot.setXRange(-WINDOW_S, 0, padding=0)
         plot.setClipToView(True)  # only the points on screen are drawn
-        plot.getAxis("bottom").setLabel("seconds ago" if row == 2 else "")
+        plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+        bottom = plot.getAxis("bottom")
+        if row == 2:
+            bottom.setLabel("seconds ago")
+        else:  # one time axis, under the last plot: the height goes to the curves
+            bottom.setStyle(showValues=False)
+            bottom.setHeight(6)
         plot.enableAutoRange(axis="y", enable=True)
         return plot
 
-    def _curve(self, plot: Any, key: str, name: str | None = None) -> Any:
-        return plot.plot([], [], pen=pg.mkPen(COLOURS[key], width=PEN_WIDTH), name=name)
+    def _curve(self, plot: Any, key: str) -> Any:
+        # connect="finite": a second without a journey has no latency (NaN), a gap, not a 0.
+        return plot.plot([], [], pen=pg.mkPen(COLOURS[key], width=PEN_WIDTH), connect="finite")
 
     def _tick(self) -> None:
         if self.isVisible():  # a chart on a hidden tab catches up when it is shown
@@ -163,11 +178,15 @@ def series_points(
 
 def _values(second: TrafficSecond, step: str) -> tuple[float, float, float, float] | None:
     if step == ALL_STEPS:
-        return (second.completed, second.p50_ms, second.p95_ms, second.failed)
-    for s in second.steps:
-        if s.step_name == step:
-            return (s.ok, s.p50_ms, s.p95_ms, s.failed)
-    return (0.0, 0.0, 0.0, 0.0)
+        ok, p50, p95, failed = second.completed, second.p50_ms, second.p95_ms, second.failed
+    else:
+        found = next((s for s in second.steps if s.step_name == step), None)
+        if found is None:
+            return (0.0, NAN, NAN, 0.0)
+        ok, p50, p95, failed = found.ok, found.p50_ms, found.p95_ms, found.failed
+    if not ok:  # nothing completed that second: no latency to draw
+        p50 = p95 = NAN
+    return (ok, p50, p95, failed)
 
 
 class TrafficControl(QWidget):
@@ -231,6 +250,9 @@ class TrafficControl(QWidget):
 
     def set_status(self, status: TrafficStatus) -> None:
         self._update_buttons(status.running)
+        if status.running and not self.rateSpin.hasFocus():
+            # Started elsewhere (the API, the CLI) or changed: the box shows the rate in force.
+            self.rateSpin.setValue(status.rate)
         if status.running or status.sent:
             state = "paused (switching services)" if status.paused else ""
             state = state or ("running" if status.running else "stopped")
