@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui.widgets.plotting import follow_palette, live_plot
 
@@ -208,7 +209,7 @@ class TrafficControl(QWidget):
         row.addWidget(rate)
         self.rateSpin = QDoubleSpinBox()
         self.rateSpin.setObjectName("trafficRateSpin")
-        self.rateSpin.setRange(0.1, 200.0)
+        self.rateSpin.setRange(MIN_TRAFFIC_RATE, MAX_TRAFFIC_RATE)  # the core's own bounds
         self.rateSpin.setValue(2.0)
         self.rateSpin.setSuffix(" journeys/s")
         rate.setBuddy(self.rateSpin)
