@@ -34,7 +34,7 @@ from app.ui.widgets.palette import failing_colours, swatch_for
 FAILING_ERROR_RATE = 0.05  # a step with ≥ 5 % failed hops is flagged
 NODE_W, NODE_H, GAP = 230.0, 150.0, 44.0  # room for 14 pt text; the arrow lives in the gap
 MARGIN = 12.0
-MIN_SCALE = 0.55  # below this the text is too small to read: the map scrolls off instead
+MIN_SCALE = 0.75  # 11 pt lines at ≥ 8 pt; below this the map scrolls instead of shrinking
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ class TimelineChart(QWidget):
         self.plot.addItem(self.starts)
         self.plot.addItem(self.stops)
         layout.addWidget(self.plot, 1)
+        # Before the first run: no rows, so no numbers on the run axis (it read 0-1).
+        self.plot.getAxis("left").setTicks([[]])
+        self.plot.setYRange(-0.6, 0.8, padding=0)
         follow_palette(self, self.plot, [self.plot.getPlotItem()])
         self._timer = QTimer(self)
         self._timer.setInterval(1000 // MAX_FPS)
