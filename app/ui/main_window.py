@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.close_dialog: QMessageBox | None = None
         self._file_dialog: QFileDialog | None = None
         self._problems: list[Problem] = []  # the journey's validation problems (Run's tooltip)
+        self._traffic: Any = None  # the latest TrafficStatus: the status bar says it runs
         self._refused_banner = False  # the banner shows a refusal: it clears once valid
         self.stage = Stage(self)
         settings = bridge.settings
@@ -363,6 +364,7 @@ class MainWindow(QMainWindow):
         self.timelineChart.bind(b)
         # The window's own chrome: enablement, run state, status bar, banner.
         self.stage.portsChanged.connect(self._update_actions)
+        b.trafficChanged.connect(self._traffic_changed)
         self.stage.phaseEvent.connect(self._phase_event)
         self.stage.runStarted.connect(self._run_started)
         self.stage.runFinished.connect(self._run_finished)
@@ -513,7 +515,11 @@ class MainWindow(QMainWindow):
             if not self.runStateLabel.text().startswith("Running"):
                 self.runStateLabel.setText("Running…")
         elif not self.runStateLabel.text().startswith("Stopping"):
-            self.runStateLabel.setText("Idle")
+            traffic = self._traffic
+            running = traffic is not None and traffic.running
+            self.runStateLabel.setText(
+                f"Traffic {traffic.achieved_rate:,.1f}/s" if running else "Idle"
+            )
 
     def _validated(self, problems: list[Problem]) -> None:
         self._problems = list(problems)
@@ -703,6 +709,10 @@ class MainWindow(QMainWindow):
 
     def _service_stopped(self, key: str) -> None:
         self.statusBar().showMessage(f"Stopped {key}", 5000)
+
+    def _traffic_changed(self, status: Any) -> None:
+        self._traffic = status
+        self._update_run_state()
 
     def _run_started(self, _run_id: str, _company: str) -> None:
         self.statusBar().clearMessage()

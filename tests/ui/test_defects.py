@@ -53,7 +53,7 @@ def test_1_a_run_started_elsewhere_shows_like_the_windows_own(
     qtbot.waitUntil(lambda: w.results.row_count() == 2, timeout=5_000)
     assert "finished" in w.timeline.header.text()
     assert "in progress" not in w.results.summary.text()
-    assert "2 completed" in w.results.summary.text()
+    assert "2\u00a0completed" in w.results.summary.text()  # kept whole on a wrap
     qtbot.waitUntil(lambda: len(allocated(w)) == 2, timeout=5_000)
     qtbot.waitUntil(lambda: any(f"{result.run_id} finished" in ln for ln in w.logView.lines()))
     qtbot.waitUntil(lambda: w.runStateLabel.text() == "Idle", timeout=2_000)
@@ -347,3 +347,15 @@ def test_12_wording_and_formatting(qtbot: Any, make_panel: Any, fork: Settings) 
     text = _step_item(step).text()
     assert "504" in text and "123 ms" in text and "504 123" not in text
     assert LogView().lineWrapMode() == LogView.LineWrapMode.NoWrap
+
+
+def test_12_status_bar_says_when_traffic_runs(qtbot: Any, make_panel: Any, fork: Settings) -> None:
+    """Between runs the status bar said "Idle" while traffic flowed at 8 journeys/s."""
+    from app.core.traffic_model import TrafficStatus
+
+    w = make_panel(fork).window
+    qtbot.waitUntil(lambda: w.runStateLabel.text() == "Idle", timeout=2_000)
+    w.bridge.trafficChanged.emit(TrafficStatus(running=True, rate=8, achieved_rate=7.9))
+    assert w.runStateLabel.text() == "Traffic 7.9/s"
+    w.bridge.trafficChanged.emit(TrafficStatus(running=False, rate=8))
+    assert w.runStateLabel.text() == "Idle"

@@ -308,10 +308,14 @@ def test_traffic_chart_draws_at_most_four_times_a_second(qtbot: Any) -> None:
     chart._tick()  # nothing new since: no second draw
     assert chart.updates == 1
     assert len(chart.curves["journeys"].getData()[0]) >= 179  # the last three minutes
+    assert chart.window_s == 180  # the time axis holds them all
     assert chart.stepCombo.count() == 3  # all steps + two
     chart.stepCombo.setCurrentText("Buy")
     qtbot.waitUntil(lambda: chart.updates >= 2, timeout=2_000)
     assert set(chart.curves["journeys"].getData()[1]) == {5}
+    chart.set_status(traffic_status(seconds=40))
+    qtbot.waitUntil(lambda: chart.updates >= 3, timeout=2_000)
+    assert chart.window_s == 60  # forty seconds fill the plot, not a quarter of it
 
 
 def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
@@ -346,7 +350,7 @@ def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
     control.startButton.click()
     source.trafficChanged.emit(traffic_status(10))
     assert control.stopButton.isEnabled() and not control.startButton.isEnabled()
-    assert "sent 1,000" in control.countsLabel.text()
+    assert "sent\u00a01,000" in control.countsLabel.text()  # kept whole on a wrap
     control.stopButton.click()
     assert source.calls == [("start", 7.0), ("stop",)]
 

@@ -120,8 +120,8 @@ def test_run_journey_from_the_form(qtbot: Any, make_panel: Any, settings: Settin
         assert w.timeline.status(phase) == "done"
         assert w.timeline.duration_ms(phase) is not None
         assert w.timeline.table.item(list(Phase).index(phase), 2).text().endswith("ms")
-    assert "3 customers" in w.results.summary.text()
-    assert "3 completed" in w.results.summary.text()
+    assert "3\u00a0customers" in w.results.summary.text()
+    assert "3\u00a0completed" in w.results.summary.text()
     assert w.results.table.horizontalHeaderItem(3).text() == "Add To Cart"
     assert w.results.table.item(0, 3).text().startswith("✓")
     assert w.results.table.item(0, 1).text().endswith("ms")  # total latency

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.widgets.palette import result_colours
+from app.ui.widgets.sizing import fact_line
 from app.ui.widgets.trace_waterfall import TraceWaterfall
 
 MAX_ROWS = 500  # a 10 000-customer batch is summarised, not rendered row by row
@@ -122,9 +123,16 @@ class ResultsView(QWidget):
         more = f" (first {MAX_ROWS} shown)" if len(customers) > MAX_ROWS else ""
         prefix = f"Run {run_id} · " if run_id else ""
         self.summary.setText(
-            f"{prefix}{mode}: {s.customers} customers{more} · {s.completed} completed · "
-            f"{s.failed} failed · success {s.success_rate:.0%} · p50 {s.p50_ms:,.0f}\u00a0ms · "
-            f"p95 {s.p95_ms:,.0f}\u00a0ms · {s.journeys_per_s:,.1f}\u00a0journeys/s"
+            prefix
+            + fact_line(
+                f"{mode}: {s.customers} customers{more}",
+                f"{s.completed} completed",
+                f"{s.failed} failed",
+                f"success {s.success_rate:.0%}",
+                f"p50 {s.p50_ms:,.0f} ms",
+                f"p95 {s.p95_ms:,.0f} ms",
+                f"{s.journeys_per_s:,.1f} journeys/s",
+            )
         )
 
     def row_count(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui.widgets.plotting import follow_palette, live_plot
+from app.ui.widgets.sizing import fact_line
 
 MAX_FPS = 4
 WINDOW_S = 180  # the charts show the last three minutes
@@ -38,6 +40,8 @@ NAN = float("nan")
 PEN_WIDTH = 3  # thick lines read from across a room
 TITLE_SIZE = "12pt"
 LEFT_AXIS_WIDTH = 52  # the same for the three plots: their time axes line up
+MIN_PLOTS_HEIGHT = 210
+SHORTEST_WINDOW_S = 60  # the time axis grows with the data, 30 s at a time, up to WINDOW_S
 COLOURS = {"journeys": "#2b8a3e", "p50": "#1c7ed6", "p95": "#f08c00", "errors": "#e03131"}
 
 
@@ -48,6 +52,7 @@ class TrafficChart(QWidget):
         super().__init__(parent)
         self.setObjectName("trafficChart")
         self._status: TrafficStatus | None = None
+        self.window_s = SHORTEST_WINDOW_S  # seconds of history on the time axis
         self._dirty = False
         self.updates = 0
         self.last_update_ms = 0.0
@@ -64,6 +69,9 @@ class TrafficChart(QWidget):
         layout.addLayout(top)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setObjectName("trafficPlots")
+        # Three plots that can still be read: the splitters give this height before the charts
+        # collapse to lines (200 % scaling on a 1280×720 logical screen).
+        self.plots.setMinimumHeight(MIN_PLOTS_HEIGHT)
         layout.addWidget(self.plots, 1)
         self.journeys = self._plot(0, "journeys / s")
         # The key in the title: a legend inside the plot covers the lines of a short chart.
@@ -102,7 +110,7 @@ class TrafficChart(QWidget):
         plot.setTitle(title, size=TITLE_SIZE)
         plot.showGrid(x=True, y=True, alpha=0.25)
         live_plot(plot)
-        plot.setXRange(-WINDOW_S, 0, padding=0)
+        plot.setXRange(-SHORTEST_WINDOW_S, 0, padding=0)
         plot.setClipToView(True)  # only the points on screen are drawn
         plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         bottom = plot.getAxis("bottom")
@@ -153,10 +161,20 @@ class TrafficChart(QWidget):
         t0 = time.perf_counter()
         self._dirty = False
         xs, ys = series_points(self._status.series, self.stepCombo.currentText(), time.time())
+        self._fit_time_axis(-xs[0] if xs else 0.0)
         for key, curve in self.curves.items():
             curve.setData(xs, ys[key])
         self.updates += 1
         self.last_update_ms = (time.perf_counter() - t0) * 1000
+
+    def _fit_time_axis(self, span_s: float) -> None:
+        """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new
+        range re-renders the axes, so it changes in 30 s steps."""
+        window = min(WINDOW_S, max(SHORTEST_WINDOW_S, 30 * math.ceil((span_s + 1) / 30)))
+        if window != self.window_s:
+            self.window_s = window
+            for plot in (self.journeys, self.latency, self.errors):
+                plot.setXRange(-window, 0, padding=0)
 
 
 def series_points(
@@ -259,10 +277,16 @@ class TrafficControl(QWidget):
             state = state or ("running" if status.running else "stopped")
             behind = " · behind: the machine cannot carry this rate" if status.behind else ""
             self.countsLabel.setText(
-                f"{state} · {status.achieved_rate:,.1f}/{status.rate:,.1f} per s · "
-                f"sent {status.sent:,} · completed {status.completed:,} · "
-                f"failed {status.failed:,} · in flight {status.in_flight:,} · "
-                f"p95 {status.p95_ms:,.0f} ms{behind}"
+                fact_line(
+                    state,
+                    f"{status.achieved_rate:,.1f}/{status.rate:,.1f} per s",
+                    f"sent {status.sent:,}",
+                    f"completed {status.completed:,}",
+                    f"failed {status.failed:,}",
+                    f"in flight {status.in_flight:,}",
+                    f"p95 {status.p95_ms:,.0f} ms",
+                )
+                + behind
             )
 
     def _update_buttons(self, running: bool) -> None:
