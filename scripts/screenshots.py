@@ -38,6 +38,8 @@ _lo, _hi = os.environ.get("BIZOBS_SHOT_PORTS", "8161-8180").split("-")
 PORTS = (int(_lo), int(_hi))
 FOREIGN_PORT = PORTS[1] - 2
 PACING_MS = 1500
+TRAFFIC_RATE = 8.0
+TRAFFIC_S = 20
 # Window sizes (logical pixels), e.g. BIZOBS_SHOT_SIZES=1280x720 with QT_SCALE_FACTOR=2 for a
 # 2560x1440 screen at 200 %.
 SIZES = [
@@ -95,7 +97,10 @@ async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
     await settle(600)  # pacing stays as it was for the run, so the toolbar matches the timeline
     window.grab().save(str(out / "screenshot-after-run.png"))
     print("wrote", out / "screenshot-after-run.png")
+    await bridge.start_traffic(TRAFFIC_RATE)  # the traffic charts get TRAFFIC_S of data
+    await settle(TRAFFIC_S * 1000)
     await sizes_and_schemes(window, out)
+    await bridge.stop_traffic()
     await bridge.close()
 
 
@@ -123,6 +128,11 @@ async def sizes_and_schemes(window: MainWindow, out: Path) -> None:
         window.tabs.setCurrentIndex(window.tabs.count() - 1)  # the journey map
         await settle(500)
         path = out / f"screenshot-{tag}-journey-map-{scheme}.png"
+        window.grab().save(str(path))
+        print("wrote", path)
+        window.tabs.setCurrentIndex(window.tabs.count() - 2)  # the traffic charts
+        await settle(800)
+        path = out / f"screenshot-{tag}-traffic-{scheme}.png"
         window.grab().save(str(path))
         print("wrote", path)
     theme.apply(app, "light")
