@@ -1,5 +1,5 @@
-"""How views keep a 1000-pixel-wide window possible (docs/architecture.md, "Parts and their
-rooms"): nothing that merely reports may set the window's minimum width."""
+"""How the text views report fits the window (docs/architecture.md, "Parts and their rooms"):
+nothing that merely reports may set the window's minimum width, and a wrap never splits a fact."""
 
 from __future__ import annotations
 
