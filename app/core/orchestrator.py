@@ -421,12 +421,7 @@ class Core:
             return {"launched": len(started), "warmed": warmed}
 
         sim_box: list[SimulationResult] = []
-
-        async def simulate() -> dict[str, int]:
-            sim = await self._simulate(req)
-            sim_box.append(sim)
-            s = sim.summary
-            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
+        simulate = self._simulate_work(req, sim_box)
 
         work: tuple[tuple[Phase, Work], ...] = (
             (Phase.STOP, stop),
@@ -478,18 +473,25 @@ class Core:
             self.events.say("core", "warm-up did not finish in time", LogLevel.WARNING)
         return ok
 
+    def _simulate_work(self, req: RunRequest, box: list[SimulationResult]) -> Work:
+        """The simulate phase's work, for a full run and a rerun alike; its result goes into
+        `box` (a phase's work answers only its counts)."""
+
+        async def simulate() -> dict[str, int]:
+            sim = await self._simulate(req)
+            box.append(sim)
+            s = sim.summary
+            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
+
+        return simulate
+
     async def _simulate_running(
         self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
     ) -> tuple[list[ServiceRecord], SimulationResult]:
         """The same journey again: its services are up, so only the simulate phase runs (no
         stop/wait/sweep/launch phase is reported, rather than ones with zero counts)."""
         sim_box: list[SimulationResult] = []
-
-        async def simulate() -> dict[str, int]:
-            sim = await self._simulate(req)
-            sim_box.append(sim)
-            s = sim.summary
-            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
+        simulate = self._simulate_work(req, sim_box)
 
         phases.append(await self.phase(run_id, Phase.SIMULATE, simulate))
         return self._journey_services(req.journey), sim_box[0]
