@@ -43,6 +43,7 @@ from app.core.limits import MAX_PACING_MS
 from app.core.model import PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
+from app.ui import cadence
 
 log = logging.getLogger(__name__)
 # What the window needs of the core besides the bridge itself (it imports nothing else there).
@@ -63,7 +64,6 @@ __all__ = [
     "write_journey_file",
 ]
 
-REFRESH_MS = 250  # ≈4 Hz
 SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS scan off the loop
 SLOW_SCANS_TO_SWITCH = 2
 MAX_DISCARDS = 3  # an off-thread scan that raced a service change is redone, at most this often
@@ -128,9 +128,6 @@ class CoreBridge(QObject):
         self._slow_scans = 0
         self._generation = 0  # bumped by every service/phase event: a scan older than it races
         self._executor: ThreadPoolExecutor | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh_ports)
         self._soon = QTimer(self)
         self._soon.setSingleShot(True)
         self._soon.setInterval(EVENT_REFRESH_MS)
@@ -166,7 +163,7 @@ class CoreBridge(QObject):
         )
         self._stack = stack
         self.refresh_ports()
-        self._timer.start()
+        cadence.shared().add(self, self.refresh_ports)  # four times a second, in its own turn
         if self._api_starter is not None and self._settings.api_enabled:
             try:
                 self._api_stop = await self._api_starter(self.core)
@@ -190,7 +187,7 @@ class CoreBridge(QObject):
 
     async def _close(self, stack: AsyncExitStack) -> None:
         self._closing = True
-        self._timer.stop()
+        cadence.shared().remove(self)
         self._soon.stop()
         try:
             if self._api_stop is not None:

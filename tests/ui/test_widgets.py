@@ -294,6 +294,7 @@ def traffic_status(seconds: int = 180, steps: tuple[str, ...] = ("Browse", "Buy"
 
 
 def test_traffic_chart_draws_at_most_four_times_a_second(qtbot: Any) -> None:
+    from app.ui import cadence
     from app.ui.widgets.traffic_chart import TrafficChart
 
     chart = TrafficChart()
@@ -301,7 +302,8 @@ def test_traffic_chart_draws_at_most_four_times_a_second(qtbot: Any) -> None:
     chart.resize(900, 600)
     chart.show()
     status = traffic_status()
-    assert chart._timer.interval() == 250  # at most four draws a second
+    clock = cadence.shared()  # at most four draws a second, in a turn of the loop of its own
+    assert clock.period_ms == 250 and chart._tick in [job.run for job in clock.jobs]
     for _ in range(50):  # a burst of statuses is drawn once, at the next tick
         chart.set_status(status)
     qtbot.waitUntil(lambda: chart.updates >= 1, timeout=2_000)

@@ -5,7 +5,7 @@ events and run results, read by attribute. One row per run, newest on top, its x
 seconds since that run began, so runs compare at a glance (a slow wait, a long launch). The
 phases are those of "A Run Journey, phase by phase"; a run's result replaces its live bars with
 the phases it measured. Service events carry no time: they are marked when they arrive.
-Drawn with pyqtgraph, at most `MAX_FPS` times a second.
+Drawn with pyqtgraph, on the window's clock (app/ui/cadence.py): at most four times a second.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
+from app.ui import cadence
 from app.ui.widgets.plotting import follow_palette, live_plot
 
 MAX_RUNS = 4
-MAX_FPS = 4
 BAR_HEIGHT = 0.5
 PHASE_COLOURS = {  # one hue per phase, legible on light and dark plot backgrounds
     Phase.STOP: "#e8590c",
@@ -85,12 +85,7 @@ class TimelineChart(QWidget):
         self.plot.getAxis("left").setTicks([[]])
         self.plot.setYRange(-0.6, 0.8, padding=0)
         follow_palette(self, self.plot, [self.plot.getPlotItem()])
-        self._timer = QTimer(self)
-        self._timer.setInterval(1000 // MAX_FPS)
-        self._timer.timeout.connect(self._tick)
-        # Half a tick after the traffic chart's (both draw four times a second): two charts
-        # repainting in the same turn of the loop stalled it twice as long.
-        QTimer.singleShot(self._timer.interval() // 2, self._timer.start)
+        cadence.shared().add(self, self._tick)  # four times a second, in a turn of its own
 
     def _tick(self) -> None:
         if self.isVisible():  # a chart on a hidden tab catches up when it is shown

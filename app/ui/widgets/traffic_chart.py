@@ -4,7 +4,8 @@ per step, plus the traffic control (rate, start, stop, live counts).
 A view: it is handed `TrafficStatus` values (app/core/traffic_model.py, pure data) and emits
 what the operator asks for; the window connects it to the bridge (docs/architecture.md,
 "Parts and their rooms": widgets never import the running core or the bridge). Plots are
-pyqtgraph's, redrawn at most `MAX_FPS` times a second however often statuses arrive.
+pyqtgraph's, redrawn on the window's clock (app/ui/cadence.py): at most four times a second,
+however often statuses arrive.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,10 +31,10 @@ from PySide6.QtWidgets import (
 
 from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
+from app.ui import cadence
 from app.ui.widgets.plotting import follow_palette, live_plot
 from app.ui.widgets.sizing import fact_line
 
-MAX_FPS = 4
 WINDOW_S = 180  # the charts show the last three minutes
 ALL_STEPS = "All steps"
 NAN = float("nan")
@@ -88,10 +89,7 @@ class TrafficChart(QWidget):
             "errors": self._curve(self.errors, "errors"),
         }
         self._follow_palette()
-        self._timer = QTimer(self)
-        self._timer.setInterval(1000 // MAX_FPS)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start()
+        cadence.shared().add(self, self._tick)  # four times a second, in a turn of its own
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light/dark switched (app/ui/theme.py)
@@ -136,7 +134,7 @@ class TrafficChart(QWidget):
 
     # -- data ----------------------------------------------------------------------------------
     def set_status(self, status: TrafficStatus) -> None:
-        """Keep the latest status; the timer draws it (at most MAX_FPS times a second)."""
+        """Keep the latest status; the clock's tick draws it."""
         self._status = status
         self._sync_steps(status)
         self._dirty = True
