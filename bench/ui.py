@@ -31,6 +31,7 @@ from app.core.events import PhaseEvent
 from app.core.model import Phase
 from app.core.traffic_model import StepSecond, TrafficSecond, TrafficStatus
 from app.ui.bridge import CoreBridge
+from app.ui.entry import settle_heap
 from app.ui.main_window import MainWindow
 from bench._common import machine, median, table
 
@@ -157,6 +158,7 @@ def chart_timings(window: MainWindow) -> tuple[list[float], list[float]]:
 async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) -> list[list]:
     await bridge.open()
     window.show()
+    settle_heap()  # as app/ui/entry.py does
     probe = LagProbe()
     stalls, stall_cpu, idle, refresh = [], [], [], []
     bridge.phaseEvent.connect(probe.on_phase)
