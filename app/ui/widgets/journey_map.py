@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QPen,
     QPolygonF,
     QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -70,7 +71,8 @@ class JourneyMap(QWidget):
         self._ports: list[Any] = []
         self._run: Any = None  # the last RunResult with a simulation
         self._traffic: TrafficStatus | None = None
-        self.nodes: list[MapNode] = []
+        self._nodes: list[MapNode] = []
+        self._stale = False  # data arrived while hidden: nodes are built when next needed
         self.source = ""  # "traffic" or "last run": where the counts come from
 
     def bind(self, source: Any) -> None:
@@ -96,8 +98,27 @@ class JourneyMap(QWidget):
     def failing_steps(self) -> list[str]:
         return [n.step_name for n in self.nodes if n.failing]
 
+    @property
+    def nodes(self) -> list[MapNode]:
+        if self._stale:
+            self._build()
+        return self._nodes
+
     def _rebuild(self) -> None:
-        self.nodes = build_nodes(self._run, self._traffic, self._ports)
+        """Nodes now if the map is on screen; else once it is shown or read. Hidden behind
+        another tab it was rebuilt on every port refresh and service event of a switch."""
+        self._stale = True
+        if self.isVisible():
+            self._build()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._build()
+
+    def _build(self) -> None:
+        self._stale = False
+        self._nodes = build_nodes(self._run, self._traffic, self._ports)
         use_traffic = self._traffic is not None and bool(self._traffic.steps)
         self.source = "traffic" if use_traffic else ("last run" if self._run else "")
         self.setToolTip(f"Counts from {self.source}" if self.source else "")
