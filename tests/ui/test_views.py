@@ -5,6 +5,7 @@ shows, and grabbed to prove it paints."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -125,6 +126,25 @@ def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: An
     from app.ui.widgets.palette import failing_colours
 
     assert inside == QColor(failing_colours()[0])
+
+
+def test_a_hidden_journey_map_builds_its_nodes_only_when_shown_or_read(qtbot: Any) -> None:
+    """Behind another tab the map keeps the data, not the work: a switch's port refreshes and
+    service events built its nodes for nobody."""
+    from app.ui.widgets.journey_map import JourneyMap
+
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.set_ports(ports())
+    view.set_run_result(run_result())
+    assert view._nodes == [] and view._stale  # hidden: nothing built yet
+    view.show()
+    qtbot.waitExposed(view)
+    assert not view._stale and [n.step_name for n in view._nodes] == ["Browse", "Cart", "Pay"]
+    view.hide()
+    view.set_ports([])
+    assert view._stale
+    assert {n.state for n in view.nodes} != {"allocated"}  # reading builds them
 
 
 def test_journey_map_wraps_rows_in_a_narrow_window(qtbot: Any) -> None:
@@ -251,6 +271,40 @@ def test_timeline_chart_draws_phases_of_the_last_runs_and_service_marks(qtbot: A
     ticks = chart.plot.getAxis("left")._tickLevels[0]
     assert [t[1] for t in ticks] == ["0 ✓", "1 ✗", "2 ✓", "3 ✗"]  # the id's tail
     assert painted(chart)
+
+
+def test_timeline_chart_redraws_only_what_changed_and_its_labels_fit(qtbot: Any) -> None:
+    """While a run's bars grow, marks and run labels stay as drawn; each label fits the axis."""
+    from PySide6.QtGui import QFontMetrics
+
+    from app.core.model import Phase
+    from app.ui.widgets.timeline_chart import TimelineChart, nice_ceiling
+
+    assert [nice_ceiling(s) for s in (0, 0.3, 0.5, 0.51, 7, 12)] == [0.1, 0.5, 0.5, 1, 10, 20]
+    chart = TimelineChart()
+    qtbot.addWidget(chart)
+    chart.resize(700, 300)
+    chart.show()
+    t0 = time.time()  # the launch bar grows from now on
+    chart.start_run("run-20261127-004926-9a107e", "Acme", at=t0)
+    chart.phase_event(phase_event("run-20261127-004926-9a107e", Phase.LAUNCH, "started", t0))
+    chart.service_event(SimpleNamespace(key="pay-Acme", change="starting"), at=t0 + 0.01)
+    chart.redraw()
+    axis, starts = chart.plot.getAxis("left"), chart.starts
+    drawn_ticks, drawn_points = axis._tickLevels, starts.data
+    drawn_range = chart.plot.getViewBox().viewRange()[0]
+    chart.redraw()  # the launch bar grew; nothing else changed
+    assert axis._tickLevels is drawn_ticks and starts.data is drawn_points
+    assert chart.plot.getViewBox().viewRange()[0] == drawn_range  # the time axis steps
+    chart.service_event(SimpleNamespace(key="cart-Acme", change="running"), at=t0 + 0.02)
+    chart.redraw()
+    assert len(starts.data) == 2 and axis._tickLevels is drawn_ticks
+    phases = (SimpleNamespace(phase=Phase.LAUNCH, started_at=t0, duration_ms=300.0),)
+    chart.finish_run(SimpleNamespace(run_id="run-20261127-004926-9a107e", ok=False, phases=phases))
+    chart.redraw()
+    assert [t[1] for t in axis._tickLevels[0]] == ["9a107e ✗"]
+    fm = QFontMetrics(axis.style["tickFont"])
+    assert fm.horizontalAdvance("9a107e ✗") + axis.style["tickTextOffset"][0] < axis.width()
 
 
 # -- light and dark --------------------------------------------------------------------------
