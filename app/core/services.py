@@ -55,6 +55,10 @@ PORT_FREE_WAIT_S = 2.0
 # service can have (service names are validated identifiers), so it is never a service.
 HELPER_KEY = "(fork server)"
 BIND_RETRIES = 3  # another process may take a port between the probe and the service's bind
+# Starts in flight at once. Forty at once became ready in the same instants, and their
+# continuations ran back to back: a 50 ms stall of the window's loop. Eight take as long in all,
+# since two cores start no more than that anyway (docs/performance.md, "Window").
+START_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class ServiceManager:
         self._handles: dict[str, ProcessHandle] = {}
         self._http: ClientSession | None = None
         self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
+        self.start_concurrency = START_CONCURRENCY  # (a benchmark compares others)
         launcher.watch_helpers(self._helper_started, self._helper_gone)
 
     # -- queries ------------------------------------------------------------------------------
@@ -132,10 +137,11 @@ class ServiceManager:
                 f"the port pool has {room} free ports, {len(specs)} services need one each"
             )
         started: list[ServiceRecord] = []
+        gate = asyncio.Semaphore(self.start_concurrency)
         try:
             async with asyncio.TaskGroup() as group:
                 for spec in specs:
-                    group.create_task(self._start_into(started, spec, run_id, listeners))
+                    group.create_task(self._start_into(started, spec, run_id, listeners, gate))
                     # Each start's first step (reserve, ask the launcher) in its own turn of
                     # the loop: 40 in one turn stalled the window (docs/performance.md).
                     await asyncio.sleep(0)
@@ -151,8 +157,10 @@ class ServiceManager:
         spec: ServiceSpec,
         run_id: str,
         listeners: Mapping[int, Listener],
+        gate: asyncio.Semaphore,
     ) -> None:
-        started.append(await self.start(spec, run_id, listeners))
+        async with gate:  # each start's own deadline begins once it is let through
+            started.append(await self.start(spec, run_id, listeners))
 
     async def start(
         self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener] | None = None

@@ -47,6 +47,35 @@ def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> N
     run(scenario(), timeout=300)
 
 
+
+def test_starts_in_flight_stay_within_the_gate(settings: Settings) -> None:
+    """At most `start_concurrency` services are between spawned and ready at once, and all of
+    them start: the gate spaces the starts, it does not drop any."""
+    from app.core.events import ServiceChange, ServiceEvent
+
+    async def scenario() -> None:
+        async with open_core(settings) as core:
+            core.manager.start_concurrency = 2
+            in_flight: set[str] = set()
+            most = 0
+
+            def watch(event: ServiceEvent) -> None:
+                nonlocal most
+                if event.change is ServiceChange.STARTING:
+                    in_flight.add(event.key)
+                    most = max(most, len(in_flight))
+                elif event.change in (ServiceChange.RUNNING, ServiceChange.FAILED):
+                    in_flight.discard(event.key)
+
+            core.events.service.connect(watch)
+            started = await core.manager.start_many(specs(6), "gated")
+            assert len(started) == 6 and most == 2, most
+            report = await core.manager.stop([s.key for s in started])
+            assert report.count == 6 and not any(_alive(s.pid) for s in started)
+
+    run(scenario(), timeout=120)
+
+
 def test_started_service_answers_health_with_its_identity(settings: Settings) -> None:
     import aiohttp
 
