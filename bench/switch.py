@@ -8,6 +8,7 @@ system's cleanup for reference: SIGTERM, a fixed 1000 ms wait, sweep, then one f
 interpreter started at a time, each awaited ready before the next.
 
     .venv/bin/python bench/switch.py --ports 8201-8240 --sizes 1,5,10,20,40 --repeats 7
+        [--start-gates 8,40]   (one row per gate: how many starts are in flight at once)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import LauncherKind, Settings, parse_port_range
 from app.core.model import Phase, ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.services import START_CONCURRENCY
 from bench._common import machine, median, table
 
 SWITCH_PHASES = (Phase.STOP, Phase.WAIT, Phase.SWEEP, Phase.LAUNCH)
@@ -96,10 +98,11 @@ Switcher = Callable[[Core, str, int], Awaitable[Timings]]
 
 
 async def measure(
-    kind: LauncherKind, switch: Switcher, ports: range, n: int, repeats: int
+    kind: LauncherKind, switch: Switcher, ports: range, n: int, repeats: int, gate: int
 ) -> list[Timings]:
     with tempfile.TemporaryDirectory(prefix="bizobs-bench-") as state:
         async with open_core(settings(kind, ports, Path(state))) as core:
+            core.manager.start_concurrency = gate
             await switch(core, "Warmup Co", n)  # starts the fork server and N services
             return [await switch(core, ("Alpha Co", "Beta Co")[r % 2], n) for r in range(repeats)]
 
@@ -111,21 +114,37 @@ ROWS: list[tuple[str, LauncherKind, Switcher]] = [
 ]
 
 
+def variants(no_writeup: bool, gates: list[int]) -> list[tuple[str, LauncherKind, Switcher, int]]:
+    """Each launcher once per start gate; the write-up policy (one start at a time) once."""
+    out = []
+    for label, kind, switch in ROWS[:2] if no_writeup else ROWS:
+        for gate in gates if switch is core_switch else gates[:1]:
+            named = f"{label} (gate {gate})" if len(gates) > 1 and switch is core_switch else label
+            out.append((named, kind, switch, gate))
+    return out
+
+
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--ports", default="8201-8240", help="a free range with >= max(N) ports")
     p.add_argument("--sizes", default="5,10,20,40")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-writeup", action="store_true", help="skip the write-up policy row")
+    p.add_argument(
+        "--start-gates",
+        default=str(START_CONCURRENCY),
+        help="starts in flight at once, e.g. 8,40: one row each (write-up row: the first)",
+    )
     ns = p.parse_args()
+    gates = [int(g) for g in ns.start_gates.split(",")]
     lo, hi = parse_port_range(ns.ports)
     sizes = [int(s) for s in ns.sizes.split(",")]
     print(machine())
     print(f"ports {lo}-{hi}, sizes {sizes}, {ns.repeats} repeats each (medians, ms)\n")
     rows = []
     for n in sizes:
-        for label, kind, switch in ROWS[:2] if ns.no_writeup else ROWS:
-            runs = await measure(kind, switch, range(lo, hi + 1), n, ns.repeats)
+        for label, kind, switch, gate in variants(ns.no_writeup, gates):
+            runs = await measure(kind, switch, range(lo, hi + 1), n, ns.repeats, gate)
             med = {k: median([r[k] for r in runs]) for k in runs[0]}
             spread = f"{min(r['switch'] for r in runs):,.0f}–{max(r['switch'] for r in runs):,.0f}"
             rows.append(

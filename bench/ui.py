@@ -3,6 +3,7 @@ traffic charts running, the cost of one port-grid refresh (scan + snapshot + rep
 chart update.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/ui.py [--ports 8081-8120] [--repeats 5]
+        [--start-gates 8,40]
 
 A lag probe on the window's qasync loop asks for a 2 ms timer over and over and records how late
 each one fires; the worst lateness during a switch is the longest stall the operator could feel.
@@ -29,6 +30,7 @@ import qasync
 from app.config import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
+from app.core.services import START_CONCURRENCY
 from app.core.traffic_model import StepSecond, TrafficSecond, TrafficStatus
 from app.ui.bridge import CoreBridge
 from app.ui.entry import settle_heap
@@ -155,66 +157,111 @@ def chart_timings(window: MainWindow) -> tuple[list[float], list[float]]:
     return updates, paints
 
 
-async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) -> list[list]:
-    await bridge.open()
-    window.show()
-    settle_heap()  # as app/ui/entry.py does
-    probe = LagProbe()
-    stalls, stall_cpu, idle, refresh = [], [], [], []
-    bridge.phaseEvent.connect(probe.on_phase)
-    window.tabs.setCurrentWidget(window.trafficChart.parentWidget())  # the charts are painted
-    chart_ms, paint_ms = chart_timings(window)
-    feeder = asyncio.ensure_future(feed_charts(bridge))
+class Switches:
+    """What the switches of one configuration measured."""
+
+    def __init__(self) -> None:
+        self.stalls: list[float] = []
+        self.stall_cpu: list[float] = []
+        self.idle: list[float] = []
+        self.launch_ms: list[float] = []
+        self.probe = LagProbe()
+
+    def on_phase(self, event: object) -> None:
+        self.probe.on_phase(event)
+        launch = isinstance(event, PhaseEvent) and event.phase is Phase.LAUNCH
+        if launch and event.status != "started":  # type: ignore[union-attr]
+            self.launch_ms.append(event.duration_ms)  # type: ignore[union-attr]
+
+    def rows(self, n: int, label: str) -> list[list]:
+        probe = self.probe
+        return [
+            [f"{n}-service switch{label}: longest loop stall", *_stats(self.stalls, 1)],
+            ["  of which the window thread's own CPU", *_stats(self.stall_cpu, 1)],
+            ["  the launch phase's duration", *_stats(self.launch_ms, 0)],
+            ["idle: longest loop stall (4 Hz grid refresh only)", *_stats(self.idle, 1)],
+            *(
+                [f"  during {phase}", *_stats(v, 1)]
+                for phase, v in probe.by_phase.items()
+                if phase in {p.value for p in Phase}
+            ),
+        ]
+
+
+def _stats(values: list[float], digits: int) -> list[str]:
+    return [f"{median(values):,.{digits}f} ms", f"{max(values):,.{digits}f} ms"]
+
+
+async def switches(bridge: CoreBridge, n: int, repeats: int) -> Switches:
+    """`repeats` switches of n services, each after 0.5 s of idle, with the probe running."""
+    out = Switches()
+    probe = out.probe
+    bridge.phaseEvent.connect(out.on_phase)
     try:
-        await bridge.run_journey(journey(n, "Warm Co"))
         for i in range(repeats):
             probe.start()
             await asyncio.sleep(0.5)
-            idle.append(probe.stop())
+            out.idle.append(probe.stop())
             await asyncio.sleep(0)
             probe.by_phase.pop("before", None)
             probe.start()
             result = await bridge.run_journey(journey(n, f"Switch Co {i}"))
-            stalls.append(probe.stop())
-            stall_cpu.append(probe.worst_cpu_ms)
+            out.stalls.append(probe.stop())
+            out.stall_cpu.append(probe.worst_cpu_ms)
             await asyncio.sleep(0)  # let the probe task record its phases
             assert result is not None and result.ok, result
-        core = bridge.core
-        assert core is not None
-        for _ in range(100):
-            t0 = time.perf_counter()
-            listeners = core.scan()
-            t1 = time.perf_counter()
-            ports = core.ports(listeners)
-            t2 = time.perf_counter()
-            window.grid.set_ports(ports)
-            window.grid.repaint()
-            t3 = time.perf_counter()
-            refresh.append(((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
+    finally:
+        bridge.phaseEvent.disconnect(out.on_phase)
+    return out
+
+
+def refresh_timings(bridge: CoreBridge, window: MainWindow) -> list[tuple[float, ...]]:
+    core = bridge.core
+    assert core is not None
+    refresh = []
+    for _ in range(100):
+        t0 = time.perf_counter()
+        listeners = core.scan()
+        t1 = time.perf_counter()
+        ports = core.ports(listeners)
+        t2 = time.perf_counter()
+        window.grid.set_ports(ports)
+        window.grid.repaint()
+        t3 = time.perf_counter()
+        refresh.append(((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
+    return refresh
+
+
+async def bench(
+    bridge: CoreBridge, window: MainWindow, n: int, repeats: int, gates: list[int]
+) -> list[list]:
+    """The switches once per start gate (ServiceManager.start_concurrency), alternating the
+    gates switch by switch so that both see the same machine."""
+    await bridge.open()
+    window.show()
+    settle_heap()  # as app/ui/entry.py does
+    window.tabs.setCurrentWidget(window.trafficChart.parentWidget())  # the charts are painted
+    chart_ms, paint_ms = chart_timings(window)
+    feeder = asyncio.ensure_future(feed_charts(bridge))
+    core = bridge.core
+    assert core is not None
+    by_gate = {gate: Switches() for gate in gates}
+    try:
+        await bridge.run_journey(journey(n, "Warm Co"))
+        for _ in range(repeats):
+            for gate in gates:
+                core.manager.start_concurrency = gate
+                one = await switches(bridge, n, 1)
+                _merge(by_gate[gate], one)
+        refresh = refresh_timings(bridge, window)
     finally:
         feeder.cancel()
         await bridge.close()
+    rows = []
+    for gate in gates:
+        rows += by_gate[gate].rows(n, f" (starts gated at {gate})" if len(gates) > 1 else "")
     return [
-        [
-            f"{n}-service switch: longest loop stall",
-            f"{median(stalls):.1f} ms",
-            f"{max(stalls):.1f} ms",
-        ],
-        [
-            "  of which the window thread's own CPU",
-            f"{median(stall_cpu):.1f} ms",
-            f"{max(stall_cpu):.1f} ms",
-        ],
-        [
-            "idle: longest loop stall (4 Hz grid refresh only)",
-            f"{median(idle):.1f} ms",
-            f"{max(idle):.1f} ms",
-        ],
-        *(
-            [f"  during {phase}", f"{median(v):.1f} ms", f"{max(v):.1f} ms"]
-            for phase, v in probe.by_phase.items()
-            if phase in {p.value for p in Phase}
-        ),
+        *rows,
         *(
             [
                 name,
@@ -243,11 +290,25 @@ async def bench(bridge: CoreBridge, window: MainWindow, n: int, repeats: int) ->
     ]
 
 
+def _merge(into: Switches, one: Switches) -> None:
+    into.stalls += one.stalls
+    into.stall_cpu += one.stall_cpu
+    into.idle += one.idle
+    into.launch_ms += one.launch_ms
+    for phase, values in one.probe.by_phase.items():
+        into.probe.by_phase.setdefault(phase, []).extend(values)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ports", default="8081-8120")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--launcher", choices=["fork", "exec"], default="fork")
+    ap.add_argument(
+        "--start-gates",
+        default=str(START_CONCURRENCY),
+        help="starts in flight at once, e.g. 8,40 to compare (alternated switch by switch)",
+    )
     ns = ap.parse_args()
     lo, hi = parse_port_range(ns.ports)
     state = Path(tempfile.mkdtemp(prefix="bizobs-ui-bench-"))
@@ -264,7 +325,8 @@ def main() -> int:
     bridge = CoreBridge(settings)
     window = MainWindow(bridge, QSettings(str(state / "ui.ini"), QSettings.Format.IniFormat))
     window.resize(1440, 900)
-    rows = loop.run_until_complete(bench(bridge, window, hi - lo + 1, ns.repeats))
+    gates = [int(g) for g in ns.start_gates.split(",")]
+    rows = loop.run_until_complete(bench(bridge, window, hi - lo + 1, ns.repeats, gates))
     print(f"\n{machine()}")
     print(f"launcher {ns.launcher}; {ns.repeats} switches; window 1440x900 offscreen\n")
     print(table(["measure", "median", "worst"], rows))
