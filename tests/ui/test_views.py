@@ -182,6 +182,35 @@ def spanned(i: int) -> Any:
     return SimpleNamespace(**{**vars(base), "steps": steps, "ok": False, "latency_ms": 61.0})
 
 
+
+def test_the_selected_customer_stays_in_view_when_the_results_shrink(qtbot: Any) -> None:
+    """The first failed customer is selected for the waterfall; when the window or a splitter
+    makes the table shorter, its row stays on screen (the waterfall shows it)."""
+    from app.ui.widgets.results import ResultsView
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(700, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    result = run_result(n=20, failing=0)
+    customers = list(result.simulation.customers)
+    customers[9] = customer(9, fail_pay=True)
+    result.simulation.customers = tuple(customers)
+    view.show_simulation(result.simulation, "run-1")
+    table = view.table
+
+    def in_view() -> bool:
+        row = table.visualItemRect(table.item(9, 0))
+        return table.viewport().rect().contains(row.center())
+
+    assert table.currentRow() == 9 and view.waterfall.trace_id == f"{9:032x}"
+    assert in_view()
+    view.resize(700, 420)
+    qtbot.waitUntil(lambda: table.viewport().height() < 200, timeout=2_000)
+    qtbot.waitUntil(in_view, timeout=2_000)
+
+
 def test_trace_waterfall_nests_hops_with_timings_and_copies_span_ids(qtbot: Any) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication

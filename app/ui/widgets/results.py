@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -64,6 +64,18 @@ class ResultsView(QWidget):
         self.splitter.setStretchFactor(1, 2)
         layout.addWidget(self.splitter, 1)
         self._customers: list[Any] = []
+        # The selected customer is the one in the waterfall: a shorter table (a smaller window,
+        # a splitter, a tab shown again) keeps its row on screen.
+        self.table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            QTimer.singleShot(0, self, self._current_in_view)  # once the scroll bars are sized
+        return super().eventFilter(watched, event)
+
+    def _current_in_view(self) -> None:
+        if (item := self.table.currentItem()) is not None:
+            self.table.scrollToItem(item)  # only scrolls when the row is not in view
 
     def bind(self, source: Any) -> None:
         """Show `source`'s runs (the window's stage): in progress, then their customers."""
