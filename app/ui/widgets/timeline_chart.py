@@ -10,6 +10,7 @@ Drawn with pyqtgraph, on the window's clock (app/ui/cadence.py): at most four ti
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class TimelineChart(QWidget):
         live_plot(self.plot.getPlotItem())
         self.plot.showGrid(x=True, alpha=0.25)
         self.plot.setLabel("bottom", "seconds")  # since each run began (the rows align at 0)
-        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
+        bottom = self.plot.getAxis("bottom")
+        bottom.enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
+        bottom.setStyle(maxTextLevel=0)  # numbers at the major ticks only (see _fit_time_axis)
         self.bars = pg.BarGraphItem(x0=[], width=[], y=[], height=BAR_HEIGHT)
         self.plot.addItem(self.bars)
         self.starts = pg.ScatterPlotItem(symbol="t1", size=12, brush="#2f9e44", pen="w")
@@ -214,7 +217,11 @@ class TimelineChart(QWidget):
         span = nice_ceiling(seconds)
         if span != self.span_s:
             self.span_s = span
-            self.plot.setXRange(0, span, padding=0.02)
+            # Room on the left for half a "0": a label past the axis's edge is not drawn.
+            self.plot.setXRange(-span * 0.05, span * 1.02, padding=0)
+            # Three numbers or so and a line every tenth: pyqtgraph's own choice crowded
+            # "0.20.40.60.8" into a 110 px wide plot at 1000×650.
+            self.plot.getAxis("bottom").setTickSpacing(major_tick(span), span / 10)
 
 
 def nice_ceiling(seconds: float) -> float:
@@ -225,6 +232,13 @@ def nice_ceiling(seconds: float) -> float:
             if seconds <= step * scale:
                 return step * scale
         scale *= 10
+
+
+def major_tick(span: float) -> float:
+    """Numbered ticks for a span of 1, 2 or 5 × 10ⁿ s: 0, 0.5, 1 · 0, 1, 2 · 0, 2, 4. Steps of
+    a quarter would be printed rounded ("0.2" for 0.25)."""
+    lead = round(span / 10 ** math.floor(math.log10(span)))
+    return span / 2 if lead in (1, 2) else span * 2 / 5
 
 
 def legend_html() -> str:
