@@ -47,7 +47,6 @@ def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> N
     run(scenario(), timeout=300)
 
 
-
 def test_starts_in_flight_stay_within_the_gate(settings: Settings) -> None:
     """At most `start_concurrency` services are between spawned and ready at once, and all of
     them start: the gate spaces the starts, it does not drop any."""

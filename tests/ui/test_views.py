@@ -182,7 +182,6 @@ def spanned(i: int) -> Any:
     return SimpleNamespace(**{**vars(base), "steps": steps, "ok": False, "latency_ms": 61.0})
 
 
-
 def test_the_selected_customer_stays_in_view_when_the_results_shrink(qtbot: Any) -> None:
     """The first failed customer is selected for the waterfall; when the window or a splitter
     makes the table shorter, its row stays on screen (the waterfall shows it)."""
