@@ -306,11 +306,11 @@ def test_timeline_chart_redraws_only_what_changed_and_its_labels_fit(qtbot: Any)
     from PySide6.QtGui import QFontMetrics
 
     from app.core.model import Phase
-    from app.ui.widgets.timeline_chart import TimelineChart, major_tick, nice_ceiling
+    from app.ui.widgets.timeline_chart import TimelineChart, nice_ceiling, tick_step
 
-    assert [nice_ceiling(s) for s in (0, 0.3, 0.5, 0.51, 7, 12)] == [0.1, 0.5, 0.5, 1, 10, 20]
-    # numbered ticks that print exactly (pyqtgraph rounds 0.25 to "0.2")
-    assert [major_tick(s) for s in (0.5, 1, 2, 5, 10)] == [0.2, 0.5, 1, 2, 5]
+    assert [nice_ceiling(s) for s in (0, 0.3, 0.5, 0.51, 6.4, 13)] == [0.1, 0.3, 0.5, 0.6, 8, 15]
+    # numbered ticks that fit and print exactly (pyqtgraph rounds 0.25 to "0.2")
+    assert [tick_step(s, n) for s, n in ((1, 2), (1, 10), (8, 13), (8, 3))] == [0.5, 0.1, 1, 5]
     chart = TimelineChart()
     qtbot.addWidget(chart)
     chart.resize(700, 300)

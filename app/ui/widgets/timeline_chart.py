@@ -27,6 +27,9 @@ from app.ui.widgets.plotting import follow_palette, live_plot
 
 MAX_RUNS = 4
 BAR_HEIGHT = 0.5
+SPANS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)  # the time axis's lengths, × 10ⁿ s
+LABEL_GAP = 24  # px between two numbers on the time axis
+WIDEST_NUMBER = "0.00"  # a time axis number at its widest
 WIDEST_LABEL = "dddddd ✗"  # a run label at its widest (see _run_label)
 PHASE_COLOURS = {  # one hue per phase, legible on light and dark plot backgrounds
     Phase.STOP: "#e8590c",
@@ -96,6 +99,7 @@ class TimelineChart(QWidget):
         self.plot.setYRange(-0.6, 0.8, padding=0)
         self.span_s = 0.0
         self._fit_time_axis(0.0)
+        self.plot.getViewBox().sigResized.connect(self._fit_ticks)  # as many numbers as fit
         follow_palette(self, self.plot, [self.plot.getPlotItem()])
         cadence.shared().add(self, self._tick)  # four times a second, in a turn of its own
 
@@ -212,33 +216,45 @@ class TimelineChart(QWidget):
             self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
 
     def _fit_time_axis(self, seconds: float) -> None:
-        """The time axis in steps of 1, 2, 5 × 10ⁿ s: a range that followed the growing bar
-        rendered both axes and their grid again on every tick (≈6 ms of an 8 ms repaint)."""
+        """The time axis in steps (SPANS): a range that followed the growing bar rendered both
+        axes and their grid again on every tick (≈6 ms of an 8 ms repaint)."""
         span = nice_ceiling(seconds)
         if span != self.span_s:
             self.span_s = span
-            # Room on the left for half a "0": a label past the axis's edge is not drawn.
-            self.plot.setXRange(-span * 0.05, span * 1.02, padding=0)
-            # Three numbers or so and a line every tenth: pyqtgraph's own choice crowded
-            # "0.20.40.60.8" into a 110 px wide plot at 1000×650.
-            self.plot.getAxis("bottom").setTickSpacing(major_tick(span), span / 10)
+            self._fit_ticks()
+
+    def _fit_ticks(self) -> None:
+        """As many numbered ticks as the plot's width holds, and room at both ends for half a
+        number (one past the axis's edge is not drawn): pyqtgraph's own choice crowded
+        "0.20.40.60.8" into a 110 px wide plot at 1000×650."""
+        axis, span = self.plot.getAxis("bottom"), self.span_s
+        label = QFontMetrics(axis.style["tickFont"]).horizontalAdvance(WIDEST_NUMBER)
+        width = max(self.plot.getViewBox().width(), 1.0)
+        major = tick_step(span, max(1, int(width // (label + LABEL_GAP))))
+        room = span * (label / 2 + 2) / width
+        self.plot.setXRange(-room, span + room, padding=0)
+        axis.setTickSpacing(major, major / 2)
 
 
 def nice_ceiling(seconds: float) -> float:
-    """The smallest of 0.1, 0.2, 0.5, 1, 2, 5, 10, … (1, 2, 5 × 10ⁿ s) that holds `seconds`."""
+    """The smallest of SPANS × 10ⁿ s (n ≥ -1) that holds `seconds`: 0.1, 0.12, … 0.8, 1, …"""
     scale = 0.1
     while True:
-        for step in (1, 2, 5):
+        for step in SPANS:
             if seconds <= step * scale:
-                return step * scale
+                return round(step * scale, 9)
         scale *= 10
 
 
-def major_tick(span: float) -> float:
-    """Numbered ticks for a span of 1, 2 or 5 × 10ⁿ s: 0, 0.5, 1 · 0, 1, 2 · 0, 2, 4. Steps of
-    a quarter would be printed rounded ("0.2" for 0.25)."""
-    lead = round(span / 10 ** math.floor(math.log10(span)))
-    return span / 2 if lead in (1, 2) else span * 2 / 5
+def tick_step(span: float, most: int) -> float:
+    """The smallest 1, 2, 5 × 10ⁿ step that cuts `span` into at most `most` parts (such steps
+    print exactly: pyqtgraph rounds 0.25 to "0.2")."""
+    scale = 10 ** (math.floor(math.log10(span)) - 2)
+    while True:
+        for step in (1, 2, 5):
+            if span / (step * scale) <= most + 1e-9:
+                return round(step * scale, 9)
+        scale *= 10
 
 
 def legend_html() -> str:
