@@ -320,6 +320,26 @@ def test_traffic_chart_draws_at_most_four_times_a_second(qtbot: Any) -> None:
     assert chart.window_s == 60  # forty seconds fill the plot, not a quarter of it
 
 
+def test_traffic_chart_value_axes_move_in_steps(qtbot: Any) -> None:
+    """Each plot's y axis ends one step above its data (1, 1.2, 1.5, 2, … × 10ⁿ), the same
+    while new seconds stay within it: an axis that followed every value was drawn again on
+    every update."""
+    from app.ui.widgets.traffic_chart import TrafficChart
+
+    chart = TrafficChart()
+    qtbot.addWidget(chart)
+    chart.resize(900, 600)
+    chart.show()
+    chart.set_status(traffic_status())  # journeys 5-7/s, p95 60-66 ms, errors 0-1/s
+    chart.redraw()
+    assert chart.value_tops == {"journeys": 8, "latency": 80, "errors": 1}
+    drawn = chart.journeys.getViewBox().viewRange()[1]
+    chart.set_status(traffic_status(seconds=100))  # other values, the same steps
+    chart.redraw()
+    assert chart.journeys.getViewBox().viewRange()[1] == drawn
+    assert chart.value_tops == {"journeys": 8, "latency": 80, "errors": 1}
+
+
 def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
     from PySide6.QtCore import QObject, Signal
 

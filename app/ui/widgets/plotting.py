@@ -1,5 +1,5 @@
-"""What the window's live plots share: fixed axes, legible ticks, the widget's palette, and
-axes cached as pixmaps.
+"""What the window's live plots share: fixed axes, legible ticks, the widget's palette, axes
+cached as pixmaps, and ranges that change in steps.
 
 pyqtgraph replays each axis, with the grid lines it draws across the plot, from a QPicture on
 every repaint: ≈3 ms per axis, most of a chart's repaint (docs/performance.md, "Window").
@@ -8,6 +8,7 @@ Cached in device coordinates, an axis is drawn again only when its range, size o
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtGui import QFont, QPalette
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 TICK_POINT_SIZE = 11  # read from across a room
 AXES = ("left", "bottom")
+STEPS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)  # the lengths an axis takes, × 10ⁿ
 
 
 def live_plot(plot: Any) -> None:
@@ -39,3 +41,26 @@ def follow_palette(widget: QWidget, view: Any, plots: list[Any]) -> None:
         for name in AXES:
             plot.getAxis(name).setTextPen(text)
             plot.getAxis(name).setPen(text)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of STEPS × 10ⁿ (n ≥ -1) that holds `value`: 0.1, 0.12, … 0.8, 1, 1.2, …
+    An axis set to it changes only when the data crosses a step, not with every new value
+    (a changed range renders the axis and its grid again: ≈2 ms a plot)."""
+    scale = 0.1
+    while True:
+        for step in STEPS:
+            if value <= step * scale:
+                return round(step * scale, 9)
+        scale *= 10
+
+
+def tick_step(span: float, most: int) -> float:
+    """The smallest 1, 2, 5 × 10ⁿ step that cuts `span` into at most `most` parts (such steps
+    print exactly: pyqtgraph rounds 0.25 to "0.2")."""
+    scale = 10 ** (math.floor(math.log10(span)) - 2)
+    while True:
+        for step in (1, 2, 5):
+            if span / (step * scale) <= most + 1e-9:
+                return round(step * scale, 9)
+        scale *= 10

@@ -10,7 +10,6 @@ Drawn with pyqtgraph, on the window's clock (app/ui/cadence.py): at most four ti
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,11 +22,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
 from app.ui import cadence
-from app.ui.widgets.plotting import follow_palette, live_plot
+from app.ui.widgets.plotting import follow_palette, live_plot, nice_ceiling, tick_step
 
 MAX_RUNS = 4
 BAR_HEIGHT = 0.5
-SPANS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)  # the time axis's lengths, × 10ⁿ s
 LABEL_GAP = 24  # px between two numbers on the time axis
 WIDEST_NUMBER = "0.00"  # a time axis number at its widest
 WIDEST_LABEL = "dddddd ✗"  # a run label at its widest (see _run_label)
@@ -216,8 +214,8 @@ class TimelineChart(QWidget):
             self.plot.setYRange(-0.6, max(len(self.runs), 1) - 0.2, padding=0)
 
     def _fit_time_axis(self, seconds: float) -> None:
-        """The time axis in steps (SPANS): a range that followed the growing bar rendered both
-        axes and their grid again on every tick (≈6 ms of an 8 ms repaint)."""
+        """The time axis in steps (`nice_ceiling`): a range that followed the growing bar
+        rendered both axes and their grid again on every tick (≈6 ms of an 8 ms repaint)."""
         span = nice_ceiling(seconds)
         if span != self.span_s:
             self.span_s = span
@@ -234,27 +232,6 @@ class TimelineChart(QWidget):
         room = span * (label / 2 + 2) / width
         self.plot.setXRange(-room, span + room, padding=0)
         axis.setTickSpacing(major, major / 2)
-
-
-def nice_ceiling(seconds: float) -> float:
-    """The smallest of SPANS × 10ⁿ s (n ≥ -1) that holds `seconds`: 0.1, 0.12, … 0.8, 1, …"""
-    scale = 0.1
-    while True:
-        for step in SPANS:
-            if seconds <= step * scale:
-                return round(step * scale, 9)
-        scale *= 10
-
-
-def tick_step(span: float, most: int) -> float:
-    """The smallest 1, 2, 5 × 10ⁿ step that cuts `span` into at most `most` parts (such steps
-    print exactly: pyqtgraph rounds 0.25 to "0.2")."""
-    scale = 10 ** (math.floor(math.log10(span)) - 2)
-    while True:
-        for step in (1, 2, 5):
-            if span / (step * scale) <= most + 1e-9:
-                return round(step * scale, 9)
-        scale *= 10
 
 
 def legend_html() -> str:

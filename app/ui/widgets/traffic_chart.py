@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui import cadence
-from app.ui.widgets.plotting import follow_palette, live_plot
+from app.ui.widgets.plotting import follow_palette, live_plot, nice_ceiling
 from app.ui.widgets.sizing import fact_line
 
 WINDOW_S = 180  # the charts show the last three minutes
@@ -54,6 +54,7 @@ class TrafficChart(QWidget):
         self.setObjectName("trafficChart")
         self._status: TrafficStatus | None = None
         self.window_s = SHORTEST_WINDOW_S  # seconds of history on the time axis
+        self.value_tops: dict[str, float] = {}  # each plot's y-axis top, by plot
         self._dirty = False
         self.updates = 0
         self.last_update_ms = 0.0
@@ -117,7 +118,7 @@ class TrafficChart(QWidget):
         else:  # one time axis, under the last plot: the height goes to the curves
             bottom.setStyle(showValues=False)
             bottom.setHeight(6)
-        plot.enableAutoRange(axis="y", enable=True)
+        plot.enableAutoRange(axis="y", enable=False)  # in steps: see _fit_value_axes
         return plot
 
     def _curve(self, plot: Any, key: str) -> Any:
@@ -160,10 +161,24 @@ class TrafficChart(QWidget):
         self._dirty = False
         xs, ys = series_points(self._status.series, self.stepCombo.currentText(), time.time())
         self._fit_time_axis(-xs[0] if xs else 0.0)
+        self._fit_value_axes(ys)
         for key, curve in self.curves.items():
             curve.setData(xs, ys[key])
         self.updates += 1
         self.last_update_ms = (time.perf_counter() - t0) * 1000
+
+    def _fit_value_axes(self, ys: dict[str, list[float]]) -> None:
+        """Each plot from 0 to a step above its highest value (`nice_ceiling`): an auto-ranged
+        axis followed every new second and was drawn again each time (a repaint 5.3 → 3.6 ms)."""
+        for name, plot, keys, floor in (
+            ("journeys", self.journeys, ("journeys",), 1.0),
+            ("latency", self.latency, ("p50", "p95"), 10.0),
+            ("errors", self.errors, ("errors",), 1.0),
+        ):
+            top = nice_ceiling(max([floor, *(v for k in keys for v in ys[k] if v == v)]))  # NaN
+            if top != self.value_tops.get(name):
+                self.value_tops[name] = top
+                plot.setYRange(0, top, padding=0.04)
 
     def _fit_time_axis(self, span_s: float) -> None:
         """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new
