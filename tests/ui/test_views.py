@@ -306,7 +306,8 @@ def test_timeline_chart_redraws_only_what_changed_and_its_labels_fit(qtbot: Any)
     from PySide6.QtGui import QFontMetrics
 
     from app.core.model import Phase
-    from app.ui.widgets.timeline_chart import TimelineChart, nice_ceiling, tick_step
+    from app.ui.widgets.plotting import nice_ceiling, tick_step
+    from app.ui.widgets.timeline_chart import TimelineChart
 
     assert [nice_ceiling(s) for s in (0, 0.3, 0.5, 0.51, 6.4, 13)] == [0.1, 0.3, 0.5, 0.6, 8, 15]
     # numbered ticks that fit and print exactly (pyqtgraph rounds 0.25 to "0.2")

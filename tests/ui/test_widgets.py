@@ -324,6 +324,8 @@ def test_traffic_chart_value_axes_move_in_steps(qtbot: Any) -> None:
     """Each plot's y axis ends one step above its data (1, 1.2, 1.5, 2, … × 10ⁿ), the same
     while new seconds stay within it: an axis that followed every value was drawn again on
     every update."""
+    from PySide6.QtGui import QFontMetrics
+
     from app.ui.widgets.traffic_chart import TrafficChart
 
     chart = TrafficChart()
@@ -338,6 +340,13 @@ def test_traffic_chart_value_axes_move_in_steps(qtbot: Any) -> None:
     chart.redraw()
     assert chart.journeys.getViewBox().viewRange()[1] == drawn
     assert chart.value_tops == {"journeys": 8, "latency": 80, "errors": 1}
+    chart.resize(900, 300)  # short plots: no more numbers than their height holds
+    qtbot.waitUntil(lambda: chart.errors.getViewBox().height() < 60, timeout=2_000)
+    for name, plot in (("journeys", chart.journeys), ("errors", chart.errors)):
+        axis = plot.getAxis("left")
+        line = QFontMetrics(axis.style["tickFont"]).height()
+        numbers = chart.value_tops[name] / axis._tickSpacing[0][0]
+        assert numbers <= max(1, plot.getViewBox().height() // (2 * line)), name
 
 
 def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:

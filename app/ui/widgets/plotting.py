@@ -58,9 +58,17 @@ def nice_ceiling(value: float) -> float:
 def tick_step(span: float, most: int) -> float:
     """The smallest 1, 2, 5 × 10ⁿ step that cuts `span` into at most `most` parts (such steps
     print exactly: pyqtgraph rounds 0.25 to "0.2")."""
-    scale = 10 ** (math.floor(math.log10(span)) - 2)
+    scale = 10.0 ** (math.floor(math.log10(span)) - 2)
     while True:
         for step in (1, 2, 5):
             if span / (step * scale) <= most + 1e-9:
                 return round(step * scale, 9)
         scale *= 10
+
+
+def fit_ticks(axis: Any, span: float, length_px: float, label_px: float) -> None:
+    """Numbered ticks on `axis` as many as `length_px` holds at `label_px` each, a grid line
+    between two: pyqtgraph's own choice crowded "0.20.40.60.8" into a 110 px wide plot, and
+    stacked "0.6" over "0.4" on a plot 30 px high."""
+    major = tick_step(span, max(1, int(length_px // label_px)))
+    axis.setTickSpacing(major, major / 2)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
 from app.ui import cadence
-from app.ui.widgets.plotting import follow_palette, live_plot, nice_ceiling, tick_step
+from app.ui.widgets.plotting import fit_ticks, follow_palette, live_plot, nice_ceiling
 
 MAX_RUNS = 4
 BAR_HEIGHT = 0.5
@@ -222,16 +222,14 @@ class TimelineChart(QWidget):
             self._fit_ticks()
 
     def _fit_ticks(self) -> None:
-        """As many numbered ticks as the plot's width holds, and room at both ends for half a
-        number (one past the axis's edge is not drawn): pyqtgraph's own choice crowded
-        "0.20.40.60.8" into a 110 px wide plot at 1000×650."""
+        """As many numbered ticks as the plot's width holds (`fit_ticks`), and room at both
+        ends for half a number: one past the axis's edge is not drawn."""
         axis, span = self.plot.getAxis("bottom"), self.span_s
         label = QFontMetrics(axis.style["tickFont"]).horizontalAdvance(WIDEST_NUMBER)
         width = max(self.plot.getViewBox().width(), 1.0)
-        major = tick_step(span, max(1, int(width // (label + LABEL_GAP))))
         room = span * (label / 2 + 2) / width
         self.plot.setXRange(-room, span + room, padding=0)
-        axis.setTickSpacing(major, major / 2)
+        fit_ticks(axis, span, width, label + LABEL_GAP)
 
 
 def legend_html() -> str:

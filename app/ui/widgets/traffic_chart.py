@@ -18,7 +18,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui import cadence
-from app.ui.widgets.plotting import follow_palette, live_plot, nice_ceiling
+from app.ui.widgets.plotting import fit_ticks, follow_palette, live_plot, nice_ceiling
 from app.ui.widgets.sizing import fact_line
 
 WINDOW_S = 180  # the charts show the last three minutes
@@ -83,6 +83,13 @@ class TrafficChart(QWidget):
             f"<span style='color:{COLOURS['p95']}'>━ p95</span>",
         )
         self.errors = self._plot(2, "errors / s")
+        self._value_plots = {
+            "journeys": self.journeys,
+            "latency": self.latency,
+            "errors": self.errors,
+        }
+        for name, plot in self._value_plots.items():
+            plot.getViewBox().sigResized.connect(lambda *_a, n=name: self._value_ticks(n))
         self.curves = {
             "journeys": self._curve(self.journeys, "journeys"),
             "p50": self._curve(self.latency, "p50"),
@@ -170,15 +177,23 @@ class TrafficChart(QWidget):
     def _fit_value_axes(self, ys: dict[str, list[float]]) -> None:
         """Each plot from 0 to a step above its highest value (`nice_ceiling`): an auto-ranged
         axis followed every new second and was drawn again each time (a repaint 5.3 → 3.6 ms)."""
-        for name, plot, keys, floor in (
-            ("journeys", self.journeys, ("journeys",), 1.0),
-            ("latency", self.latency, ("p50", "p95"), 10.0),
-            ("errors", self.errors, ("errors",), 1.0),
+        for name, keys, floor in (
+            ("journeys", ("journeys",), 1.0),
+            ("latency", ("p50", "p95"), 10.0),
+            ("errors", ("errors",), 1.0),
         ):
             top = nice_ceiling(max([floor, *(v for k in keys for v in ys[k] if v == v)]))  # NaN
             if top != self.value_tops.get(name):
                 self.value_tops[name] = top
-                plot.setYRange(0, top, padding=0.04)
+                self._value_plots[name].setYRange(0, top, padding=0.04)
+                self._value_ticks(name)
+
+    def _value_ticks(self, name: str) -> None:
+        """As many numbered ticks as the plot's height holds (`fit_ticks`)."""
+        plot = self._value_plots[name]
+        axis = plot.getAxis("left")
+        line = QFontMetrics(axis.style["tickFont"]).height()
+        fit_ticks(axis, self.value_tops.get(name, 1.0), plot.getViewBox().height(), 2 * line)
 
     def _fit_time_axis(self, span_s: float) -> None:
         """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new
