@@ -66,9 +66,14 @@ def tick_step(span: float, most: int) -> float:
         scale *= 10
 
 
-def fit_ticks(axis: Any, span: float, length_px: float, label_px: float) -> None:
-    """Numbered ticks on `axis` as many as `length_px` holds at `label_px` each, a grid line
-    between two: pyqtgraph's own choice crowded "0.20.40.60.8" into a 110 px wide plot, and
-    stacked "0.6" over "0.4" on a plot 30 px high."""
-    major = tick_step(span, max(1, int(length_px // label_px)))
-    axis.setTickSpacing(major, major / 2)
+def fit_ticks(axis: Any, span: float, length_px: float, label_px: float, zero: bool) -> None:
+    """Numbered ticks on `axis` from 0 to `span`, as many as `length_px` holds at `label_px`
+    each, and a grid line halfway between two. pyqtgraph's own choice crowded "0.20.40.60.8"
+    into a 110 px wide plot and stacked "0.6" over "0.4" on one 30 px high; its labels also
+    round a step's value ("0.2" for 0.25). Without `zero` the 0 is not numbered: on a short
+    plot it would sit on the next number."""
+    major = min(tick_step(span, max(1, int(length_px // label_px))), span)
+    count = int(span / major + 1e-9)
+    numbers = [round(k * major, 9) for k in range(0 if zero else 1, count + 1)]
+    halves = [round((k + 0.5) * major, 9) for k in range(count)]
+    axis.setTicks([[(v, f"{v:g}") for v in numbers], [(v, "") for v in halves]])

@@ -76,9 +76,7 @@ class TimelineChart(QWidget):
         live_plot(self.plot.getPlotItem())
         self.plot.showGrid(x=True, alpha=0.25)
         self.plot.setLabel("bottom", "seconds")  # since each run began (the rows align at 0)
-        bottom = self.plot.getAxis("bottom")
-        bottom.enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
-        bottom.setStyle(maxTextLevel=0)  # numbers at the major ticks only (see _fit_time_axis)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "(x0.001)" reads as noise
         self.bars = pg.BarGraphItem(x0=[], width=[], y=[], height=BAR_HEIGHT)
         self.plot.addItem(self.bars)
         self.starts = pg.ScatterPlotItem(symbol="t1", size=12, brush="#2f9e44", pen="w")
@@ -229,7 +227,7 @@ class TimelineChart(QWidget):
         width = max(self.plot.getViewBox().width(), 1.0)
         room = span * (label / 2 + 2) / width
         self.plot.setXRange(-room, span + room, padding=0)
-        fit_ticks(axis, span, width, label + LABEL_GAP)
+        fit_ticks(axis, span, width, label + LABEL_GAP, zero=True)
 
 
 def legend_html() -> str:

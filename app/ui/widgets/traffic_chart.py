@@ -193,7 +193,8 @@ class TrafficChart(QWidget):
         plot = self._value_plots[name]
         axis = plot.getAxis("left")
         line = QFontMetrics(axis.style["tickFont"]).height()
-        fit_ticks(axis, self.value_tops.get(name, 1.0), plot.getViewBox().height(), 2 * line)
+        top = self.value_tops.get(name, 1.0)
+        fit_ticks(axis, top, plot.getViewBox().height(), 2 * line, zero=False)
 
     def _fit_time_axis(self, span_s: float) -> None:
         """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new
