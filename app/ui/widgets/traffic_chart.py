@@ -185,16 +185,21 @@ class TrafficChart(QWidget):
             top = nice_ceiling(max([floor, *(v for k in keys for v in ys[k] if v == v)]))  # NaN
             if top != self.value_tops.get(name):
                 self.value_tops[name] = top
-                self._value_plots[name].setYRange(0, top, padding=0.04)
                 self._value_ticks(name)
 
     def _value_ticks(self, name: str) -> None:
-        """As many numbered ticks as the plot's height holds (`fit_ticks`)."""
+        """The plot's range and as many numbered ticks as its height holds (`fit_ticks`), with
+        room above the top for half a number: one past the axis's edge is not drawn, and at
+        200 % a plot can be 25 px high."""
         plot = self._value_plots[name]
         axis = plot.getAxis("left")
         line = QFontMetrics(axis.style["tickFont"]).height()
-        top = self.value_tops.get(name, 1.0)
-        fit_ticks(axis, top, plot.getViewBox().height(), 2 * line, zero=False)
+        top, height = self.value_tops.get(name, 1.0), max(plot.getViewBox().height(), 1.0)
+        below, half_line = top * 0.04, line / 2 + 1
+        # `above` leaves half_line px over the top number: above / range · height = half_line
+        above = half_line * (top + below) / (height - half_line) if height > 2 * half_line else top
+        plot.setYRange(-below, top + max(above, below), padding=0)
+        fit_ticks(axis, top, height, 2 * line, zero=False)
 
     def _fit_time_axis(self, span_s: float) -> None:
         """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new
