@@ -56,8 +56,8 @@ PORT_FREE_WAIT_S = 2.0
 HELPER_KEY = "(fork server)"
 BIND_RETRIES = 3  # another process may take a port between the probe and the service's bind
 # Starts in flight at once. Forty at once became ready in the same instants, and their
-# continuations ran back to back: a 50 ms stall of the window's loop. Eight take as long in all,
-# since two cores start no more than that anyway (docs/performance.md, "Window").
+# continuations ran back to back: a 50 ms stall of the window's loop. Eight take about as long
+# in all, since two cores start no more than that anyway (docs/performance.md, "Window").
 START_CONCURRENCY = 8
 
 
