@@ -173,9 +173,12 @@ class Switches:
 
     def on_phase(self, event: object) -> None:
         self.probe.on_phase(event)
-        launch = isinstance(event, PhaseEvent) and event.phase is Phase.LAUNCH
-        if launch and event.status != "started":  # type: ignore[union-attr]
-            self.launch_ms.append(event.duration_ms)  # type: ignore[union-attr]
+        if (
+            isinstance(event, PhaseEvent)
+            and event.phase is Phase.LAUNCH
+            and event.status != "started"
+        ):
+            self.launch_ms.append(event.duration_ms)
 
     def rows(self, n: int, label: str) -> list[list]:
         probe = self.probe

@@ -66,6 +66,16 @@ def tick_step(span: float, most: int) -> float:
         scale *= 10
 
 
+def padded_range(
+    span: float, length_px: float, start_px: float, end_px: float
+) -> tuple[float, float]:
+    """The range that shows 0 to `span` on an axis `length_px` long with `start_px` and
+    `end_px` to spare at its ends: room for half a number there, since pyqtgraph draws none that
+    reaches past its axis. The room takes at most half the axis."""
+    per_px = span / max(length_px - start_px - end_px, length_px / 2, 1.0)
+    return -start_px * per_px, span + end_px * per_px
+
+
 def fit_ticks(axis: Any, span: float, length_px: float, label_px: float, zero: bool) -> None:
     """Numbered ticks on `axis` from 0 to `span`, as many as `length_px` holds at `label_px`
     each, and a grid line halfway between two. pyqtgraph's own choice crowded "0.20.40.60.8"

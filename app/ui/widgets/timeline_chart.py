@@ -22,7 +22,13 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
 from app.ui import cadence
-from app.ui.widgets.plotting import fit_ticks, follow_palette, live_plot, nice_ceiling
+from app.ui.widgets.plotting import (
+    fit_ticks,
+    follow_palette,
+    live_plot,
+    nice_ceiling,
+    padded_range,
+)
 
 MAX_RUNS = 4
 BAR_HEIGHT = 0.5
@@ -225,8 +231,7 @@ class TimelineChart(QWidget):
         axis, span = self.plot.getAxis("bottom"), self.span_s
         label = QFontMetrics(axis.style["tickFont"]).horizontalAdvance(WIDEST_NUMBER)
         width = max(self.plot.getViewBox().width(), 1.0)
-        room = span * (label / 2 + 2) / width
-        self.plot.setXRange(-room, span + room, padding=0)
+        self.plot.setXRange(*padded_range(span, width, label / 2 + 2, label / 2 + 2), padding=0)
         fit_ticks(axis, span, width, label + LABEL_GAP, zero=True)
 
 

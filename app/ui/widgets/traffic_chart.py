@@ -32,7 +32,13 @@ from PySide6.QtWidgets import (
 from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui import cadence
-from app.ui.widgets.plotting import fit_ticks, follow_palette, live_plot, nice_ceiling
+from app.ui.widgets.plotting import (
+    fit_ticks,
+    follow_palette,
+    live_plot,
+    nice_ceiling,
+    padded_range,
+)
 from app.ui.widgets.sizing import fact_line
 
 WINDOW_S = 180  # the charts show the last three minutes
@@ -176,7 +182,7 @@ class TrafficChart(QWidget):
 
     def _fit_value_axes(self, ys: dict[str, list[float]]) -> None:
         """Each plot from 0 to a step above its highest value (`nice_ceiling`): an auto-ranged
-        axis followed every new second and was drawn again each time (a repaint 5.3 → 3.6 ms)."""
+        axis followed every new second and was drawn again each time (a repaint 5.3 → 3.9 ms)."""
         for name, keys, floor in (
             ("journeys", ("journeys",), 1.0),
             ("latency", ("p50", "p95"), 10.0),
@@ -195,10 +201,7 @@ class TrafficChart(QWidget):
         axis = plot.getAxis("left")
         line = QFontMetrics(axis.style["tickFont"]).height()
         top, height = self.value_tops.get(name, 1.0), max(plot.getViewBox().height(), 1.0)
-        below, half_line = top * 0.04, line / 2 + 1
-        # `above` leaves half_line px over the top number: above / range · height = half_line
-        above = half_line * (top + below) / (height - half_line) if height > 2 * half_line else top
-        plot.setYRange(-below, top + max(above, below), padding=0)
+        plot.setYRange(*padded_range(top, height, 0.04 * height, line / 2 + 1), padding=0)
         fit_ticks(axis, top, height, 2 * line, zero=False)
 
     def _fit_time_axis(self, span_s: float) -> None:
