@@ -43,7 +43,11 @@ def test_traffic_routes_refuse_bad_rates_and_no_journey_then_run(settings: Setti
                 assert not core.traffic.running, raw  # nothing changed
             status, body = await call(http, "POST", "/api/traffic/start", json={"rate": 10})
             assert status == 200 and body["running"] and body["rate"] == 10, body
-            held = await until(lambda: core.traffic.status().completed >= 10, 20)
+            # Ten journeys and a closed second: the series gains its first point only at the
+            # report after a wall-clock second ends, which ten journeys at 10/s can beat.
+            held = await until(
+                lambda: (now := core.traffic.status()).completed >= 10 and bool(now.series), 20
+            )
             assert held
             status, body = await call(http, "POST", "/api/traffic/start", data=b'{"rate": 0}')
             assert status in (400, 415)  # no JSON content type: the gate; then the rate
