@@ -1,11 +1,10 @@
 """The gate in front of every route: a web page the operator opens must not drive the API.
 
-Modelled on how Jupyter Server and Syncthing guard their local HTTP APIs: the `Host` header
-must name the address served (a DNS-rebinding page sends its own name), any `Origin` other
-than our own is refused (so is the CORS pre-flight, and no `Access-Control-Allow-*` header is
-ever sent), and a POST must be `application/json`, which a browser cannot send cross-origin
-without a pre-flight. Served beyond loopback (`--allow-remote`), a bearer token is required
-on every request too. See docs/architecture.md, "Control API"."""
+Modelled on how Jupyter Server and Syncthing guard their local HTTP APIs; the rules themselves
+(Host, pre-flight, Origin, Content-Type) are the ones every listening socket of ours applies
+(app/common/httpguard.py). Here the API's own: its Origin may be its own (a page it serves),
+and served beyond loopback (`--allow-remote`), a bearer token is required on every request
+too. See docs/architecture.md, "Control API"."""
 
 from __future__ import annotations
 
@@ -18,9 +17,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
+from app.common.httpguard import LOOPBACK_NAMES, Refusal, Rules, first_refusal, host_names
+
 TOKEN_ENV = "BIZOBS_API_TOKEN"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # methods a handler may read a body for
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -46,17 +45,18 @@ class Guard:
         names = set(LOOPBACK_NAMES)
         if self.allow_remote:
             names.add(f"[{self.host}]" if ":" in self.host else self.host.lower())
-        return frozenset(f"{name}:{self.port}" for name in names)
+        return host_names(self.port, names)
 
-    def host_ok(self, host: str) -> bool:
-        if self.allow_remote and self.wildcard:
-            return True  # the token is what protects a server bound to every interface
-        return host.lower() in self.hosts()
-
-    def origin_ok(self, origin: str, host: str) -> bool:
-        """Our own origin only (any of our names): never another site, nor `null`."""
-        origin = origin.lower()
-        return origin == f"http://{host.lower()}" or origin in {f"http://{h}" for h in self.hosts()}
+    def rules(self, host: str | None) -> Rules:
+        """For a request naming `host`: our names (any, when bound to every interface with a
+        token), and our own origin only (any of our names): never another site, nor `null`."""
+        hosts = self.hosts()
+        origins = {f"http://{h}" for h in hosts}
+        if host:
+            origins.add(f"http://{host.lower()}")
+        # The token is what protects a server bound to every interface.
+        any_host = self.allow_remote and self.wildcard
+        return Rules(frozenset() if any_host else hosts, frozenset(origins))
 
     def token_ok(self, authorization: str) -> bool:
         scheme, _, presented = authorization.partition(" ")
@@ -81,31 +81,23 @@ def error(status: int, message: str) -> web.Response:
     return web.json_response({"ok": False, "error": message}, status=status)
 
 
+TOKEN_REFUSAL = "missing or wrong bearer token (Authorization: Bearer <token>)"
+
+
 def _refusal(request: web.Request, guard: Guard) -> web.Response | None:
     """The answer refusing `request`, or None when it may reach its handler."""
-    host = request.headers.get(hdrs.HOST)
-    if not host:
-        return error(400, "request has no Host header")
-    if not guard.host_ok(host):
-        return error(403, f"Host {host!r} is not this server (expected one of {_hosts(guard)})")
-    origin = request.headers.get(hdrs.ORIGIN)
-    if request.method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
-        return error(403, "cross-origin requests are not allowed (CORS pre-flight refused)")
-    if origin is not None and not guard.origin_ok(origin, host):
-        return error(403, f"Origin {origin!r} is not allowed: only the same origin may call")
-    if guard.allow_remote and not guard.token_ok(request.headers.get(hdrs.AUTHORIZATION, "")):
-        answer = error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+
+    def token(r: web.Request) -> Refusal | None:
+        ok = not guard.allow_remote or guard.token_ok(r.headers.get(hdrs.AUTHORIZATION, ""))
+        return None if ok else Refusal(401, TOKEN_REFUSAL)
+
+    refusal = first_refusal(request, guard.rules(request.headers.get(hdrs.HOST)), token)
+    if refusal is None:
+        return None
+    answer = error(refusal.status, refusal.message)
+    if refusal.status == 401:
         answer.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="bizobs"'
-        return answer
-    if request.method in BODY_METHODS and request.content_type != "application/json":
-        return error(
-            415, f"{request.method} needs Content-Type: application/json, even with no body"
-        )
-    return None
-
-
-def _hosts(guard: Guard) -> str:
-    return ", ".join(sorted(guard.hosts()))
+    return answer
 
 
 @web.middleware
