@@ -15,14 +15,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, TCPConnector
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
 from app.config import LauncherKind, Settings
+from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
     BusyError,
@@ -62,11 +63,11 @@ from app.core.simulation import (
     CustomerResult,
     SimulationResult,
     Simulator,
-    build_hops,
     make_customers,
 )
 from app.core.traffic import Target, Traffic, check_rate, check_seed
 from app.core.traffic_model import TrafficStatus
+from app.service.protocol import Hop
 
 log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0
@@ -441,7 +442,12 @@ class Core:
         return self._journey_services(req.journey), sim_box[0]
 
     def traffic_target_of(self, journey: Journey) -> Target:
-        return Target(journey, build_hops(journey, {s.key: s for s in self.manager.services()}))
+        return Target(journey, self.chain_for(journey))
+
+    def chain_for(self, journey: Journey) -> Chain:
+        """`journey`'s chain on the services running now, signed with this panel's key."""
+        services = {s.key: s for s in self.manager.services()}
+        return build_chain(journey, services, self.manager.chain_secret)
 
     async def _warm(self, journey: Journey) -> int:
         """A few requests through the whole new chain (no latency, no injected errors, not
@@ -449,16 +455,15 @@ class Core:
         the launch is done: the first customers after a switch run at steady speed
         (docs/architecture.md, "Traffic"; docs/performance.md, "Traffic: warm-up after a
         switch")."""
-        hops = [
-            h | {"latencyMs": 0, "errorRate": 0}
-            for h in build_hops(journey, {s.key: s for s in self.manager.services()})
-        ]
-        body = {"customer": {"id": "warm-up"}, "hops": hops, "journey": {}}
+        chain = self.chain_for(journey).quiet()
         http = self._client()
 
         async def one() -> bool:
+            body, headers, wait_s = chain.request({"id": "warm-up"})
             try:
-                async with http.post(hops[0]["url"], json=body) as resp:
+                async with http.post(
+                    chain.first_url, data=body, headers=headers, timeout=ClientTimeout(wait_s)
+                ) as resp:
                     await resp.read()
                     return resp.status == 200
             except (ClientError, TimeoutError):
@@ -506,14 +511,12 @@ class Core:
             return await self.manager.stop_customer_services()
 
     async def _simulate(self, req: RunRequest) -> SimulationResult:
-        services = {s.key: s for s in self.manager.services()}
-        hops = build_hops(req.journey, services)
         customers = make_customers(req.customers, req.journey.domain, req.seed)
         return await Simulator(self._client(), self._offer).run(
-            req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
+            self.chain_for(req.journey), customers, req.mode, req.think_time_ms, req.concurrency
         )
 
-    def _offer(self, journey: Journey, hops: list[dict[str, Any]], result: CustomerResult) -> None:
+    def _offer(self, journey: Journey, hops: Sequence[Hop], result: CustomerResult) -> None:
         # Looked up per customer, so a replaced exporter takes the next customer; queues only.
         self.exporter.offer(journey, hops, result)
 

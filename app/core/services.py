@@ -48,6 +48,7 @@ from app.core.model import (
     StopReport,
 )
 from app.core.ports import PortPool
+from app.service.protocol import SECRET_BYTES
 
 log = logging.getLogger(__name__)
 PORT_FREE_WAIT_S = 2.0
@@ -85,6 +86,9 @@ class ServiceManager:
         self._handles: dict[str, ProcessHandle] = {}
         self._http: ClientSession | None = None
         self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
+        # The chain credential's key, one per panel: only this panel can start a chain or
+        # steer its services (app/service/protocol.py). Handed to each service at spawn.
+        self.chain_secret = secrets.token_bytes(SECRET_BYTES)
         self.start_concurrency = START_CONCURRENCY  # (a benchmark compares others)
         launcher.watch_helpers(self._helper_started, self._helper_gone)
 
@@ -214,7 +218,15 @@ class ServiceManager:
 
     async def _spawn(self, record: ServiceRecord) -> ProcessHandle:
         """Spawn the process; once it exists it is tracked in the ledger, or killed at once."""
-        request = LaunchRequest(record.service_name, record.company, record.port, record.token)
+        request = LaunchRequest(
+            record.service_name,
+            record.company,
+            record.port,
+            record.token,
+            self.chain_secret,
+            self.pool.ports,
+            self.settings.api_port,
+        )
         try:
             handle = await self.launcher.spawn(
                 request, lambda line: self.events.say(record.key, line)

@@ -26,10 +26,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from aiohttp import ClientSession
 
+from app.core.chain import Chain
 from app.core.errors import Problem, ValidationError
 from app.core.events import CoreEvents, LogLevel
 from app.core.journeys import Journey
@@ -43,6 +43,7 @@ from app.core.simulation import (
     percentile,
 )
 from app.core.traffic_model import SERIES_SECONDS, StepSecond, TrafficSecond, TrafficStatus
+from app.service.protocol import Hop
 
 DRAIN_S = 30.0  # in-flight journeys get this long to finish on stop/pause; then they are cut
 MAX_BURST_S = 0.25  # a loop that wakes late sends the missed slots of up to this long, skips more
@@ -59,10 +60,14 @@ class TrafficState(StrEnum):
 
 @dataclass(frozen=True)
 class Target:
-    """What traffic is sent through: the journey and its chain of hops (simulation.build_hops)."""
+    """What traffic is sent through: the journey and its chain (app/core/chain.py)."""
 
     journey: Journey
-    hops: list[dict[str, Any]]
+    chain: Chain
+
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        return self.chain.hops
 
 
 def check_rate(rate: object) -> float:
@@ -320,7 +325,7 @@ class Traffic:
     async def _journey(self, target: Target, customer: Customer) -> None:
         sim = Simulator(self._http())
         try:
-            result = await sim.customer_journey(target.journey, target.hops, customer, 0.0)
+            result = await sim.customer_journey(target.chain, customer, 0.0)
         except asyncio.CancelledError:  # cut by a drain that ran out of time: a failure
             self._failed_one()
             raise

@@ -1,4 +1,9 @@
-"""The step service's HTTP app: /health (identity) and /process (one step, then the next hop)."""
+"""The step service's HTTP app: /health (identity) and /process (one step, then the next hop).
+
+Every request first passes the checks every listening socket of ours makes (Host, pre-flight,
+Origin, Content-Type: app/common/httpguard.py); `/process` then needs the chain credential the
+panel issues, and forwards only to pool ports (app/service/protocol.py; docs/architecture.md,
+"The step service")."""
 
 from __future__ import annotations
 
@@ -11,13 +16,26 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, hdrs, web
 
+from app.common.httpguard import JSON, Rules, first_refusal, host_names
 from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
+from app.service.protocol import (
+    CHAIN_HEADER,
+    HOP_HEADER,
+    PROCESS_PATH,
+    Hop,
+    answer_by,
+    credential,
+    credential_ok,
+    hop_port,
+)
 from app.service.trace import HopContext, hop_context, new_span_id
 
 MAX_BODY = 1 << 20
+MAX_HOP_DIGITS = 3  # a chain has at most a pool's worth of hops
 CLIENT = web.AppKey("client", ClientSession)
+Handler = Any
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,10 @@ class Identity:
     token: str
     pid: int
     started: float
+    # The chain credential's key: from the panel at spawn, never on the command line.
+    secret: bytes = field(default=b"", repr=False)
+    hop_ports: range = range(0)  # where a hop may lead: the pool's ports, the API's excluded
+    api_port: int = 0
     # Unique per process (a pid is reused): the resource's service.instance.id in exports.
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -42,8 +64,37 @@ class Identity:
             "uptime": round(time.monotonic() - self.started, 3),
         }
 
+    def may_call(self, port: int | None) -> bool:
+        return port is not None and port in self.hop_ports and port != self.api_port
+
 
 IDENTITY = web.AppKey("identity", Identity)
+RULES = web.AppKey("rules", Rules)
+
+
+def failure(status: int, kind: str, message: str) -> web.Response:
+    """Every error of a step service: JSON in the shape of a failed step."""
+    error = {"type": kind, "message": message}
+    return web.json_response({"status": "failed", "error": error}, status=status)
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """First for every request: the rules every listening socket of ours applies; any Origin
+    is refused (no web page may call a step service). Unknown paths and methods answer JSON."""
+    refusal = first_refusal(request, request.app[RULES])
+    if refusal is not None:
+        return failure(refusal.status, "refused", refusal.message)
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        answer = failure(exc.status, "refused", exc.reason)
+        if hdrs.ALLOW in exc.headers:
+            answer.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+        return answer
+    return response
 
 
 async def health(request: web.Request) -> web.Response:
@@ -51,23 +102,71 @@ async def health(request: web.Request) -> web.Response:
 
 
 def _bad(message: str) -> web.Response:
-    return web.json_response(
-        {"status": "failed", "error": {"type": "bad_request", "message": message}}, status=400
-    )
+    return failure(400, "bad_request", message)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A request for one hop that passed every check: the body as it came and what it says."""
+
+    raw: bytes
+    body: dict[str, Any]
+    hops: list[Hop]
+    index: int
+
+    @property
+    def step(self) -> Hop:
+        return self.hops[self.index]
+
+    @property
+    def next(self) -> Hop | None:
+        return self.hops[self.index + 1] if self.index + 1 < len(self.hops) else None
+
+    def deadline(self, index: int) -> float | None:
+        deadline = self.body.get("deadline")
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float):
+            return None
+        return answer_by(float(deadline), index)
+
+
+async def _accept(request: web.Request) -> _Call | web.Response:
+    """The request's hop, or the answer refusing it. The credential is checked first, on the
+    raw bytes: nothing a caller without it sends is even parsed."""
+    ident: Identity = request.app[IDENTITY]
+    raw = await request.read()
+    index_text = request.headers.get(HOP_HEADER, "")
+    if not (index_text.isascii() and index_text.isdigit() and len(index_text) <= MAX_HOP_DIGITS):
+        return failure(
+            403,
+            "refused",
+            f"no chain credential ({HOP_HEADER}, {CHAIN_HEADER}): only the panel calls",
+        )
+    index = int(index_text)
+    if not credential_ok(ident.secret, index, raw, request.headers.get(CHAIN_HEADER, "")):
+        return failure(403, "refused", "missing or wrong chain credential: only the panel calls")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return _bad("body is not JSON")
+    hops = body.get("hops") if isinstance(body, dict) else None
+    if not isinstance(hops, list) or not index < len(hops):
+        return _bad(f"body needs a 'hops' list with a hop {index}")
+    if not all(isinstance(h, dict) and ident.may_call(hop_port(h.get("url"))) for h in hops):
+        return failure(403, "refused", "every hop must be http://127.0.0.1:<pool port>/process")
+    call = _Call(raw, body, hops, index)
+    if call.step.get("serviceName") != ident.service or hop_port(call.step["url"]) != ident.port:
+        return _bad(
+            f"hop {index} is for {call.step.get('serviceName')!r}, this is {ident.service!r}"
+        )
+    return call
 
 
 async def process(request: web.Request) -> web.Response:
+    accepted = await _accept(request)
+    if isinstance(accepted, web.Response):
+        return accepted
+    call = accepted
     ident: Identity = request.app[IDENTITY]
-    try:
-        body = await request.json()
-    except ValueError:
-        return _bad("body is not JSON")
-    hops = body.get("hops") if isinstance(body, dict) else None
-    if not isinstance(hops, list) or not hops or not isinstance(hops[0], dict):
-        return _bad("body needs a non-empty 'hops' list; hops[0] is this service's step")
-    step = hops[0]
-    if step.get("serviceName") != ident.service:
-        return _bad(f"hop is for {step.get('serviceName')!r}, this is {ident.service!r}")
     span = hop_context(
         request.headers.getall("traceparent", []), request.headers.getall("tracestate", [])
     )
@@ -81,10 +180,10 @@ async def process(request: web.Request) -> web.Response:
         "port": ident.port,
         "startNs": time.time_ns(),
     }
-    result = await _run_step(request, body, step, span, correlation_id)
+    result = await _run_step(request, call.body, call.step, span, correlation_id)
     downstream = b"null"
-    if result["status"] == "ok" and len(hops) > 1:
-        downstream, facts["client"] = await _call_next(request, body, span, correlation_id)
+    if result["status"] == "ok" and call.next is not None:
+        downstream, facts["client"] = await _call_next(request, call, span, correlation_id)
     result["totalMs"] = round((time.perf_counter() - started) * 1000, 3)
     facts["endNs"] = time.time_ns()
     result["span"] = facts
@@ -93,7 +192,7 @@ async def process(request: web.Request) -> web.Response:
         body=_nest(result, downstream),
         status=result["httpStatus"],
         headers=headers,
-        content_type="application/json",
+        content_type=JSON,
     )
 
 
@@ -106,7 +205,7 @@ def _nest(result: dict[str, Any], downstream: bytes) -> bytes:
 async def _run_step(
     request: web.Request,
     body: dict[str, Any],
-    step: dict[str, Any],
+    step: Hop,
     span: HopContext,
     correlation_id: str,
 ) -> dict[str, Any]:
@@ -119,6 +218,7 @@ async def _run_step(
     own_ms = round((time.perf_counter() - step_started) * 1000, 3)
     raw_customer = body.get("customer")
     customer: dict[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
+    fields = step.get("fields")
     result: dict[str, Any] = {
         "stepName": step.get("stepName"),
         "serviceName": ident.service,
@@ -142,7 +242,7 @@ async def _run_step(
             "traceId": span.trace_id,
             "outcome": error.value if error else "success",
             "durationMs": own_ms,
-            "fields": step.get("fields") if isinstance(step.get("fields"), dict) else {},
+            "fields": fields if isinstance(fields, dict) else {},
             "timestamp": time.time(),
         },
     }
@@ -155,7 +255,7 @@ def _number(value: Any, default: float, lo: float, hi: float) -> float:
     return min(max(float(value), lo), hi)
 
 
-def _injected_error(step: dict[str, Any]) -> ErrorType | None:
+def _injected_error(step: Hop) -> ErrorType | None:
     rate = _number(step.get("errorRate"), 0.0, 0.0, 1.0)
     if rate <= 0 or random.random() >= rate:
         return None
@@ -166,57 +266,99 @@ def _injected_error(step: dict[str, Any]) -> ErrorType | None:
 
 
 async def _call_next(
-    request: web.Request, body: dict[str, Any], span: HopContext, correlation_id: str
+    request: web.Request, call: _Call, span: HopContext, correlation_id: str
 ) -> tuple[bytes, dict[str, Any]]:
-    """Call the next hop the orchestrator put in the request: its JSON answer, unparsed, and
-    the facts of the CLIENT span of that call, whose id is the parent-id the next hop got."""
-    nxt = body["hops"][1]
-    think_ms = _number(body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
+    """Call the next hop the panel put in the request, with the same body: its JSON answer,
+    unparsed, and the facts of the CLIENT span of that call, whose id is the parent-id the next
+    hop got."""
+    ident: Identity = request.app[IDENTITY]
+    nxt = call.next
+    assert nxt is not None
+    think_ms = _number(call.body.get("thinkTimeMs"), 0.0, 0.0, 60_000.0)
     if think_ms:
         await asyncio.sleep(think_ms / 1000)  # the customer's think time between steps
-    url = str(nxt.get("url"))
-    call: dict[str, Any] = {"spanId": new_span_id(), "url": url, "startNs": time.time_ns()}
-    headers = span.outgoing(call["spanId"]) | {"x-correlation-id": correlation_id}
-    payload = dict(body, hops=body["hops"][1:])
+    index = call.index + 1
+    url = nxt["url"]
+    call_facts: dict[str, Any] = {"spanId": new_span_id(), "url": url, "startNs": time.time_ns()}
+    headers = span.outgoing(call_facts["spanId"]) | {
+        "x-correlation-id": correlation_id,
+        hdrs.CONTENT_TYPE: JSON,
+        HOP_HEADER: str(index),
+        CHAIN_HEADER: credential(ident.secret, index, call.raw),
+    }
+    deadline = call.deadline(index)
+    budget = deadline - time.monotonic() if deadline is not None else None
     client: ClientSession = request.app[CLIENT]
+    who = f"{nxt.get('serviceName')} on port {hop_port(url)}"
+    kind, status = "unreachable", 502
     try:
-        async with client.post(url, json=payload, headers=headers) as resp:
+        if budget is not None and budget <= 0:
+            raise TimeoutError
+        async with client.post(
+            url, data=call.raw, headers=headers, timeout=ClientTimeout(total=budget)
+        ) as resp:
             raw = await resp.read()
-            call |= {"endNs": time.time_ns(), "httpStatus": resp.status, "error": None}
-            if resp.content_type == "application/json" and raw[:1] == b"{" and raw[-1:] == b"}":
-                return raw, call
-            problem = f"HTTP {resp.status} answered with {resp.content_type}, not a step result"
-            call["error"] = "invalid_response"
-    except (ClientError, TimeoutError, ValueError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"
-        call |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
+            call_facts |= {"endNs": time.time_ns(), "httpStatus": resp.status, "error": None}
+            if resp.content_type == JSON and raw[:1] == b"{" and raw[-1:] == b"}":
+                return raw, call_facts
+            problem = f"{who} answered HTTP {resp.status} with {resp.content_type}, not a result"
+            call_facts["error"] = "invalid_response"
+    except TimeoutError:
+        kind, status = "timeout", 504
+        problem = (
+            f"no answer from {who} within {max(budget or 0.0, 0.0):.1f} s (the chain's budget)"
+        )
+        call_facts |= {"endNs": time.time_ns(), "httpStatus": None, "error": "timeout"}
+    except (ClientError, ValueError) as exc:
+        problem = f"{who} cannot be reached: {exc or type(exc).__name__}"
+        call_facts |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
     failed = json.dumps(
         {
             "stepName": nxt.get("stepName"),
             "serviceName": nxt.get("serviceName"),
             "status": "failed",
-            "httpStatus": 502,
-            "error": {"type": "unreachable", "message": problem},
+            "httpStatus": status,
+            "error": {"type": kind, "message": problem},
             "downstream": None,
         }
     ).encode()
-    return failed, call
+    return failed, call_facts
 
 
 def make_app(identity: Identity) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[guard])
     app[IDENTITY] = identity
+    app[RULES] = Rules(host_names(identity.port, ("127.0.0.1", "localhost")))
 
     async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-        async with ClientSession(timeout=ClientTimeout(total=60)) as session:
+        # Each call's own timeout comes from the chain's deadline (protocol.answer_by).
+        async with ClientSession(timeout=ClientTimeout(total=None)) as session:
             app[CLIENT] = session
             yield
 
     app.cleanup_ctx.append(client_ctx)
     app.router.add_get("/health", health)
-    app.router.add_post("/process", process)
+    app.router.add_post(PROCESS_PATH, process)
     return app
 
 
-def current_identity(service: str, company: str, port: int, token: str) -> Identity:
-    return Identity(service, company, port, token, os.getpid(), time.monotonic())
+def current_identity(
+    service: str,
+    company: str,
+    port: int,
+    token: str,
+    secret: bytes = b"",
+    hop_ports: range = range(0),
+    api_port: int = 0,
+) -> Identity:
+    return Identity(
+        service,
+        company,
+        port,
+        token,
+        os.getpid(),
+        time.monotonic(),
+        secret=secret,
+        hop_ports=hop_ports,
+        api_port=api_port,
+    )

@@ -5,7 +5,8 @@ Started by `app.core.forkserver.ForkServerLauncher` (never inside the panel/Qt p
 once, freezes the heap (`gc.freeze`, so children share those pages copy-on-write), then serves
 requests from the panel over an AF_UNIX SOCK_SEQPACKET socket (one message per datagram):
 
-  panel -> server  {"id": 7, "service": .., "company": .., "port": .., "token": ..}
+  panel -> server  {"id": 7, "service": .., "company": .., "port": .., "token": ..,
+                    "secret": hex, "hopPorts": [lo, hi], "apiPort": ..}
   server -> panel  {"id": 7, "pid": 1234} + fds [stdout/stderr pipe read end, pidfd of the child]
                    {"id": 7, "error": ".."} when the fork itself failed
                    {"exit": 1234, "code": 0} when a child has been reaped (negative: signal)
@@ -150,12 +151,17 @@ def _handle_request(server: _Server) -> bool:
         return False
     try:
         request = json.loads(data)
+        lo, hi = (int(p) for p in request["hopPorts"])
         args = ServiceArgs(
             service=str(request["service"]),
             company=str(request["company"]),
             port=int(request["port"]),
             token=str(request["token"]),
             parent_pid=os.getpid(),  # a forked child's parent is this server
+            # Over the panel's private socket: the secret never reaches a command line.
+            secret=bytes.fromhex(str(request["secret"])),
+            hop_ports=range(lo, hi + 1),
+            api_port=int(request["apiPort"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         _send(server.sock, {"id": _request_id(data), "error": f"bad request: {exc!r}"})

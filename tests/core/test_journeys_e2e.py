@@ -62,16 +62,15 @@ def test_four_step_chain_propagates_one_trace_with_chained_spans(settings: Setti
                 assert parents == [cust.root_span_id, *calls]  # each hop's CLIENT span
                 assert {s.event["correlationId"] for s in cust.steps} == {cust.correlation_id}
             # The raw response nests the four results in order.
-            from app.core.simulation import build_hops
-
-            hops = build_hops(result_journey(core), {s.key: s for s in core.services()})
+            chain = core.chain_for(result_journey(core))
+            data, headers, _ = chain.request({"id": "c1"})
             tp = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(
-                    hops[0]["url"],
-                    json={"hops": hops, "customer": {"id": "c1"}},
-                    headers={"traceparent": tp, "tracestate": "x=1"},
+                    chain.first_url,
+                    data=data,
+                    headers=headers | {"traceparent": tp, "tracestate": "x=1"},
                 ) as resp,
             ):
                 body = await resp.json()

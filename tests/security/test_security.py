@@ -75,7 +75,11 @@ def test_step_service_limits_request_bodies(settings: Settings) -> None:
             big = b'{"hops": "' + b"x" * (SERVICE_MAX_BODY + 1) + b'"}'
             async with (
                 aiohttp.ClientSession() as http,
-                http.post(f"http://127.0.0.1:{svc.port}/process", data=big) as resp,
+                http.post(
+                    f"http://127.0.0.1:{svc.port}/process",
+                    data=big,
+                    headers={"Content-Type": "application/json"},
+                ) as resp,
             ):
                 assert resp.status == 413
 

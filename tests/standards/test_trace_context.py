@@ -7,6 +7,7 @@ two-step chain and reads what the second service put on the wire.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ from aiohttp import ClientSession, web
 from multidict import CIMultiDict
 
 from app.config import LauncherKind, Settings
+from app.core.chain import Chain
 from app.core.journeys import parse_journey
 from app.core.orchestrator import open_core
-from app.core.simulation import build_hops
+from app.service.protocol import Hop, hop_url
 from app.service.trace import (
     OUR_KEY,
     TraceState,
@@ -372,25 +374,38 @@ def test_two_step_chain_follows_the_processing_model(settings: Settings) -> None
         seen.append(CIMultiDict(request.headers))
         return web.json_response({"serviceName": "capture", "status": "ok", "downstream": None})
 
-    async def send(http: ClientSession, hops: list[dict[str, Any]], headers: Any) -> Any:
-        async with http.post(hops[0]["url"], json={"hops": hops}, headers=headers) as resp:
+    async def send(http: ClientSession, chain: Chain, headers: Any) -> Any:
+        body, signed, _ = chain.request({"id": "trace-test"})
+        for name, value in signed.items():
+            headers.add(name, value)
+        async with http.post(chain.first_url, data=body, headers=headers) as resp:
             return await resp.json()
 
     async def scenario() -> None:
         async with open_core(settings) as core:
             app = web.Application()
-            app.router.add_post("/capture", capture)
+            app.router.add_post("/process", capture)
             runner = web.AppRunner(app)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            # A hop may only lead to a pool port: the capture stands on the pool's last one.
+            port = settings.port_hi
+            site = web.TCPSite(runner, "127.0.0.1", port)
             await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             try:
-                chain = journey("Trace Co", "AService", "BService")
-                result = await core.run_journey(chain)
+                raw_journey = journey("Trace Co", "AService", "BService")
+                result = await core.run_journey(raw_journey)
                 assert result.ok, result.error
-                hops = build_hops(parse_journey(chain), {s.key: s for s in core.services()})
-                hops.append({"url": f"http://127.0.0.1:{port}/capture", "serviceName": "capture"})
+                running = core.chain_for(parse_journey(raw_journey))
+                capture_hop = Hop(
+                    url=hop_url(port),
+                    stepName="capture",
+                    serviceName="capture",
+                    latencyMs=0.0,
+                    errorRate=0.0,
+                    errorType="internal",
+                    fields={},
+                )
+                chain = replace(running, hops=(*running.hops, capture_hop))
                 async with ClientSession() as http:
                     raw = CIMultiDict(
                         [
@@ -401,10 +416,10 @@ def test_two_step_chain_follows_the_processing_model(settings: Settings) -> None
                             ("TraceState", "Bad=1, congo=t61rcWkgMzE,,rojo=dup"),
                         ]
                     )
-                    body = await send(http, hops, raw)
+                    body = await send(http, chain, raw)
                     dup = CIMultiDict([("traceparent", VALID), ("traceparent", VALID)])
                     dup.add("tracestate", "congo=t61rcWkgMzE")
-                    restarted = await send(http, hops, dup)
+                    restarted = await send(http, chain, dup)
             finally:
                 await runner.cleanup()
 

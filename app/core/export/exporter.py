@@ -15,7 +15,7 @@ import contextlib
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,6 +30,7 @@ from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint, ExportSettings, Signal
 from app.core.journeys import Journey
 from app.core.simulation import CustomerResult
+from app.service.protocol import Hop
 
 RETRYABLE = frozenset({429, 502, 503, 504})  # the OTLP/HTTP specification's retryable codes
 PROTOBUF = "application/x-protobuf"
@@ -238,7 +239,7 @@ class Exporter:
     def enabled(self) -> bool:
         return bool(self.channels)
 
-    def offer(self, journey: Journey, hops: list[dict[str, Any]], result: CustomerResult) -> None:
+    def offer(self, journey: Journey, hops: Sequence[Hop], result: CustomerResult) -> None:
         """The simulator's hook: queue one finished customer for every signal (no waiting)."""
         if not self.channels:
             return
