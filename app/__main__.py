@@ -1,4 +1,5 @@
-"""`python -m app` opens the window; subcommands: serve | run | ports | stop-all | traffic."""
+"""`python -m app` opens the window; subcommands: serve | run | ports | stop-all | restart |
+traffic."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=[m.value for m in Mode], default=None)
     run.add_argument("--think-time-ms", type=float, default=0.0)
     run.add_argument("--seed", type=int, default=None)
+    restart = command("restart", "restart one service of a running panel in place")
+    restart.add_argument("service", help="its service name (or its key, Name-Company)")
     traffic = command("traffic", "continuous traffic through a running panel's journey")
     traffic.add_argument("action", choices=["start", "stop", "status"])
     traffic.add_argument("--rate", type=float, default=None, help="journeys per second (start)")
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli.cmd_serve(
             settings, ns.host or settings.api_host, settings.api_port, ns.allow_remote
         )
+    if ns.command == "restart":
+        return cli.cmd_restart(settings, ns.service)
     if ns.command == "traffic":
         if ns.action == "start" and ns.rate is None:
             print("error: traffic start needs --rate (journeys per second)", file=sys.stderr)

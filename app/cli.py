@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from app.core.orchestrator import Core
 
 API_TIMEOUT_S = 30.0
+API_SLACK_S = 5.0  # beyond the panel's own bound: the answer's way back
+DEFAULT_STOP_BOUND_S = 60.0  # a panel that does not say its bound (an older one)
 # The commands find a panel's API by BIZOBS_API_PORT only (serve --port is the server's option).
 API_PORT_HINT = " (if it serves on another port, set BIZOBS_API_PORT to it)"
 
@@ -127,6 +130,39 @@ def _other_panel_answers(settings: Settings) -> bool:
     return True
 
 
+def _stop_bound(settings: Settings) -> float:
+    """How long the panel says its Stop All may take (GET /api/health `stopBoundS`)."""
+    body = _api_call(settings, "GET", "/api/health", timeout=5.0) or {}
+    bound = body.get("stopBoundS")
+    if isinstance(bound, int | float) and not isinstance(bound, bool) and 0 < bound < 3600:
+        return float(bound)
+    return DEFAULT_STOP_BOUND_S
+
+
+def cmd_restart(settings: Settings, service: str, out: TextIO = sys.stdout) -> int:
+    """Restart one service of a running panel in place (its port when free)."""
+    if lock_holder(settings.state_dir) is None:
+        _note_other_panel(settings)
+        print(f"error: no panel runs on state directory {settings.state_dir}", file=sys.stderr)
+        return 2
+    if _other_panel_answers(settings):
+        return 2
+    path = f"/api/services/{urllib.parse.quote(service, safe='')}/restart"
+    body = _api_call(settings, "POST", path, timeout=_stop_bound(settings) * 2, errors=True)
+    if body is None:
+        print(
+            f"error: the panel's API on port {settings.api_port} does not answer{API_PORT_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    if "httpStatus" in body:
+        print(f"error: {body.get('error', body['httpStatus'])}", file=sys.stderr)
+        return 1
+    s = body["service"]
+    print(f"restarted {s['key']}: pid {s['pid']} on port {s['port']}", file=out)
+    return 0
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
     holder = lock_holder(settings.state_dir)
     if holder is None:
@@ -169,7 +205,14 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     except StateLockedError as exc:
         if _other_panel_answers(settings):
             return 2
-        body = _api_call(settings, "POST", "/api/services/stop-all")
+        bound = _stop_bound(settings)
+        print(
+            f"a panel holds {settings.state_dir}: asking it to stop every service "
+            f"(it takes up to {bound:g} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        body = _api_call(settings, "POST", "/api/services/stop-all", timeout=bound + API_SLACK_S)
         if body is not None:
             print(f"stopped {services(body['stopped'])} through the running panel", file=out)
             return 0
@@ -382,7 +425,8 @@ def cmd_traffic(
     if action == "start":
         body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
     elif action == "stop":
-        body = _api_call(settings, "POST", "/api/traffic/stop", errors=True)
+        bound = _stop_bound(settings) + API_SLACK_S
+        body = _api_call(settings, "POST", "/api/traffic/stop", timeout=bound, errors=True)
     else:
         body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
     if body is None:

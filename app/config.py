@@ -26,6 +26,14 @@ class LauncherKind(StrEnum):
     EXEC = "exec"  # fresh interpreter per service
 
 
+class AutoRestart(StrEnum):
+    """Whether a service that exits or stops answering is restarted by itself (PM2's
+    `autorestart`): with backoff, at most a few times a minute (app/core/orchestrator.py)."""
+
+    NO = "no"
+    ON_FAILURE = "on-failure"
+
+
 MAX_WAIT_MS = 600_000  # ten minutes: longer is a typo, not a grace
 
 
@@ -61,6 +69,7 @@ class Settings:
     launcher: LauncherKind = LauncherKind.FORK
     demo_pacing_ms: int = 0
     max_customers: int = MAX_CUSTOMERS
+    autorestart: AutoRestart = AutoRestart.NO
     # Test-only: turn the pre-run cleanup off to prove the acceptance check can fail.
     cleanup_enabled: bool = True
 
@@ -146,6 +155,13 @@ def from_env(env: Mapping[str, str] | None = None, /, **overrides: object) -> Se
         values["api_enabled"] = False
     if env.get("BIZOBS_CLEANUP") == "0":  # test-only: proves the acceptance check can fail
         values["cleanup_enabled"] = False
+    if restart := env.get("BIZOBS_AUTORESTART"):
+        try:
+            values["autorestart"] = AutoRestart(restart)
+        except ValueError as exc:
+            raise SettingsError(
+                f"BIZOBS_AUTORESTART must be one of no, on-failure; got {restart!r}"
+            ) from exc
     if launcher := env.get("BIZOBS_LAUNCHER"):
         try:
             values["launcher"] = LauncherKind(launcher)

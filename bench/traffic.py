@@ -82,7 +82,7 @@ async def rate_rows(settings: Settings, rates: list[float], window: float) -> li
         if not result.ok:
             raise SystemExit(f"run failed: {result.error}")
         for rate in rates:
-            core.start_traffic(rate)
+            await core.start_traffic(rate)
             await asyncio.sleep(1.0)  # settling: the measurement window starts after it
             t0, s0 = time.monotonic(), core.traffic.status().sent
             await asyncio.sleep(window)  # the measurement window itself

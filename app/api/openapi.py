@@ -240,6 +240,10 @@ _STEP_COUNTS = {
         "stepName": {"type": "string"},
         "ok": {"type": "integer"},
         "failed": {"type": "integer"},
+        "notReached": {
+            "type": "integer",
+            "description": "an earlier step failed: this one was never called",
+        },
         "p50Ms": {"type": "number"},
         "p95Ms": {"type": "number"},
     },
@@ -248,16 +252,44 @@ _STEP_COUNTS = {
 _JOURNEY_COUNTS: dict[str, Any] = {
     "completed": {"type": "integer"},
     "failed": {"type": "integer"},
+    "cancelled": {
+        "type": "integer",
+        "description": "cut short: a stop's drain bound, or a service that broke under them",
+    },
     "p50Ms": {"type": "number"},
     "p95Ms": {"type": "number"},
     "perStep": {"type": "array", "items": _STEP_COUNTS},
 }
 TRAFFIC_STATUS = {
     "type": "object",
-    "required": ["running", "rate", "sent", "completed", "failed", "inFlight", "perStep"],
+    "required": [
+        "running",
+        "rate",
+        "sent",
+        "completed",
+        "failed",
+        "cancelled",
+        "skipped",
+        "inFlight",
+        "perStep",
+    ],
+    "description": "sent = completed + failed + cancelled + inFlight, always",
     "properties": {
         "running": {"type": "boolean"},
-        "paused": {"type": "boolean", "description": "a Run Journey is switching the services"},
+        "paused": {
+            "oneOf": [{"const": False}, {"type": "string", "minLength": 1}],
+            "description": "why no journey is sent now (a switch, a service that exited or "
+            "does not answer), or false",
+        },
+        "skipped": {
+            "type": "integer",
+            "description": "journeys not sent: the machine was behind or the in-flight bound hit",
+        },
+        "journey": {"type": "string", "description": "the company traffic goes through"},
+        "perStepSince": {
+            "type": "number",
+            "description": "when perStep began counting (the current journey's steps only)",
+        },
         "rate": {"type": "number", "description": "journeys per second asked for"},
         "achievedRate": {"type": "number", "description": "journeys per second sent lately"},
         "behind": {
@@ -360,6 +392,25 @@ SPEC: dict[str, Any] = {
         "/api/services/stop-all": _post(
             "stop every service of ours (a run in progress is cancelled first)", OBJ, {}
         ),
+        "/api/services/{service}/restart": {
+            "post": {
+                **_post(
+                    "restart one service in place (its port when free); traffic through it "
+                    "holds meanwhile and goes on through the new process",
+                    OBJ,
+                    {"404": _error("no running service of that name"), **BUSY},
+                )["post"],
+                "parameters": [
+                    {
+                        "name": "service",
+                        "in": "path",
+                        "required": True,
+                        "description": "a service name one company runs, or its key",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            }
+        },
         "/api/health": _get("the control API is up", OBJ),
         "/api/runs": _get(
             "recent runs",

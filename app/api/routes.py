@@ -14,16 +14,18 @@ from aiohttp import hdrs, web
 from app.api.security import GUARD, Guard, Handler, guard_requests
 from app.core.errors import (
     BusyError,
+    ClientGoneError,
     CoreError,
     NoJourneyError,
     PoolExhaustedError,
     Problem,
     StateDatabaseError,
+    UnknownServiceError,
     ValidationError,
 )
 from app.core.model import Mode, PortState
 from app.core.orchestrator import Core
-from app.core.runs import RunResult
+from app.core.runs import RunResult, service_json
 
 MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
 CORE = web.AppKey("core", Core)
@@ -46,6 +48,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error(409, str(exc))
     except PoolExhaustedError as exc:
         return error(503, str(exc))
+    except UnknownServiceError as exc:
+        return error(404, str(exc))
+    except ClientGoneError as exc:  # nobody reads this answer; the log says it was dropped
+        log.info("control API: %s %s dropped: %s", request.method, request.path, exc)
+        return error(499, str(exc))
     except StateDatabaseError as exc:  # the disk: 507 Insufficient Storage
         return error(507, str(exc))
     except CoreError as exc:
@@ -191,6 +198,11 @@ async def services_stop_all(request: web.Request) -> web.Response:
     )
 
 
+async def services_restart(request: web.Request) -> web.Response:
+    record = await request.app[CORE].restart_service(request.match_info["service"])
+    return web.json_response({"ok": True, "service": service_json(record)})
+
+
 async def health(request: web.Request) -> web.Response:
     core = request.app[CORE]
     return web.json_response(
@@ -200,6 +212,8 @@ async def health(request: web.Request) -> web.Response:
             "services": len(core.services()),
             "range": [core.settings.port_lo, core.settings.port_hi],
             "stateDir": str(core.settings.state_dir),
+            # How long Stop All may take whatever the services do: clients wait this long.
+            "stopBoundS": core.stop_bound_s,
         }
     )
 
@@ -226,7 +240,7 @@ async def traffic_start(request: web.Request) -> web.Response:
     body = await _body(request)
     if "rate" not in body:
         raise ValidationError(Problem("rate", "body needs a 'rate' in journeys per second"))
-    status = request.app[CORE].start_traffic(body["rate"], _whole(body.get("seed")))
+    status = await request.app[CORE].start_traffic(body["rate"], _whole(body.get("seed")))
     return web.json_response({"ok": True, **status.to_json()})
 
 
@@ -257,6 +271,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/ports/cleanup", ports_cleanup),
     ("GET", "/api/services/status", services_status),
     ("POST", "/api/services/stop-all", services_stop_all),
+    ("POST", "/api/services/{service}/restart", services_restart),
     ("GET", "/api/health", health),
     ("GET", "/api/runs", runs),
     ("GET", "/api/runs/{run_id}", run_detail),

@@ -45,6 +45,12 @@ class Chain:
     def ports(self) -> tuple[int, ...]:
         return tuple(p for h in self.hops if (p := hop_port(h["url"])) is not None)
 
+    @property
+    def keys(self) -> frozenset[str]:
+        """The service keys the chain goes through."""
+        company = self.journey.company_name
+        return frozenset(service_key(h["serviceName"], company) for h in self.hops)
+
     def budget_s(self, think_ms: float = 0.0) -> float:
         return chain_budget_s([h["latencyMs"] for h in self.hops], think_ms)
 

@@ -51,6 +51,14 @@ class NoJourneyError(CoreError):
     """Continuous traffic needs a running journey, and none is running."""
 
 
+class ClientGoneError(CoreError):
+    """A queued request's caller went away before its turn: it is dropped unstarted."""
+
+
+class UnknownServiceError(CoreError):
+    """No running service of ours has that name or key."""
+
+
 class PoolExhaustedError(CoreError):
     """The port pool cannot fit what was asked."""
 

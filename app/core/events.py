@@ -46,6 +46,8 @@ class ServiceChange(StrEnum):
     EXITED = "exited"  # died on its own while running: its port is stale until the sweep
     STALE = "stale"  # released by a sweep: forgotten
     FAILED = "failed"  # a launch that did not become ready
+    TROUBLE = "trouble"  # running, but exited or not answering (detail: what, in words)
+    RECOVERED = "recovered"  # answers again with its own identity
 
 
 class LogLevel(StrEnum):

@@ -36,6 +36,28 @@ _NEXT_STATES: dict[ServiceState, frozenset[ServiceState]] = {
 }
 
 
+class TroubleKind(StrEnum):
+    """What is wrong with a running service the panel watches (app/core/watch.py)."""
+
+    EXITED = "exited"  # its process is gone (the pidfd said so at once)
+    NOT_ANSWERING = "not answering"  # /health gave no answer within the watch's bound
+    NOT_OURS = "not ours"  # something answers on its port, but not with its identity
+    GAVE_UP = "gave up"  # automatic restarts used up their limit
+
+
+@dataclass(frozen=True)
+class Trouble:
+    kind: TroubleKind
+    since: float  # time.monotonic() when it was seen
+    detail: str = ""  # e.g. "code -9", or the restart limit
+
+    def text(self, now: float) -> str:
+        """How the grid, the journey map and the traffic status say it."""
+        if self.kind is TroubleKind.NOT_ANSWERING:
+            return f"not answering for {max(0.0, now - self.since):.0f} s"
+        return f"{self.kind.value} ({self.detail})" if self.detail else self.kind.value
+
+
 class Mode(StrEnum):
     """How a run drives its customers (the replaced system's three endpoints)."""
 
@@ -139,6 +161,7 @@ class PortInfo:
     process_name: str | None = None
     started_at: float | None = None
     others: tuple[str, ...] = ()  # other listeners on this port (another address), as text
+    trouble: str = ""  # what is wrong with our service here, in words ("exited (code -9)")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -22,17 +23,29 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
-from app.config import LauncherKind, Settings
+from app.config import AutoRestart, LauncherKind, Settings
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
     BusyError,
+    ClientGoneError,
     CoreError,
     NoJourneyError,
     PoolExhaustedError,
     StateDatabaseError,
+    UnknownServiceError,
+    ValidationError,
 )
-from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
+from app.core.events import (
+    CoreEvents,
+    LogLevel,
+    PhaseEvent,
+    PhaseStatus,
+    RunEvent,
+    RunStatus,
+    ServiceChange,
+    ServiceEvent,
+)
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
 from app.core.journeys import Journey
@@ -48,6 +61,7 @@ from app.core.model import (
     ServiceRecord,
     ServiceSpec,
     StopReport,
+    TroubleKind,
 )
 from app.core.ports import PortPool
 from app.core.runlock import Exclusive, acquire
@@ -65,8 +79,10 @@ from app.core.simulation import (
     Simulator,
     make_customers,
 )
-from app.core.traffic import Target, Traffic, check_rate, check_seed
+from app.core.tasks import TaskOwner
+from app.core.traffic import STOP_DRAIN_S, Target, Traffic, check_rate, check_seed
 from app.core.traffic_model import TrafficStatus
+from app.core.watch import Watcher
 from app.service.protocol import Hop
 
 log = logging.getLogger(__name__)
@@ -80,6 +96,15 @@ Work = Callable[[], Awaitable[dict[str, int]]]
 WARM_ROUNDS = 3  # warm-up requests through a new chain: rounds of WARM_PARALLEL at once
 WARM_PARALLEL = 4
 WARM_TIMEOUT_S = 10.0
+SWITCH = "switch"  # the traffic hold of a Run Journey (and of stopping the customer services)
+# Automatic restarts (PM2's autorestart / max_restarts): at most RESTART_LIMIT per service in
+# RESTART_WINDOW_S, the n-th after RESTART_BACKOFF_S * 2**n; then the service is given up.
+RESTART_LIMIT = 3
+RESTART_WINDOW_S = 60.0
+RESTART_BACKOFF_S = 0.5
+RESTART_QUEUE_S = 10.0  # a restart queues this long behind a run before it is refused
+STOP_SLACK_S = 5.0  # SIGKILL, the reap, the port check, a cancelled run's rollback
+REUSE_ANSWER_S = 1.0  # reusing a running journey: each service must answer /health this fast
 
 
 def make_launcher(kind: LauncherKind) -> Launcher:
@@ -155,6 +180,10 @@ class Core:
         # Traffic is exported too, through whichever exporter is current (replace_exporter).
         self.traffic = Traffic(events, self._client, self._offer)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
+        self.watcher = Watcher(manager, lambda: self.traffic.running)
+        self._background = TaskOwner("core", self._background_failed)
+        self._restarts: dict[str, deque[float]] = {}  # when each service was restarted by itself
+        events.service.connect(self._on_service)
 
     async def start(self, db_message: str | None) -> None:
         if db_message:
@@ -165,14 +194,18 @@ class Core:
             self._startup_note(
                 f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
             )
+        self.watcher.start()
 
     def _startup_note(self, message: str) -> None:
         self.startup_messages.append(message)
         self.events.say("core", message, LogLevel.WARNING)
 
     async def aclose(self) -> None:
-        """First step of closing: no run may go on while the services are stopped."""
+        """First step of closing: no run, watch or restart may go on while the services are
+        stopped."""
         try:
+            await self.watcher.aclose()
+            await self._background.aclose()
             await self._cancel_run("the panel closing")
         finally:
             if self._http is not None:
@@ -182,6 +215,12 @@ class Core:
     @property
     def busy(self) -> bool:
         return self._run_lock.locked()
+
+    @property
+    def stop_bound_s(self) -> float:
+        """How long Stop All may take, whatever the services do: traffic's drain, then every
+        service's grace (they stop concurrently), the kill and the port check."""
+        return STOP_DRAIN_S + self.settings.stop_grace_ms / 1000 + STOP_SLACK_S
 
     @property
     def pool_label(self) -> str:
@@ -233,22 +272,125 @@ class Core:
     async def stop_service(self, key: str) -> StopReport:
         return await self.manager.stop([key])
 
+    # -- watching the fleet (docs/architecture.md, "Watching the fleet") ----------------------
+    async def restart_service(self, name: str, wait_s: float = RESTART_QUEUE_S) -> ServiceRecord:
+        """Stop service `name` (a key, or a service name running once) and start it again, on
+        its port when free; traffic through it holds meanwhile and goes on through the new
+        process (its chain rebuilt). Queues up to `wait_s` behind a run."""
+        key = self.service_key(name)
+        async with self._exclusive(f"restart {name}", wait_s):
+            record = self.manager.get(key)
+            if record is None:
+                raise UnknownServiceError(f"no running service {name!r} (it was stopped)")
+            hold = f"restart:{key}"
+            self.traffic.hold_now(hold, f"restarting {record.service_name} on {record.port}", key)
+            try:
+                restarted = await self.manager.restart(key)
+            except CoreError as exc:
+                why = f"{record.service_name} could not be restarted: {exc}"
+                self.traffic.hold_now(hold, why, key)
+                raise
+            await self.traffic.release(_trouble_hold(key))
+            journey = self._journey
+            chain_keys = {s.key for s in journey.service_specs()} if journey else set()
+            target = self.traffic_target_of(journey) if journey and key in chain_keys else None
+            await self.traffic.release(hold, target)
+            return restarted
+
+    def service_key(self, name: str) -> str:
+        """The key of our running service `name`: a key, or a service name only one company
+        runs now. UnknownServiceError / ValidationError (ambiguous) otherwise."""
+        if self.manager.get(name) is not None:
+            return name
+        keys = sorted(s.key for s in self.manager.services() if s.service_name == name)
+        if not keys:
+            raise UnknownServiceError(f"no running service {name!r}")
+        if len(keys) > 1:
+            raise ValidationError(f"{name!r} runs for several companies: name one of {keys}")
+        return keys[0]
+
+    def _on_service(self, event: ServiceEvent) -> None:
+        """A service broke or recovered: traffic through it holds at once (nothing more is
+        sent to its port) and goes on when it answers again; restart it if asked to."""
+        if event.change in (ServiceChange.EXITED, ServiceChange.TROUBLE):
+            self._broken(event.key, event.detail)
+        elif event.change is ServiceChange.RECOVERED:
+            self._background.spawn(self.traffic.release(_trouble_hold(event.key)), "resume")
+
+    def _broken(self, key: str, detail: str) -> None:
+        record = self.manager.get(key)
+        trouble = self.manager.trouble(key)
+        if record is None or trouble is None:
+            return
+        target = self.traffic.target
+        if target is not None and key in target.chain.keys:
+            reason = f"{record.service_name} on {record.port} {detail}"
+            self.traffic.hold_now(_trouble_hold(key), reason, key)
+        auto = self.settings.autorestart is AutoRestart.ON_FAILURE
+        if auto and trouble.kind is not TroubleKind.GAVE_UP:
+            self._schedule_restart(key)
+
+    def _schedule_restart(self, key: str) -> None:
+        now = time.monotonic()
+        recent = self._restarts.setdefault(key, deque())
+        while recent and recent[0] < now - RESTART_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= RESTART_LIMIT:
+            limit = f"after {RESTART_LIMIT} restarts in {RESTART_WINDOW_S:g} s"
+            self.manager.note_trouble(key, TroubleKind.GAVE_UP, limit)
+            return
+        delay = RESTART_BACKOFF_S * 2 ** len(recent)
+        recent.append(now + delay)
+        self._background.spawn(self._auto_restart(key, delay), f"restart {key}")
+
+    async def _auto_restart(self, key: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # the backoff before an automatic restart (PM2's)
+        if self.manager.get(key) is None or self.manager.trouble(key) is None:
+            return  # stopped, replaced or recovered meanwhile
+        try:
+            await self.restart_service(key)
+        except CoreError as exc:
+            self.events.say(key, f"automatic restart failed: {exc}", LogLevel.ERROR)
+
+    def _background_failed(self, name: str, exc: BaseException) -> None:
+        self.events.say("core", f"{name} failed: {type(exc).__name__}: {exc}", LogLevel.ERROR)
+
     # -- traffic (docs/architecture.md, "Traffic") --------------------------------------------
-    def start_traffic(self, rate: object, seed: object = None) -> TrafficStatus:
+    async def start_traffic(self, rate: object, seed: object = None) -> TrafficStatus:
         """Continuous traffic through the running journey (or a new rate for it). A bad rate
         raises ValidationError, no running journey NoJourneyError; neither changes anything."""
         value, seed_value = check_rate(rate), check_seed(seed)
-        if self.traffic.running:  # paused too: a switch under way keeps the new rate
-            return self.traffic.set_rate(value)
+        if self.traffic.running:  # held too: a switch under way keeps the new rate
+            return await self.traffic.set_rate(value)
         if self.busy:
             raise BusyError("cannot start traffic: a journey run is in progress")
-        return self.traffic.start(value, self.traffic_target(), seed_value)
+        return await self.traffic.start(value, self.traffic_target(), seed_value)
 
     def traffic_target(self) -> Target:
         journey = self._journey
-        if journey is None or not self.journey_running(journey):
+        if journey is None:
             raise NoJourneyError("no journey is running: run one first, then start traffic")
+        if not self.journey_running(journey):
+            raise NoJourneyError(self._not_running(journey))
         return self.traffic_target_of(journey)
+
+    def _not_running(self, journey: Journey) -> str:
+        """Why traffic cannot go through `journey`, and what the operator can do."""
+        states = {p.key: p for p in self.ports() if p.key}
+        for spec in journey.service_specs():
+            port = states.get(spec.key)
+            if port is None:
+                return (
+                    f"{spec.service_name} of {journey.company_name} is not running any more: "
+                    "run the journey again, then start traffic"
+                )
+            if port.state is not PortState.ALLOCATED:
+                what = port.trouble or port.state.value
+                return (
+                    f"{spec.service_name} of {journey.company_name} is {what}: restart it "
+                    "(its cell's menu) or run the journey again, then start traffic"
+                )
+        return "another journey's services are running: run this journey again first"
 
     async def stop_traffic(self) -> TrafficStatus:
         """Drain and stop: the final counts."""
@@ -271,13 +413,20 @@ class Core:
         )
 
     async def run_journey(
-        self, journey: Any, wait_s: float = 0.0, reuse_running: bool = False, **params: Any
+        self,
+        journey: Any,
+        wait_s: float = 0.0,
+        reuse_running: bool = False,
+        still_wanted: Callable[[], bool] | None = None,
+        **params: Any,
     ) -> RunResult:
         """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
         and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError
         (after queueing up to `wait_s` for it to end). With `reuse_running`, a journey equal to
-        the running one only simulates on its services. A run that fails later returns
-        ok=False with the reason (its services rolled back).
+        the running one, each of its services answering /health with its identity within
+        REUSE_ANSWER_S, only simulates on its services. A queued run whose `still_wanted` says
+        no once its turn comes is dropped (ClientGoneError) before anything happens. A run that
+        fails later returns ok=False with the reason (its services rolled back).
 
         The run is a task of its own that holds the run lock until it ends: a caller that is
         cancelled (a closing API) leaves it running under the core, where Stop All and closing
@@ -287,8 +436,10 @@ class Core:
         )
         await acquire(self._run_lock, "run a journey", wait_s)
         try:
+            if still_wanted is not None and not still_wanted():
+                raise ClientGoneError("the caller went away while the run was queued")
             # Under the lock: a queued request finds the pool as the run before it left it.
-            reuse = reuse_running and self.journey_running(request.journey)
+            reuse = reuse_running and await self._answering(request.journey)
             if not reuse:
                 self.check_capacity(len(self._launch_specs(request.journey)))
         except BaseException:
@@ -307,6 +458,12 @@ class Core:
         finally:
             self._run_task = None
             self._run_lock.release()
+
+    async def _answering(self, journey: Journey) -> bool:
+        """Is `journey` running, each of its services answering with its identity now? (A
+        hung one must mean a full run, not a reuse that waits for it.)"""
+        keys = [s.key for s in journey.service_specs()]
+        return self.journey_running(journey) and await self.manager.all_answer(keys, REUSE_ANSWER_S)
 
     def journey_running(self, journey: Journey) -> bool:
         """Is `journey` the last one run, with each of its services still answering on its
@@ -400,7 +557,7 @@ class Core:
         async def stop() -> dict[str, int]:
             # In-flight traffic ends on the old services before they stop: the switch fails no
             # journey (docs/architecture.md, "Traffic").
-            await self.traffic.pause()
+            await self.traffic.hold(SWITCH, "a Run Journey is switching the services")
             counts["stopped"] = len(await self.manager.request_stop(keys))
             return {"stopped": counts["stopped"]}
 
@@ -418,7 +575,7 @@ class Core:
         async def launch() -> dict[str, int]:
             started = await self.manager.start_many(self._launch_specs(req.journey), run_id)
             warmed = await self._warm(req.journey) if self.warm_up else 0
-            self.traffic.resume(self.traffic_target_of(req.journey))
+            await self.traffic.release(SWITCH, self.traffic_target_of(req.journey))
             return {"launched": len(started), "warmed": warmed}
 
         sim_box: list[SimulationResult] = []
@@ -508,6 +665,10 @@ class Core:
     async def stop_customer_services(self, wait_s: float = 0.0) -> StopReport:
         """Stop every service but the essential ones, between runs (queueing up to `wait_s`)."""
         async with self._exclusive("stop the customer services", wait_s):
+            # Like a Run Journey's stop phase: traffic ends on these services first, and goes on
+            # through the next journey that runs.
+            reason = "the customer services were stopped: traffic resumes with the next journey"
+            await self.traffic.hold(SWITCH, reason)
             return await self.manager.stop_customer_services()
 
     async def _simulate(self, req: RunRequest) -> SimulationResult:
@@ -569,3 +730,8 @@ class Core:
                 f"the journey needs {needed} ports but the pool "
                 f"{self.settings.port_lo}-{self.settings.port_hi} can offer only {room}"
             )
+
+
+def _trouble_hold(key: str) -> str:
+    """The traffic hold while service `key` is broken."""
+    return f"trouble:{key}"

@@ -48,10 +48,15 @@ class PortPool:
         listeners: Mapping[int, Listener],
         avoid: Collection[int] = (),
         who: str = "a service",
+        prefer: int | None = None,
     ) -> int:
-        """The first port that is not taken, not listened on (foreign ports are skipped) and
-        bindable right now. The caller records it before it awaits anything."""
-        for port in self.ports:
+        """`prefer` if it is free, else the first port that is not taken, not listened on
+        (foreign ports are skipped) and bindable right now. The caller records it before it
+        awaits anything."""
+        candidates = list(self.ports)
+        if prefer is not None and prefer in self.ports:
+            candidates.insert(0, prefer)
+        for port in candidates:
             if port not in avoid and self.is_free(port, taken, listeners):
                 return port
         raise PoolExhaustedError(f"no free port in {self.label} for {who}")
@@ -72,11 +77,17 @@ class PortPool:
         records: Records,
         listeners: Mapping[int, Listener],
         orphans: Mapping[int, ServiceRecord] | None = None,
+        troubles: Mapping[str, str] | None = None,
     ) -> list[PortInfo]:
         """Every port's state (docs/architecture.md, "Port states") from one scan; `orphans` are
-        ledger rows of an earlier panel run, by pid."""
+        ledger rows of an earlier panel run, by pid; `troubles` what is wrong with our running
+        services, by key, in words."""
         orphans = orphans or {}
-        return [self._port_info(p, records.get(p), listeners.get(p), orphans) for p in self.ports]
+        troubles = troubles or {}
+        return [
+            self._port_info(p, records.get(p), listeners.get(p), orphans, troubles)
+            for p in self.ports
+        ]
 
     def _port_info(
         self,
@@ -84,6 +95,7 @@ class PortPool:
         record: ServiceRecord | None,
         listener: Listener | None,
         orphans: Mapping[int, ServiceRecord],
+        troubles: Mapping[str, str],
     ) -> PortInfo:
         others = listener.others if listener else ()
         if record is not None:
@@ -98,6 +110,7 @@ class PortPool:
                 listener.name if listener else None,
                 record.started_at,
                 others,
+                troubles.get(record.key, ""),
             )
         if listener is not None:
             orphan = orphans.get(listener.pid) if listener.pid else None

@@ -46,6 +46,8 @@ from app.core.model import (
     ServiceSpec,
     ServiceState,
     StopReport,
+    Trouble,
+    TroubleKind,
 )
 from app.core.ports import PortPool
 from app.service.protocol import SECRET_BYTES
@@ -84,6 +86,9 @@ class ServiceManager:
         self.events = events
         self._records: dict[str, ServiceRecord] = {}
         self._handles: dict[str, ProcessHandle] = {}
+        # What is wrong with a running service (it exited, it does not answer): kept until it
+        # recovers, is restarted or is forgotten (app/core/watch.py).
+        self._troubles: dict[str, Trouble] = {}
         self._http: ClientSession | None = None
         self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
         # The chain credential's key, one per panel: only this panel can start a chain or
@@ -119,7 +124,15 @@ class ServiceManager:
 
     def snapshot(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
         listeners = self.scan() if listeners is None else listeners
-        return self.pool.snapshot(self.by_port(), listeners, self.orphans())
+        now = time.monotonic()
+        troubles = {k: t.text(now) for k, t in self._troubles.items()}
+        return self.pool.snapshot(self.by_port(), listeners, self.orphans(), troubles)
+
+    def trouble(self, key: str) -> Trouble | None:
+        return self._troubles.get(key)
+
+    def troubles(self) -> dict[str, Trouble]:
+        return dict(self._troubles)
 
     def free_capacity(self, listeners: Mapping[int, Listener] | None = None) -> int:
         listeners = self.scan() if listeners is None else listeners
@@ -167,14 +180,19 @@ class ServiceManager:
             started.append(await self.start(spec, run_id, listeners))
 
     async def start(
-        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener] | None = None
+        self,
+        spec: ServiceSpec,
+        run_id: str,
+        listeners: Mapping[int, Listener] | None = None,
+        prefer: int | None = None,
     ) -> ServiceRecord:
+        """Start one service, on `prefer` when that port is free (a restart keeps its port)."""
         if spec.key in self._records:
             raise ServiceStartError(f"{spec.key} is already running")
         avoid: set[int] = set()
         for attempt in range(BIND_RETRIES):
             seen = listeners if attempt == 0 and listeners is not None else self.scan()
-            record = self._reserve(spec, run_id, seen, avoid)
+            record = self._reserve(spec, run_id, seen, avoid, prefer)
             try:
                 return await self._start_on(record)
             except PortInUseError as exc:
@@ -183,11 +201,16 @@ class ServiceManager:
         raise ServiceStartError(f"{spec.key}: every port tried was taken: {sorted(avoid)}")
 
     def _reserve(
-        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener], avoid: set[int]
+        self,
+        spec: ServiceSpec,
+        run_id: str,
+        listeners: Mapping[int, Listener],
+        avoid: set[int],
+        prefer: int | None = None,
     ) -> ServiceRecord:
         """Choose a port and record it in one step (no await in between): the table of records
         is the reservation, so two concurrent starts can never choose the same port."""
-        port = self.pool.choose(self.by_port(), listeners, avoid, who=spec.key)
+        port = self.pool.choose(self.by_port(), listeners, avoid, who=spec.key, prefer=prefer)
         record = ServiceRecord(
             key=spec.key,
             service_name=spec.service_name,
@@ -253,23 +276,48 @@ class ServiceManager:
     async def _verify_health(self, record: ServiceRecord, deadline: float, timeout: float) -> None:
         """Ready means /health answers with this service's own name, pid and token: a leftover
         process on the same port cannot pass for it."""
-        url = f"http://127.0.0.1:{record.port}/health"
         left = deadline - time.monotonic()
         try:
-            if left <= 0:
-                raise TimeoutError
-            async with self._client().get(url, timeout=ClientTimeout(total=left)) as resp:
-                body = await resp.json()
+            body = await self._health(record, left)
         except TimeoutError as exc:
             raise ServiceStartError(
                 f"not ready within {timeout:.1f} s: /health did not answer in time"
             ) from exc
         except (ClientError, ValueError) as exc:
             raise ServiceStartError(f"/health did not answer: {exc!r}") from exc
-        expected = {"service": record.service_name, "pid": record.pid, "token": record.token}
-        got = {k: body.get(k) for k in expected} if isinstance(body, dict) else body
-        if got != expected:
+        if (got := _identity(body)) != (expected := _expected(record)):
             raise ServiceStartError(f"/health answered {got}, expected {expected}")
+
+    async def identity_problem(
+        self, record: ServiceRecord, timeout: float
+    ) -> tuple[TroubleKind, str] | None:
+        """None when the service answers /health with its own identity within `timeout`;
+        else what is wrong (the watcher's probe, app/core/watch.py)."""
+        try:
+            body = await self._health(record, timeout)
+        except TimeoutError:
+            return TroubleKind.NOT_ANSWERING, f"no answer within {timeout:g} s"
+        except (ClientError, ValueError) as exc:
+            return TroubleKind.NOT_ANSWERING, f"/health failed: {type(exc).__name__}"
+        if _identity(body) != _expected(record):
+            return TroubleKind.NOT_OURS, f"port {record.port} answers for another process"
+        return None
+
+    async def all_answer(self, keys: Iterable[str], timeout: float) -> bool:
+        """Does every one of these services answer /health with its identity within
+        `timeout`? (Reusing a running journey needs that, not only listening sockets.)"""
+        records = [self._records.get(k) for k in keys]
+        if any(r is None for r in records):
+            return False
+        checks = [self.identity_problem(r, timeout) for r in records if r is not None]
+        return not any(await asyncio.gather(*checks))
+
+    async def _health(self, record: ServiceRecord, timeout: float) -> object:
+        if timeout <= 0:
+            raise TimeoutError
+        url = f"http://127.0.0.1:{record.port}/health"
+        async with self._client().get(url, timeout=ClientTimeout(total=timeout)) as resp:
+            return await resp.json()
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
@@ -351,6 +399,7 @@ class ServiceManager:
     def _forget(self, key: str, how: ServiceChange) -> None:
         record = self._records.pop(key)
         self._handles.pop(key, None)
+        self._troubles.pop(key, None)
         if record.pid is not None:
             self._ledger_remove(record.pid)
         self.events.service.emit(ServiceEvent(key, how, record.port, record.pid))
@@ -360,16 +409,64 @@ class ServiceManager:
         if record is None or self._handles.get(key) is not handle:
             return
         if record.state is ServiceState.RUNNING:
-            # Died on its own: its port now shows as stale until the next sweep releases it.
+            # Died on its own: its port shows as stale until it is restarted or swept.
             self.events.say(
                 key,
-                f"exited unexpectedly (status {code}); port {record.port} is stale",
+                f"exited unexpectedly (code {code}); port {record.port} is stale",
                 LogLevel.WARNING,
             )
+            trouble = self._troubles[key] = Trouble(
+                TroubleKind.EXITED, time.monotonic(), f"code {code}"
+            )
             event = ServiceEvent(
-                key, ServiceChange.EXITED, record.port, record.pid, f"status {code}"
+                key, ServiceChange.EXITED, record.port, record.pid, trouble.text(trouble.since)
             )
             self.events.service.emit(event)
+
+    # -- troubles (app/core/watch.py) -----------------------------------------------------------
+    def note_trouble(self, key: str, kind: TroubleKind, detail: str = "") -> None:
+        """Record what is wrong with running service `key` (once per kind: the first time it
+        was seen stays) and say so."""
+        record = self._records.get(key)
+        current = self._troubles.get(key)
+        if record is None or (current is not None and current.kind is kind):
+            return
+        final = current is not None and current.kind in (TroubleKind.EXITED, TroubleKind.GAVE_UP)
+        if final and kind is not TroubleKind.GAVE_UP:
+            return  # an exit is final until a restart; a probe of a dead port says no more
+        trouble = self._troubles[key] = Trouble(kind, time.monotonic(), detail)
+        text = trouble.text(trouble.since)
+        self.events.say(key, f"{text} on port {record.port}", LogLevel.WARNING)
+        self.events.service.emit(
+            ServiceEvent(key, ServiceChange.TROUBLE, record.port, record.pid, text)
+        )
+
+    def clear_trouble(self, key: str) -> None:
+        """`key` answers again with its own identity."""
+        trouble = self._troubles.get(key)
+        record = self._records.get(key)
+        if record is None or trouble is None or trouble.kind not in _CLEARABLE:
+            return
+        del self._troubles[key]
+        self.events.say(key, f"answers again on port {record.port}")
+        self.events.service.emit(
+            ServiceEvent(key, ServiceChange.RECOVERED, record.port, record.pid)
+        )
+
+    async def restart(self, key: str) -> ServiceRecord:
+        """Stop `key`'s process for sure (at once if it does not answer: it cannot shut down
+        gracefully) and start it again, on the same port when that is free."""
+        record = self._records.get(key)
+        if record is None or key not in self._handles:
+            raise ServiceStartError(f"{key} is not running: there is nothing to restart")
+        trouble = self._troubles.get(key)
+        hung = trouble is not None and trouble.kind is TroubleKind.NOT_ANSWERING
+        grace = 0.0 if hung else self.settings.stop_grace_ms / 1000
+        await waiting.to_the_end(self._finish_stop(key, grace, ServiceChange.STOPPED))
+        spec = ServiceSpec(record.service_name, record.company, record.essential)
+        restarted = await self.start(spec, record.run_id, prefer=record.port)
+        self.events.say(key, f"restarted: pid {restarted.pid} on port {restarted.port}")
+        return restarted
 
     # -- stale allocations and orphans ----------------------------------------------------------
     async def sweep(self) -> SweepReport:
@@ -465,6 +562,18 @@ class ServiceManager:
     def _emit(self, record: ServiceRecord) -> None:
         change = ServiceChange(record.state.value)
         self.events.service.emit(ServiceEvent(record.key, change, record.port, record.pid))
+
+
+_CLEARABLE = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_OURS})
+
+
+def _identity(body: object) -> object:
+    keys = ("service", "pid", "token")
+    return {k: body.get(k) for k in keys} if isinstance(body, dict) else body
+
+
+def _expected(record: ServiceRecord) -> dict[str, object]:
+    return {"service": record.service_name, "pid": record.pid, "token": record.token}
 
 
 def _first_error(exc: BaseException) -> BaseException:

@@ -456,7 +456,7 @@ class CoreBridge(QObject):
         running journey → commandFailed. Counts arrive through trafficChanged."""
 
         async def start(core: Core) -> None:
-            core.start_traffic(rate)
+            await core.start_traffic(rate)
 
         await self._command("Start traffic", start)
 

@@ -67,7 +67,7 @@ async def fleet(settings: Settings) -> AsyncIterator[tuple[Core, str, int]]:
         try:
             result = await core.run_journey(journey("Victim Co", "LoginService", "PayService"))
             assert result.ok, result.error
-            core.start_traffic(2)
+            await core.start_traffic(2)
             [essential] = [s for s in core.services() if s.essential]
             assert essential.port == settings.port_lo
             yield core, server.url, essential.port
