@@ -25,7 +25,6 @@ from multidict import CIMultiDict
 from app.config import LauncherKind, Settings
 from app.core.journeys import parse_journey
 from app.core.orchestrator import open_core
-from app.core.simulation import build_hops
 from app.service.trace import OUR_KEY, hop_context, new_span_id
 from tests.conftest import make_settings, run
 from tests.helpers import journey
@@ -555,13 +554,14 @@ def test_suite_inputs_over_the_wire(settings: Settings) -> None:
             chain = journey("Suite Co", "AService", "BService")
             result = await core.run_journey(chain)
             assert result.ok, result.error
-            hops = build_hops(parse_journey(chain), {s.key: s for s in core.services()})
+            running = core.chain_for(parse_journey(chain))
             async with ClientSession() as http:
                 for case, headers, continued, flags in WIRE_CASES:
                     fields: CIMultiDict[str] = CIMultiDict(headers)
-                    async with http.post(
-                        hops[0]["url"], json={"hops": hops}, headers=fields
-                    ) as resp:
+                    body, signed, _ = running.request({"id": "suite"})
+                    for name, value in signed.items():
+                        fields.add(name, value)
+                    async with http.post(running.first_url, data=body, headers=fields) as resp:
                         assert resp.status == 200, case
                         a: dict[str, Any] = await resp.json()
                         own = resp.headers.getall("traceparent")
