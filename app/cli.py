@@ -387,8 +387,11 @@ def cmd_serve(
 
 
 def format_traffic(status: dict[str, Any]) -> str:
-    state = "paused" if status.get("paused") else "running" if status["running"] else "stopped"
+    paused = status.get("paused")
+    state = "paused" if paused else "running" if status["running"] else "stopped"
     head = f"traffic {state} at {status['rate']:g} journeys/s"
+    if paused:
+        head += f": {paused}"
     if status["running"]:
         head += f" (achieved {status['achievedRate']:g}/s{', BEHIND' if status['behind'] else ''})"
     if status.get("reason"):
@@ -396,11 +399,19 @@ def format_traffic(status: dict[str, Any]) -> str:
     lines = [
         head,
         f"sent {status['sent']}, completed {status['completed']}, failed {status['failed']}, "
-        f"in flight {status['inFlight']}, p50 {status['p50Ms']:g} ms, p95 {status['p95Ms']:g} ms",
+        f"cancelled {status.get('cancelled', 0)}, in flight {status['inFlight']}, skipped "
+        f"{status.get('skipped', 0)}, p50 {status['p50Ms']:g} ms, p95 {status['p95Ms']:g} ms",
     ]
-    rows = [("STEP", "OK", "FAILED", "P50 ms", "P95 ms")]
+    rows = [("STEP", "OK", "FAILED", "NOT REACHED", "P50 ms", "P95 ms")]
     rows += [
-        (s["stepName"], str(s["ok"]), str(s["failed"]), f"{s['p50Ms']:g}", f"{s['p95Ms']:g}")
+        (
+            s["stepName"],
+            str(s["ok"]),
+            str(s["failed"]),
+            str(s.get("notReached", 0)),
+            f"{s['p50Ms']:g}",
+            f"{s['p95Ms']:g}",
+        )
         for s in status["perStep"]
     ]
     if len(rows) > 1:

@@ -357,6 +357,11 @@ PORTS_STATUS = {
                     "company": {"type": ["string", "null"]},
                     "pid": {"type": ["integer", "null"]},
                     "essential": {"type": "boolean"},
+                    "trouble": {
+                        "type": "string",
+                        "description": "what is wrong with our service here, in words "
+                        '("exited (code -9)", "not answering for 3 s"); empty when nothing',
+                    },
                 },
             },
         },

@@ -156,6 +156,7 @@ async def ports_status(request: web.Request) -> web.Response:
                     "pid": p.pid,
                     "essential": p.essential,
                     "process": p.process_name,
+                    "trouble": p.trouble,
                 }
                 for p in ports
             ],

@@ -364,7 +364,9 @@ class Core:
             return await self.traffic.set_rate(value)
         if self.busy:
             raise BusyError("cannot start traffic: a journey run is in progress")
-        return await self.traffic.start(value, self.traffic_target(), seed_value)
+        status = await self.traffic.start(value, self.traffic_target(), seed_value)
+        self.watcher.poke()  # the chain carries customers now: watch it at the short interval
+        return status
 
     def traffic_target(self) -> Target:
         journey = self._journey

@@ -424,9 +424,11 @@ class ServiceManager:
             self.events.service.emit(event)
 
     # -- troubles (app/core/watch.py) -----------------------------------------------------------
-    def note_trouble(self, key: str, kind: TroubleKind, detail: str = "") -> None:
-        """Record what is wrong with running service `key` (once per kind: the first time it
-        was seen stays) and say so."""
+    def note_trouble(
+        self, key: str, kind: TroubleKind, detail: str = "", since: float | None = None
+    ) -> None:
+        """Record what is wrong with running service `key` since `since` (time.monotonic; now
+        by default), once per kind: the first time it was seen stays; and say so."""
         record = self._records.get(key)
         current = self._troubles.get(key)
         if record is None or (current is not None and current.kind is kind):
@@ -434,8 +436,8 @@ class ServiceManager:
         final = current is not None and current.kind in (TroubleKind.EXITED, TroubleKind.GAVE_UP)
         if final and kind is not TroubleKind.GAVE_UP:
             return  # an exit is final until a restart; a probe of a dead port says no more
-        trouble = self._troubles[key] = Trouble(kind, time.monotonic(), detail)
-        text = trouble.text(trouble.since)
+        trouble = self._troubles[key] = Trouble(kind, since or time.monotonic(), detail)
+        text = trouble.text(time.monotonic())
         self.events.say(key, f"{text} on port {record.port}", LogLevel.WARNING)
         self.events.service.emit(
             ServiceEvent(key, ServiceChange.TROUBLE, record.port, record.pid, text)

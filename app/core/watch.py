@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 
 from app.core.model import ServiceState, TroubleKind
@@ -74,10 +75,11 @@ class Watcher:
         record = self._manager.get(key)
         if record is None:
             return
+        asked = time.monotonic()  # not answering since the question, not since the timeout
         verdict = await self._manager.identity_problem(record, NOT_ANSWERING_S)
         if self._manager.get(key) is not record:
             return  # stopped or restarted meanwhile: the verdict is about a process gone
         if verdict is None:
             self._manager.clear_trouble(key)
         else:
-            self._manager.note_trouble(key, *verdict)
+            self._manager.note_trouble(key, *verdict, since=asked)
