@@ -482,6 +482,15 @@ class CoreBridge(QObject):
 
         await self._command(f"Stop {key}", stop)
 
+    async def restart_service(self, key: str) -> None:
+        """Restart one service in place; traffic through it goes on by itself once it runs."""
+
+        async def restart(core: Core) -> None:
+            record = await core.restart_service(key)
+            self.events.say(key, f"restarted on port {record.port} (pid {record.pid})")
+
+        await self._command(f"Restart {key}", restart)
+
     async def _command(self, name: str, work: Callable[[Core], Awaitable[None]]) -> None:
         try:
             await work(self._require())

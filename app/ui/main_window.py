@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.grid = PortGrid()
         self.grid.set_detail_provider(self.bridge.process_details)
         self.grid.stopServiceRequested.connect(self.stop_service)
+        self.grid.restartServiceRequested.connect(self.restart_service)
         self.grid.openHealthRequested.connect(self.open_health)
         grid_box = QGroupBox("Live port grid")
         # The grid is as tall as its rows, no taller: extra height goes to the views below
@@ -588,6 +589,9 @@ class MainWindow(QMainWindow):
         if self.bridge.is_open:
             self.logView.add("panel", f"stopping {key} (from the port grid)")
             self._task(self.bridge.stop_service(key))
+
+    def restart_service(self, key: str) -> None:
+        self._task(self.bridge.restart_service(key))
 
     def open_health(self, port: int) -> None:
         url = f"http://127.0.0.1:{port}/health"

@@ -103,13 +103,13 @@ def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: An
     assert view.source == "last run"
 
     # traffic counts take over while traffic has any: Pay recovers, Cart fails. Traffic counts
-    # the journeys Cart failed as failed at Pay too (never called): those are not Pay's.
+    # the journeys Cart failed apart from Pay's own failures: Pay was never called for them.
     status = TrafficStatus(
         running=True,
         steps=(
             StepSecond("Browse", ok=100, failed=0, p50_ms=9),
             StepSecond("Cart", ok=80, failed=20, p50_ms=15),
-            StepSecond("Pay", ok=79, failed=21, p50_ms=30),
+            StepSecond("Pay", ok=79, failed=1, p50_ms=30, not_reached=20),
         ),
     )
     view.set_traffic(status)

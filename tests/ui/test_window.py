@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QPushButton
 
 from app.config import EssentialService, Settings
 from app.core import probe
-from app.core.model import Phase
+from app.core.model import Phase, PortState
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_LATENCY, COL_SERVICE, COL_STEP
 from tests.conftest import our_service_processes
@@ -346,3 +346,35 @@ def test_window_serves_the_control_api_on_its_own_core(
         "ApiOneService-Api_Co",
         "ApiTwoService-Api_Co",
     }
+
+
+def test_a_killed_service_says_why_and_its_cell_restarts_it(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """SIGKILL a service: its cell, tooltip and journey-map node say "exited (code -9)" at
+    once; the cell's "Restart this service" brings it back on its port with a new pid."""
+    import os
+    import signal
+
+    from app.ui.widgets.journey_map import node_lines
+
+    panel = make_panel(settings)
+    w = panel.window
+    run_journey(qtbot, panel, "Kill Co", ["Login", "Pay"], customers=1)
+    [pay] = [s for s in panel.bridge.services() if s.service_name == "PayService"]
+    os.kill(pay.pid or 0, signal.SIGKILL)
+    cell = w.grid.cell(pay.port)
+    qtbot.waitUntil(lambda: cell.info.trouble == "exited (code -9)", timeout=5000)
+    assert ("Problem", "exited (code -9)") in cell.details()
+    assert cell.info.state is PortState.STALE
+    node = next(n for n in w.journeyMap.nodes if n.service_name == "PayService")
+    assert "⚠ exited (code -9)" in node_lines(node)[2]
+    menu = cell.build_menu()
+    restart = next(a for a in menu.actions() if a.objectName() == "restartServiceAction")
+    assert restart.isEnabled()
+    restart.trigger()
+    qtbot.waitUntil(
+        lambda: cell.info.state is PortState.ALLOCATED and cell.info.pid not in (None, pay.pid),
+        timeout=15000,
+    )
+    assert cell.info.trouble == "" and cell.info.port == pay.port

@@ -51,6 +51,8 @@ class MapNode:
     failed: int = 0  # failed *here*
     not_reached: int = 0  # journeys that failed upstream: this step was never called
     p50_ms: float | None = None
+    trouble: str = ""  # what is wrong with its service ("exited (code -9)"), from the cell
+    key: str | None = None  # its service's key: what a restart asks for
 
     @property
     def error_rate(self) -> float:
@@ -59,7 +61,9 @@ class MapNode:
 
     @property
     def failing(self) -> bool:
-        return self.state == "stale" or (self.failed > 0 and self.error_rate >= FAILING_ERROR_RATE)
+        if self.state == "stale" or self.trouble:
+            return True
+        return self.failed > 0 and self.error_rate >= FAILING_ERROR_RATE
 
 
 class JourneyMap(QWidget):
@@ -239,7 +243,7 @@ class JourneyMap(QWidget):
 def node_lines(node: MapNode) -> list[str]:
     """The node's text, top to bottom: step, service, port and state, counts, rate and p50."""
     port = f":{node.port}" if node.port else "no port"
-    state = "⚠ FAILING" if node.failing else node.state
+    state = f"⚠ {node.trouble}" if node.trouble else "⚠ FAILING" if node.failing else node.state
     p50 = f"p50 {node.p50_ms:,.0f} ms" if node.p50_ms is not None else "p50 —"
     skipped = f"   – {node.not_reached:,}" if node.not_reached else ""
     return [
@@ -273,6 +277,8 @@ def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> li
                 failed=failed,
                 not_reached=not_reached,
                 p50_ms=p50,
+                trouble=getattr(cell, "trouble", "") if cell is not None else "",
+                key=getattr(cell, "key", None) if cell is not None else None,
             )
         )
     return nodes
@@ -291,18 +297,11 @@ Counts = dict[str, tuple[int, int, int, float | None]]  # ok, failed here, not r
 
 
 def _traffic_counts(traffic: TrafficStatus | None) -> Counts:
-    """Traffic counts a step after a failed one (never called: each hop calls the next,
-    docs/architecture.md, "The step service") as failed too; what a step adds to the failures
-    of the step before it failed *there*."""
+    """Traffic counts each step's own failures, and apart from them the journeys that never
+    reached it (an earlier step failed: each hop calls the next, docs/architecture.md)."""
     if traffic is None:
         return {}
-    out: Counts = {}
-    upstream = 0
-    for s in traffic.steps:
-        not_reached = min(upstream, s.failed)
-        out[s.step_name] = (s.ok, s.failed - not_reached, not_reached, s.p50_ms)
-        upstream = s.failed
-    return out
+    return {s.step_name: (s.ok, s.failed, s.not_reached, s.p50_ms) for s in traffic.steps}
 
 
 def _run_counts(run: Any) -> Counts:

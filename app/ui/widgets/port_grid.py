@@ -102,6 +102,8 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
     """The facts about one port, as label/value rows (tooltip and "copy details")."""
     state = info.state.value + (" (essential)" if info.essential else "")
     rows = [("Port", str(info.port)), ("State", state)]
+    if info.trouble:
+        rows.append(("Problem", info.trouble))
     if info.service_name or info.key:
         rows.append(("Service", info.service_name or info.key or ""))
     if info.company:
@@ -220,6 +222,7 @@ class PortCell(QWidget):
 
     stateChanged = Signal(str)
     stopRequested = Signal(str)  # service key
+    restartRequested = Signal(str)  # service key
     healthRequested = Signal(int)  # port
 
     def __init__(self, info: PortInfo, parent: QWidget | None = None) -> None:
@@ -258,10 +261,11 @@ class PortCell(QWidget):
     def set_info(self, info: PortInfo) -> None:
         if info == self._info:
             return
-        changed = (info.state, info.key, info.essential) != (
+        changed = (info.state, info.key, info.essential, info.trouble) != (
             self._info.state,
             self._info.key,
             self._info.essential,
+            self._info.trouble,
         )
         self._info = info
         self.setAccessibleName(f"port {info.port}: {info.state.value} {info.key or ''}".strip())
@@ -304,6 +308,8 @@ class PortCell(QWidget):
         """Everything the cell's pixels depend on."""
         info = self._info
         state_text = "essential" if info.essential and info.state is PortState.ALLOCATED else ""
+        if info.trouble:  # the cell says what went wrong, in its first word
+            state_text = info.trouble.split(" (")[0]
         label = short_name(info.service_name) or (info.key or "")
         if not label and info.state is PortState.FOREIGN:
             label = info.process_name or "foreign"
@@ -340,9 +346,13 @@ class PortCell(QWidget):
         stop = menu.addAction("Stop this service")
         stop.setObjectName("stopServiceAction")
         stop.setEnabled(ours and info.service_name is not None)
+        restart = menu.addAction("Restart this service")
+        restart.setObjectName("restartServiceAction")
+        restart.setEnabled(info.state in (PortState.ALLOCATED, PortState.STALE) and ours)
         if info.key:
             key = info.key
             stop.triggered.connect(lambda: self.stopRequested.emit(key))
+            restart.triggered.connect(lambda: self.restartRequested.emit(key))
         health = menu.addAction("Open its /health")
         health.setObjectName("openHealthAction")
         health.setEnabled(info.state is PortState.ALLOCATED)
@@ -472,6 +482,7 @@ class PortGrid(QWidget):
     """The pool, `COLUMNS` cells a row (8×5 for 40 ports; more rows for larger pools)."""
 
     stopServiceRequested = Signal(str)
+    restartServiceRequested = Signal(str)
     openHealthRequested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -534,6 +545,7 @@ class PortGrid(QWidget):
             cell = PortCell(info, self._cells_box)
             cell.set_detail_provider(self._detail_provider)
             cell.stopRequested.connect(self.stopServiceRequested)
+            cell.restartRequested.connect(self.restartServiceRequested)
             cell.healthRequested.connect(self.openHealthRequested)
             self._layout.addWidget(cell, index // COLUMNS, index % COLUMNS)
             self._cells[info.port] = cell
