@@ -249,6 +249,7 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
         self.journeyMap = JourneyMap()
+        self.journeyMap.restartRequested.connect(self.restart_service)
         map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut
         map_scroll.setObjectName("journeyMapScroll")
         map_scroll.setWidgetResizable(True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QFont,
     QPainter,
     QPaintEvent,
@@ -27,7 +28,7 @@ from PySide6.QtGui import (
     QResizeEvent,
     QShowEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from app.core.traffic_model import TrafficStatus
 from app.ui.widgets.palette import failing_colours, swatch_for
@@ -67,8 +68,11 @@ class MapNode:
 
 
 class JourneyMap(QWidget):
+    restartRequested = Signal(str)  # the service key of a node (its menu)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.menu: QMenu | None = None
         self.setObjectName("journeyMap")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(int(NODE_H * MIN_SCALE + 2 * MARGIN))
@@ -140,6 +144,33 @@ class JourneyMap(QWidget):
         needed = rects[-1].bottom() + MARGIN if rects else NODE_H * MIN_SCALE + 2 * MARGIN
         if int(needed) != self.minimumHeight():
             self.setMinimumHeight(int(needed))
+
+    # -- a node's menu -------------------------------------------------------------------------
+    def node_at(self, pos: QPoint) -> MapNode | None:
+        for node, rect in zip(self.nodes, self.layout_rects(), strict=True):
+            if rect.contains(QPointF(pos)):
+                return node
+        return None
+
+    def build_menu(self, node: MapNode) -> QMenu:
+        """A node's menu (built fresh each time; also used by tests)."""
+        menu = QMenu(self)
+        restart = menu.addAction(f"Restart {node.service_name}")
+        restart.setObjectName("restartNodeAction")
+        restart.setEnabled(node.key is not None and node.state in ("allocated", "stale"))
+        if node.key is not None:
+            key = node.key
+            restart.triggered.connect(lambda: self.restartRequested.emit(key))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        node = self.node_at(event.pos())
+        if node is None:
+            return
+        if self.menu is not None:
+            self.menu.deleteLater()
+        self.menu = self.build_menu(node)
+        self.menu.popup(event.globalPos())  # popup(), not exec(): no nested event loop
 
     # -- painting ------------------------------------------------------------------------------
     def layout_rects(self) -> list[QRectF]:
