@@ -114,6 +114,9 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
     assert out.returncode == 2 and "use its window or its API" in out.stderr
     out = cli(settings, "stop-all")
     assert out.returncode == 0 and "through the running panel" in out.stdout
+    # It says what it waits for, and waits as long as the panel's own bound (not a fixed 30 s).
+    bound = Settings().stop_grace_ms / 1000 + 2.0 + 5.0  # the server runs with the default
+    assert f"asking it to stop every service (it takes up to {bound:g} s)" in out.stderr, out
     # Essentials of the server: two; plus the journey's one service.
     assert "stopped 3 services" in out.stdout
 
