@@ -13,6 +13,7 @@ import platformdirs
 
 from app.core.errors import SettingsError
 from app.core.limits import MAX_CUSTOMERS, MAX_PACING_MS
+from app.core.model import CleanupStrategy, sanitize_company
 
 DEFAULT_ESSENTIALS = (
     "DiscoveryService-Dynatrace",
@@ -52,6 +53,43 @@ class EssentialService:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """Ports only one company's services may take (BIZOBS_RESERVED_PORTS)."""
+
+    company: str
+    lo: int
+    hi: int
+
+    @property
+    def ports(self) -> range:
+        return range(self.lo, self.hi + 1)
+
+    @property
+    def company_key(self) -> str:
+        return sanitize_company(self.company)
+
+    @property
+    def label(self) -> str:
+        return f"{self.lo}-{self.hi}"
+
+    @classmethod
+    def parse_all(cls, text: str) -> tuple[Reservation, ...]:
+        """`Acme Corp=8081-8090;TechStart Inc=8091-8095`."""
+        out = []
+        for entry in (e.strip() for e in text.split(";")):
+            if not entry:
+                continue
+            company, eq, ports = entry.rpartition("=")
+            if not eq or not company.strip():
+                raise SettingsError(
+                    f"BIZOBS_RESERVED_PORTS: {entry!r} must look like Company Name=8081-8090"
+                )
+            lo, hi = parse_port_range(ports)
+            out.append(cls(company.strip(), lo, hi))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Settings:
     port_lo: int = 8081
     port_hi: int = 8120
@@ -70,6 +108,12 @@ class Settings:
     demo_pacing_ms: int = 0
     max_customers: int = MAX_CUSTOMERS
     autorestart: AutoRestart = AutoRestart.NO
+    # Several companies in one pool (docs/architecture.md): which journeys a run replaces by
+    # default, companies never replaced, ports reserved per company, and how far the pool grows.
+    cleanup_strategy: CleanupStrategy = CleanupStrategy.ALL
+    preserve_companies: tuple[str, ...] = ()
+    reserved_ports: tuple[Reservation, ...] = ()
+    ports_max_hi: int | None = None  # BIZOBS_PORTS_MAX's upper end: the pool may grow to it
     # Test-only: turn the pre-run cleanup off to prove the acceptance check can fail.
     cleanup_enabled: bool = True
 
@@ -90,6 +134,8 @@ class Settings:
             )
         if self.port_hi - self.port_lo + 1 > 1000:
             raise SettingsError("port range larger than 1000 ports")
+        self._check_growth()
+        self._check_reservations()
         if (
             not 0 <= self.stop_grace_ms <= MAX_WAIT_MS
             or not 0 < self.start_timeout_ms <= MAX_WAIT_MS
@@ -103,9 +149,50 @@ class Settings:
         if not 1 <= self.max_customers <= MAX_CUSTOMERS:
             raise SettingsError(f"max customers must be 1-{MAX_CUSTOMERS}")
 
+    def _check_growth(self) -> None:
+        hi = self.ports_max_hi
+        if hi is None:
+            return
+        if not self.port_hi <= hi <= 65535 or hi - self.port_lo + 1 > 1000:
+            raise SettingsError(
+                f"BIZOBS_PORTS_MAX must start where the pool starts ({self.port_lo}) and end at "
+                f"or after its end ({self.port_hi}), at most 1000 ports; got "
+                f"{self.port_lo}-{hi}"
+            )
+        if self.port_lo <= self.api_port <= hi:
+            raise SettingsError(
+                f"the control API port {self.api_port} lies inside the range the pool may grow "
+                f"to ({self.port_lo}-{hi}); choose one outside it (BIZOBS_API_PORT)"
+            )
+
+    def _check_reservations(self) -> None:
+        seen: dict[str, Reservation] = {}
+        taken: dict[int, str] = {}
+        for r in self.reserved_ports:
+            if not (self.port_lo <= r.lo <= r.hi <= self.port_hi):
+                raise SettingsError(
+                    f"BIZOBS_RESERVED_PORTS: {r.company}'s ports {r.label} must lie inside the "
+                    f"pool {self.port_lo}-{self.port_hi}"
+                )
+            if r.company_key in seen:
+                raise SettingsError(f"BIZOBS_RESERVED_PORTS: {r.company} is named twice")
+            for port in r.ports:
+                if port in taken:
+                    raise SettingsError(
+                        f"BIZOBS_RESERVED_PORTS: port {port} is reserved for both "
+                        f"{taken[port]} and {r.company}"
+                    )
+                taken[port] = r.company
+            seen[r.company_key] = r
+
     @property
     def ports(self) -> range:
         return range(self.port_lo, self.port_hi + 1)
+
+    @property
+    def max_ports(self) -> range:
+        """The ports the pool may ever use: its range, grown up to BIZOBS_PORTS_MAX."""
+        return range(self.port_lo, (self.ports_max_hi or self.port_hi) + 1)
 
     @property
     def db_path(self) -> Path:
@@ -155,6 +242,27 @@ def from_env(env: Mapping[str, str] | None = None, /, **overrides: object) -> Se
         values["api_enabled"] = False
     if env.get("BIZOBS_CLEANUP") == "0":  # test-only: proves the acceptance check can fail
         values["cleanup_enabled"] = False
+    if ports_max := env.get("BIZOBS_PORTS_MAX"):
+        lo, values["ports_max_hi"] = parse_port_range(ports_max)
+        base_lo = values.get("port_lo", overrides.get("port_lo", Settings.port_lo))
+        if lo != base_lo:
+            raise SettingsError(
+                f"BIZOBS_PORTS_MAX={ports_max!r} must start where the pool starts ({base_lo}): "
+                "the pool grows upwards"
+            )
+    if strategy := env.get("BIZOBS_CLEANUP_STRATEGY"):
+        try:
+            values["cleanup_strategy"] = CleanupStrategy(strategy)
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in CleanupStrategy)
+            raise SettingsError(
+                f"BIZOBS_CLEANUP_STRATEGY must be one of {choices}; got {strategy!r}"
+            ) from exc
+    if "BIZOBS_PRESERVE_COMPANIES" in env:
+        raw = env["BIZOBS_PRESERVE_COMPANIES"]
+        values["preserve_companies"] = tuple(c.strip() for c in raw.split(",") if c.strip())
+    if reserved := env.get("BIZOBS_RESERVED_PORTS"):
+        values["reserved_ports"] = Reservation.parse_all(reserved)
     if restart := env.get("BIZOBS_AUTORESTART"):
         try:
             values["autorestart"] = AutoRestart(restart)

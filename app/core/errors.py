@@ -51,6 +51,11 @@ class NoJourneyError(CoreError):
     """Continuous traffic needs a running journey, and none is running."""
 
 
+class RunConflictError(CoreError):
+    """A run cannot work with the journeys that stay resident (a shared service, a preserved
+    company); nothing was stopped."""
+
+
 class ClientGoneError(CoreError):
     """A queued request's caller went away before its turn: it is dropped unstarted."""
 

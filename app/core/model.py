@@ -58,6 +58,22 @@ class Trouble:
         return f"{self.kind.value} ({self.detail})" if self.detail else self.kind.value
 
 
+class CleanupStrategy(StrEnum):
+    """Which resident journeys a Run Journey replaces (docs/architecture.md, "Several
+    companies in one pool")."""
+
+    ALL = "all"  # every customer service (the replaced system's behaviour, the default)
+    COMPANY = "company"  # only the same company's journey
+    JOURNEY_TYPE = "journeyType"  # only journeys of the same industryType
+
+
+class Reuse(StrEnum):
+    """What a Run Journey does with a service whose step is unchanged."""
+
+    RESTART = "restart"  # stop it and start it again, as the replaced system visibly does
+    UNCHANGED = "unchanged"  # keep it running (same pid): the phases count it `kept`
+
+
 class Mode(StrEnum):
     """How a run drives its customers (the replaced system's three endpoints)."""
 
@@ -85,11 +101,12 @@ def service_key(service_name: str, company: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What to run: one step's service for one company."""
+    """What to run: one step's service for one company (for one resident journey)."""
 
     service_name: str
     company: str
     essential: bool = False
+    journey_id: str = ""
 
     @property
     def key(self) -> str:
@@ -117,6 +134,7 @@ class ServiceRecord:
     token: str = ""  # the service's identity token, answered by its /health
     cmdline_token: str = ""  # the token on the process's command line: proof it is ours
     started_at: float | None = None  # wall clock, once spawned
+    journey_id: str = ""  # the resident journey it serves ("" for an essential service)
 
     def to(self, state: ServiceState) -> ServiceRecord:
         """The record in its next state; an illegal transition is a bug, never silently taken."""
@@ -162,6 +180,9 @@ class PortInfo:
     started_at: float | None = None
     others: tuple[str, ...] = ()  # other listeners on this port (another address), as text
     trouble: str = ""  # what is wrong with our service here, in words ("exited (code -9)")
+    journey_id: str = ""  # the resident journey its service serves
+    reserved_for: str | None = None  # the company whose reserved port this is
+    grown: bool = False  # a port of a block the pool grew into
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
@@ -48,6 +48,7 @@ from app.core.model import (
     StopReport,
     Trouble,
     TroubleKind,
+    sanitize_company,
 )
 from app.core.ports import PortPool
 from app.service.protocol import SECRET_BYTES
@@ -89,6 +90,7 @@ class ServiceManager:
         # What is wrong with a running service (it exited, it does not answer): kept until it
         # recovers, is restarted or is forgotten (app/core/watch.py).
         self._troubles: dict[str, Trouble] = {}
+        self._last_port: dict[str, int] = {}  # where each service ran last (port reuse)
         self._http: ClientSession | None = None
         self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
         # The chain credential's key, one per panel: only this panel can start a chain or
@@ -134,9 +136,54 @@ class ServiceManager:
     def troubles(self) -> dict[str, Trouble]:
         return dict(self._troubles)
 
-    def free_capacity(self, listeners: Mapping[int, Listener] | None = None) -> int:
+    def free_capacity(
+        self, listeners: Mapping[int, Listener] | None = None, company_key: str | None = None
+    ) -> int:
+        """Free ports a service of `company_key` may take now (without growing the pool)."""
         listeners = self.scan() if listeners is None else listeners
-        return self.pool.free_capacity(self.by_port(), listeners)
+        return self.pool.free_capacity(self.by_port(), listeners, company_key)
+
+    def room(self, needs: Mapping[str | None, int], freed: Iterable[str] = ()) -> list[str]:
+        """What would not fit if the services `freed` were stopped: for each company (None:
+        every company without reserved ports) how many new services it needs. The unreserved
+        ports count the room the pool can still grow into. Empty when everything fits."""
+        gone = {self._records[k].port for k in freed if k in self._records}
+        listeners = self.scan()
+        taken = self.by_port()
+        problems = []
+        for company_key, needed in needs.items():
+            # The freed services' ports are ours: free once they stop (not bindable before).
+            allowed = set(self.pool.allowed(company_key))
+            free = self.pool.free_capacity(taken, listeners, company_key) + len(gone & allowed)
+            if company_key in self.pool.reserved:
+                name, ports = self.pool.reserved[company_key]
+                if needed > free:
+                    problems.append(
+                        f"{name}'s reserved ports {ports.start}-{ports.stop - 1} can offer "
+                        f"{free}, its journey needs {needed}"
+                    )
+                continue
+            if needed > free + self.pool.growth_room(taken, listeners):
+                problems.append(
+                    f"the journey needs {needed} ports but {self.pool.ranges_text} can offer "
+                    f"only {free + self.pool.growth_room(taken, listeners)}"
+                )
+        return problems
+
+    def needs(self, specs: Iterable[ServiceSpec]) -> dict[str | None, int]:
+        """New services per company with reserved ports, and (None) for all the others."""
+        needs: dict[str | None, int] = {}
+        for spec in specs:
+            key = _company_key(spec)
+            group = key if key in self.pool.reserved else None
+            needs[group] = needs.get(group, 0) + 1
+        return needs
+
+    def adopt(self, key: str, journey_id: str) -> None:
+        """Service `key` goes on running for another resident journey (it was kept)."""
+        record = self._records.get(key)
+        if record is not None:
+            self._records[key] = replace(record, journey_id=journey_id)
 
     def customer_keys(self) -> list[str]:
         return [k for k, r in self._records.items() if not r.essential and k in self._handles]
@@ -149,10 +196,11 @@ class ServiceManager:
         if not specs:
             return []
         listeners = self.scan()
-        if (room := self.free_capacity(listeners)) < len(specs):
-            raise PoolExhaustedError(
-                f"the port pool has {room} free ports, {len(specs)} services need one each"
-            )
+        unreserved = sum(1 for s in specs if _company_key(s) not in self.pool.reserved)
+        if grown := self.pool.grow(unreserved, self.by_port(), listeners):
+            self.events.say("pool", f"the pool grew by {grown} ports to {self.pool.label}")
+        if problems := self.room(self.needs(specs)):
+            raise PoolExhaustedError("; ".join(problems))
         started: list[ServiceRecord] = []
         gate = asyncio.Semaphore(self.start_concurrency)
         try:
@@ -210,7 +258,15 @@ class ServiceManager:
     ) -> ServiceRecord:
         """Choose a port and record it in one step (no await in between): the table of records
         is the reservation, so two concurrent starts can never choose the same port."""
-        port = self.pool.choose(self.by_port(), listeners, avoid, who=spec.key, prefer=prefer)
+        port = self.pool.choose(
+            self.by_port(),
+            listeners,
+            avoid,
+            who=spec.key,
+            # The same port again when it is free: stable addresses for dashboards.
+            prefer=prefer if prefer is not None else self._last_port.get(spec.key),
+            company_key=_company_key(spec),
+        )
         record = ServiceRecord(
             key=spec.key,
             service_name=spec.service_name,
@@ -219,6 +275,7 @@ class ServiceManager:
             run_id=run_id,
             essential=spec.essential,
             token=secrets.token_hex(16),
+            journey_id=spec.journey_id,
         )
         self._records[spec.key] = record
         return record
@@ -247,7 +304,7 @@ class ServiceManager:
             record.port,
             record.token,
             self.chain_secret,
-            self.pool.ports,
+            self.settings.max_ports,  # where hops may lead: the pool however far it grows
             self.settings.api_port,
         )
         try:
@@ -400,6 +457,8 @@ class ServiceManager:
         record = self._records.pop(key)
         self._handles.pop(key, None)
         self._troubles.pop(key, None)
+        if record.pid is not None:
+            self._last_port[key] = record.port
         if record.pid is not None:
             self._ledger_remove(record.pid)
         self.events.service.emit(ServiceEvent(key, how, record.port, record.pid))
@@ -567,6 +626,10 @@ class ServiceManager:
 
 
 _CLEARABLE = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_OURS})
+
+
+def _company_key(spec: ServiceSpec) -> str:
+    return sanitize_company(spec.company)
 
 
 def _identity(body: object) -> object:

@@ -99,11 +99,16 @@ class Traffic:
         http: Callable[[], ClientSession],
         on_customer: CustomerDone | None = None,
         max_in_flight: int = MAX_TRAFFIC_IN_FLIGHT,
+        on_status: Callable[[TrafficStatus], None] | None = None,
+        journey_id: str = "",
     ) -> None:
         self._events = events
         self._http = http
         self._on_customer = on_customer
         self._max_in_flight = max_in_flight
+        # Where each status goes: the streams' aggregate (app/core/streams.py), or the bus.
+        self._on_status = on_status or events.traffic.emit
+        self.journey_id = journey_id
         self._lock = asyncio.Lock()  # one command at a time, each to its end
         self._running = False
         self.reason = ""  # why traffic stopped when nobody asked (a failed Run Journey)
@@ -238,6 +243,10 @@ class Traffic:
         return self._rate
 
     @property
+    def holds(self) -> frozenset[str]:
+        return frozenset(self._holds)
+
+    @property
     def target(self) -> Target | None:
         return self._target
 
@@ -265,9 +274,19 @@ class Traffic:
             steps=self._steps.step_values(self._order()),
             series=tuple(self._series),
             reason=self.reason,
-            journey=self._target.journey.company_name if self._target else "",
+            journey_id=self.journey_id,
+            company=self._target.journey.company_name if self._target else "",
             steps_since=self._steps_since,
         )
+
+    @property
+    def totals(self) -> Tally:
+        """Everything counted since start (streams merge these)."""
+        return self._total
+
+    def second_tallies(self) -> dict[float, Tally]:
+        """The tally behind each point of the series, by second (streams merge these)."""
+        return dict(self._closed)
 
     # -- the pacer ------------------------------------------------------------------------
     async def _pace(self) -> None:
@@ -376,17 +395,10 @@ class Traffic:
         order = self._order()
         for second in range(max(first, before - SERIES_SECONDS), before):
             tally = self._open.pop(second, None) or Tally()
-            self._series.append(
-                TrafficSecond(
-                    float(second),
-                    tally.completed,
-                    tally.failed,
-                    tally.p(50),
-                    tally.p(95),
-                    tally.step_values(order),
-                    tally.cancelled,
-                )
-            )
+            self._closed[float(second)] = tally
+            while len(self._closed) > SERIES_SECONDS:
+                del self._closed[next(iter(self._closed))]
+            self._series.append(tally.second(float(second), order))
             self._last_closed = second
         for second in [s for s in self._open if s < before]:  # older than the series: dropped
             del self._open[second]
@@ -407,6 +419,7 @@ class Traffic:
         self._current_journey: Journey | None = None  # only if it is still the current one)
         self._open: dict[int, Tally] = {}
         self._series: deque[TrafficSecond] = deque(maxlen=SERIES_SECONDS)
+        self._closed: dict[float, Tally] = {}  # the tallies behind the series, oldest first
         self._last_closed = 0
         self._seed = 0
 
@@ -426,7 +439,7 @@ class Traffic:
 
     def _emit(self) -> TrafficStatus:
         status = self.status()
-        self._events.traffic.emit(status)
+        self._on_status(status)
         return status
 
     def _say(self, message: str, level: LogLevel = LogLevel.INFO) -> None:

@@ -80,8 +80,11 @@ class TrafficStatus:
     steps: tuple[StepSecond, ...] = ()
     series: tuple[TrafficSecond, ...] = field(default=(), repr=False)
     reason: str = ""  # why traffic stopped when the operator did not ask (a failed Run Journey)
-    journey: str = ""  # the company whose journey traffic goes through
+    journey_id: str = ""  # the resident journey traffic goes through (the newest stream's)
+    company: str = ""  # that journey's company
     steps_since: float = 0.0  # wall clock: when the current journey's step counts began
+    # One status per stream (a resident journey's own traffic); the counts above sum them.
+    streams: tuple[TrafficStatus, ...] = field(default=(), repr=False)
 
     def to_json(self, with_series: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,9 +103,12 @@ class TrafficStatus:
             "p95Ms": round(self.p95_ms, 2),
             "perStep": [s.to_json() for s in self.steps],
             "perStepSince": self.steps_since,
-            "journey": self.journey,
+            "journey": self.journey_id or None,
+            "company": self.company,
             "reason": self.reason,
         }
+        if self.streams or not self.journey_id:
+            out["streams"] = [s.to_json() for s in self.streams]
         if with_series:
             out["series"] = [s.to_json() for s in self.series]
         return out

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.core.traffic_model import StepSecond
+from app.core.traffic_model import StepSecond, TrafficSecond
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a step result's status (simulation.StepResult)
 StepOutcome = tuple[str, str, float | None]  # step name, status, latency (ms)
@@ -78,6 +78,12 @@ class StepTally:
         if latency_ms is not None:
             self.latency.add(latency_ms)
 
+    def merge(self, other: StepTally) -> None:
+        self.ok += other.ok
+        self.failed += other.failed
+        self.not_reached += other.not_reached
+        self.latency.merge(other.latency)
+
     def value(self, name: str) -> StepSecond:
         return StepSecond(
             name,
@@ -111,6 +117,15 @@ class Tally:
         for name, status, ms in steps:
             self.steps.setdefault(name, StepTally()).count(status, ms)
 
+    def merge(self, other: Tally) -> None:
+        """Add `other`'s counts (another stream's, the same second)."""
+        self.completed += other.completed
+        self.failed += other.failed
+        self.cancelled += other.cancelled
+        self.latency.merge(other.latency)
+        for name, step in other.steps.items():
+            self.steps.setdefault(name, StepTally()).merge(step)
+
     def cut(self) -> None:
         """A journey cut short (a stop's drain bound, a broken service): cancelled, not failed."""
         self.cancelled += 1
@@ -125,6 +140,13 @@ class Tally:
 
     def p(self, pct: float) -> float:
         return _or_zero(self.latency.percentile(pct))
+
+    def second(self, at: float, order: list[str]) -> TrafficSecond:
+        """This tally as one point of a series (its steps in `order` first)."""
+        values = self.step_values(order)
+        return TrafficSecond(
+            at, self.completed, self.failed, self.p(50), self.p(95), values, self.cancelled
+        )
 
 
 def _or_zero(value: float | None) -> float:

@@ -30,9 +30,15 @@ PROBED = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_OURS})
 class Watcher:
     """Owned by the Core: `start()` once the core is open, `aclose()` first when closing."""
 
-    def __init__(self, manager: ServiceManager, traffic_flows: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        manager: ServiceManager,
+        traffic_flows: Callable[[], bool],
+        each_round: Callable[[], None] = lambda: None,
+    ) -> None:
         self._manager = manager
         self._traffic_flows = traffic_flows
+        self._each_round = each_round  # the core's housekeeping (the pool shrinking back)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -54,6 +60,7 @@ class Watcher:
     async def _run(self) -> None:
         while True:
             await self.round()
+            self._each_round()
             interval = WATCH_INTERVAL_S if self._traffic_flows() else IDLE_INTERVAL_S
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

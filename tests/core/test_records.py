@@ -71,7 +71,7 @@ def test_the_pool_chooses_ports_that_are_free_in_every_sense() -> None:
     assert pool.choose(taken, pool.scan()) == 9004
     assert pool.choose(taken, pool.scan(), avoid={9004}) == 9005
     assert pool.free_capacity(taken, pool.scan()) == 2
-    with pytest.raises(PoolExhaustedError, match="no free port in 9001-9005"):
+    with pytest.raises(PoolExhaustedError, match="no free port in the pool 9001-9005"):
         pool.choose({**taken, 9004: record(9004), 9005: record(9005)}, pool.scan())
 
 

@@ -71,7 +71,7 @@ def test_a_switch_resets_the_steps_and_keeps_the_totals(settings: Settings) -> N
             assert [s.step_name for s in after.steps] == ["X", "Y"]
             assert after.steps_since > before.steps_since
             assert after.completed >= before.completed + after.steps[0].ok - after.in_flight
-            assert after.journey == "New Co"
+            assert after.company == "New Co" and after.journey_id == switched.journey_id
             final = await core.stop_traffic()
             assert balanced(final) and final.failed == 0
 
@@ -88,7 +88,7 @@ def test_behind_and_skipped_describe_the_last_seconds_and_stay_in_the_final_stat
         async with open_core(settings) as core:
             slow = journey("Behind Co", "SlowService", step1={"latencyMs": 500})
             assert (await core.run_journey(slow)).ok
-            core.traffic._max_in_flight = 3  # what 512 is to a real machine, small
+            core.traffic.max_in_flight = 3  # what 512 is to a real machine, small
             await core.start_traffic(50)
             assert await until(lambda: core.traffic.status().skipped >= 20, 10)
             assert core.traffic.status().behind
