@@ -239,7 +239,7 @@ def test_pool_too_small_is_refused_before_starting_anything(settings: Settings) 
 
     async def scenario() -> None:
         async with open_core(settings.with_(port_hi=settings.port_lo + 2)) as core:
-            with pytest.raises(PoolExhaustedError, match="needs 4 ports but the pool .* only 3"):
+            with pytest.raises(PoolExhaustedError, match=r"needs 4 ports but the pool .* only 3"):
                 await core.manager.start_many(specs(4), "r")
             assert core.services() == []
 
