@@ -15,7 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from app.api.server import ApiServer
 from app.config import LauncherKind, Settings
-from app.core.export import ExportSettings, ExportSettingsError
+from app.core.export import ExportSettings, ExportSettingsError, saved
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
 from tests.conftest import make_settings, run
@@ -158,7 +158,8 @@ def test_no_backend_leaves_journeys_alone_and_counts_the_losses(settings: Settin
         traces = status["traces"]
         assert traces["sent"] == 0 and traces["dropped"] == total  # every span accounted for
         assert traces["failedBatches"] >= 1
-        assert "ClientConnectorError" in traces["lastError"]
+        assert traces["lastError"] == f"connection refused at {base}/v1/traces"
+        assert traces["state"] == "failing"
         assert status["logs"]["dropped"] == customers * K
 
     run(scenario(), timeout=90)
@@ -205,11 +206,18 @@ def test_environment_conventions() -> None:
         ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,=2"}, "entry 2 is not key=value"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "bad name=1"}, "not a valid HTTP header name"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%0Ay"}, "control characters"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%7Fy"}, "OTEL_EXPORTER_OTLP_HEADERS: the value"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%C2%85y"}, "OTEL_EXPORTER_OTLP_HEADERS: the value"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "a=%C2%80"}, "TRACES_HEADERS: the value"),
+        ({"BIZOBS_BIZEVENTS_HEADERS": "a=%C2%9F"}, "BIZOBS_BIZEVENTS_HEADERS: the value"),
         ({"BIZOBS_BIZEVENTS_HEADERS": "token"}, "BIZOBS_BIZEVENTS_HEADERS"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "only 'http/protobuf'"),
         ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "²"}, "OTEL_BSP_MAX_QUEUE_SIZE='²' must be a whole number"),
+        ({"OTEL_BSP_SCHEDULE_DELAY": "٣"}, "OTEL_BSP_SCHEDULE_DELAY='٣' must be a whole number"),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "0"}, "OTEL_EXPORTER_OTLP_TIMEOUT='0' must be"),
     ],
 )
 def test_bad_environment_is_a_clear_error(env: dict[str, str], message: str) -> None:
@@ -218,12 +226,40 @@ def test_bad_environment_is_a_clear_error(env: dict[str, str], message: str) -> 
         ExportSettings.from_env(base | env)
 
 
-def test_bad_environment_stops_the_panel_at_start_with_one_line(tmp_path: Path) -> None:
+def test_tabs_and_printable_text_are_fine_in_header_values() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=x%09y,b=Grüße%C2%A0€",
+    }
+    traces = ExportSettings.from_env(env).traces
+    assert traces is not None and traces.headers == (("a", "x\ty"), ("b", "Grüße\u00a0€"))
+
+
+def test_a_saved_header_with_a_c1_control_character_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    saved.save(tmp_path, {saved.ENDPOINT: "http://localhost:4318", saved.HEADERS: "a=x\u0085y"})
+    form = saved.ExportForm(saved.load(tmp_path), {})
+    with pytest.raises(ExportSettingsError, match="OTEL_EXPORTER_OTLP_HEADERS: the value of 'a'"):
+        form.settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "Api-Token dt0c01.SECRET"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "²"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "٣"),
+    ],
+)
+def test_bad_environment_stops_the_panel_at_start_with_one_line(
+    tmp_path: Path, variable: str, text: str
+) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "BIZOBS_STATE_DIR": str(tmp_path),
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
-        "OTEL_EXPORTER_OTLP_HEADERS": "Api-Token dt0c01.SECRET",
+        variable: text,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "app", "ports"],
@@ -233,9 +269,9 @@ def test_bad_environment_stops_the_panel_at_start_with_one_line(tmp_path: Path) 
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert "OTEL_EXPORTER_OTLP_HEADERS" in proc.stderr and "SECRET" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {variable}") and "SECRET" not in proc.stderr
 
 
 def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_the_new(
@@ -261,3 +297,4 @@ def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_
             assert core.exporter.status()["traces"]["endpoint"] == f"{new_rx.base}/v1/traces"
 
     run(scenario(), timeout=90)
+
