@@ -138,6 +138,7 @@ class CustomerResult:
     correlation_id: str
     steps: tuple[StepResult, ...]
     latency_ms: float
+    started_ns: int = 0  # wall clock (time.time_ns) right before the request to step 1
 
     @property
     def ok(self) -> bool:
@@ -289,6 +290,7 @@ class Simulator:
                 "industryType": journey.industry_type,
             },
         }
+        started_ns = time.time_ns()  # the root span's start (app/core/export)
         t0 = time.perf_counter()
         try:
             async with self.http.post(
@@ -307,8 +309,9 @@ class Simulator:
                 "error": {"message": f"{type(exc).__name__}: {exc}"},
             }
         latency = (time.perf_counter() - t0) * 1000
+        steps = flatten(nested, hops)
         return CustomerResult(
-            customer, root.trace_id, root.span_id, correlation_id, flatten(nested, hops), latency
+            customer, root.trace_id, root.span_id, correlation_id, steps, latency, started_ns
         )
 
 

@@ -20,8 +20,10 @@ SPANS = 2  # the root and the one SERVER span
 LOGS = 1
 
 
-def customer_result(description: str = "Signs in", number: int = 1) -> CustomerResult:
-    """One customer through one step (LoginService), its step's business field as given."""
+def customer_result(
+    description: str = "Signs in", number: int = 1, fields: dict[str, Any] | None = None
+) -> CustomerResult:
+    """One customer through one step (LoginService), its step's business fields as given."""
     root = new_span_id()
     now = time.time_ns()
     trace_id = new_trace_id()
@@ -39,7 +41,9 @@ def customer_result(description: str = "Signs in", number: int = 1) -> CustomerR
             "outcome": "success",
             "errorType": None,
             "durationMs": 1.0,
-            "fields": {"description": description, "category": "auth"},
+            "fields": {"description": description, "category": "auth"}
+            if fields is None
+            else fields,
             "timestamp": now / 1e9,
         },
         span={"instanceId": "crafted-1", "pid": 1, "port": 9, "startNs": now, "endNs": now + 1},

@@ -6,20 +6,25 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from app.api.server import ApiServer
-from app.config import LauncherKind, Settings
+from app.config import EssentialService, LauncherKind, Settings
 from app.core.export import ExportSettings, ExportSettingsError, saved
+from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
 from tests.conftest import make_settings, run
-from tests.export.receiver import Received, Receiver
+from tests.export.crafted import COMPANY, customer_result
+from tests.export.receiver import Received, Receiver, value
 from tests.helpers import ROOT, journey
 
 SECRET = "Api-Token dt0c01.SECRET-never-shown"
@@ -298,3 +303,86 @@ def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_
 
     run(scenario(), timeout=90)
 
+
+def test_a_long_lived_service_exports_each_journeys_own_business_fields(
+    tmp_path: Path, port_range: range
+) -> None:
+    """An essential service lives through every journey switch; the second journey's spans
+    and log records carry the second journey's description, not the first's."""
+    discovery = EssentialService.parse("DiscoveryService-Dynatrace")
+    settings = make_settings(LauncherKind.FORK, tmp_path, port_range).with_(
+        essential_services=(discovery,)
+    )
+    descriptions = ("Finds the winter catalogue", "Finds the summer catalogue")
+    per_run = N * (1 + 2 + 1)  # root, two SERVER spans, one CLIENT span
+
+    async def scenario() -> None:
+        async with Receiver() as rx:
+            async with open_core(settings, export=export_to(rx.base)) as core:
+                runs = []
+                for index, (description, then) in enumerate(
+                    zip(descriptions, ("LoginService", "PayService"), strict=True)
+                ):
+                    steps = ("DiscoveryService", then)
+                    trip = journey("Dynatrace", *steps, step1={"description": description})
+                    result = await core.run_journey(trip, customers=N, mode="multiple")
+                    assert result.ok and result.simulation
+                    runs.append({c.trace_id for c in result.simulation.customers})
+                    await rx.wait_for(
+                        lambda g, k=index + 1: (
+                            len(g.spans) >= k * per_run and len(g.logs) >= k * 2 * N
+                        )
+                    )
+            instances = set()
+            for description, trace_ids in zip(descriptions, runs, strict=True):
+                spans = [
+                    (r, s)
+                    for r, s in rx.got.spans
+                    if r["service.name"] == "DiscoveryService"
+                    and s.trace_id.hex() in trace_ids
+                    and s.kind == Span.SpanKind.SPAN_KIND_SERVER
+                ]
+                logs = [
+                    (r, rec)
+                    for r, rec in rx.got.logs
+                    if r["service.name"] == "DiscoveryService" and rec.trace_id.hex() in trace_ids
+                ]
+                assert len(spans) == N and len(logs) == N
+                for _, item in [*spans, *logs]:
+                    fields = {kv.key: kv.value.string_value for kv in item.attributes}
+                    assert fields["bizobs.field.description"] == description
+                instances |= {r["service.instance.id"] for r, _ in [*spans, *logs]}
+            assert len(instances) == 1  # one process served both journeys
+
+    run(scenario(), timeout=120)
+
+
+def test_a_template_is_never_shared_by_fields_that_differ_in_type() -> None:
+    """1, 1.0, True and "1" compare or hash alike in places; each keeps its own type."""
+    encoder = Encoder("bizobs-panel", ())
+    now = time.time_ns()
+    values: list[object] = [1, 1.0, True, "1", [1], {"n": 1}, 1]
+    items = [
+        Finished(COMPANY, "http://127.0.0.1:9/process", customer_result(fields={"n": v}), now)
+        for v in values
+    ]
+    for encode, rows in ((encoder.traces, "resource_spans"), (encoder.logs, "resource_logs")):
+        seen = []
+        for item in items:
+            request = (
+                ExportTraceServiceRequest if rows == "resource_spans" else ExportLogsServiceRequest
+            ).FromString(encode([item]))
+            for group in getattr(request, rows):
+                for scope in group.scope_spans if rows == "resource_spans" else group.scope_logs:
+                    for record in scope.spans if rows == "resource_spans" else scope.log_records:
+                        found = [kv.value for kv in record.attributes if kv.key == "bizobs.field.n"]
+                        seen += [(kv.WhichOneof("value"), value(kv)) for kv in found]
+        assert seen == [
+            ("int_value", 1),
+            ("double_value", 1.0),
+            ("bool_value", True),
+            ("string_value", "1"),
+            ("string_value", "[1]"),
+            ("string_value", '{"n": 1}'),
+            ("int_value", 1),
+        ]
