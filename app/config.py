@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
+from app.common.numbers import ASCII_WHITESPACE, ascii_int
 from app.core.errors import SettingsError
 from app.core.limits import MAX_CUSTOMERS, MAX_PACING_MS
 from app.core.model import CleanupStrategy, sanitize_company
@@ -210,13 +212,17 @@ def parse_port_range(text: str) -> tuple[int, int]:
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
+    """ASCII digits, maybe after a '-' (so a negative value meets the range check that names
+    the setting's range); Settings checks the range."""
     raw = env.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from exc
+    text = raw.strip(ASCII_WHITESPACE)
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text)
+    value = None if body[:1] in ASCII_WHITESPACE else ascii_int(body, 0, sys.maxsize)
+    if value is None:
+        raise SettingsError(f"{name}={raw!r} is not a whole number")
+    return sign * value
 
 
 def from_env(env: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:

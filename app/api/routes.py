@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-import re
 import time
 from typing import Any
 
 from aiohttp import hdrs, web
 
 from app.api.security import GUARD, Guard, Handler, guard_requests
+from app.common.numbers import ascii_int
 from app.core.errors import (
     BusyError,
     ClientGoneError,
@@ -29,7 +29,6 @@ from app.core.runs import RunResult, service_json
 
 MAX_BODY = 256 * 1024  # a journey is a few KiB; anything near this is a mistake or an attack
 CORE = web.AppKey("core", Core)
-ASCII_DECIMAL = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes '²' and '٣'
 log = logging.getLogger(__name__)
 
 
@@ -221,9 +220,11 @@ async def health(request: web.Request) -> web.Response:
 
 async def runs(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
-    if not ASCII_DECIMAL.fullmatch(raw) or not 1 <= int(raw) <= 500:
+    # A query value is never padded: " 10" stays a 400, as it always was.
+    limit = ascii_int(raw, 1, 500) if raw == raw.strip() else None
+    if limit is None:
         raise ValidationError("limit must be a whole number from 1 to 500")
-    return web.json_response({"runs": request.app[CORE].history.runs(int(raw))})
+    return web.json_response({"runs": request.app[CORE].history.runs(limit)})
 
 
 async def run_detail(request: web.Request) -> web.Response:

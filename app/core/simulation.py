@@ -141,6 +141,7 @@ class CustomerResult:
     correlation_id: str
     steps: tuple[StepResult, ...]
     latency_ms: float
+    started_ns: int = 0  # wall clock (time.time_ns) right before the request to step 1
 
     @property
     def ok(self) -> bool:
@@ -258,6 +259,7 @@ class Simulator:
             "x-correlation-id": correlation_id,
             "tracestate": f"bizobs={journey.company_key}",
         }
+        started_ns = time.time_ns()  # the root span's start (app/core/export)
         t0 = time.perf_counter()
         try:
             async with self.http.post(
@@ -269,13 +271,9 @@ class Simulator:
         except (ClientError, ValueError) as exc:
             nested = _unreached(chain.hops[0], "unreachable", f"{type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - t0) * 1000
+        steps = flatten(nested, chain.hops)
         return CustomerResult(
-            customer,
-            root.trace_id,
-            root.span_id,
-            correlation_id,
-            flatten(nested, chain.hops),
-            latency,
+            customer, root.trace_id, root.span_id, correlation_id, steps, latency, started_ns
         )
 
 
