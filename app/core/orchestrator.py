@@ -238,9 +238,11 @@ class Core:
         return build_chain(journey, services, self.manager.chain_secret)
 
     def journey_running(self, resident: Resident) -> bool:
-        """Does each of `resident`'s services still answer on its port?"""
+        """Does each service of `resident`'s chain (its own and essential ones) still answer
+        on its port?"""
         states = {p.key: p.state for p in self.ports() if p.key}
-        return all(states.get(k) is PortState.ALLOCATED for k in resident.keys)
+        keys = {s.key for s in resident.journey.service_specs()}
+        return all(states.get(k) is PortState.ALLOCATED for k in keys)
 
     # -- commands outside runs ----------------------------------------------------------------
     async def stop_all(self) -> StopReport:
@@ -501,7 +503,8 @@ class Core:
         resident = next((r for r in self.residents if r.journey == journey), None)
         if resident is None or not self.journey_running(resident):
             return None
-        ok = await self.manager.all_answer(resident.keys, REUSE_ANSWER_S)
+        keys = [s.key for s in journey.service_specs()]
+        ok = await self.manager.all_answer(keys, REUSE_ANSWER_S)
         return resident if ok else None
 
     # -- export -------------------------------------------------------------------------------

@@ -226,7 +226,9 @@ class RunJourney:
             f.manager.adopt(key, plan.journey_id)
         chain = self._chain(self.request.journey)
         warmed = await self._warm(chain) if f.warm_up() else 0
-        keys = frozenset(s.key for s in self.request.journey.service_specs())
+        essential = {r.key for r in f.manager.services() if r.essential}
+        # It owns its own services; an essential one serves every journey and stays.
+        keys = frozenset(s.key for s in self.request.journey.service_specs()) - essential
         resident = Resident(plan.journey_id, self.request.journey, self.run_id, time.time(), keys)
         f.residents.add(resident)
         await self._take_over_traffic(chain)
