@@ -35,6 +35,7 @@ from app.core.events import (
 from app.core.export import ExportSettings, ExportSettingsError
 from app.core.export import Signal as ExportSignal
 from app.core.export import saved as saved_export
+from app.core.export.agent import USER_AGENT
 from app.core.export.exporter import PROTOBUF
 from app.core.export.saved import ExportForm, export_env
 from app.core.export.settings import parse_pairs
@@ -379,8 +380,10 @@ class CoreBridge(QObject):
                 http.post(
                     endpoint.url,
                     data=ExportTraceServiceRequest().SerializeToString(),
-                    headers=headers,
+                    headers=headers | {"User-Agent": USER_AGENT},
                     timeout=ClientTimeout(total=EXPORT_TEST_TIMEOUT_S),
+                    # As the exporter: a redirect would carry the header secrets elsewhere.
+                    allow_redirects=False,
                 ) as resp,
             ):
                 await resp.read()
