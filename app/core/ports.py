@@ -53,6 +53,7 @@ class PortPool:
         self._clock = clock
         self._end = ports.stop  # the active pool is base.start .. _end (grown blocks above base)
         self._unused_since: dict[int, float] = {}  # grown block start -> when it became unused
+        self.shrink_after_s = SHRINK_AFTER_S
 
     @property
     def ports(self) -> range:
@@ -157,7 +158,7 @@ class PortPool:
             if any(p in taken for p in block):
                 self._unused_since[start] = now  # in use: unused from the next time it is not
                 break
-            if now - self._unused_since[start] < SHRINK_AFTER_S:
+            if now - self._unused_since[start] < self.shrink_after_s:
                 break
             del self._unused_since[start]
             removed += len(block)
