@@ -27,6 +27,7 @@ from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
 from tests.helpers import alive
 
+# Fork only, also in the long run (BIZOBS_LONG_TESTS=1 runs other tests on both launchers).
 only_fork = pytest.mark.parametrize("settings", [LauncherKind.FORK], indirect=True, ids=["fork"])
 # A healthy server answers in milliseconds; a stopped one must be given up well before the
 # 15 s the launcher used to wait (and never waited for at all when sending).
@@ -82,6 +83,7 @@ def test_a_stopped_fork_server_is_given_up_killed_and_replaced(
     run(scenario(), timeout=90)
 
 
+@pytest.mark.slow
 def test_sending_to_a_stopped_fork_server_is_bounded_too(
     port_range: range, resumed: list[int]
 ) -> None:

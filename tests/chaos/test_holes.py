@@ -34,6 +34,8 @@ def nothing_in_flight(core: Core, settings: Settings) -> None:
     assert probe.scan_listeners(settings.ports) == {}
 
 
+@pytest.mark.both_launchers  # the cancelled spawn differs: a forked child arriving late, a Popen
+@pytest.mark.slow
 def test_stop_all_during_a_launch_leaks_no_port(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ from tests.helpers import alive as _alive
 from tests.helpers import journey
 
 
+@pytest.mark.both_launchers  # one full switch: group SIGTERM, pidfd exits, a launch, a simulation
 def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) -> None:
     essentials = (EssentialService("DiscoveryService", "Dynatrace"),)
 
@@ -208,6 +209,7 @@ def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Sett
     run(scenario())
 
 
+@pytest.mark.slow
 def test_twenty_alternating_runs_leak_nothing_and_are_recorded(settings: Settings) -> None:
     async def scenario() -> None:
         async with open_core(settings) as core:

@@ -11,6 +11,7 @@ import textwrap
 from dataclasses import replace
 
 import psutil
+import pytest
 
 from app.config import Settings
 from app.core import probe
@@ -65,6 +66,7 @@ def _spawn_manager(settings: Settings, n_stopped: int) -> tuple[subprocess.Popen
     return proc, json.loads(line)
 
 
+@pytest.mark.both_launchers  # orphans of each: own token (exec), their server's token (fork)
 def test_kill9_manager_then_new_manager_reconciles(settings: Settings) -> None:
     proc, services = _spawn_manager(settings, n_stopped=2)
     pids = [pid for pid, _ in services]

@@ -1,5 +1,5 @@
 """Traffic tests run on the fork launcher only: how a service process starts is not what they
-test, and each holds traffic for seconds (tests/core covers both launchers)."""
+test, and each holds traffic for seconds (tests/core/test_launchers.py covers both launchers)."""
 
 from __future__ import annotations
 

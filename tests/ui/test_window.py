@@ -3,6 +3,7 @@ refused input, closing. Offscreen, pytest-qt + one qasync loop (tests/ui/conftes
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,11 @@ def service_processes(panel: Panel) -> list[psutil.Process]:
     server = getattr(launcher, "server_pid", None)
     server_pid = server() if callable(server) else server
     return [p for p in our_service_processes() if p.pid != server_pid]
+
+
+def still_running(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    """Tasks begun since `before` that have not ended: work a command left behind it."""
+    return [t for t in asyncio.all_tasks() - before if not t.done()]
 
 
 def fill_form(
@@ -191,8 +197,14 @@ def test_stop_all_stops_everything_after_confirmation(
     dialog = w.stop_all_dialog
     assert dialog is not None and dialog.isVisible()
     assert "1 essential" in dialog.text()
-    dialog.button(dialog.StandardButton.Cancel).click()
-    qtbot.wait(200)
+    # The dialog's `finished` ends the Cancel: the click was handled and the dialog closed. A
+    # Stop All started by it would be a command task of the window from that moment on.
+    tasks_before = asyncio.all_tasks()
+    with qtbot.waitSignal(dialog.finished, timeout=5_000):
+        dialog.button(dialog.StandardButton.Cancel).click()
+    assert not w._tasks, "Cancel started a command"
+    assert w.stop_all_dialog is dialog  # the confirmation path (which clears it) was not taken
+    assert still_running(tasks_before) == []
     assert len(panel.bridge.services()) == 3
 
     stop_all_confirmed(qtbot, w)
@@ -283,11 +295,15 @@ def test_invalid_input_shows_a_message_and_stops_nothing(
     assert "bad name!" in label and "'soon' is not a number" in label
 
     # the core refuses bad input on its own too (e.g. input that bypassed the form)
+    tasks_before = asyncio.all_tasks()
     with qtbot.waitSignal(panel.bridge.runRefused, timeout=5_000) as refused:
         assert drive(qtbot, panel.bridge.run_journey({"companyName": "X", "steps": []})) is None
     assert any(p.field == "domain" and p.message == "Domain is missing" for p in refused.args[0])
 
-    qtbot.wait(500)
+    # Both refusals have finished (the forced one in `run_journey`, the core's when its
+    # coroutine returned): neither left a run started or pending, nor any work still running.
+    assert not panel.bridge.busy and not w._run_pending and not w._tasks
+    assert still_running(tasks_before) == []
     assert {s.key: s.pid for s in panel.bridge.services()} == pids
     assert all(alive(p) for p in pids.values())
     assert w.grid.states() == states
