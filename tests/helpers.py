@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import selectors
 import signal
 import socket
@@ -19,7 +20,9 @@ import psutil
 
 from app.config import Settings
 from app.core import probe
+from app.core.launcher import LaunchRequest
 from app.core.orchestrator import Core
+from app.service.protocol import SECRET_BYTES
 
 
 def journey(company: str = "Acme Corp", *services: str, **step_overrides: Any) -> dict[str, Any]:
@@ -164,3 +167,10 @@ class ServeProcess:
         out = (bytes(self._buffer) + raw).decode(errors="replace")
         assert self.proc.returncode == 0, out
         return "".join(self.output) + out
+
+
+def launch_request(service: str, company: str, port: int, token: str = "t") -> LaunchRequest:
+    """What the service manager hands a launcher: with a chain secret and the pool's ports."""
+    return LaunchRequest(
+        service, company, port, token, secrets.token_bytes(SECRET_BYTES), range(port, port + 1)
+    )

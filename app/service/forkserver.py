@@ -36,6 +36,7 @@ from typing import Any
 
 # The runner imports everything a service needs (aiohttp and the step app: ≈0.2 s of CPU in a
 # fresh interpreter): imported once here, before gc.freeze(), never again in a child.
+from app.service.protocol import SECRET_BYTES
 from app.service.runner import ServiceArgs, die_with_parent, serve
 
 MODULE = "app.service.forkserver"  # what the launcher runs, and what leak checks look for
@@ -163,6 +164,8 @@ def _handle_request(server: _Server) -> bool:
             hop_ports=range(lo, hi + 1),
             api_port=int(request["apiPort"]),
         )
+        if len(args.secret) != SECRET_BYTES:  # as an exec'd service: no secret, no service
+            raise ValueError("no chain secret: every /process request would be refused")
     except (ValueError, KeyError, TypeError) as exc:
         _send(server.sock, {"id": _request_id(data), "error": f"bad request: {exc!r}"})
         return True

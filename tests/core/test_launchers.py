@@ -38,7 +38,14 @@ from app.service.faults import EXIT_FAULT
 from app.service.runner import EXIT_ADDR_IN_USE, READY_PREFIX
 from tests.conftest import our_service_processes, run
 from tests.core.test_lifecycle import specs, states
-from tests.helpers import alive, journey, listen_on, listeners_are_exactly_ours, still_listening
+from tests.helpers import (
+    alive,
+    journey,
+    launch_request,
+    listen_on,
+    listeners_are_exactly_ours,
+    still_listening,
+)
 
 pytestmark = pytest.mark.both_launchers
 
@@ -57,7 +64,7 @@ async def launcher_of(kind: LauncherKind) -> AsyncIterator[Launcher]:
 
 
 def request(port: int, service: str = "LoginService") -> LaunchRequest:
-    return LaunchRequest(service, "Acme Corp", port, secrets.token_hex(16))
+    return launch_request(service, "Acme Corp", port, secrets.token_hex(16))
 
 
 def ignore(_: str) -> None:
@@ -272,7 +279,7 @@ def taken_port(port_range: range) -> Iterator[int]:
 def test_a_service_that_cannot_bind_exits_98(launcher_kind: LauncherKind, taken_port: int) -> None:
     async def scenario() -> None:
         async with launcher_of(launcher_kind) as launcher:
-            handle = await launcher.spawn(LaunchRequest("BusyService", "X", taken_port, "t"), print)
+            handle = await launcher.spawn(launch_request("BusyService", "X", taken_port), print)
             with pytest.raises(PortInUseError, match="BIZOBS-BIND-FAILED"):
                 await handle.wait_ready(10)
             assert await handle.wait_exit(10)

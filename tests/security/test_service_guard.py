@@ -28,6 +28,8 @@ from app.service.protocol import CHAIN_HEADER, HOP_HEADER, Hop, credential, hop_
 from tests.conftest import run
 from tests.helpers import journey
 
+# How the secret reaches a service differs by launcher (fork request, pipe): both, always.
+pytestmark = pytest.mark.both_launchers
 EVIL = "http://evil.example"
 ESSENTIAL = EssentialService("DiscoveryService", "Dynatrace")
 
