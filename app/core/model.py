@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
+
+from app.core.traffic_model import TrafficStatus
 
 
 class PortState(StrEnum):
@@ -195,3 +198,41 @@ class StopReport:
     @property
     def count(self) -> int:
         return len(self.stopped)
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    service_name: str
+    key: str
+    port: int
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class JourneySummary:
+    """What the window's Journeys list, the journey map and GET /api/journeys show of one
+    resident journey."""
+
+    id: str
+    company: str
+    domain: str
+    industry: str
+    steps: tuple[tuple[str, str], ...]  # (step name, service name), in order
+    services: tuple[ServiceSummary, ...]
+    started_at: float
+    traffic: TrafficStatus | None  # its stream's status, when it has one
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "companyName": self.company,
+            "domain": self.domain,
+            "industryType": self.industry,
+            "steps": [{"stepName": s, "serviceName": n} for s, n in self.steps],
+            "services": [
+                {"serviceName": s.service_name, "key": s.key, "port": s.port, "pid": s.pid}
+                for s in self.services
+            ],
+            "startedAt": self.started_at,
+            "traffic": self.traffic.to_json() if self.traffic is not None else None,
+        }

@@ -39,11 +39,13 @@ from app.core.ledger import Ledger
 from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_STEPS, MAX_TRAFFIC_IN_FLIGHT
 from app.core.lock import StateLock
 from app.core.model import (
+    JourneySummary,
     Listener,
     PortInfo,
     PortState,
     ServiceRecord,
     ServiceSpec,
+    ServiceSummary,
     StopReport,
     TroubleKind,
 )
@@ -221,6 +223,36 @@ class Core:
     def journeys(self) -> list[Resident]:
         """The resident journeys, oldest first."""
         return list(self.residents)
+
+    def journey_summaries(self) -> list[JourneySummary]:
+        """Each resident journey with its services (and essential ones it calls) and its
+        traffic, oldest first."""
+        records = {s.key: s for s in self.manager.services()}
+        out = []
+        for r in self.residents:
+            j = r.journey
+            keys = [s.key for s in j.service_specs()]
+            services = tuple(
+                ServiceSummary(rec.service_name, rec.key, rec.port, rec.pid)
+                for k in keys
+                if (rec := records.get(k)) is not None
+            )
+            stream = self.traffic.get(r.id)
+            traffic = stream.status() if stream is not None and stream.running else None
+            steps = tuple((s.step_name, s.service_name) for s in j.steps)
+            out.append(
+                JourneySummary(
+                    r.id,
+                    j.company_name,
+                    j.domain,
+                    j.industry_type,
+                    steps,
+                    services,
+                    r.started_at,
+                    traffic,
+                )
+            )
+        return out
 
     def set_demo_pacing(self, ms: int) -> None:
         """An extra pause after each phase so an audience can follow (0–2 s)."""

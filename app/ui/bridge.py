@@ -41,7 +41,7 @@ from app.core.export.saved import ExportForm, export_env
 from app.core.export.settings import parse_pairs
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
-from app.core.model import PortInfo, ServiceRecord
+from app.core.model import JourneySummary, PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
 from app.ui import cadence
@@ -97,6 +97,7 @@ class CoreBridge(QObject):
     portsChanged = Signal(list)  # list[PortInfo]
     busyChanged = Signal(bool)
     trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
+    journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
 
     def __init__(
@@ -123,6 +124,7 @@ class CoreBridge(QObject):
         self._closing = False
         self._close_task: asyncio.Future[None] | None = None
         self.last_ports: list[PortInfo] = []
+        self.last_journeys: list[JourneySummary] = []
         self.last_scan_ms = 0.0
         self.scan_off_thread = False
         self._scan_task: asyncio.Task[None] | None = None
@@ -287,6 +289,11 @@ class CoreBridge(QObject):
     def _publish(self, ports: list[PortInfo]) -> None:
         self.last_ports = ports
         self.portsChanged.emit(ports)
+        if self.core is not None:
+            journeys = self.core.journey_summaries()
+            if journeys != self.last_journeys:
+                self.last_journeys = journeys
+                self.journeysChanged.emit(journeys)
 
     def process_details(self, pid: int) -> dict[str, Any]:
         """Memory of one process, for a tooltip (one pid at a time; never a scan)."""
@@ -420,13 +427,20 @@ class CoreBridge(QObject):
         customers: int = 1,
         mode: str = "single",
         think_time_ms: float = 0,
+        cleanup: str | None = None,
+        preserve: list[str] | None = None,
     ) -> RunResult | None:
         """Validate, then run. Invalid input → runRefused (nothing stopped); busy, a full pool
         or an unexpected failure → commandFailed; otherwise runFinished with the RunResult."""
         try:
             core = self._require()
             request = core.make_request(
-                journey, customers=customers, mode=mode, think_time_ms=think_time_ms
+                journey,
+                customers=customers,
+                mode=mode,
+                think_time_ms=think_time_ms,
+                cleanup=cleanup,
+                preserve=preserve or None,
             )
             self._set_busy(True)  # only once the input is valid: a refusal changes nothing
             result = await core.run_journey(request)
@@ -484,6 +498,15 @@ class CoreBridge(QObject):
                 self.serviceStopped.emit(key)
 
         await self._command(f"Stop {key}", stop)
+
+    async def stop_journey(self, journey_id: str) -> None:
+        """Stop one resident journey: its traffic, its services (essentials stay)."""
+
+        async def stop(core: Core) -> None:
+            report = await core.stop_journey(journey_id)
+            self.events.say("panel", f"stopped journey {journey_id}: {report.count} services")
+
+        await self._command(f"Stop journey {journey_id}", stop)
 
     async def restart_service(self, key: str) -> None:
         """Restart one service in place; traffic through it goes on by itself once it runs."""

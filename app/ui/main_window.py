@@ -47,6 +47,7 @@ from app.ui.export_dialog import ExportDialog, ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
+from app.ui.widgets.journeys_list import JourneysList, RunOptions
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import button_colours, notice_colours, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline
@@ -192,6 +193,12 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.editor)
         left.setMinimumWidth(EDITOR_MIN_WIDTH)
         left_layout.addWidget(scroll, 1)
+        self.runOptions = RunOptions()
+        self.runOptions.set_strategy(str(self.qsettings.value("run/cleanup", "all")))
+        self.runOptions.strategy.currentIndexChanged.connect(
+            lambda _i: self.qsettings.setValue("run/cleanup", self.runOptions.cleanup())
+        )
+        left_layout.addWidget(self.runOptions)
         buttons = QHBoxLayout()
         self.runJourneyButton = _big_button(
             "▶  Run Journey", "runJourneyButton", "run", self.runAction.toolTip() + " (Ctrl+R)"
@@ -256,6 +263,10 @@ class MainWindow(QMainWindow):
         map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         map_scroll.setWidget(self.journeyMap)
         self.tabs.addTab(map_scroll, "Journey map")
+        self.journeysList = JourneysList()
+        self.journeysList.stopRequested.connect(self.stop_journey)
+        self.journeysList.selected.connect(self.journeyMap.show_journey)
+        self.tabs.addTab(self.journeysList, "Journeys")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -363,6 +374,8 @@ class MainWindow(QMainWindow):
         self.trafficChart.bind(b)
         self.trafficControl.bind(b)
         self.journeyMap.bind(b)
+        self.journeysList.bind(b)
+        b.journeysChanged.connect(self.runOptions.journeys_changed)
         self.timelineChart.bind(b)
         # The window's own chrome: enablement, run state, status bar, banner.
         self.stage.portsChanged.connect(self._update_actions)
@@ -538,7 +551,10 @@ class MainWindow(QMainWindow):
             self._run_refused(problems)
             return
         data, _ = self.editor.journey_data()
-        params = self.editor.run_params()
+        params = self.editor.run_params() | {
+            "cleanup": self.runOptions.cleanup(),
+            "preserve": self.runOptions.preserve(),
+        }
         self.hide_banner()
         self._run_pending = True
         self._update_actions()
@@ -590,6 +606,11 @@ class MainWindow(QMainWindow):
         if self.bridge.is_open:
             self.logView.add("panel", f"stopping {key} (from the port grid)")
             self._task(self.bridge.stop_service(key))
+
+    def stop_journey(self, journey_id: str) -> None:
+        if self.bridge.is_open:
+            self.logView.add("panel", f"stopping journey {journey_id} (from the Journeys list)")
+            self._task(self.bridge.stop_journey(journey_id))
 
     def restart_service(self, key: str) -> None:
         self._task(self.bridge.restart_service(key))

@@ -538,3 +538,35 @@ def test_the_phase_table_header_follows_a_scheme_switch(qtbot: Any, qapp: Any) -
     finally:
         theme.apply(qapp, "light")
     qtbot.waitUntil(lambda: results_for("light")["ok"][1] in table.header.styleSheet())
+
+
+def test_reserved_and_grown_cells_say_so_and_run_options_name_the_companies(qtbot: Any) -> None:
+    from app.core.model import PortInfo, PortState
+    from app.ui.widgets.journeys_list import RunOptions
+    from app.ui.widgets.port_grid import PortGrid
+
+    grid = PortGrid()
+    qtbot.addWidget(grid)
+    ports = [
+        PortInfo(9001, PortState.FREE, reserved_for="Acme Corp"),
+        PortInfo(9002, PortState.ALLOCATED, "AService-Acme_Corp", "AService", "Acme Corp", 7),
+        PortInfo(9003, PortState.FREE, grown=True),
+    ]
+    grid.set_ports(ports)
+    reserved, ours, grown = grid.cells()
+    assert reserved.tag == ours.tag != "" and grown.tag == ""
+    assert ("Reserved for", "Acme Corp") in reserved.details()
+    assert any(k == "Pool" and "grew" in v for k, v in grown.details())
+    assert reserved._look().reserved and grown._look().grown and not ours._look().reserved
+    grid.show()
+    assert grid.companyLegend.companies == ["Acme Corp"]
+    assert "reserved ports" in grid.companyLegend.label.text()
+
+    options = RunOptions()
+    qtbot.addWidget(options)
+    assert options.cleanup() == "all" and options.preserve() == [] and not options.keep.isEnabled()
+    options.set_companies(["Acme Corp", "First Bank"])
+    options.keep.menu().actions()[1].setChecked(True)
+    options.set_strategy("journeyType")
+    assert options.preserve() == ["First Bank"] and options.cleanup() == "journeyType"
+    assert options.keep.text() == "Keep: First Bank"

@@ -396,3 +396,32 @@ def test_a_killed_service_says_why_and_its_cell_restarts_it(
         timeout=15000,
     )
     assert cell.info.trouble == "" and cell.info.port == pay.port
+
+
+def test_two_companies_side_by_side_in_the_grid_the_journeys_list_and_the_map(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """ "Replaces: the same company's journey": a second company's run leaves the first one
+    running; the grid tags each company's cells in its own colour (the legend names both),
+    the Journeys list shows both, the map draws the one selected, and Stop stops one."""
+    panel = make_panel(settings)
+    w = panel.window
+    w.runOptions.set_strategy("company")
+    run_journey(qtbot, panel, "Acme Retail", ["Browse", "Buy"], customers=1)
+    acme = {s.pid for s in panel.bridge.services()}
+    run_journey(qtbot, panel, "First Bank", ["Login", "Transfer"], customers=1)
+    assert acme <= {s.pid for s in panel.bridge.services()}  # Acme kept running
+    qtbot.waitUntil(lambda: len(w.journeysList.journey_ids()) == 2, timeout=5000)
+    tags = {c.info.company: c.tag for c in w.grid.cells() if c.info.key}
+    assert set(tags) == {"Acme Retail", "First Bank"} and len(set(tags.values())) == 2
+    assert w.grid.companyLegend.isVisible()
+    assert w.grid.companyLegend.companies == ["Acme Retail", "First Bank"]
+    acme_id, bank_id = w.journeysList.journey_ids()
+    w.journeysList.table.selectRow(0)
+    assert w.journeyMap.shown_journey == acme_id
+    assert [n.service_name for n in w.journeyMap.nodes] == ["BrowseService", "BuyService"]
+    assert w.runOptions.keep.isEnabled()
+    stop = w.journeysList.table.cellWidget(0, 4)
+    stop.click()
+    qtbot.waitUntil(lambda: w.journeysList.journey_ids() == [bank_id], timeout=15000)
+    assert {s.company for s in panel.bridge.services()} == {"First Bank"}

@@ -30,6 +30,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
+from app.core.model import JourneySummary
 from app.core.traffic_model import TrafficStatus
 from app.ui.widgets.palette import failing_colours, swatch_for
 
@@ -79,6 +80,8 @@ class JourneyMap(QWidget):
         self._ports: list[Any] = []
         self._run: Any = None  # the last RunResult with a simulation
         self._traffic: TrafficStatus | None = None
+        self._journeys: list[JourneySummary] = []  # the resident journeys
+        self.shown_journey: str | None = None  # the one to draw (None: the newest)
         self._nodes: list[MapNode] = []
         self._stale = False  # data arrived while hidden: nodes are built when next needed
         self.source = ""  # "traffic" or "last run": where the counts come from
@@ -88,6 +91,7 @@ class JourneyMap(QWidget):
         source.portsChanged.connect(self.set_ports)
         source.runFinished.connect(self.set_run_result)
         source.trafficChanged.connect(self.set_traffic)
+        source.journeysChanged.connect(self.set_journeys)
 
     # -- data ----------------------------------------------------------------------------------
     def set_ports(self, ports: list[Any]) -> None:
@@ -102,6 +106,21 @@ class JourneyMap(QWidget):
     def set_traffic(self, status: TrafficStatus) -> None:
         self._traffic = status
         self._rebuild()
+
+    def set_journeys(self, journeys: list[JourneySummary]) -> None:
+        self._journeys = list(journeys)
+        if self.shown_journey not in {j.id for j in journeys}:
+            self.shown_journey = None
+        self._rebuild()
+
+    def show_journey(self, journey_id: str | None) -> None:
+        """Draw this resident journey (its chain, its traffic stream's counts)."""
+        self.shown_journey = journey_id
+        self._rebuild()
+
+    def _selected(self) -> JourneySummary | None:
+        found = [j for j in self._journeys if j.id == self.shown_journey]
+        return found[0] if found else (self._journeys[-1] if self._journeys else None)
 
     def failing_steps(self) -> list[str]:
         return [n.step_name for n in self.nodes if n.failing]
@@ -126,10 +145,18 @@ class JourneyMap(QWidget):
 
     def _build(self) -> None:
         self._stale = False
-        self._nodes = build_nodes(self._run, self._traffic, self._ports)
-        use_traffic = self._traffic is not None and bool(self._traffic.steps)
-        self.source = "traffic" if use_traffic else ("last run" if self._run else "")
-        self.setToolTip(f"Counts from {self.source}" if self.source else "")
+        chosen = self._selected()
+        run, traffic = self._run, self._traffic
+        if chosen is not None and len(self._journeys) > 1:
+            # Several companies: this journey's chain, its own stream's counts, and the last
+            # run's only if it was this journey's.
+            traffic = chosen.traffic
+            run = run if getattr(run, "journey_id", None) == chosen.id else None
+        self._nodes = build_nodes(run, traffic, self._ports, chosen)
+        use_traffic = traffic is not None and bool(traffic.steps)
+        self.source = "traffic" if use_traffic else ("last run" if run else "")
+        who = f"{chosen.company} ({chosen.id}) · " if chosen is not None else ""
+        self.setToolTip(f"{who}counts from {self.source}" if self.source else who.rstrip(" ·"))
         self._fit_height()
         self.update()
 
@@ -286,10 +313,13 @@ def node_lines(node: MapNode) -> list[str]:
     ]
 
 
-def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> list[MapNode]:
-    """The chain of the last run (or of traffic), with counts from traffic when it has any."""
-    chain = _chain(run, traffic)
-    company = getattr(run, "company", "") if run is not None else ""
+def build_nodes(
+    run: Any, traffic: TrafficStatus | None, ports: list[Any], journey: Any = None
+) -> list[MapNode]:
+    """The chain of `journey` (else of the last run, or of traffic), with counts from traffic
+    when it has any."""
+    chain = list(journey.steps) if journey is not None else _chain(run, traffic)
+    company = journey.company if journey is not None else getattr(run, "company", "") or ""
     cells = {(c.service_name, c.company): c for c in ports if getattr(c, "service_name", None)}
     by_service = {c.service_name: c for c in ports if getattr(c, "service_name", None)}
     counts = _traffic_counts(traffic) or _run_counts(run)
