@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from app import cli
-from app.config import LauncherKind, Settings, from_env, parse_port_range
 from app.core.errors import SettingsError
 from app.core.export import ExportSettings
 from app.core.model import Mode
+from app.core.settings import Settings, add_flags, flag_overrides, from_env
 
 
 def _global_options(parser: argparse.ArgumentParser, in_subcommand: bool) -> None:
-    """The options every command takes, before or after the subcommand's name. In a
-    subcommand they default to SUPPRESS, so a value given before the name is not reset."""
-    default = argparse.SUPPRESS if in_subcommand else None
-    parser.add_argument("--ports", default=default, help="port pool, e.g. 8081-8120 (BIZOBS_PORTS)")
-    parser.add_argument(
-        "--state-dir", type=Path, default=default, help="state directory (BIZOBS_STATE_DIR)"
-    )
-    parser.add_argument(
-        "--launcher", choices=["fork", "exec"], default=default, help="how services are started"
-    )
+    """The options every command takes, before or after the subcommand's name (the settings
+    table's flags, app/core/settings.py)."""
+    add_flags(parser, in_subcommand)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,11 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
-    overrides: dict[str, object] = {"state_dir": ns.state_dir}
-    if ns.launcher:
-        overrides["launcher"] = LauncherKind(ns.launcher)
-    if ns.ports:
-        overrides["port_lo"], overrides["port_hi"] = parse_port_range(ns.ports)
+    overrides = flag_overrides(ns)
     if getattr(ns, "port", None) is not None:  # serve --port: checked against the pool at once
         overrides["api_port"] = ns.port
     return from_env(**overrides)

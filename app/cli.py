@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app.config import Settings
 from app.core import offline
 from app.core.errors import CoreError, JourneyFileError, StateLockedError, ValidationError
 from app.core.events import PhaseEvent, PhaseStatus
@@ -25,6 +24,7 @@ from app.core.lock import lock_holder
 from app.core.model import PortInfo, PortState
 from app.core.orchestrator import open_core
 from app.core.runs import RunResult
+from app.core.settings import Settings
 
 if TYPE_CHECKING:
     from app.api.server import ApiServer

@@ -97,7 +97,7 @@ async def drive(port: int, body: bytes, customers: int, concurrency: int) -> flo
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from app.config import parse_port_range
+    from app.core.settings import parse_port_range
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ports", default="8241-8245")

@@ -33,11 +33,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, from_env, parse_port_range
 from app.core.export import Exporter, ExportSettings
 from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, from_env, parse_port_range
 from app.core.simulation import Customer, CustomerResult, StepResult
 from app.service.trace import new_span_id, new_trace_id
 from bench._common import machine, median, table

@@ -20,10 +20,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, from_env, parse_port_range
 from bench._common import machine, median, table
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]

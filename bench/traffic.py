@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from bench._common import machine, median, table
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]

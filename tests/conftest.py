@@ -12,8 +12,8 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core import probe
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from app.service.forkserver import MODULE as FORK_SERVER_MODULE
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

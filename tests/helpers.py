@@ -18,10 +18,10 @@ from typing import Any
 
 import psutil
 
-from app.config import Settings
 from app.core import probe
 from app.core.launcher import LaunchRequest
 from app.core.orchestrator import Core
+from app.core.settings import Settings
 from app.service.protocol import SECRET_BYTES
 
 

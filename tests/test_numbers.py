@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.common.numbers import ascii_int
-from app.config import SettingsError, from_env
+from app.core.settings import SettingsError, from_env
 from app.service.faults import Faults
 from tests.helpers import ROOT
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from app.api.compat import add_compat_spec
 from app.api.security import Guard
-from app.config import Settings
 from app.core.journeys import DOMAIN, ERROR_TYPES
 from app.core.limits import (
     MAX_CONCURRENCY,
@@ -23,6 +22,7 @@ from app.core.limits import (
     MIN_TRAFFIC_RATE,
 )
 from app.core.model import Phase, PortState
+from app.core.settings import Settings
 
 
 def _ref(name: str) -> dict[str, str]:

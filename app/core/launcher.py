@@ -140,6 +140,11 @@ class ProcessHandle:
         return self._exited.done()
 
     @property
+    def gone(self) -> bool:
+        """The process is gone (its pidfd said so), its exit status perhaps not yet known."""
+        return self._pidfd < 0 or self.exited
+
+    @property
     def returncode(self) -> int | None:
         return self._exited.result() if self._exited.done() else None
 

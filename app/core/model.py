@@ -44,6 +44,7 @@ class TroubleKind(StrEnum):
 
     EXITED = "exited"  # its process is gone (the pidfd said so at once)
     NOT_ANSWERING = "not answering"  # /health gave no answer within the watch's bound
+    NOT_LISTENING = "not listening"  # alive, but its port refuses connections
     NOT_OURS = "not ours"  # something answers on its port, but not with its identity
     GAVE_UP = "gave up"  # automatic restarts used up their limit
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from app.config import Settings
 from app.core.errors import StateDatabaseError
 from app.core.ledger import Ledger
 from app.core.model import PortInfo, ServiceRecord
 from app.core.ports import pool_for
+from app.core.settings import Settings
 
 
 def snapshot(settings: Settings) -> list[PortInfo]:

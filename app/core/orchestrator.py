@@ -19,7 +19,6 @@ from typing import Any
 
 from aiohttp import ClientSession, TCPConnector
 
-from app.config import AutoRestart, LauncherKind, Settings
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
@@ -57,6 +56,7 @@ from app.core.run_plan import plan_run
 from app.core.runlock import Exclusive, acquire
 from app.core.runs import RunRequest, RunResult, make_request, new_run_id
 from app.core.services import ServiceManager
+from app.core.settings import AutoRestart, LauncherKind, Settings
 from app.core.simulation import CustomerResult
 from app.core.streams import TrafficStreams
 from app.core.tasks import TaskOwner

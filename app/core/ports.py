@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 
-from app.config import Settings
 from app.core import probe
 from app.core.errors import PoolExhaustedError
 from app.core.model import Listener, PortInfo, PortState, ServiceRecord, ServiceState
+from app.core.settings import Settings
 
 Scanner = Callable[[range, list[int]], Mapping[int, Listener]]
 Binder = Callable[[int], bool]

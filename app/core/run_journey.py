@@ -19,7 +19,6 @@ from typing import Protocol, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
-from app.config import Settings
 from app.core.chain import Chain, build_chain
 from app.core.errors import CoreError, StateDatabaseError
 from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
@@ -30,6 +29,7 @@ from app.core.residents import Resident, Residents
 from app.core.run_plan import Plan
 from app.core.runs import PhaseResult, RunRequest, RunResult
 from app.core.services import ServiceManager, SweepReport
+from app.core.settings import Settings
 from app.core.simulation import CustomerDone, SimulationResult, Simulator, make_customers
 from app.core.streams import TrafficStreams
 from app.core.traffic import Target

@@ -25,9 +25,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientConnectionError, ClientError, ClientSession, ClientTimeout, TCPConnector
 
-from app.config import Settings
 from app.core import probe, reaper, waiting
 from app.core.errors import (
     CoreError,
@@ -51,6 +50,7 @@ from app.core.model import (
     sanitize_company,
 )
 from app.core.ports import PortPool
+from app.core.settings import Settings
 from app.service.protocol import SECRET_BYTES
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,11 @@ class ServiceManager:
 
     def trouble(self, key: str) -> Trouble | None:
         return self._troubles.get(key)
+
+    def gone(self, key: str) -> bool:
+        """Has `key`'s process died (its exit perhaps still being reported)?"""
+        handle = self._handles.get(key)
+        return handle is None or handle.gone
 
     def troubles(self) -> dict[str, Trouble]:
         return dict(self._troubles)
@@ -354,6 +359,8 @@ class ServiceManager:
             body = await self._health(record, timeout)
         except TimeoutError:
             return TroubleKind.NOT_ANSWERING, f"no answer within {timeout:g} s"
+        except ClientConnectionError:
+            return TroubleKind.NOT_LISTENING, f"port {record.port} refuses connections"
         except (ClientError, ValueError) as exc:
             return TroubleKind.NOT_ANSWERING, f"/health failed: {type(exc).__name__}"
         if _identity(body) != _expected(record):
@@ -625,7 +632,7 @@ class ServiceManager:
         self.events.service.emit(ServiceEvent(record.key, change, record.port, record.pid))
 
 
-_CLEARABLE = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_OURS})
+_CLEARABLE = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_LISTENING, TroubleKind.NOT_OURS})
 
 
 def _company_key(spec: ServiceSpec) -> str:

@@ -24,7 +24,7 @@ NOT_ANSWERING_S = 2.0  # a service that has not answered /health for this long i
 WATCH_INTERVAL_S = 1.0  # between rounds while traffic flows: a hang is seen within ≈3 s
 IDLE_INTERVAL_S = 5.0  # between rounds otherwise: nobody is waiting on the chain
 # Troubles a probe can see and clear; an exit (the pidfd) and "gave up" are not the probe's.
-PROBED = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_OURS})
+PROBED = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_LISTENING, TroubleKind.NOT_OURS})
 
 
 class Watcher:
@@ -84,8 +84,8 @@ class Watcher:
             return
         asked = time.monotonic()  # not answering since the question, not since the timeout
         verdict = await self._manager.identity_problem(record, NOT_ANSWERING_S)
-        if self._manager.get(key) is not record:
-            return  # stopped or restarted meanwhile: the verdict is about a process gone
+        if self._manager.get(key) is not record or self._manager.gone(key):
+            return  # stopped, restarted or dead meanwhile: its exit says it, not a probe
         if verdict is None:
             self._manager.clear_trouble(key)
         else:

@@ -22,7 +22,6 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.config import Settings
 from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
 from app.core.events import (
     CoreEvents,
@@ -44,6 +43,7 @@ from app.core.limits import MAX_PACING_MS
 from app.core.model import JourneySummary, PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
+from app.core.settings import Settings
 from app.ui import cadence
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from app.config import Settings
+from app.core.settings import Settings
 
 if TYPE_CHECKING:
     from app.ui.bridge import ApiStarter

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.api.test_cleanup_check import ROOT, _serve
 from tests.helpers import journey
 

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 import psutil
 import pytest
 
-from app.config import Settings
 from app.core import probe
 from app.core.model import PortState, ServiceState
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.conftest import run
 from tests.helpers import (

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings
 from app.core import forkserver, waiting
 from app.core.errors import ServiceStartError
 from app.core.forkserver import ForkServerLauncher
 from app.core.ledger import Ledger
 from app.core.model import ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager

@@ -21,9 +21,9 @@ from app.api.compat import COMPAT_ROUTES, derive_service_name
 from app.api.openapi import SPEC
 from app.api.routes import MAX_BODY
 from app.api.server import ApiServer
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from app.core.waiting import until
 from tests.conftest import run
 from tests.helpers import alive, journey

@@ -9,10 +9,10 @@ import time
 
 import aiohttp
 
-from app.config import Settings
 from app.core.journeys import parse_journey
 from app.core.limits import MAX_LATENCY_MS, MAX_STEPS, MAX_THINK_TIME_MS
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from app.service.protocol import (
     BASE_BUDGET_S,
     CHAIN_HEADER,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from app.config import Reservation, Settings
 from app.core import probe
 from app.core.errors import PoolExhaustedError, RunConflictError
 from app.core.model import CleanupStrategy, PortState
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Reservation, Settings
 from app.core.waiting import until
 from tests.conftest import run
 from tests.helpers import alive, journey

@@ -11,11 +11,11 @@ import aiohttp
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings
 from app.core import probe, waiting
 from app.core.forkserver import ForkServerLauncher
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager

@@ -5,11 +5,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.errors import ValidationError
 from app.core.model import Mode, Phase
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from tests.conftest import run
 from tests.helpers import alive as _alive
 from tests.helpers import journey

@@ -27,12 +27,12 @@ import aiohttp
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings
 from app.core import probe
 from app.core.errors import PortInUseError, ServiceStartError
 from app.core.launcher import Launcher, LaunchRequest, LineHandler, ProcessHandle
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core, make_launcher, open_core
+from app.core.settings import LauncherKind, Settings
 from app.core.waiting import until
 from app.service.faults import EXIT_FAULT
 from app.service.runner import EXIT_ADDR_IN_USE, READY_PREFIX

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from tests.conftest import run, wait_gone
 from tests.helpers import alive as _alive
 

@@ -13,10 +13,10 @@ from dataclasses import replace
 import psutil
 import pytest
 
-from app.config import Settings
 from app.core import probe
 from app.core.model import PortState, ServiceRecord
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import alive
 
@@ -24,7 +24,7 @@ MANAGER_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
     from pathlib import Path
-    from app.config import LauncherKind, Settings
+    from app.core.settings import LauncherKind, Settings
     from app.core.model import ServiceSpec
     from app.core.orchestrator import open_core
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
 from app.core.db import open_db
 from app.core.errors import PoolExhaustedError, ServiceStartError
 from app.core.events import CoreEvents, ServiceEvent
@@ -20,6 +19,7 @@ from app.core.ledger import Ledger
 from app.core.model import Listener, PortState, ServiceRecord, ServiceSpec, ServiceState
 from app.core.ports import PortPool
 from app.core.services import ServiceManager
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.conftest import run
 

@@ -15,11 +15,11 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from rfc3986_validator import validate_rfc3986
 
-from app.config import LauncherKind, Settings
 from app.core.export import ExportSettings, ExportSettingsError
 from app.core.export import cloudevents as ce
 from app.core.export.otlp import Finished
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, Settings
 from tests.conftest import make_settings, run
 from tests.export.crafted import customer_result
 from tests.export.receiver import BATCH, STRUCTURED, Received, Receiver

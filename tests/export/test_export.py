@@ -17,11 +17,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from app.api.server import ApiServer
-from app.config import EssentialService, LauncherKind, Settings
 from app.core.export import ExportSettings, ExportSettingsError, saved
 from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
+from app.core.settings import EssentialService, LauncherKind, Settings
 from tests.conftest import make_settings, run
 from tests.export.crafted import COMPANY, customer_result
 from tests.export.receiver import Received, Receiver, value

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from app.config import LauncherKind, Settings
 from app.core.export import Exporter, ExportSettings
 from app.core.journeys import Journey
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, Settings
 from app.core.simulation import CustomerResult
 from tests.conftest import make_settings, run
 from tests.export.receiver import Received, Receiver, value

@@ -18,10 +18,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from app.api.server import ApiServer
-from app.config import Settings
 from app.core.errors import ValidationError
 from app.core.journeys import parse_journey
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from tests.conftest import repeat
 from tests.helpers import journey
 

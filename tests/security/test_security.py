@@ -11,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.config import Settings
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from app.service.app import MAX_BODY as SERVICE_MAX_BODY
 from tests.conftest import run
 from tests.helpers import journey

@@ -21,9 +21,9 @@ import pytest
 from aiohttp import web
 
 from app.api.server import ApiServer
-from app.config import EssentialService, Settings
 from app.core.chain import Chain
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from app.service.protocol import CHAIN_HEADER, HOP_HEADER, Hop, credential, hop_url
 from tests.conftest import run
 from tests.helpers import journey

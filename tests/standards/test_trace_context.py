@@ -18,10 +18,10 @@ import pytest
 from aiohttp import ClientSession, web
 from multidict import CIMultiDict
 
-from app.config import LauncherKind, Settings
 from app.core.chain import Chain
 from app.core.journeys import parse_journey
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.protocol import Hop, hop_url
 from app.service.trace import (
     OUR_KEY,

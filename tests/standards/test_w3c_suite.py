@@ -22,9 +22,9 @@ import pytest
 from aiohttp import ClientSession
 from multidict import CIMultiDict
 
-from app.config import LauncherKind, Settings
 from app.core.journeys import parse_journey
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.trace import OUR_KEY, hop_context, new_span_id
 from tests.conftest import make_settings, run
 from tests.helpers import journey

@@ -10,8 +10,8 @@ import statistics
 
 import pytest
 
-from app.config import Settings
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from app.core.traffic_model import TrafficStatus
 from app.core.traffic_stats import Histogram, Tally, bucket
 from app.core.waiting import until

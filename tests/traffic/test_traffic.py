@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from app.config import Settings
 from app.core import probe
 from app.core.errors import NoJourneyError, ValidationError
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from app.core.traffic_model import TrafficStatus
 from app.core.waiting import until
 from tests.conftest import run

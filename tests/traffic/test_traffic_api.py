@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.config import Settings
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.api.test_api import api, call
 from tests.api.test_cli import cli

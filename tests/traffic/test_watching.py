@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from app.config import AutoRestart, Settings
 from app.core.model import PortState, ServiceRecord
 from app.core.orchestrator import Core, open_core
+from app.core.settings import AutoRestart, Settings
 from app.core.traffic_model import TrafficStatus
 from app.core.waiting import until
 from app.core.watch import NOT_ANSWERING_S, WATCH_INTERVAL_S

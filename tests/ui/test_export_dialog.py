@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QWidget
 
-from app.config import LauncherKind, Settings
 from app.core.export import saved
+from app.core.settings import LauncherKind, Settings
 from app.ui.bridge import CoreBridge
 from app.ui.export_dialog import ExportDialog, ExportIndicator, mask_headers
 from app.ui.main_window import MainWindow

@@ -415,7 +415,7 @@ def test_banner_big_buttons_and_validation_follow_a_scheme_switch(
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QPalette
 
-    from app.config import LauncherKind
+    from app.core.settings import LauncherKind
     from app.ui import theme
     from app.ui.bridge import CoreBridge
     from app.ui.main_window import MainWindow

@@ -13,9 +13,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.model import Phase, PortState
+from app.core.settings import EssentialService, Settings
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_LATENCY, COL_SERVICE, COL_STEP
 from tests.conftest import our_service_processes

@@ -1,11 +1,19 @@
-"""Settings: one frozen object with embedded defaults, overridable from the environment."""
+"""Settings: one frozen object with embedded defaults, overridable from the environment and
+the command line.
+
+Every option is declared once, in `OPTIONS` (its field, its BIZOBS_* variable, its command-line
+flag, how its text is read, its help): `from_env`, the command line's global flags
+(`add_flags`) and the README's settings table (`settings_table`, kept equal to the README by a
+test) are derived from it. Values are checked in `Settings.__post_init__`, so a bad setting is
+one line naming the variable at start, never a crash later."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -204,19 +212,19 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+_PORT_RANGE = re.compile(r"[ \t]*([0-9]{1,5})[ \t]*-[ \t]*([0-9]{1,5})[ \t]*")
+
+
 def parse_port_range(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", text)
+    m = _PORT_RANGE.fullmatch(text)
     if not m:
         raise SettingsError(f"port range {text!r} must look like 8081-8120")
     return int(m.group(1)), int(m.group(2))
 
 
-def _int(env: Mapping[str, str], name: str) -> int | None:
+def _whole(name: str, raw: str) -> int:
     """ASCII digits, maybe after a '-' (so a negative value meets the range check that names
     the setting's range); Settings checks the range."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return None
     text = raw.strip(ASCII_WHITESPACE)
     sign, body = (-1, text[1:]) if text.startswith("-") else (1, text)
     value = None if body[:1] in ASCII_WHITESPACE else ascii_int(body, 0, sys.maxsize)
@@ -225,63 +233,217 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
     return sign * value
 
 
+def _choice(kind: type[StrEnum]) -> Callable[[str, str], object]:
+    def parse(name: str, raw: str) -> object:
+        try:
+            return kind(raw.strip())
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in kind)
+            raise SettingsError(f"{name} must be one of {choices}; got {raw!r}") from exc
+
+    return parse
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in raw.split(",") if c.strip())
+
+
+Parser = Callable[[str, str], object]  # (variable name, its text) -> the value(s)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: the Settings field(s) it sets, where it comes from, and what it means."""
+
+    field: str
+    env: str
+    parse: Parser
+    default: str  # as the README shows it
+    help: str
+    flag: str | None = None  # a global command-line option (before or after the subcommand)
+    metavar: str | None = None
+    public: bool = True  # False: test-only, left out of the README and --help
+
+    def values(self, raw: str) -> dict[str, object]:
+        """The fields this option's text sets (BIZOBS_PORTS sets two)."""
+        value = self.parse(self.env, raw)
+        return value if isinstance(value, dict) else {self.field: value}
+
+
+def _ports(name: str, raw: str) -> dict[str, object]:
+    lo, hi = parse_port_range(raw)
+    return {"port_lo": lo, "port_hi": hi}
+
+
+def _ports_max(name: str, raw: str) -> dict[str, object]:
+    lo, hi = parse_port_range(raw)
+    return {"ports_max_lo": lo, "ports_max_hi": hi}
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "ports",
+        "BIZOBS_PORTS",
+        _ports,
+        "8081-8120",
+        "the service port pool",
+        flag="--ports",
+        metavar="LO-HI",
+    ),
+    Option(
+        "ports_max_hi",
+        "BIZOBS_PORTS_MAX",
+        _ports_max,
+        "(the pool)",
+        "how far the pool may grow, in blocks of 10, when a launch does not fit (it starts "
+        "where the pool starts); a grown block unused for 60 s is given back",
+    ),
+    Option("api_port", "BIZOBS_API_PORT", _whole, "8080", "loopback control API"),
+    Option(
+        "state_dir",
+        "BIZOBS_STATE_DIR",
+        lambda _n, raw: Path(raw),
+        "(the platform's state dir)",
+        "ledger, run history, lock",
+        flag="--state-dir",
+        metavar="DIR",
+    ),
+    Option(
+        "api_enabled",
+        "BIZOBS_API",
+        lambda _n, raw: raw.strip() != "0",
+        "1",
+        "`0`: the window does not serve the control API (`--no-api`)",
+    ),
+    Option(
+        "stop_grace_ms",
+        "BIZOBS_STOP_GRACE_MS",
+        _whole,
+        "3000",
+        "SIGTERM → SIGKILL grace when stopping a service",
+    ),
+    Option(
+        "demo_pacing_ms",
+        "BIZOBS_DEMO_PACING_MS",
+        _whole,
+        "0",
+        "a pause after each phase so an audience can follow (0–2000 ms)",
+    ),
+    Option(
+        "essential_services",
+        "BIZOBS_ESSENTIAL_SERVICES",
+        lambda _n, raw: tuple(EssentialService.parse(p) for p in raw.split(",") if p.strip()),
+        ",".join(DEFAULT_ESSENTIALS),
+        "kept across journeys; empty for none",
+    ),
+    Option(
+        "launcher",
+        "BIZOBS_LAUNCHER",
+        _choice(LauncherKind),
+        "fork",
+        "`fork`: each service forked from a pre-warmed fork server process (fast switches, "
+        "≈5 MiB each; see docs/performance.md); `exec`: a fresh interpreter per service",
+        flag="--launcher",
+        metavar="fork|exec",
+    ),
+    Option(
+        "cleanup_strategy",
+        "BIZOBS_CLEANUP_STRATEGY",
+        _choice(CleanupStrategy),
+        "all",
+        "which running journeys a Run Journey replaces: `all`, `company` (the same "
+        "company's), `journeyType` (the same industry's)",
+    ),
+    Option(
+        "preserve_companies",
+        "BIZOBS_PRESERVE_COMPANIES",
+        lambda _n, raw: _names(raw),
+        "",
+        "companies (comma-separated) whose journeys no run replaces (Stop All still stops them)",
+    ),
+    Option(
+        "reserved_ports",
+        "BIZOBS_RESERVED_PORTS",
+        lambda _n, raw: Reservation.parse_all(raw),
+        "",
+        "ports only one company's services take, e.g. `Acme Corp=8081-8090;TechStart "
+        "Inc=8091-8095`",
+    ),
+    Option(
+        "autorestart",
+        "BIZOBS_AUTORESTART",
+        _choice(AutoRestart),
+        "no",
+        "`on-failure`: a service that exits or stops answering is restarted (backoff, at "
+        "most 3 a minute)",
+    ),
+    Option(
+        "cleanup_enabled",
+        "BIZOBS_CLEANUP",
+        lambda _n, raw: raw.strip() != "0",
+        "1",
+        "test-only: `0` turns the pre-run cleanup off",
+        public=False,
+    ),
+)
+
+
 def from_env(env: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
-    """Settings from BIZOBS_* variables, then explicit overrides (e.g. command-line flags)."""
+    """Settings from the BIZOBS_* variables of `OPTIONS`, then explicit overrides (the
+    command line's flags)."""
     env = os.environ if env is None else env
     values: dict[str, object] = {}
-    if ports := env.get("BIZOBS_PORTS"):
-        values["port_lo"], values["port_hi"] = parse_port_range(ports)
-    if (api_port := _int(env, "BIZOBS_API_PORT")) is not None:
-        values["api_port"] = api_port
-    if state := env.get("BIZOBS_STATE_DIR"):
-        values["state_dir"] = Path(state)
-    if (grace := _int(env, "BIZOBS_STOP_GRACE_MS")) is not None:
-        values["stop_grace_ms"] = grace
-    if (pacing := _int(env, "BIZOBS_DEMO_PACING_MS")) is not None:
-        values["demo_pacing_ms"] = pacing
-    if "BIZOBS_ESSENTIAL_SERVICES" in env:
-        raw = env["BIZOBS_ESSENTIAL_SERVICES"]
-        values["essential_services"] = tuple(
-            EssentialService.parse(p) for p in raw.split(",") if p.strip()
-        )
-    if env.get("BIZOBS_API") == "0":
-        values["api_enabled"] = False
-    if env.get("BIZOBS_CLEANUP") == "0":  # test-only: proves the acceptance check can fail
-        values["cleanup_enabled"] = False
-    if ports_max := env.get("BIZOBS_PORTS_MAX"):
-        lo, values["ports_max_hi"] = parse_port_range(ports_max)
-        base_lo = values.get("port_lo", overrides.get("port_lo", Settings.port_lo))
-        if lo != base_lo:
-            raise SettingsError(
-                f"BIZOBS_PORTS_MAX={ports_max!r} must start where the pool starts ({base_lo}): "
-                "the pool grows upwards"
-            )
-    if strategy := env.get("BIZOBS_CLEANUP_STRATEGY"):
-        try:
-            values["cleanup_strategy"] = CleanupStrategy(strategy)
-        except ValueError as exc:
-            choices = ", ".join(c.value for c in CleanupStrategy)
-            raise SettingsError(
-                f"BIZOBS_CLEANUP_STRATEGY must be one of {choices}; got {strategy!r}"
-            ) from exc
-    if "BIZOBS_PRESERVE_COMPANIES" in env:
-        raw = env["BIZOBS_PRESERVE_COMPANIES"]
-        values["preserve_companies"] = tuple(c.strip() for c in raw.split(",") if c.strip())
-    if reserved := env.get("BIZOBS_RESERVED_PORTS"):
-        values["reserved_ports"] = Reservation.parse_all(reserved)
-    if restart := env.get("BIZOBS_AUTORESTART"):
-        try:
-            values["autorestart"] = AutoRestart(restart)
-        except ValueError as exc:
-            raise SettingsError(
-                f"BIZOBS_AUTORESTART must be one of no, on-failure; got {restart!r}"
-            ) from exc
-    if launcher := env.get("BIZOBS_LAUNCHER"):
-        try:
-            values["launcher"] = LauncherKind(launcher)
-        except ValueError as exc:
-            raise SettingsError(
-                f"BIZOBS_LAUNCHER must be one of fork, exec; got {launcher!r}"
-            ) from exc
+    for option in OPTIONS:
+        raw = env.get(option.env)
+        # An empty value is "unset", except for lists, where it means "none".
+        if raw is None or (raw == "" and option.field != "essential_services"):
+            continue
+        values.update(option.values(raw))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    max_lo = values.pop("ports_max_lo", None)
+    base_lo = values.get("port_lo", Settings.port_lo)
+    if max_lo is not None and max_lo != base_lo:
+        raise SettingsError(
+            f"BIZOBS_PORTS_MAX={env.get('BIZOBS_PORTS_MAX')!r} must start where the pool starts "
+            f"({base_lo}): the pool grows upwards"
+        )
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def add_flags(parser: argparse.ArgumentParser, in_subcommand: bool) -> None:
+    """The global options of `OPTIONS` that have a flag, before or after the subcommand's
+    name. In a subcommand they default to SUPPRESS, so a value given before the name is not
+    reset."""
+    default = argparse.SUPPRESS if in_subcommand else None
+    for option in OPTIONS:
+        if option.flag is None:
+            continue
+        parser.add_argument(
+            option.flag,
+            dest=option.field,
+            default=default,
+            metavar=option.metavar,
+            help=f"{option.help} ({option.env})",
+        )
+
+
+def flag_overrides(ns: argparse.Namespace) -> dict[str, object]:
+    """The Settings fields the flags given on the command line set."""
+    out: dict[str, object] = {}
+    for option in OPTIONS:
+        raw = getattr(ns, option.field, None) if option.flag else None
+        if raw is not None:
+            out.update(option.values(str(raw)))
+    return out
+
+
+def settings_table() -> str:
+    """The README's settings table, derived from `OPTIONS`."""
+    rows = ["| variable | default | what it sets |", "|---|---|---|"]
+    for o in OPTIONS:
+        if not o.public:
+            continue
+        name = f"`{o.env}`" + (f" (`{o.flag}`)" if o.flag else "")
+        default = f"`{o.default}`" if o.default and not o.default.startswith("(") else o.default
+        rows.append(f"| {name} | {default or '(none)'} | {o.help} |")
+    return "\n".join(rows)
