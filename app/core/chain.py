@@ -81,6 +81,12 @@ class Chain:
         # Hop 0 answers by the deadline; the panel gives it one margin more to be heard.
         return raw, headers, budget + HOP_MARGIN_S
 
+    def links(self) -> list[Chain]:
+        """Each hop with the next one (the last alone): every hop's handler and its kept-alive
+        connection to the next, reachable at once rather than one after another."""
+        hops = self.hops
+        return [replace(self, hops=hops[i : i + 2]) for i in range(len(hops))]
+
     def quiet(self) -> Chain:
         """The same chain with no simulated latency and no injected errors (the warm-up)."""
         hops = tuple(Hop(**(h | {"latencyMs": 0.0, "errorRate": 0.0})) for h in self.hops)

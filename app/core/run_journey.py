@@ -35,8 +35,7 @@ from app.core.streams import TrafficStreams
 from app.core.traffic import Target
 
 SWITCH = "switch"  # the traffic hold of a Run Journey (and of stopping the customer services)
-WARM_ROUNDS = 3  # warm-up requests through a new chain: rounds of WARM_PARALLEL at once
-WARM_PARALLEL = 4
+WARM_PARALLEL = 8  # warm-up requests in flight at once (two cores; as START_CONCURRENCY)
 WARM_TIMEOUT_S = 10.0
 HISTORY_STATUS = {
     RunStatus.FINISHED: "ok",
@@ -289,32 +288,33 @@ class RunJourney:
         return build_chain(journey, services, self.fleet.manager.chain_secret)
 
     async def _warm(self, chain: Chain) -> int:
-        """A few requests through the whole new chain (no latency, no injected errors, not
-        customers, not exported) so connections are open and first-request costs paid before
-        the launch is done: the first customers after a switch run at steady speed
-        (docs/performance.md, "Traffic: warm-up after a switch")."""
-        quiet = chain.quiet()
+        """Open every hop's connection to the next and touch its handler, all links at once
+        (no latency, no injected errors, not customers, not exported), so the first customers
+        after a switch run near steady speed; the services arrive warm from the fork server
+        already (docs/performance.md, "Switch"). Bounded by WARM_TIMEOUT_S."""
         http = self.fleet.http()
+        gate = asyncio.Semaphore(WARM_PARALLEL)
 
-        async def one() -> bool:
-            body, headers, wait_s = quiet.request({"id": "warm-up"})
+        async def one(link: Chain) -> bool:
+            body, headers, wait_s = link.request({"id": "warm-up"})
             try:
-                async with http.post(
-                    quiet.first_url, data=body, headers=headers, timeout=ClientTimeout(wait_s)
-                ) as resp:
+                async with (
+                    gate,
+                    http.post(
+                        link.first_url, data=body, headers=headers, timeout=ClientTimeout(wait_s)
+                    ) as resp,
+                ):
                     await resp.read()
                     return resp.status == 200
             except (ClientError, TimeoutError):
                 return False
 
-        ok = 0
         try:
             async with asyncio.timeout(WARM_TIMEOUT_S):
-                for _ in range(WARM_ROUNDS):
-                    ok += sum(await asyncio.gather(*(one() for _ in range(WARM_PARALLEL))))
+                return sum(await asyncio.gather(*(one(k) for k in chain.quiet().links())))
         except TimeoutError:
             self.fleet.events.say("core", "warm-up did not finish in time", LogLevel.WARNING)
-        return ok
+            return 0
 
     async def _phase(self, phase: Phase, work: Callable[[], Awaitable[_R]]) -> _R:
         """Run one phase, emitting its start and end with duration and counts."""

@@ -20,6 +20,7 @@ from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
 from tests.helpers import alive as _alive
+from tests.helpers import journey
 
 GONE_TIMEOUT_S = 10.0
 
@@ -119,3 +120,20 @@ def test_services_die_with_the_panel_even_if_the_fork_server_hangs(
     finally:
         os.kill(server, signal.SIGCONT)  # its pending death signal then ends it
     assert _until(lambda: not _alive(server))
+
+
+def test_the_prewarmed_fork_server_keeps_no_socket_thread_or_listener(settings: Settings) -> None:
+    """The fork server serves one chain in itself before it forks anything (its children are
+    born warm); afterwards it holds no TCP socket, no listener and no thread a child would
+    inherit."""
+
+    async def scenario() -> None:
+        async with open_core(settings) as core:
+            assert (await core.run_journey(journey("Warm Co", "AService"))).ok
+            launcher = core.manager.launcher
+            assert isinstance(launcher, ForkServerLauncher) and launcher.server_pid
+            server = psutil.Process(launcher.server_pid)
+            assert server.num_threads() == 1
+            assert server.net_connections(kind="tcp") == []
+
+    run(scenario())
