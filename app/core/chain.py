@@ -4,12 +4,12 @@ through it (app/service/protocol.py; docs/architecture.md, "The step service")."
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 from aiohttp import hdrs
 
 from app.common.httpguard import JSON
@@ -72,7 +72,8 @@ class Chain:
             },
             "deadline": time.monotonic() + budget,
         }
-        raw = json.dumps(body, allow_nan=False).encode()
+        # orjson: 10× the json module here, on every customer (docs/performance.md).
+        raw = orjson.dumps(body)
         headers = {
             hdrs.CONTENT_TYPE: JSON,
             HOP_HEADER: "0",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import random
 import statistics
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from app.core.chain import Chain
@@ -265,10 +265,10 @@ class Simulator:
             async with self.http.post(
                 chain.first_url, data=body, headers=headers, timeout=ClientTimeout(total=wait_s)
             ) as resp:
-                nested = json.loads(await resp.read())
+                nested = orjson.loads(await resp.read())
         except TimeoutError:
             nested = _unreached(chain.hops[0], "timeout", f"no answer within {wait_s:.1f} s")
-        except (ClientError, ValueError) as exc:
+        except (ClientError, ValueError, orjson.JSONDecodeError) as exc:
             nested = _unreached(chain.hops[0], "unreachable", f"{type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - t0) * 1000
         steps = flatten(nested, chain.hops)

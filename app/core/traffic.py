@@ -346,12 +346,14 @@ class Traffic:
             self._on_customer(target.journey, target.hops, result)  # queues, never waits
 
     def _count(self, result: CustomerResult, current: bool) -> None:
-        steps = [(s.step_name, s.status, s.latency_ms) for s in result.steps]
-        tallies = [self._bucket(int(time.time())), self._total]
+        """Counts at once (the totals stay exact); latencies into the second's tally only,
+        merged into the totals when the second closes. A journey of a journey no longer
+        current counts without its steps: they are not the current journey's."""
+        steps = [(s.step_name, s.status, s.latency_ms) for s in result.steps] if current else []
+        self._bucket(int(time.time())).journey(result.ok, result.latency_ms, steps)
+        self._total.journey(result.ok, result.latency_ms, (), latency=False)
         if current:
-            tallies.append(self._steps)
-        for tally in tallies:
-            tally.journey(result.ok, result.latency_ms, steps)
+            self._steps.journey(result.ok, result.latency_ms, steps, latency=False)
 
     async def _drain(self, drain_s: float) -> None:
         """Let in-flight journeys end within `drain_s`; cut the rest and wait for them."""
@@ -395,6 +397,8 @@ class Traffic:
         order = self._order()
         for second in range(max(first, before - SERIES_SECONDS), before):
             tally = self._open.pop(second, None) or Tally()
+            self._total.merge_latencies(tally, steps=False)
+            self._steps.merge_latencies(tally)
             self._closed[float(second)] = tally
             while len(self._closed) > SERIES_SECONDS:
                 del self._closed[next(iter(self._closed))]
@@ -430,6 +434,8 @@ class Traffic:
             self._steps = Tally()
             self._steps_since = time.time()
             self._steps_gen += 1
+            for tally in self._open.values():
+                tally.steps.clear()  # the old journey's steps: not to be merged into the new
         self._target = target
         # Seeded profiles as a run has them; numbering goes on across a switch.
         self._customers = customer_stream(target.journey.domain, self._seed, start=self._sent)

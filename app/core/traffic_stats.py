@@ -67,7 +67,7 @@ class StepTally:
     not_reached: int = 0
     latency: Histogram = field(default_factory=Histogram)
 
-    def count(self, status: str, latency_ms: float | None) -> None:
+    def count(self, status: str, latency_ms: float | None, latency: bool = True) -> None:
         if status == SKIPPED:
             self.not_reached += 1
             return
@@ -75,7 +75,7 @@ class StepTally:
             self.ok += 1
         else:
             self.failed += 1
-        if latency_ms is not None:
+        if latency and latency_ms is not None:
             self.latency.add(latency_ms)
 
     def merge(self, other: StepTally) -> None:
@@ -106,16 +106,30 @@ class Tally:
     steps: dict[str, StepTally] = field(default_factory=dict)
 
     def journey(
-        self, ok: bool, latency_ms: float, steps: Iterable[tuple[str, str, float | None]]
+        self,
+        ok: bool,
+        latency_ms: float,
+        steps: Iterable[tuple[str, str, float | None]],
+        latency: bool = True,
     ) -> None:
-        """A journey that ended: its outcome, latency, and each step's (name, status, ms)."""
+        """A journey that ended: its outcome, latency, and each step's (name, status, ms).
+        Without `latency`, the counts only: the latencies come later, a second's at a time
+        (`merge_latencies`), since a histogram's add is most of what counting costs."""
         if ok:
             self.completed += 1
         else:
             self.failed += 1
-        self.latency.add(latency_ms)
+        if latency:
+            self.latency.add(latency_ms)
         for name, status, ms in steps:
-            self.steps.setdefault(name, StepTally()).count(status, ms)
+            self.steps.setdefault(name, StepTally()).count(status, ms, latency)
+
+    def merge_latencies(self, other: Tally, steps: bool = True) -> None:
+        """Add `other`'s latencies (a closed second's) to these counts' histograms."""
+        self.latency.merge(other.latency)
+        if steps:
+            for name, step in other.steps.items():
+                self.steps.setdefault(name, StepTally()).latency.merge(step.latency)
 
     def merge(self, other: Tally) -> None:
         """Add `other`'s counts (another stream's, the same second)."""
