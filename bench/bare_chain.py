@@ -24,17 +24,19 @@ from aiohttp import ClientSession, TCPConnector
 HOP = r"""
 import asyncio, os, sys
 from aiohttp import ClientSession, ClientTimeout, web
-port, nxt = int(sys.argv[1]), int(sys.argv[2])
+port, nxt, extra = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+RESULT = b'{"r":"' + b"x" * extra + b'","downstream":'  # a hop's own result, `extra` bytes
 os.nice(5)  # as the panel's services are
 async def handle(request):
     body = await request.read()
     if not nxt:
-        return web.Response(body=b"{}", content_type="application/json")
+        return web.Response(body=RESULT + b"null}", content_type="application/json")
     async with request.app["http"].post(
         f"http://127.0.0.1:{nxt}/process", data=body,
         headers={"Content-Type": "application/json"},
     ) as resp:
-        return web.Response(body=await resp.read(), content_type="application/json")
+        body = RESULT + await resp.read() + b"}"
+        return web.Response(body=body, content_type="application/json")
 async def main():
     app = web.Application()
     async def http(app):
@@ -53,15 +55,20 @@ asyncio.run(main())
 
 
 class BareChain:
-    def __init__(self, ports: list[int]) -> None:
+    """`result_bytes`: each hop adds a result of that size to the answer, as a step service
+    does (0: the bare minimum, the downstream answer passed on as it came)."""
+
+    def __init__(self, ports: list[int], result_bytes: int = 0) -> None:
         self.ports = ports
+        self.result_bytes = result_bytes
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> BareChain:
         for i, port in enumerate(self.ports):
             nxt = self.ports[i + 1] if i + 1 < len(self.ports) else 0
             proc = subprocess.Popen(
-                [sys.executable, "-c", HOP, str(port), str(nxt)], stdout=subprocess.PIPE
+                [sys.executable, "-c", HOP, str(port), str(nxt), str(self.result_bytes)],
+                stdout=subprocess.PIPE,
             )
             self.procs.append(proc)
         for proc in self.procs:
@@ -103,10 +110,11 @@ def main() -> None:
     ap.add_argument("--ports", default="8241-8245")
     ap.add_argument("--customers", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--result-bytes", type=int, default=0)
     ns = ap.parse_args()
     lo, hi = parse_port_range(ns.ports)
     body = os.urandom(1200).hex().encode()  # about a panel request's size
-    with BareChain(list(range(lo, hi + 1))) as chain:
+    with BareChain(list(range(lo, hi + 1)), ns.result_bytes) as chain:
         rate = asyncio.run(drive(chain.ports[0], body, ns.customers, ns.concurrency))
     print(f"bare {hi - lo + 1}-hop chain: {rate:.0f} journeys/s")
 

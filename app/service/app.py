@@ -8,7 +8,6 @@ panel issues, and forwards only to pool ports (app/service/protocol.py; docs/arc
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
@@ -16,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout, hdrs, web
 
 from app.common.httpguard import JSON, Rules, first_refusal, host_names
@@ -145,7 +145,7 @@ async def _accept(request: web.Request) -> _Call | web.Response:
     if not credential_ok(ident.secret, index, raw, request.headers.get(CHAIN_HEADER, "")):
         return failure(403, "refused", "missing or wrong chain credential: only the panel calls")
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except (ValueError, RecursionError):
         return _bad("body is not JSON")
     hops = body.get("hops") if isinstance(body, dict) else None
@@ -199,7 +199,7 @@ async def process(request: web.Request) -> web.Response:
 def _nest(result: dict[str, Any], downstream: bytes) -> bytes:
     """This hop's result with the downstream answer spliced in as it came: re-parsing and
     re-encoding every nested level at every hop would make a chain quadratic in JSON work."""
-    return json.dumps(result).encode()[:-1] + b', "downstream": ' + downstream + b"}"
+    return orjson.dumps(result)[:-1] + b',"downstream":' + downstream + b"}"
 
 
 async def _run_step(
@@ -313,7 +313,7 @@ async def _call_next(
     except (ClientError, ValueError) as exc:
         problem = f"{who} cannot be reached: {exc or type(exc).__name__}"
         call_facts |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
-    failed = json.dumps(
+    failed = orjson.dumps(
         {
             "stepName": nxt.get("stepName"),
             "serviceName": nxt.get("serviceName"),
@@ -322,7 +322,7 @@ async def _call_next(
             "error": {"type": kind, "message": problem},
             "downstream": None,
         }
-    ).encode()
+    )
     return failed, call_facts
 
 
