@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.core.traffic_model import StepSecond, TrafficSecond
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a step result's status (simulation.StepResult)
 StepOutcome = tuple[str, str, float | None]  # step name, status, latency (ms)
+StepIncident = tuple[str, str]  # the incident a hop said it was under: id, kind
 
 
 def bucket(ms: float) -> float:
@@ -66,8 +67,13 @@ class StepTally:
     failed: int = 0
     not_reached: int = 0
     latency: Histogram = field(default_factory=Histogram)
+    incident: StepIncident | None = None  # the last one its hops were under
 
-    def count(self, status: str, latency_ms: float | None) -> None:
+    def count(
+        self, status: str, latency_ms: float | None, incident: StepIncident | None = None
+    ) -> None:
+        if incident is not None:
+            self.incident = incident
         if status == SKIPPED:
             self.not_reached += 1
             return
@@ -83,8 +89,10 @@ class StepTally:
         self.failed += other.failed
         self.not_reached += other.not_reached
         self.latency.merge(other.latency)
+        self.incident = other.incident or self.incident
 
     def value(self, name: str) -> StepSecond:
+        incident_id, kind = self.incident or ("", "")
         return StepSecond(
             name,
             self.ok,
@@ -92,6 +100,8 @@ class StepTally:
             _or_zero(self.latency.percentile(50)),
             _or_zero(self.latency.percentile(95)),
             self.not_reached,
+            incident_id,
+            kind,
         )
 
 
@@ -106,16 +116,22 @@ class Tally:
     steps: dict[str, StepTally] = field(default_factory=dict)
 
     def journey(
-        self, ok: bool, latency_ms: float, steps: Iterable[tuple[str, str, float | None]]
+        self,
+        ok: bool,
+        latency_ms: float,
+        steps: Iterable[tuple[str, str, float | None]],
+        incidents: Mapping[str, StepIncident] | None = None,
     ) -> None:
-        """A journey that ended: its outcome, latency, and each step's (name, status, ms)."""
+        """A journey that ended: its outcome, latency, each step's (name, status, ms), and the
+        incident each step's hop said it was under (by step name)."""
         if ok:
             self.completed += 1
         else:
             self.failed += 1
         self.latency.add(latency_ms)
+        incidents = incidents or {}
         for name, status, ms in steps:
-            self.steps.setdefault(name, StepTally()).count(status, ms)
+            self.steps.setdefault(name, StepTally()).count(status, ms, incidents.get(name))
 
     def merge(self, other: Tally) -> None:
         """Add `other`'s counts (another stream's, the same second)."""
