@@ -1,5 +1,5 @@
 """`python -m app` opens the window; subcommands: serve | run | ports | stop-all | restart |
-traffic."""
+traffic | incident | scenario."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from app.core.errors import SettingsError
 from app.core.export import ExportSettings
 from app.core.model import Mode
 from app.core.settings import Settings, add_flags, flag_overrides, from_env
+from app.service.incident_kinds import IncidentKind
 
 
 def _global_options(parser: argparse.ArgumentParser, in_subcommand: bool) -> None:
@@ -55,7 +56,36 @@ def _parser() -> argparse.ArgumentParser:
     traffic = command("traffic", "continuous traffic through a running panel's journey")
     traffic.add_argument("action", choices=["start", "stop", "status"])
     traffic.add_argument("--rate", type=float, default=None, help="journeys per second (start)")
+    _incident_parser(command("incident", "incidents in a running panel's services"))
+    scenario = command("scenario", "scenarios of incidents in a running panel")
+    scenario.add_argument("action", choices=["run", "stop", "status"])
+    scenario.add_argument("target", nargs="?", help="run: a scenario JSON file or a packaged name")
     return p
+
+
+def _incident_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="start an incident in a running service")
+    _global_options(add, in_subcommand=True)
+    add.add_argument("service", help='a service name, its key (Name-Company), or "*"')
+    add.add_argument("kind", choices=[k.value for k in IncidentKind])
+    for flag, kind, what in (
+        ("--rate", float, "errors: the share of requests that fail, 0-1 (default 1)"),
+        ("--status", int, "errors: the HTTP status, 400-599 (default 500)"),
+        ("--error-type", str, "errors: the error type (default: the status's)"),
+        ("--add-ms", float, "latency: ms added to every request (default 500)"),
+        ("--jitter-ms", float, "latency: up to this many ms more"),
+        ("--cores", float, "cpu: the share of a core burnt, above 0 to 1 (default 0.5)"),
+        ("--mb-per-s", float, "memory: growth in MiB a second (default 16)"),
+        ("--cap-mb", float, "memory: the cap in MiB, at most 256 (default 128)"),
+        ("--duration", float, "seconds, 1-3600 (default 60)"),
+        ("--journey", str, "a resident journey's id (several journeys run)"),
+    ):
+        add.add_argument(flag, type=kind, default=None, help=what)
+    _global_options(actions.add_parser("list", help="the incidents in effect"), True)
+    clear = actions.add_parser("clear", help="end one incident (its id), or all")
+    _global_options(clear, in_subcommand=True)
+    clear.add_argument("id", nargs="?", default=None)
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
@@ -88,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             print("error: traffic start needs --rate (journeys per second)", file=sys.stderr)
             return 2
         return cli.cmd_traffic(settings, ns.action, ns.rate)
+    if ns.command == "incident":
+        return cli.cmd_incident(settings, ns)
+    if ns.command == "scenario":
+        return cli.cmd_scenario(settings, ns.action, ns.target)
     if ns.command == "run":
         ns.mode = ns.mode or (Mode.MULTIPLE.value if ns.customers > 1 else Mode.SINGLE.value)
         return cli.cmd_run(settings, ns)

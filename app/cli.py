@@ -1,4 +1,5 @@
-"""Headless commands: ports, stop-all, run, serve. Each uses the same core as the window."""
+"""Headless commands: ports, stop-all, run, serve, restart, traffic, incident, scenario. Each
+uses the same core as the window."""
 
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app.core import offline
-from app.core.errors import CoreError, JourneyFileError, StateLockedError, ValidationError
+from app.core.errors import (
+    CoreError,
+    JourneyFileError,
+    ScenarioFileError,
+    StateLockedError,
+    ValidationError,
+)
 from app.core.events import PhaseEvent, PhaseStatus
 from app.core.journeys import Journey, journey_from_file, load_template
 from app.core.lock import lock_holder
 from app.core.model import PortInfo, PortState
 from app.core.orchestrator import open_core
 from app.core.runs import RunResult
+from app.core.scenarios import read_scenario_file
 from app.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -423,6 +431,24 @@ def cmd_traffic(
     settings: Settings, action: str, rate: float | None, out: TextIO = sys.stdout
 ) -> int:
     """start | stop | status, through the running panel's control API (traffic lives there)."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if action == "start":
+        body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
+    elif action == "stop":
+        bound = _stop_bound(settings) + API_SLACK_S
+        body = _api_call(settings, "POST", "/api/traffic/stop", timeout=bound, errors=True)
+    else:
+        body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    print(format_traffic(body), file=out)
+    return 0
+
+
+def _no_panel(settings: Settings) -> int | None:
+    """The exit code when no panel of this state directory can be asked (said on stderr)."""
     if lock_holder(settings.state_dir) is None:
         _note_other_panel(settings)
         print(
@@ -433,13 +459,11 @@ def cmd_traffic(
         return 2
     if _other_panel_answers(settings):
         return 2
-    if action == "start":
-        body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
-    elif action == "stop":
-        bound = _stop_bound(settings) + API_SLACK_S
-        body = _api_call(settings, "POST", "/api/traffic/stop", timeout=bound, errors=True)
-    else:
-        body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
+    return None
+
+
+def _failed_answer(settings: Settings, body: dict[str, Any] | None) -> int | None:
+    """The exit code when the panel did not answer (2) or refused (1), said on stderr."""
     if body is None:
         print(
             f"error: the panel's API on port {settings.api_port} does not answer{API_PORT_HINT}",
@@ -448,6 +472,140 @@ def cmd_traffic(
         return 2
     if "httpStatus" in body:
         print(f"error: {body.get('error', body['httpStatus'])}", file=sys.stderr)
+        for problem in body.get("problems") or []:
+            if problem.get("field"):
+                print(f"  - {problem['field']}: {problem['message']}", file=sys.stderr)
         return 1
-    print(format_traffic(body), file=out)
+    return None
+
+
+# -- incidents and scenarios (docs/architecture.md, "Incidents and scenarios") -----------------
+# CLI option -> the API's field, for `incident add`.
+INCIDENT_OPTIONS = {
+    "rate": "rate",
+    "status": "status",
+    "error_type": "errorType",
+    "add_ms": "addMs",
+    "jitter_ms": "jitterMs",
+    "cores": "cores",
+    "mb_per_s": "mbPerS",
+    "cap_mb": "capMb",
+    "duration": "durationS",
+    "journey": "journey",
+}
+
+
+def incident_body(ns: argparse.Namespace) -> dict[str, Any]:
+    """POST /api/incidents's body from `incident add`'s arguments (only the options given)."""
+    body: dict[str, Any] = {"service": ns.service, "kind": ns.kind}
+    for option, name in INCIDENT_OPTIONS.items():
+        value = getattr(ns, option, None)
+        if value is not None:
+            body[name] = int(value) if isinstance(value, float) and value.is_integer() else value
+    return body
+
+
+def _left(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _params(incident: dict[str, Any]) -> str:
+    skip = {"id", "service", "serviceName", "company", "journey", "port", "pid", "kind"}
+    skip |= {"startedAt", "endsAt", "remainingS", "scenario", "durationS", "ok", "incidents"}
+    return " ".join(f"{k}={v}" for k, v in incident.items() if k not in skip)
+
+
+def format_incidents(incidents: Sequence[dict[str, Any]]) -> str:
+    if not incidents:
+        return "no incident is in effect"
+    rows = [("ID", "KIND", "SERVICE", "PARAMETERS", "LEFT")]
+    rows += [
+        (i["id"], i["kind"], i["service"], _params(i), _left(float(i["remainingS"])))
+        for i in incidents
+    ]
+    return table(rows)
+
+
+def cmd_incident(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """add | list | clear [ID], through the running panel's control API."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if ns.action == "add":
+        body = _api_call(settings, "POST", "/api/incidents", body=incident_body(ns), errors=True)
+    elif ns.action == "list":
+        body = _api_call(settings, "GET", "/api/incidents", errors=True)
+    else:
+        path = "/api/incidents" + (f"/{urllib.parse.quote(ns.id, safe='')}" if ns.id else "")
+        body = _api_call(settings, "DELETE", path, errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if ns.action == "add":
+        for i in body["incidents"]:
+            print(
+                f"incident {i['id']}: {i['kind']} on {i['service']} ({_params(i)}) for "
+                f"{i['durationS']:g} s",
+                file=out,
+            )
+    elif ns.action == "list":
+        print(format_incidents(body["incidents"]), file=out)
+    else:
+        ended = body["cleared"] if "cleared" in body else [body["incident"]]
+        names = ", ".join(f"{i['id']} ({i['kind']} on {i['service']})" for i in ended)
+        print(
+            f"cleared {len(ended)} incident{'s' * (len(ended) != 1)}{': ' * bool(names)}{names}",
+            file=out,
+        )
+    return 0
+
+
+def format_scenario(run: dict[str, Any]) -> str:
+    head = f"scenario {run['name']} {run['state']} ({run['id']}): {run['elapsedS']:g} of "
+    head += f"{run['durationS']:g} s"
+    rows = [("AT", "STATE", "INCIDENT", "NOTE")]
+    for step in run["steps"]:
+        spec = step["incident"]
+        what = f"{spec.get('kind')} on {spec.get('service')}"
+        note = step.get("error") or " ".join(step.get("incidents") or [])
+        rows.append((f"{step['atS']:g} s", step["state"], what, note))
+    return f"{head}\n{table(rows, indent='  ')}"
+
+
+def cmd_scenario(
+    settings: Settings, action: str, target: str | None, out: TextIO = sys.stdout
+) -> int:
+    """run FILE|NAME | stop | status, through the running panel's control API."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if action == "run":
+        if target is None:
+            print("error: scenario run needs a scenario file or a packaged name", file=sys.stderr)
+            return 2
+        path = Path(target)
+        if path.suffix == ".json" or path.exists():
+            try:
+                request: dict[str, Any] = {"scenario": read_scenario_file(path)}
+            except ScenarioFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        else:
+            request = {"name": target}
+        body = _api_call(settings, "POST", "/api/scenarios/run", body=request, errors=True)
+    elif action == "stop":
+        body = _api_call(settings, "POST", "/api/scenarios/stop", errors=True)
+    else:
+        body = _api_call(settings, "GET", "/api/scenarios", errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if action == "run":
+        print(format_scenario(body), file=out)
+    elif action == "stop":
+        stopped = body.get("stopped")
+        print(format_scenario(stopped) if stopped else "no scenario was running", file=out)
+    else:
+        current = body.get("running") or body.get("last")
+        print(format_scenario(current) if current else "no scenario has run", file=out)
+        names = ", ".join(s["name"] for s in body["packaged"])
+        print(f"packaged: {names}", file=out)
     return 0

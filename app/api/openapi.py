@@ -9,6 +9,7 @@ import copy
 from typing import Any
 
 from app.api.compat import add_compat_spec
+from app.api.incidents import add_incident_spec
 from app.api.security import Guard
 from app.core.journeys import DOMAIN, ERROR_TYPES
 from app.core.limits import (
@@ -503,6 +504,7 @@ def _gated(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 add_compat_spec(SPEC)
+add_incident_spec(SPEC)
 _gated(SPEC)
 
 

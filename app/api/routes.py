@@ -294,6 +294,8 @@ def make_app(core: Core, guard: Guard | None = None) -> web.Application:
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     from app.api.compat import add_compat_routes  # here: compat builds on this module
+    from app.api.incidents import add_incident_routes
 
     add_compat_routes(app)
+    add_incident_routes(app)
     return app

@@ -43,6 +43,10 @@ class JourneyFileError(CoreError):
     """A journey file cannot be read, or holds no JSON object."""
 
 
+class ScenarioFileError(CoreError):
+    """A scenario file cannot be read, or holds no JSON."""
+
+
 class BusyError(CoreError):
     """A run is already in progress."""
 
@@ -62,6 +66,15 @@ class ClientGoneError(CoreError):
 
 class UnknownServiceError(CoreError):
     """No running service of ours has that name or key."""
+
+
+class IncidentConflictError(CoreError):
+    """An incident cannot start now: one of its kind is in effect on that service, the service
+    is broken, or a scenario runs already; nothing was changed."""
+
+
+class IncidentControlError(CoreError):
+    """A service did not carry out a control message (it did not answer, or refused)."""
 
 
 class PoolExhaustedError(CoreError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from app.core.incident_model import IncidentEvent
 from app.core.model import Phase
 from app.core.traffic_model import TrafficStatus
 
@@ -127,6 +128,8 @@ class CoreEvents:
         self.run: Signal[RunEvent] = Signal("run")
         # Once a second while traffic runs (and once when it stops): counts and the series.
         self.traffic: Signal[TrafficStatus] = Signal("traffic")
+        # An incident started or ended (app/core/incidents.py): counted, listed, charted.
+        self.incident: Signal[IncidentEvent] = Signal("incident")
 
     def say(self, source: str, message: str, level: LogLevel = LogLevel.INFO) -> None:
         self.log.emit(LogEvent(source, message, level))

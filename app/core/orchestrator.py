@@ -32,6 +32,7 @@ from app.core.errors import (
 from app.core.events import CoreEvents, LogLevel, ServiceChange, ServiceEvent
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
+from app.core.incidents import Incidents
 from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
@@ -55,6 +56,7 @@ from app.core.run_journey import SWITCH, Fleet, RunJourney
 from app.core.run_plan import plan_run
 from app.core.runlock import Exclusive, acquire
 from app.core.runs import RunRequest, RunResult, make_request, new_run_id
+from app.core.scenario_runner import ScenarioRunner
 from app.core.services import ServiceManager
 from app.core.settings import AutoRestart, LauncherKind, Settings
 from app.core.simulation import CustomerResult
@@ -147,6 +149,11 @@ class Core:
         self._http: ClientSession | None = None
         # Traffic is exported too, through whichever exporter is current (replace_exporter).
         self.traffic = TrafficStreams(events, self._client, self._offer)
+        # Incidents in the running services and scenarios of them (docs/architecture.md,
+        # "Incidents and scenarios"); traffic shows each step's incident.
+        self.incidents = Incidents(manager, self.residents, events, self._client, self.service_key)
+        self.traffic.incident_of = self.incidents.headline_of
+        self.scenarios = ScenarioRunner(self.incidents, events)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
         self.watcher = Watcher(manager, lambda: self.traffic.running, self._housekeeping)
         self._background = TaskOwner("core", self._background_failed)
@@ -183,6 +190,8 @@ class Core:
         """First step of closing: no run, watch or restart may go on while the services are
         stopped."""
         try:
+            await self.scenarios.aclose()
+            await self.incidents.aclose()
             await self.watcher.aclose()
             await self._background.aclose()
             await self._cancel_run("the panel closing")
@@ -278,8 +287,9 @@ class Core:
 
     # -- commands outside runs ----------------------------------------------------------------
     async def stop_all(self) -> StopReport:
-        """Manual full cleanup. Traffic stops first, then a run in progress is cancelled (it
-        rolls back)."""
+        """Manual full cleanup. A scenario and traffic stop first, then a run in progress is
+        cancelled (it rolls back); the incidents go with the services they were in."""
+        await self.scenarios.stop("Stop All")
         await self.traffic.stop(reason="Stop All")
         await self._cancel_run("Stop All")
         async with self._exclusive("stop all", None):

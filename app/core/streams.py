@@ -20,7 +20,7 @@ from app.core.errors import NoJourneyError
 from app.core.events import CoreEvents
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT
 from app.core.simulation import CustomerDone
-from app.core.traffic import STOP_DRAIN_S, SWITCH_DRAIN_S, Target, Traffic
+from app.core.traffic import STOP_DRAIN_S, SWITCH_DRAIN_S, IncidentOf, Target, Traffic
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.core.traffic_stats import Tally
 
@@ -39,6 +39,8 @@ class TrafficStreams:
         self._on_customer = on_customer
         self._streams: dict[str, Traffic] = {}  # journey id -> its stream, the newest last
         self.max_in_flight = MAX_TRAFFIC_IN_FLIGHT  # per stream
+        # The incident in effect on a service, by key (the Core sets it: app/core/incidents.py).
+        self.incident_of: IncidentOf = lambda _key: None
 
     # -- queries --------------------------------------------------------------------------------
     def get(self, journey_id: str) -> Traffic | None:
@@ -112,6 +114,7 @@ class TrafficStreams:
                 self.max_in_flight,
                 on_status=self._emit,
                 journey_id=journey_id,
+                incident_of=lambda key: self.incident_of(key),
             )
             self._streams.pop(journey_id, None)
             self._streams[journey_id] = stream

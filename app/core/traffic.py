@@ -25,7 +25,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from aiohttp import ClientSession
@@ -35,8 +35,15 @@ from app.core.errors import Problem, ValidationError
 from app.core.events import CoreEvents, LogLevel
 from app.core.journeys import Journey
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT, MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
+from app.core.model import service_key
 from app.core.simulation import Customer, CustomerDone, CustomerResult, Simulator, customer_stream
-from app.core.traffic_model import BEHIND_WINDOW_S, SERIES_SECONDS, TrafficSecond, TrafficStatus
+from app.core.traffic_model import (
+    BEHIND_WINDOW_S,
+    SERIES_SECONDS,
+    StepSecond,
+    TrafficSecond,
+    TrafficStatus,
+)
 from app.core.traffic_stats import Tally
 from app.service.protocol import Hop
 
@@ -44,6 +51,7 @@ STOP_DRAIN_S = 2.0  # Stop All and traffic stop: in-flight journeys get this lon
 SWITCH_DRAIN_S = 5.0  # a Run Journey lets in-flight journeys end on the old services this long
 CUT_WAIT_S = 2.0  # cancelled journeys end at once (their connections close); bounded anyway
 MAX_BURST_S = 0.25  # a loop that wakes late sends the missed slots of up to this long, skips more
+IncidentOf = Callable[[str], "tuple[str, str] | None"]  # service key -> (incident id, kind)
 
 
 class TrafficState(StrEnum):
@@ -101,8 +109,11 @@ class Traffic:
         max_in_flight: int = MAX_TRAFFIC_IN_FLIGHT,
         on_status: Callable[[TrafficStatus], None] | None = None,
         journey_id: str = "",
+        incident_of: IncidentOf | None = None,
     ) -> None:
         self._events = events
+        # The incident in effect on a service (by key), shown with its step in the status.
+        self._incident_of: IncidentOf = incident_of or (lambda _key: None)
         self._http = http
         self._on_customer = on_customer
         self._max_in_flight = max_in_flight
@@ -271,7 +282,7 @@ class Traffic:
             in_flight=len(self._in_flight),
             p50_ms=total.p(50),
             p95_ms=total.p(95),
-            steps=self._steps.step_values(self._order()),
+            steps=self._with_incidents(self._steps.step_values(self._order())),
             series=tuple(self._series),
             reason=self.reason,
             journey_id=self.journey_id,
@@ -348,12 +359,22 @@ class Traffic:
     def _count(self, result: CustomerResult, current: bool) -> None:
         """Counts at once (the totals stay exact); latencies into the second's tally only,
         merged into the totals when the second closes. A journey of a journey no longer
-        current counts without its steps: they are not the current journey's."""
+        current counts without its steps: they are not the current journey's. Each step's
+        incident is the one its hop said it was under."""
         steps = [(s.step_name, s.status, s.latency_ms) for s in result.steps] if current else []
-        self._bucket(int(time.time())).journey(result.ok, result.latency_ms, steps)
+        incidents = {
+            s.step_name: (str(s.span["incidentId"]), str(s.span.get("incidentKind", "")))
+            for s in result.steps
+            if current and s.span and s.span.get("incidentId")
+        }
+        self._bucket(int(time.time())).journey(
+            result.ok, result.latency_ms, steps, incidents=incidents
+        )
         self._total.journey(result.ok, result.latency_ms, (), latency=False)
         if current:
-            self._steps.journey(result.ok, result.latency_ms, steps, latency=False)
+            self._steps.journey(
+                result.ok, result.latency_ms, steps, latency=False, incidents=incidents
+            )
 
     async def _drain(self, drain_s: float) -> None:
         """Let in-flight journeys end within `drain_s`; cut the rest and wait for them."""
@@ -442,6 +463,20 @@ class Traffic:
 
     def _order(self) -> list[str]:
         return [h["stepName"] for h in self._target.hops] if self._target else []
+
+    def _with_incidents(self, steps: tuple[StepSecond, ...]) -> tuple[StepSecond, ...]:
+        """Each step with the incident in effect on its service now (none: none)."""
+        if self._target is None:
+            return steps
+        company = self._target.journey.company_name
+        keys = {h["stepName"]: service_key(h["serviceName"], company) for h in self._target.hops}
+        out = []
+        for step in steps:
+            key = keys.get(step.step_name)
+            found = self._incident_of(key) if key else None
+            incident_id, kind = found or ("", "")
+            out.append(replace(step, incident_id=incident_id, incident_kind=kind))
+        return tuple(out)
 
     def _emit(self) -> TrafficStatus:
         status = self.status()

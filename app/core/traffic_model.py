@@ -19,8 +19,13 @@ class StepSecond:
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     not_reached: int = 0  # an earlier step failed: this one was never called (not a failure)
+    # The incident on the step's service (app/core/incidents.py): in a status, the one in
+    # effect now; in a second of the series, the one its hops said they were under.
+    incident_id: str = ""
+    incident_kind: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        incident = {"id": self.incident_id, "kind": self.incident_kind}
         return {
             "stepName": self.step_name,
             "ok": self.ok,
@@ -28,6 +33,7 @@ class StepSecond:
             "notReached": self.not_reached,
             "p50Ms": round(self.p50_ms, 2),
             "p95Ms": round(self.p95_ms, 2),
+            "incident": incident if self.incident_id else None,
         }
 
 

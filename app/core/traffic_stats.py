@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.core.traffic_model import StepSecond, TrafficSecond
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"  # a step result's status (simulation.StepResult)
 StepOutcome = tuple[str, str, float | None]  # step name, status, latency (ms)
+StepIncident = tuple[str, str]  # the incident a hop said it was under: id, kind
 
 
 def bucket(ms: float) -> float:
@@ -66,8 +67,17 @@ class StepTally:
     failed: int = 0
     not_reached: int = 0
     latency: Histogram = field(default_factory=Histogram)
+    incident: StepIncident | None = None  # the last one its hops were under
 
-    def count(self, status: str, latency_ms: float | None, latency: bool = True) -> None:
+    def count(
+        self,
+        status: str,
+        latency_ms: float | None,
+        latency: bool = True,
+        incident: StepIncident | None = None,
+    ) -> None:
+        if incident is not None:
+            self.incident = incident
         if status == SKIPPED:
             self.not_reached += 1
             return
@@ -83,8 +93,10 @@ class StepTally:
         self.failed += other.failed
         self.not_reached += other.not_reached
         self.latency.merge(other.latency)
+        self.incident = other.incident or self.incident
 
     def value(self, name: str) -> StepSecond:
+        incident_id, kind = self.incident or ("", "")
         return StepSecond(
             name,
             self.ok,
@@ -92,6 +104,8 @@ class StepTally:
             _or_zero(self.latency.percentile(50)),
             _or_zero(self.latency.percentile(95)),
             self.not_reached,
+            incident_id,
+            kind,
         )
 
 
@@ -111,18 +125,21 @@ class Tally:
         latency_ms: float,
         steps: Iterable[tuple[str, str, float | None]],
         latency: bool = True,
+        incidents: Mapping[str, StepIncident] | None = None,
     ) -> None:
-        """A journey that ended: its outcome, latency, and each step's (name, status, ms).
-        Without `latency`, the counts only: the latencies come later, a second's at a time
-        (`merge_latencies`), since a histogram's add is most of what counting costs."""
+        """A journey that ended: its outcome, latency, each step's (name, status, ms), and the
+        incident each step's hop said it was under (by step name). Without `latency`, the counts
+        only: the latencies come later, a second's at a time (`merge_latencies`), since a
+        histogram's add is most of what counting costs."""
         if ok:
             self.completed += 1
         else:
             self.failed += 1
         if latency:
             self.latency.add(latency_ms)
+        incidents = incidents or {}
         for name, status, ms in steps:
-            self.steps.setdefault(name, StepTally()).count(status, ms, latency)
+            self.steps.setdefault(name, StepTally()).count(status, ms, latency, incidents.get(name))
 
     def merge_latencies(self, other: Tally, steps: bool = True) -> None:
         """Add `other`'s latencies (a closed second's) to these counts' histograms."""

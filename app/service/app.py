@@ -1,9 +1,11 @@
-"""The step service's HTTP app: /health (identity) and /process (one step, then the next hop).
+"""The step service's HTTP app: /health (identity), /process (one step, then the next hop) and
+the panel's control route for incidents.
 
 Every request first passes the checks every listening socket of ours makes (Host, pre-flight,
 Origin, Content-Type: app/common/httpguard.py); `/process` then needs the chain credential the
 panel issues, and forwards only to pool ports (app/service/protocol.py; docs/architecture.md,
-"The step service")."""
+"The step service"); the control route needs the control credential (app/service/control.py),
+and the incidents it starts shape each step (app/service/incidents.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,13 @@ import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout, hdrs, web
 
 from app.common.httpguard import JSON, Rules, first_refusal, host_names
+from app.service.control import ControlDesk
 from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
+from app.service.incidents import Affect, Running, ServiceIncidents
 from app.service.protocol import (
     CHAIN_HEADER,
+    CONTROL_HEADER,
+    CONTROL_PATH,
     HOP_HEADER,
     PROCESS_PATH,
     Hop,
@@ -70,6 +76,7 @@ class Identity:
 
 IDENTITY = web.AppKey("identity", Identity)
 RULES = web.AppKey("rules", Rules)
+CONTROL = web.AppKey("control", ControlDesk)
 
 
 def failure(status: int, kind: str, message: str) -> web.Response:
@@ -99,6 +106,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     return web.json_response(request.app[IDENTITY].as_json())
+
+
+async def control(request: web.Request) -> web.Response:
+    """The panel's control messages (app/service/control.py): start, end, list incidents."""
+    raw = await request.read()
+    status, answer = request.app[CONTROL].handle(raw, request.headers.get(CONTROL_HEADER, ""))
+    return web.json_response(answer, status=status)
 
 
 def _bad(message: str) -> web.Response:
@@ -180,7 +194,11 @@ async def process(request: web.Request) -> web.Response:
         "port": ident.port,
         "startNs": time.time_ns(),
     }
-    result = await _run_step(request, call.body, call.step, span, correlation_id)
+    result, tag = await _run_step(
+        request, call.body, call.step, span, correlation_id, call.deadline(call.index)
+    )
+    if tag is not None:
+        facts |= {"incidentId": tag.id, "incidentKind": tag.spec.kind.value}
     downstream = b"null"
     if result["status"] == "ok" and call.next is not None:
         downstream, facts["client"] = await _call_next(request, call, span, correlation_id)
@@ -208,13 +226,21 @@ async def _run_step(
     step: Hop,
     span: HopContext,
     correlation_id: str,
-) -> dict[str, Any]:
+    answer_by: float | None = None,
+) -> tuple[dict[str, Any], Running | None]:
+    """The step's result, and the incident that shaped it (or None)."""
     ident: Identity = request.app[IDENTITY]
     step_started = time.perf_counter()
     latency_ms = _number(step.get("latencyMs"), 0.0, 0.0, 60_000.0)
     if latency_ms:
         await asyncio.sleep(latency_ms / 1000)  # the simulated work of this step
-    error = _injected_error(step)
+    # Incidents in effect hold, delay or fail the step, within the caller's patience.
+    affect: Affect = await request.app[CONTROL].incidents.affect(answer_by)
+    error = None if affect.error else _injected_error(step)
+    status, kind, message = affect.error or (
+        (HTTP_STATUS[error], error.value, MESSAGES[error]) if error else (200, "", "")
+    )
+    failed = status != 200
     own_ms = round((time.perf_counter() - step_started) * 1000, 3)
     raw_customer = body.get("customer")
     customer: dict[str, Any] = raw_customer if isinstance(raw_customer, dict) else {}
@@ -225,10 +251,10 @@ async def _run_step(
         "company": ident.company,
         "pid": ident.pid,
         "port": ident.port,
-        "status": "failed" if error else "ok",
+        "status": "failed" if failed else "ok",
         "latencyMs": own_ms,
-        "httpStatus": HTTP_STATUS[error] if error else 200,
-        "error": {"type": error.value, "message": MESSAGES[error]} if error else None,
+        "httpStatus": status,
+        "error": {"type": kind, "message": message} if failed else None,
         "traceId": span.trace_id,
         "spanId": span.span_id,
         "parentSpanId": span.parent_span_id,
@@ -240,14 +266,18 @@ async def _run_step(
             "customer": customer.get("id"),
             "correlationId": correlation_id,
             "traceId": span.trace_id,
-            "outcome": "failed" if error else "success",
-            "errorType": error.value if error else None,
+            "outcome": "failed" if failed else "success",
+            "errorType": kind if failed else None,
+            # The incident in effect on this hop: a backend finds the events of an incident.
+            "incident": {"id": affect.tag.id, "kind": affect.tag.spec.kind.value}
+            if affect.tag
+            else None,
             "durationMs": own_ms,
             "fields": fields if isinstance(fields, dict) else {},
             "timestamp": time.time(),
         },
     }
-    return result
+    return result, affect.tag
 
 
 def _number(value: Any, default: float, lo: float, hi: float) -> float:
@@ -330,16 +360,21 @@ def make_app(identity: Identity) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[guard])
     app[IDENTITY] = identity
     app[RULES] = Rules(host_names(identity.port, ("127.0.0.1", "localhost")))
+    app[CONTROL] = ControlDesk(identity.secret, ServiceIncidents())
 
     async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         # Each call's own timeout comes from the chain's deadline (protocol.answer_by).
         async with ClientSession(timeout=ClientTimeout(total=None)) as session:
             app[CLIENT] = session
-            yield
+            try:
+                yield
+            finally:
+                app[CONTROL].incidents.end_all()  # threads joined, mappings unmapped
 
     app.cleanup_ctx.append(client_ctx)
     app.router.add_get("/health", health)
     app.router.add_post(PROCESS_PATH, process)
+    app.router.add_post(CONTROL_PATH, control)
     return app
 
 

@@ -13,8 +13,15 @@ next hop is too slow still has time to say so, and the failure is charged to the
 slow. The deadline is on CLOCK_MONOTONIC (Python's `time.monotonic`), one clock for every
 process on the machine that no wall-clock change moves.
 
-The shapes below are the protocol's own; the panel (app/core/chain.py, simulation.py, export)
-and the services (app/service/app.py) both import them.
+The panel also steers a running service's incidents (app/service/incidents.py) over a control
+route of its own. A control message is signed like a chain request but under another domain
+(`control_credential`: b"control\n" + body, header `X-Bizobs-Control`), so no chain credential is
+ever a control credential and no control credential a chain one; it carries the moment it was
+made (`issuedAt`, CLOCK_MONOTONIC) and a nonce, so a message replayed later, or again, does
+nothing.
+
+The shapes below are the protocol's own; the panel (app/core/chain.py, simulation.py, export,
+incidents.py) and the services (app/service/app.py, control.py) both import them.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ PROTOCOL_VERSION = 2
 CHAIN_HEADER = "X-Bizobs-Chain"
 HOP_HEADER = "X-Bizobs-Hop"
 PROCESS_PATH = "/process"
+CONTROL_HEADER = "X-Bizobs-Control"
+CONTROL_PATH = "/control/incidents"
+CONTROL_DOMAIN = b"control\n"  # no hop index is a word: a control MAC is never a chain MAC
+# A control message older than this (or made in the future) is refused: a replay later does
+# nothing, and within this window its nonce is remembered, so a replay at once does nothing.
+CONTROL_MAX_AGE_S = 5.0
 SECRET_BYTES = 32
 # Each level of the chain answers its caller this long before the caller gives up on it.
 HOP_MARGIN_S = 0.25
@@ -81,6 +94,21 @@ class SpanFacts(TypedDict, total=False):
     startNs: int
     endNs: int
     client: ClientFacts
+    # The incident in effect on this hop, if any (app/service/incidents.py): exported as
+    # bizobs.incident.id / bizobs.incident.kind on the SERVER span.
+    incidentId: str
+    incidentKind: str
+
+
+class ControlBody(TypedDict, total=False):
+    """A control message from the panel to one service, signed with `control_credential`."""
+
+    v: int
+    op: str  # start | end | list
+    issuedAt: float  # time.monotonic() when the panel made it
+    nonce: str  # unique per message
+    incident: dict[str, Any]  # start: id, kind, endsAt (time.monotonic()) and its parameters
+    id: str  # end: the incident to end
 
 
 class StepError(TypedDict):
@@ -128,6 +156,16 @@ def credential(secret: bytes, index: int, body: bytes) -> str:
 def credential_ok(secret: bytes, index: int, body: bytes, presented: str) -> bool:
     # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
     expected = credential(secret, index, body).encode()
+    return hmac.compare_digest(expected, presented.encode("utf-8", "surrogateescape"))
+
+
+def control_credential(secret: bytes, body: bytes) -> str:
+    """The control credential of a control message carrying `body`."""
+    return hmac.new(secret, CONTROL_DOMAIN + body, hashlib.sha256).hexdigest()
+
+
+def control_credential_ok(secret: bytes, body: bytes, presented: str) -> bool:
+    expected = control_credential(secret, body).encode()
     return hmac.compare_digest(expected, presented.encode("utf-8", "surrogateescape"))
 
 

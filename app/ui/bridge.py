@@ -58,6 +58,7 @@ __all__ = [
     "ExportSettingsError",
     "JourneyFileError",
     "Problem",
+    "Settings",
     "StateLockedError",
     "parse_pairs",
     "read_journey_file",

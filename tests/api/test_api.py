@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from app.api.compat import COMPAT_ROUTES
+from app.api.incidents import INCIDENT_ROUTES
 from app.api.openapi import SPEC, spec_for
 from app.api.routes import MAX_BODY, ROUTES
 from app.api.security import Guard
@@ -253,7 +254,8 @@ def test_concurrent_runs_one_runs_the_others_get_409(settings: Settings) -> None
 
 
 def test_openapi_describes_exactly_the_routes(settings: Settings) -> None:
-    routes = {(path, method.lower()) for method, path, _ in ROUTES + COMPAT_ROUTES}
+    every = ROUTES + COMPAT_ROUTES + INCIDENT_ROUTES
+    routes = {(path, method.lower()) for method, path, _ in every}
     described = {(path, method) for path, ops in SPEC["paths"].items() for method in ops}
     assert routes == described
 

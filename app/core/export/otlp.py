@@ -207,6 +207,7 @@ class Encoder:
         if code is not None:
             _add(span.attributes, "http.response.status_code", int(code))
         _outcome(span.attributes, step)
+        _incident(span.attributes, facts)
         if step.status != "ok" and (code is None or code >= 500):
             # A 4xx is the caller's error: a SERVER span leaves its status unset (the CLIENT
             # span calling it and the root are errors); the step's failure is its outcome.
@@ -252,6 +253,7 @@ class Encoder:
         record.trace_id = bytes.fromhex(item.result.trace_id)
         record.span_id = bytes.fromhex(step.span_id or "")
         _add(record.attributes, "bizobs.duration_ms", float(event.get("durationMs") or 0.0))
+        _incident(record.attributes, facts)
         _customer(record.attributes, item.result)
         return record
 
@@ -283,6 +285,15 @@ def _outcome(attrs: Any, step: StepResult) -> tuple[str, str | None]:
     if error_type:
         _add(attrs, "bizobs.error_type", str(error_type))
     return outcome, str(error_type) if error_type else None
+
+
+def _incident(attrs: Any, facts: dict[str, Any]) -> None:
+    """The incident the hop said it was under (app/service/incidents.py), if any: a backend
+    groups the spans and events of an incident by these."""
+    incident_id = facts.get("incidentId")
+    if incident_id:
+        _add(attrs, "bizobs.incident.id", str(incident_id))
+        _add(attrs, "bizobs.incident.kind", str(facts.get("incidentKind", "")))
 
 
 def _root_template(first_url: str) -> Span:
