@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -38,11 +39,13 @@ from app.core.export.agent import USER_AGENT
 from app.core.export.exporter import PROTOBUF
 from app.core.export.saved import ExportForm, export_env
 from app.core.export.settings import parse_pairs
+from app.core.incident_model import Incident, IncidentChange, IncidentEvent
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
 from app.core.model import JourneySummary, PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
+from app.core.scenarios import packaged_names, read_scenario_file
 from app.core.settings import Settings
 from app.ui import cadence
 
@@ -56,6 +59,9 @@ __all__ = [
     "CoreError",
     "ExportForm",
     "ExportSettingsError",
+    "Incident",
+    "IncidentChange",
+    "IncidentEvent",
     "JourneyFileError",
     "Problem",
     "Settings",
@@ -100,6 +106,7 @@ class CoreBridge(QObject):
     trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
     journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
+    incidentsChanged = Signal(object)  # IncidentEvent: one started or ended
 
     def __init__(
         self,
@@ -119,6 +126,7 @@ class CoreBridge(QObject):
         self.events.log.connect(self.logEvent.emit)
         self.events.run.connect(self._on_run)
         self.events.traffic.connect(self.trafficChanged.emit)
+        self.events.incident.connect(self.incidentsChanged.emit)
         self._stack: AsyncExitStack | None = None
         self.core: Core | None = None
         self._busy = False
@@ -517,6 +525,54 @@ class CoreBridge(QObject):
             self.events.say(key, f"restarted on port {record.port} (pid {record.pid})")
 
         await self._command(f"Restart {key}", restart)
+
+    # -- incidents and scenarios (docs/architecture.md, "Incidents and scenarios") -------------
+    def incidents(self) -> list[Incident]:
+        return self.core.incidents.active() if self.core is not None else []
+
+    def scenario_status(self) -> dict[str, Any] | None:
+        """The running scenario, else the last one (ScenarioRun.to_json()), or None."""
+        if self.core is None:
+            return None
+        run = self.core.scenarios.current
+        return run.to_json() if run is not None else None
+
+    def scenario_names(self) -> list[str]:
+        return packaged_names()
+
+    async def start_incident(self, body: dict[str, Any]) -> None:
+        """POST /api/incidents's body; a refusal (naming the field) → commandFailed."""
+
+        async def start(core: Core) -> None:
+            await core.incidents.start(body)
+
+        await self._command(f"Inject {body.get('kind')} on {body.get('service')}", start)
+
+    async def clear_incidents(self, incident_id: str = "") -> None:
+        """End one incident (its id), or every one ("")."""
+
+        async def clear(core: Core) -> None:
+            if incident_id:
+                await core.incidents.end(incident_id)
+            else:
+                await core.incidents.clear()
+
+        await self._command("Clear incident" if incident_id else "Clear incidents", clear)
+
+    async def run_scenario(self, name: str = "", path: str = "") -> None:
+        """A packaged scenario by `name`, or a scenario file at `path`."""
+
+        async def start(core: Core) -> None:
+            body = {"name": name} if name else {"scenario": read_scenario_file(Path(path))}
+            await core.scenarios.run(body)
+
+        await self._command(f"Run scenario {name or path}", start)
+
+    async def stop_scenario(self) -> None:
+        async def stop(core: Core) -> None:
+            await core.scenarios.stop()
+
+        await self._command("Stop scenario", stop)
 
     async def _command(self, name: str, work: Callable[[Core], Awaitable[None]]) -> None:
         try:

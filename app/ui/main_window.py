@@ -44,6 +44,7 @@ from app.ui.bridge import (
     write_journey_file,
 )
 from app.ui.export_dialog import ExportDialog, ExportIndicator
+from app.ui.incidents_wiring import IncidentsWiring
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
@@ -267,6 +268,11 @@ class MainWindow(QMainWindow):
         self.journeysList.stopRequested.connect(self.stop_journey)
         self.journeysList.selected.connect(self.journeyMap.show_journey)
         self.tabs.addTab(self.journeysList, "Journeys")
+        self.incidents = IncidentsWiring(
+            self.bridge, self._task, self.grid, self.journeyMap, self.trafficChart, self
+        )
+        self.tabs.addTab(self.incidents.list, "Incidents")
+        outer.insertWidget(1, self.incidents.strip)  # under the banner, over everything else
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -299,6 +305,8 @@ class MainWindow(QMainWindow):
         templates = file_menu.addMenu("&Templates")
         for name in self.editor.template_names():
             templates.addAction(name, partial(self.load_template, name))
+        file_menu.addSeparator()
+        self.incidents.scenario_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(
             self._action("&Export settings…", self.open_export_dialog, name="exportSettingsAction")

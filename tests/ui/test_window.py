@@ -385,8 +385,9 @@ def test_a_killed_service_says_why_and_its_cell_restarts_it(
     assert cell.info.state is PortState.STALE
     node = next(n for n in w.journeyMap.nodes if n.service_name == "PayService")
     assert "⚠ exited (code -9)" in node_lines(node)[2]
-    [from_map] = w.journeyMap.build_menu(node).actions()
+    from_map, inject = w.journeyMap.build_menu(node).actions()
     assert from_map.isEnabled() and from_map.text() == "Restart PayService"
+    assert not inject.isEnabled()  # no incident into a process that exited
     menu = cell.build_menu()
     restart = next(a for a in menu.actions() if a.objectName() == "restartServiceAction")
     assert restart.isEnabled()

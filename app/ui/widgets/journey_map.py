@@ -11,7 +11,7 @@ never colour alone.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -32,7 +32,8 @@ from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from app.core.model import JourneySummary
 from app.core.traffic_model import TrafficStatus
-from app.ui.widgets.palette import failing_colours, swatch_for
+from app.ui.widgets.incident_dialog import add_incident_menu
+from app.ui.widgets.palette import INCIDENT_BADGE, failing_colours, swatch_for
 
 FAILING_ERROR_RATE = 0.05  # a step with ≥ 5 % failed hops is flagged
 NODE_W, NODE_H, GAP = 230.0, 150.0, 44.0  # room for 14 pt text; the arrow lives in the gap
@@ -55,6 +56,7 @@ class MapNode:
     p50_ms: float | None = None
     trouble: str = ""  # what is wrong with its service ("exited (code -9)"), from the cell
     key: str | None = None  # its service's key: what a restart asks for
+    incident: str = ""  # the incidents in effect in its service, in words
 
     @property
     def error_rate(self) -> float:
@@ -70,6 +72,7 @@ class MapNode:
 
 class JourneyMap(QWidget):
     restartRequested = Signal(str)  # the service key of a node (its menu)
+    incidentRequested = Signal(str, str)  # service key, incident kind (its menu)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +88,7 @@ class JourneyMap(QWidget):
         self._nodes: list[MapNode] = []
         self._stale = False  # data arrived while hidden: nodes are built when next needed
         self.source = ""  # "traffic" or "last run": where the counts come from
+        self._incidents: dict[str, str] = {}  # service key -> its incidents, in words
 
     def bind(self, source: Any) -> None:
         """Show `source`'s port cells, run results and traffic (the bridge's signals)."""
@@ -111,6 +115,11 @@ class JourneyMap(QWidget):
         self._journeys = list(journeys)
         if self.shown_journey not in {j.id for j in journeys}:
             self.shown_journey = None
+        self._rebuild()
+
+    def set_incidents(self, by_key: dict[str, str]) -> None:
+        """The incidents in effect by service key: a badge and a line on their nodes."""
+        self._incidents = dict(by_key)
         self._rebuild()
 
     def show_journey(self, journey_id: str | None) -> None:
@@ -152,7 +161,10 @@ class JourneyMap(QWidget):
             # run's only if it was this journey's.
             traffic = chosen.traffic
             run = run if getattr(run, "journey_id", None) == chosen.id else None
-        self._nodes = build_nodes(run, traffic, self._ports, chosen)
+        self._nodes = [
+            replace(n, incident=self._incidents.get(n.key or "", ""))
+            for n in build_nodes(run, traffic, self._ports, chosen)
+        ]
         use_traffic = traffic is not None and bool(traffic.steps)
         self.source = "traffic" if use_traffic else ("last run" if run else "")
         who = f"{chosen.company} ({chosen.id}) · " if chosen is not None else ""
@@ -188,6 +200,7 @@ class JourneyMap(QWidget):
         if node.key is not None:
             key = node.key
             restart.triggered.connect(lambda: self.restartRequested.emit(key))
+        add_incident_menu(menu, node.key, node.state == "allocated", self.incidentRequested.emit)
         return menu
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
@@ -296,12 +309,22 @@ class JourneyMap(QWidget):
             )
             p.drawText(QRectF(inner.left(), y, inner.width(), line_h), elided)
             y += line_h + 2
+        if node.incident:  # an amber badge at the top right, as on the port cell
+            size = 22 * min(1.0, rect.width() / NODE_W)
+            disc = QRectF(rect.right() - size - 6, rect.top() + 6, size, size)
+            p.setPen(QPen(QColor("#7a4a00"), 1.0))
+            p.setBrush(QColor(INCIDENT_BADGE))
+            p.drawEllipse(disc)
+            p.setPen(QColor("#1a1a1a"))
+            p.drawText(disc, Qt.AlignmentFlag.AlignCenter, "⚡")
 
 
 def node_lines(node: MapNode) -> list[str]:
     """The node's text, top to bottom: step, service, port and state, counts, rate and p50."""
     port = f":{node.port}" if node.port else "no port"
     state = f"⚠ {node.trouble}" if node.trouble else "⚠ FAILING" if node.failing else node.state
+    if node.incident and not node.trouble:
+        state = f"⚡ {node.incident}"
     p50 = f"p50 {node.p50_ms:,.0f} ms" if node.p50_ms is not None else "p50 —"
     skipped = f"   – {node.not_reached:,}" if node.not_reached else ""
     return [

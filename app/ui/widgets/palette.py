@@ -123,6 +123,10 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
 # A company's tag on the grid: a band along the bottom of its cells, and its chip in the company
 # legend. Hues apart from every state's fill (no green, blue, orange, red or grey), in the
 # order companies appear; the same in both schemes (each is a band, never a text's ground).
+# An incident in effect: an amber badge on the cell, the map's node and a chart marker (one
+# colour in both schemes: it sits on a cell's own fill, with dark text and a dark rim).
+INCIDENT_BADGE = "#fcc419"
+INCIDENT_END = "#2f9e44"  # the chart's marker where an incident ended
 COMPANY_TAGS = ("#9c36b5", "#0c8599", "#e64980", "#f08c00", "#5f3dc4", "#66a80f", "#ae3ec9")
 
 

@@ -40,7 +40,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import PortInfo, PortState
-from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, Swatch, company_tag, swatch_for
+from app.ui.widgets.incident_dialog import add_incident_menu
+from app.ui.widgets.palette import (
+    INCIDENT_BADGE,
+    LEGEND_ORDER,
+    SWATCHES,
+    Swatch,
+    company_tag,
+    swatch_for,
+)
 
 COLUMNS = 8
 CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
@@ -148,6 +156,7 @@ class CellLook:
     tag: str = ""  # the company's tag colour (its service, or its reserved port)
     reserved: bool = False  # a port reserved for that company, free now
     grown: bool = False  # a port of a block the pool grew into
+    incident: bool = False  # an incident is in effect in its service
 
 
 class PixmapCache:
@@ -245,6 +254,13 @@ def _paint_marks(p: QPainter, rect: QRectF, look: CellLook) -> None:
         p.setPen(QColor(look.swatch.text))
         corner = QRectF(rect.right() - 14, rect.bottom() - 18, 12, 12)
         p.drawText(corner, Qt.AlignmentFlag.AlignCenter, "+")
+    if look.incident:  # a bolt on an amber disc, bottom left: seen across a room
+        disc = QRectF(rect.left() + 3, rect.bottom() - 19, 15, 15)
+        p.setPen(QPen(QColor("#7a4a00"), 1.0))
+        p.setBrush(QColor(INCIDENT_BADGE))
+        p.drawEllipse(disc)
+        p.setPen(QColor("#1a1a1a"))
+        p.drawText(disc, Qt.AlignmentFlag.AlignCenter, "⚡")
 
 
 class PortCell(QWidget):
@@ -254,10 +270,12 @@ class PortCell(QWidget):
     stopRequested = Signal(str)  # service key
     restartRequested = Signal(str)  # service key
     healthRequested = Signal(int)  # port
+    incidentRequested = Signal(str, str)  # service key, incident kind
 
     def __init__(self, info: PortInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._info = info
+        self.incident = ""  # the incidents in effect in its service, in words
         self.tag = ""  # the company's tag colour, set by the grid
         self._detail_provider: DetailProvider | None = None
         self.menu: QMenu | None = None
@@ -308,6 +326,11 @@ class PortCell(QWidget):
     def set_detail_provider(self, provider: DetailProvider | None) -> None:
         self._detail_provider = provider
 
+    def set_incident(self, text: str) -> None:
+        if text != self.incident:
+            self.incident = text
+            self.update()
+
     def details(self) -> list[tuple[str, str]]:
         extra = None
         if self._detail_provider is not None and self._info.pid:
@@ -315,7 +338,8 @@ class PortCell(QWidget):
                 extra = self._detail_provider(self._info.pid)
             except Exception:  # a tooltip must never raise
                 extra = None
-        return describe(self._info, extra)
+        rows = describe(self._info, extra)
+        return [*rows, ("Incident", self.incident)] if self.incident else rows
 
     def details_text(self) -> str:
         return "\n".join(f"{k}: {v}" for k, v in self.details())
@@ -357,6 +381,7 @@ class PortCell(QWidget):
             tag=self.tag,
             reserved=bool(info.reserved_for) and not info.key,
             grown=info.grown,
+            incident=bool(self.incident),
         )
 
     # -- tooltip and context menu ---------------------------------------------------------------
@@ -388,6 +413,9 @@ class PortCell(QWidget):
             key = info.key
             stop.triggered.connect(lambda: self.stopRequested.emit(key))
             restart.triggered.connect(lambda: self.restartRequested.emit(key))
+        add_incident_menu(
+            menu, info.key, info.state is PortState.ALLOCATED and ours, self.incidentRequested.emit
+        )
         health = menu.addAction("Open its /health")
         health.setObjectName("openHealthAction")
         health.setEnabled(info.state is PortState.ALLOCATED)
@@ -550,6 +578,7 @@ class PortGrid(QWidget):
     stopServiceRequested = Signal(str)
     restartServiceRequested = Signal(str)
     openHealthRequested = Signal(int)
+    incidentRequested = Signal(str, str)  # service key, incident kind
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -585,6 +614,7 @@ class PortGrid(QWidget):
         self.companyLegend = CompanyLegend()
         outer.addWidget(self.companyLegend)
         self._companies: dict[str, str] = {}  # company -> its tag colour, in order of arrival
+        self._incidents: dict[str, str] = {}  # service key -> its incidents, in words
 
     def preferred_height(self, ports: int) -> int:
         """Title, rows of full-height cells (at most MAX_VISIBLE_ROWS; more scroll) and legend."""
@@ -607,6 +637,7 @@ class PortGrid(QWidget):
             company = info.company if info.key and not info.essential else info.reserved_for
             tag = self._companies.get(company or "", "") if company in present else ""
             self._cells[info.port].set_info(info, tag)
+            self._cells[info.port].set_incident(self._incidents.get(info.key or "", ""))
         reserved = {p.reserved_for for p in ports if p.reserved_for}
         self.companyLegend.set_companies(
             [(c, self._companies[c], c in reserved) for c in self._companies if c in present]
@@ -627,6 +658,12 @@ class PortGrid(QWidget):
                         self._companies[company] = company_tag(len(self._companies))
         return present
 
+    def set_incidents(self, by_key: dict[str, str]) -> None:
+        """The incidents in effect, by service key: a badge on the cell, a line in its tip."""
+        self._incidents = dict(by_key)
+        for cell in self._cells.values():
+            cell.set_incident(by_key.get(cell.info.key or "", ""))
+
     def company_tags(self) -> dict[str, str]:
         return dict(self._companies)
 
@@ -641,6 +678,8 @@ class PortGrid(QWidget):
             cell.stopRequested.connect(self.stopServiceRequested)
             cell.restartRequested.connect(self.restartServiceRequested)
             cell.healthRequested.connect(self.openHealthRequested)
+            cell.incidentRequested.connect(self.incidentRequested)
+            cell.set_incident(self._incidents.get(info.key or "", ""))
             self._layout.addWidget(cell, index // COLUMNS, index % COLUMNS)
             self._cells[info.port] = cell
         if port_numbers:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -50,6 +50,37 @@ LEFT_AXIS_WIDTH = 52  # the same for the three plots: their time axes line up
 MIN_PLOTS_HEIGHT = 210
 SHORTEST_WINDOW_S = 60  # the time axis grows with the data, 30 s at a time, up to WINDOW_S
 COLOURS = {"journeys": "#2b8a3e", "p50": "#1c7ed6", "p95": "#f08c00", "errors": "#e03131"}
+LIVE_RATE_MS = 400  # a rate typed while traffic runs applies this long after the last key
+MAX_MARKERS = 40  # events marked on the charts (incidents, switches, Stop All); older ones go
+
+
+class Marker:
+    """One event on the time axis: a dashed line through the three plots, its words on the
+    top one, moved left as time passes."""
+
+    def __init__(self, at: float, text: str, colour: str, plots: list[Any]) -> None:
+        self.at, self.text = at, text
+        pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
+        self.lines = []
+        for index, plot in enumerate(plots):
+            line = pg.InfiniteLine(
+                pos=0.0,
+                angle=90,
+                pen=pen,
+                movable=False,
+                label=text if index == 0 else None,
+                labelOpts={"position": 0.9, "color": colour, "anchors": [(0, 0), (0, 0)]},
+            )
+            plot.addItem(line, ignoreBounds=True)
+            self.lines.append((plot, line))
+
+    def move(self, now: float) -> None:
+        for _, line in self.lines:
+            line.setPos(self.at - now)
+
+    def remove(self) -> None:
+        for plot, line in self.lines:
+            plot.removeItem(line)
 
 
 class TrafficChart(QWidget):
@@ -64,6 +95,7 @@ class TrafficChart(QWidget):
         self._dirty = False
         self.updates = 0
         self.last_update_ms = 0.0
+        self.markers: list[Marker] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
@@ -156,6 +188,17 @@ class TrafficChart(QWidget):
     def _mark_dirty(self, *_args: object) -> None:
         self._dirty = True
 
+    def mark(self, at: float, text: str, colour: str) -> Marker:
+        """Mark an event at wall-clock time `at` (an incident's start or end, a journey
+        switch, Stop All) on the three plots."""
+        marker = Marker(at, text, colour, [self.journeys, self.latency, self.errors])
+        marker.move(time.time())
+        self.markers.append(marker)
+        while len(self.markers) > MAX_MARKERS:
+            self.markers.pop(0).remove()
+        self._dirty = True
+        return marker
+
     def _sync_steps(self, status: TrafficStatus) -> None:
         names = [s.step_name for s in status.steps]
         have = [self.stepCombo.itemText(i) for i in range(1, self.stepCombo.count())]
@@ -177,6 +220,9 @@ class TrafficChart(QWidget):
         self._fit_value_axes(ys)
         for key, curve in self.curves.items():
             curve.setData(xs, ys[key])
+        now = time.time()
+        for marker in self.markers:
+            marker.move(now)
         self.updates += 1
         self.last_update_ms = (time.perf_counter() - t0) * 1000
 
@@ -269,8 +315,19 @@ class TrafficControl(QWidget):
         self.rateSpin.setSuffix(" journeys/s")
         rate.setBuddy(self.rateSpin)
         row.addWidget(self.rateSpin)
+        # Live rate: while traffic runs, a new rate applies itself once typing pauses (no
+        # Stop+Start, the charts keep their history).
+        self._running = False
+        self._rate_in_force = 0.0
+        self._live = QTimer(self)
+        self._live.setSingleShot(True)
+        self._live.setInterval(LIVE_RATE_MS)
+        self._live.timeout.connect(self._apply_rate)
+        self.rateSpin.valueChanged.connect(self._rate_edited)
         self.startButton = QPushButton("Start")  # on the Traffic tab: "traffic" goes without saying
-        self.startButton.setToolTip("Start continuous traffic at this rate")
+        self.startButton.setToolTip(
+            "Start continuous traffic at this rate (while it runs, a new rate applies by itself)"
+        )
         self.startButton.setObjectName("startTrafficButton")
         self.startButton.clicked.connect(lambda: self.startRequested.emit(self.rateSpin.value()))
         self.stopButton = QPushButton("Stop")
@@ -304,11 +361,26 @@ class TrafficControl(QWidget):
         self.setToolTip("" if available else why)
         self._update_buttons(False)
 
+    def _rate_edited(self, value: float) -> None:
+        if self._running and value != self._rate_in_force:
+            self._live.start()
+
+    def _apply_rate(self) -> None:
+        value = self.rateSpin.value()
+        if self._running and value != self._rate_in_force:
+            self._rate_in_force = value
+            self.startRequested.emit(value)  # a running stream takes it as its new rate
+
     def set_status(self, status: TrafficStatus) -> None:
         self._update_buttons(status.running)
-        if status.running and not self.rateSpin.hasFocus():
+        self._running = status.running
+        if status.running:
+            self._rate_in_force = status.rate
+        if status.running and not self.rateSpin.hasFocus() and not self._live.isActive():
             # Started elsewhere (the API, the CLI) or changed: the box shows the rate in force.
+            self.rateSpin.blockSignals(True)
             self.rateSpin.setValue(status.rate)
+            self.rateSpin.blockSignals(False)
         if status.running or status.sent:
             state = f"paused: {status.paused}" if status.paused else ""
             state = state or ("running" if status.running else "stopped")
