@@ -10,8 +10,9 @@ panel: setup
 serve: setup
 	.venv/bin/python -m app serve
 
+# The 25 slowest tests after the run, and a JUnit report for tools (build/ is not committed).
 test: setup
-	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q --durations=25 --junitxml=build/junit.xml
 	$(MAKE) --no-print-directory lint-only
 	scripts/wheel-check.sh
 

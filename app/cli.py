@@ -1,4 +1,5 @@
-"""Headless commands: ports, stop-all, run, serve. Each uses the same core as the window."""
+"""Headless commands: ports, stop-all, run, serve, restart, traffic, incident, scenario. Each
+uses the same core as the window."""
 
 from __future__ import annotations
 
@@ -9,27 +10,37 @@ import os
 import signal
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app.config import Settings
 from app.core import offline
-from app.core.errors import CoreError, JourneyFileError, StateLockedError, ValidationError
+from app.core.errors import (
+    CoreError,
+    JourneyFileError,
+    ScenarioFileError,
+    StateLockedError,
+    ValidationError,
+)
 from app.core.events import PhaseEvent, PhaseStatus
 from app.core.journeys import Journey, journey_from_file, load_template
 from app.core.lock import lock_holder
 from app.core.model import PortInfo, PortState
 from app.core.orchestrator import open_core
 from app.core.runs import RunResult
+from app.core.scenarios import read_scenario_file
+from app.core.settings import Settings
 
 if TYPE_CHECKING:
     from app.api.server import ApiServer
     from app.core.orchestrator import Core
 
 API_TIMEOUT_S = 30.0
+API_SLACK_S = 5.0  # beyond the panel's own bound: the answer's way back
+DEFAULT_STOP_BOUND_S = 60.0  # a panel that does not say its bound (an older one)
 # The commands find a panel's API by BIZOBS_API_PORT only (serve --port is the server's option).
 API_PORT_HINT = " (if it serves on another port, set BIZOBS_API_PORT to it)"
 
@@ -127,6 +138,39 @@ def _other_panel_answers(settings: Settings) -> bool:
     return True
 
 
+def _stop_bound(settings: Settings) -> float:
+    """How long the panel says its Stop All may take (GET /api/health `stopBoundS`)."""
+    body = _api_call(settings, "GET", "/api/health", timeout=5.0) or {}
+    bound = body.get("stopBoundS")
+    if isinstance(bound, int | float) and not isinstance(bound, bool) and 0 < bound < 3600:
+        return float(bound)
+    return DEFAULT_STOP_BOUND_S
+
+
+def cmd_restart(settings: Settings, service: str, out: TextIO = sys.stdout) -> int:
+    """Restart one service of a running panel in place (its port when free)."""
+    if lock_holder(settings.state_dir) is None:
+        _note_other_panel(settings)
+        print(f"error: no panel runs on state directory {settings.state_dir}", file=sys.stderr)
+        return 2
+    if _other_panel_answers(settings):
+        return 2
+    path = f"/api/services/{urllib.parse.quote(service, safe='')}/restart"
+    body = _api_call(settings, "POST", path, timeout=_stop_bound(settings) * 2, errors=True)
+    if body is None:
+        print(
+            f"error: the panel's API on port {settings.api_port} does not answer{API_PORT_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    if "httpStatus" in body:
+        print(f"error: {body.get('error', body['httpStatus'])}", file=sys.stderr)
+        return 1
+    s = body["service"]
+    print(f"restarted {s['key']}: pid {s['pid']} on port {s['port']}", file=out)
+    return 0
+
+
 def cmd_ports(settings: Settings, out: TextIO = sys.stdout) -> int:
     holder = lock_holder(settings.state_dir)
     if holder is None:
@@ -169,7 +213,14 @@ def cmd_stop_all(settings: Settings, out: TextIO = sys.stdout) -> int:
     except StateLockedError as exc:
         if _other_panel_answers(settings):
             return 2
-        body = _api_call(settings, "POST", "/api/services/stop-all")
+        bound = _stop_bound(settings)
+        print(
+            f"a panel holds {settings.state_dir}: asking it to stop every service "
+            f"(it takes up to {bound:g} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        body = _api_call(settings, "POST", "/api/services/stop-all", timeout=bound + API_SLACK_S)
         if body is not None:
             print(f"stopped {services(body['stopped'])} through the running panel", file=out)
             return 0
@@ -344,8 +395,11 @@ def cmd_serve(
 
 
 def format_traffic(status: dict[str, Any]) -> str:
-    state = "paused" if status.get("paused") else "running" if status["running"] else "stopped"
+    paused = status.get("paused")
+    state = "paused" if paused else "running" if status["running"] else "stopped"
     head = f"traffic {state} at {status['rate']:g} journeys/s"
+    if paused:
+        head += f": {paused}"
     if status["running"]:
         head += f" (achieved {status['achievedRate']:g}/s{', BEHIND' if status['behind'] else ''})"
     if status.get("reason"):
@@ -353,11 +407,19 @@ def format_traffic(status: dict[str, Any]) -> str:
     lines = [
         head,
         f"sent {status['sent']}, completed {status['completed']}, failed {status['failed']}, "
-        f"in flight {status['inFlight']}, p50 {status['p50Ms']:g} ms, p95 {status['p95Ms']:g} ms",
+        f"cancelled {status.get('cancelled', 0)}, in flight {status['inFlight']}, skipped "
+        f"{status.get('skipped', 0)}, p50 {status['p50Ms']:g} ms, p95 {status['p95Ms']:g} ms",
     ]
-    rows = [("STEP", "OK", "FAILED", "P50 ms", "P95 ms")]
+    rows = [("STEP", "OK", "FAILED", "NOT REACHED", "P50 ms", "P95 ms")]
     rows += [
-        (s["stepName"], str(s["ok"]), str(s["failed"]), f"{s['p50Ms']:g}", f"{s['p95Ms']:g}")
+        (
+            s["stepName"],
+            str(s["ok"]),
+            str(s["failed"]),
+            str(s.get("notReached", 0)),
+            f"{s['p50Ms']:g}",
+            f"{s['p95Ms']:g}",
+        )
         for s in status["perStep"]
     ]
     if len(rows) > 1:
@@ -366,9 +428,69 @@ def format_traffic(status: dict[str, Any]) -> str:
 
 
 def cmd_traffic(
-    settings: Settings, action: str, rate: float | None, out: TextIO = sys.stdout
+    settings: Settings,
+    action: str,
+    rate: float | None,
+    journey: str | None = None,
+    out: TextIO = sys.stdout,
 ) -> int:
-    """start | stop | status, through the running panel's control API (traffic lives there)."""
+    """start | stop | status, through the running panel's control API (traffic lives there);
+    `journey` names one resident journey's stream (start: default the newest; stop: all)."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    which = {"journey": journey} if journey else {}
+    if action == "start":
+        start = {"rate": rate, **which}
+        body = _api_call(settings, "POST", "/api/traffic/start", body=start, errors=True)
+    elif action == "stop":
+        bound = _stop_bound(settings) + API_SLACK_S
+        body = _api_call(
+            settings, "POST", "/api/traffic/stop", body=which, timeout=bound, errors=True
+        )
+    else:
+        body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    print(format_traffic(body), file=out)
+    return 0
+
+
+def format_journeys(journeys: Sequence[dict[str, Any]]) -> str:
+    """One row per resident journey: id, company, services and ports, traffic."""
+    if not journeys:
+        return "no journey runs"
+    rows = [("ID", "COMPANY", "SERVICES", "PORTS", "TRAFFIC")]
+    for j in journeys:
+        traffic = j.get("traffic") or {}
+        rate = f"{traffic['rate']:g}/s" if traffic.get("running") else "-"
+        ports = ",".join(str(s["port"]) for s in j["services"] if s.get("port"))
+        rows.append((j["id"], j["companyName"], str(len(j["services"])), ports or "-", rate))
+    return table(rows)
+
+
+def cmd_journeys(settings: Settings, stop: str | None = None, out: TextIO = sys.stdout) -> int:
+    """List the resident journeys, or stop one (`stop` its id), through the running panel."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if stop is None:
+        body = _api_call(settings, "GET", "/api/journeys", errors=True)
+    else:
+        path = f"/api/journeys/{urllib.parse.quote(stop, safe='')}/stop"
+        bound = _stop_bound(settings) + API_SLACK_S
+        body = _api_call(settings, "POST", path, body={}, timeout=bound, errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if stop is None:
+        print(format_journeys(body["journeys"]), file=out)
+    else:
+        print(f"stopped journey {stop}: {services(body['stopped'])}", file=out)
+    return 0
+
+
+def _no_panel(settings: Settings) -> int | None:
+    """The exit code when no panel of this state directory can be asked (said on stderr)."""
     if lock_holder(settings.state_dir) is None:
         _note_other_panel(settings)
         print(
@@ -379,12 +501,11 @@ def cmd_traffic(
         return 2
     if _other_panel_answers(settings):
         return 2
-    if action == "start":
-        body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
-    elif action == "stop":
-        body = _api_call(settings, "POST", "/api/traffic/stop", errors=True)
-    else:
-        body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
+    return None
+
+
+def _failed_answer(settings: Settings, body: dict[str, Any] | None) -> int | None:
+    """The exit code when the panel did not answer (2) or refused (1), said on stderr."""
     if body is None:
         print(
             f"error: the panel's API on port {settings.api_port} does not answer{API_PORT_HINT}",
@@ -393,6 +514,140 @@ def cmd_traffic(
         return 2
     if "httpStatus" in body:
         print(f"error: {body.get('error', body['httpStatus'])}", file=sys.stderr)
+        for problem in body.get("problems") or []:
+            if problem.get("field"):
+                print(f"  - {problem['field']}: {problem['message']}", file=sys.stderr)
         return 1
-    print(format_traffic(body), file=out)
+    return None
+
+
+# -- incidents and scenarios (docs/architecture.md, "Incidents and scenarios") -----------------
+# CLI option -> the API's field, for `incident add`.
+INCIDENT_OPTIONS = {
+    "rate": "rate",
+    "status": "status",
+    "error_type": "errorType",
+    "add_ms": "addMs",
+    "jitter_ms": "jitterMs",
+    "cores": "cores",
+    "mb_per_s": "mbPerS",
+    "cap_mb": "capMb",
+    "duration": "durationS",
+    "journey": "journey",
+}
+
+
+def incident_body(ns: argparse.Namespace) -> dict[str, Any]:
+    """POST /api/incidents's body from `incident add`'s arguments (only the options given)."""
+    body: dict[str, Any] = {"service": ns.service, "kind": ns.kind}
+    for option, name in INCIDENT_OPTIONS.items():
+        value = getattr(ns, option, None)
+        if value is not None:
+            body[name] = int(value) if isinstance(value, float) and value.is_integer() else value
+    return body
+
+
+def _left(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _params(incident: dict[str, Any]) -> str:
+    skip = {"id", "service", "serviceName", "company", "journey", "port", "pid", "kind"}
+    skip |= {"startedAt", "endsAt", "remainingS", "scenario", "durationS", "ok", "incidents"}
+    return " ".join(f"{k}={v}" for k, v in incident.items() if k not in skip)
+
+
+def format_incidents(incidents: Sequence[dict[str, Any]]) -> str:
+    if not incidents:
+        return "no incident is in effect"
+    rows = [("ID", "KIND", "SERVICE", "PARAMETERS", "LEFT")]
+    rows += [
+        (i["id"], i["kind"], i["service"], _params(i), _left(float(i["remainingS"])))
+        for i in incidents
+    ]
+    return table(rows)
+
+
+def cmd_incident(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """add | list | clear [ID], through the running panel's control API."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if ns.action == "add":
+        body = _api_call(settings, "POST", "/api/incidents", body=incident_body(ns), errors=True)
+    elif ns.action == "list":
+        body = _api_call(settings, "GET", "/api/incidents", errors=True)
+    else:
+        path = "/api/incidents" + (f"/{urllib.parse.quote(ns.id, safe='')}" if ns.id else "")
+        body = _api_call(settings, "DELETE", path, errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if ns.action == "add":
+        for i in body["incidents"]:
+            print(
+                f"incident {i['id']}: {i['kind']} on {i['service']} ({_params(i)}) for "
+                f"{i['durationS']:g} s",
+                file=out,
+            )
+    elif ns.action == "list":
+        print(format_incidents(body["incidents"]), file=out)
+    else:
+        ended = body["cleared"] if "cleared" in body else [body["incident"]]
+        names = ", ".join(f"{i['id']} ({i['kind']} on {i['service']})" for i in ended)
+        print(
+            f"cleared {len(ended)} incident{'s' * (len(ended) != 1)}{': ' * bool(names)}{names}",
+            file=out,
+        )
+    return 0
+
+
+def format_scenario(run: dict[str, Any]) -> str:
+    head = f"scenario {run['name']} {run['state']} ({run['id']}): {run['elapsedS']:g} of "
+    head += f"{run['durationS']:g} s"
+    rows = [("AT", "STATE", "INCIDENT", "NOTE")]
+    for step in run["steps"]:
+        spec = step["incident"]
+        what = f"{spec.get('kind')} on {spec.get('service')}"
+        note = step.get("error") or " ".join(step.get("incidents") or [])
+        rows.append((f"{step['atS']:g} s", step["state"], what, note))
+    return f"{head}\n{table(rows, indent='  ')}"
+
+
+def cmd_scenario(
+    settings: Settings, action: str, target: str | None, out: TextIO = sys.stdout
+) -> int:
+    """run FILE|NAME | stop | status, through the running panel's control API."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if action == "run":
+        if target is None:
+            print("error: scenario run needs a scenario file or a packaged name", file=sys.stderr)
+            return 2
+        path = Path(target)
+        if path.suffix == ".json" or path.exists():
+            try:
+                request: dict[str, Any] = {"scenario": read_scenario_file(path)}
+            except ScenarioFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        else:
+            request = {"name": target}
+        body = _api_call(settings, "POST", "/api/scenarios/run", body=request, errors=True)
+    elif action == "stop":
+        body = _api_call(settings, "POST", "/api/scenarios/stop", errors=True)
+    else:
+        body = _api_call(settings, "GET", "/api/scenarios", errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if action == "run":
+        print(format_scenario(body), file=out)
+    elif action == "stop":
+        stopped = body.get("stopped")
+        print(format_scenario(stopped) if stopped else "no scenario was running", file=out)
+    else:
+        current = body.get("running") or body.get("last")
+        print(format_scenario(current) if current else "no scenario has run", file=out)
+        names = ", ".join(s["name"] for s in body["packaged"])
+        print(f"packaged: {names}", file=out)
     return 0

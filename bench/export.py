@@ -1,12 +1,18 @@
 """Export on vs off: journeys/s of a 5-step chain, and the panel's CPU per exported span.
 
     .venv/bin/python bench/export.py [--ports 8081-8120] [--customers 1000] [--repeats 5]
+    .venv/bin/python bench/export.py --encoder [--customers 5000] [--repeats 9]
 
 One panel core, one set of services; runs alternate off/on (so drift hits both) with the same
 journey, mode `multiple`, concurrency 10. "On" exports traces and logs over OTLP/HTTP protobuf
 to a local receiver in its own process (bench/otlp_sink.py, which decodes every request). Panel
 CPU is this process's user+system time from the start of the run until every span of it has
 been answered by the receiver; CPU per span = (median on - median off) / spans per run.
+
+`--encoder` measures the encoder alone (no services, no network), in one process: the same
+5-step customers encoded with templates keyed per hop only (before: a long-lived service kept
+exporting the first journey's business fields) and keyed by the fields they hold too (today);
+runs alternate, CPU time per span and per log record, medians.
 """
 
 from __future__ import annotations
@@ -21,15 +27,19 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, from_env, parse_port_range
 from app.core.export import Exporter, ExportSettings
+from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, from_env, parse_port_range
+from app.core.simulation import Customer, CustomerResult, StepResult
+from app.service.trace import new_span_id, new_trace_id
 from bench._common import machine, median, table
 from bench.throughput import JOURNEY
 
@@ -140,12 +150,110 @@ async def bench(settings, customers: int, repeats: int, base: str) -> None:
         )
 
 
+class HopTemplates(Encoder):
+    """The encoder before: templates keyed per hop only, not by the business fields they hold
+    (so a long-lived service kept the first journey's)."""
+
+    def _fields_key(self, fields: dict[str, Any]) -> Any:
+        return ""
+
+
+def synthetic_customers(n: int, steps: int = 5) -> list[Finished]:
+    """n finished customers through `steps` hops, shaped as the step services answer (span
+    facts with a CLIENT call to the next hop, a business event with five fields)."""
+    out = []
+    now = time.time_ns()
+    for i in range(n):
+        parent = root = new_span_id()
+        hops = []
+        for k in range(steps):
+            span_id = new_span_id()
+            facts = {"instanceId": f"inst-{k}", "pid": 1000 + k, "port": 8081 + k}
+            facts |= {"startNs": now, "endNs": now + 1_000_000}
+            if k < steps - 1:
+                facts["client"] = {
+                    "spanId": new_span_id(),
+                    "url": f"http://127.0.0.1:{8082 + k}/process",
+                    "startNs": now,
+                    "endNs": now + 900_000,
+                    "httpStatus": 200,
+                    "error": None,
+                }
+            fields = {
+                "category": "checkout",
+                "description": f"Step {k} of the bench journey",
+                "domain": "bench.example.com",
+                "industryType": "Bench",
+                "channel": "web",
+            }
+            event = {"step": f"Step{k}", "outcome": "success", "errorType": None}
+            event |= {"durationMs": 0.5, "fields": fields, "timestamp": now / 1e9}
+            hops.append(
+                StepResult(
+                    f"Step{k}",
+                    f"Step{k}Service",
+                    "ok",
+                    200,
+                    0.5,
+                    None,
+                    span_id,
+                    parent,
+                    event,
+                    facts,
+                )
+            )
+            parent = facts.get("client", {}).get("spanId", span_id)
+        customer = Customer(f"cust-{i:05d}", "Ava Smith", "a@b.example", "consumer", "gold")
+        result = CustomerResult(customer, new_trace_id(), root, f"corr-{i}", tuple(hops), 5.0, now)
+        out.append(Finished("Bench Co", "http://127.0.0.1:8081/process", result, now))
+    return out
+
+
+def encoder_bench(customers: int, repeats: int) -> None:
+    items = synthetic_customers(customers)
+    spans = sum(f.span_count for f in items)
+    records = sum(f.log_count for f in items)
+    batches = [items[i : i + 50] for i in range(0, len(items), 50)]  # ~512 spans per batch
+    variants = {
+        "before: keyed per hop": HopTemplates,
+        "after: keyed by its fields too": Encoder,
+    }
+    runs: dict[str, dict[str, list[float]]] = {k: {"span": [], "log": []} for k in variants}
+    for _ in range(repeats):
+        for label, cls in variants.items():
+            encoder = cls("bizobs-panel", ())
+            encoder.traces(batches[0])  # templates and resources made: the steady state
+            encoder.logs(batches[0])
+            t0 = time.process_time()
+            for batch in batches:
+                encoder.traces(batch)
+            t1 = time.process_time()
+            for batch in batches:
+                encoder.logs(batch)
+            t2 = time.process_time()
+            runs[label]["span"].append((t1 - t0) / spans * 1e6)
+            runs[label]["log"].append((t2 - t1) / records * 1e6)
+    print(f"\n{machine()}")
+    print(
+        f"{customers} customers of 5 hops ({spans} spans, {records} log records) per run, "
+        f"batches of 50 customers, median of {repeats} runs each, alternating\n"
+    )
+    rows = [
+        [label, f"{median(v['span']):.2f}", f"{median(v['log']):.2f}"] for label, v in runs.items()
+    ]
+    print(table(["encoder", "CPU µs per span", "CPU µs per log record"], rows))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ports", default="8081-8120")
     ap.add_argument("--customers", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--encoder", action="store_true", help="the encoder alone, before/after")
     ns = ap.parse_args()
+    if ns.encoder:
+        encoder_bench(ns.customers, ns.repeats)
+        return 0
     lo, hi = parse_port_range(ns.ports)
     settings = from_env(
         port_lo=lo,

@@ -22,10 +22,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core.forkserver import ForkServerLauncher
 from app.core.model import ServiceSpec
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from bench._common import machine, median, table
 
 MIB = 1024 * 1024

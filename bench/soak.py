@@ -21,9 +21,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import Settings, from_env, parse_port_range
 from app.core import probe
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings, from_env, parse_port_range
 from bench._common import machine
 
 COMPANIES = [
@@ -142,7 +142,7 @@ def main() -> int:
         "state_dir": Path(tempfile.mkdtemp(prefix="bizobs-soak-")),
     }
     if ns.launcher:
-        from app.config import LauncherKind
+        from app.core.settings import LauncherKind
 
         overrides["launcher"] = LauncherKind(ns.launcher)
     return asyncio.run(soak(from_env(**overrides), ns.switches, ns.seed))

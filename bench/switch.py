@@ -24,10 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core.model import Phase, ServiceSpec
 from app.core.orchestrator import Core, open_core
 from app.core.services import START_CONCURRENCY
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from bench._common import machine, median, table
 
 SWITCH_PHASES = (Phase.STOP, Phase.WAIT, Phase.SWEEP, Phase.LAUNCH)

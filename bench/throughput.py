@@ -1,6 +1,8 @@
-"""Throughput: journeys/s and latency through a 5-step chain with no simulated work.
+"""Throughput: journeys/s and latency through a 5-step chain with no simulated work, against
+a bare aiohttp 5-hop forwarding chain (bench/bare_chain.py) measured in the same run.
 
     .venv/bin/python bench/throughput.py [--ports 8081-8120] [--customers 1000] [--repeats 3]
+        [--traffic-rate 800]  (continuous traffic too: the rate it reaches, open loop)
 
 For each mode (multiple, batch-chained with 0 think time) and concurrency (1, 10, 50): runs the
 journey `repeats` times with `customers` customers and reports medians of journeys/s, p50 and
@@ -20,11 +22,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, from_env, parse_port_range
 from bench._common import machine, median, table
+from bench.bare_chain import BareChain, drive
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]
 JOURNEY = {
@@ -68,21 +71,50 @@ class CpuMeter:
 
 
 async def bench(settings, customers: int, repeats: int) -> None:
+    bare_ports = list(range(settings.port_hi - 4, settings.port_hi + 1))  # the pool's top five
     async with open_core(settings) as core:
-        await _bench(core, customers, repeats, settings)
+        await _bench(core, customers, repeats, settings, bare_ports)
 
 
-async def _bench(core: Core, customers: int, repeats: int, settings) -> None:
+async def _bare(ports: list[int], body: bytes, customers: int, concurrency: int) -> tuple:
+    with BareChain(ports) as chain:
+        before = _cpu(chain.pids())
+        rate = await drive(ports[0], body, customers, concurrency)
+        return rate, _cpu(chain.pids()) - before
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
+async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports) -> None:
     meter = CpuMeter(core)
     core.events.phase.connect(meter)
+    first = await core.run_journey(JOURNEY)  # launch once; every measured run reuses it
+    assert first.ok, first.error
+    chain = core.chain_for(core.journeys()[-1].journey)
+    body, _, _ = chain.request({"id": "bare"})  # the bare chain carries as many bytes
     rows = []
+    ratios = []
     try:
         for mode in ("multiple", "batch-chained"):
             for concurrency in (1, 10, 50):
-                rates, p50s, p95s, drv, svc, ok = [], [], [], [], [], []
+                rates, p50s, p95s, drv, svc, ok, bare, bare_cpu = [], [], [], [], [], [], [], []
                 for _ in range(repeats):
+                    if concurrency == 50:  # side by side: the bare chain, then ours
+                        rate, cpu = await _bare(bare_ports, body, customers, concurrency)
+                        bare.append(rate)
+                        bare_cpu.append(cpu)
                     result = await core.run_journey(
-                        JOURNEY, customers=customers, mode=mode, concurrency=concurrency
+                        JOURNEY,
+                        customers=customers,
+                        mode=mode,
+                        concurrency=concurrency,
+                        reuse_running=True,
                     )
                     s = result.simulation.summary
                     rates.append(s.journeys_per_s)
@@ -91,15 +123,25 @@ async def _bench(core: Core, customers: int, repeats: int, settings) -> None:
                     drv.append(meter.driver)
                     svc.append(meter.services)
                     ok.append(s.success_rate)
+                ratio = f"{median(rates) / median(bare):.2f}" if bare else ""
+                hop_us = median(svc) / (customers * len(STEPS)) * 1e6
+                bare_hop = (
+                    f"{median(bare_cpu) / (customers * len(STEPS)) * 1e6:.0f}" if bare else ""
+                )
+                if bare:
+                    ratios.append((mode, median(rates) / median(bare), hop_us / float(bare_hop)))
                 rows.append(
                     [
                         mode,
                         concurrency,
                         f"{median(rates):.0f}",
+                        f"{median(bare):.0f}" if bare else "",
+                        ratio,
                         f"{median(p50s):.1f}",
                         f"{median(p95s):.1f}",
-                        f"{median(drv):.2f}",
-                        f"{median(svc):.2f}",
+                        f"{median(drv) / customers * 1000:.2f}",
+                        f"{hop_us:.0f}",
+                        bare_hop,
                         f"{min(ok):.0%}",
                     ]
                 )
@@ -109,7 +151,8 @@ async def _bench(core: Core, customers: int, repeats: int, settings) -> None:
     print(f"\n{machine()}")
     print(
         f"launcher {settings.launcher.value}; {customers} customers per run, median of "
-        f"{repeats} runs; 5-step chain, 0 ms simulated latency\n"
+        f"{repeats} runs; 5-step chain, 0 ms simulated latency; the bare chain on ports "
+        f"{bare_ports[0]}-{bare_ports[-1]}, measured right before each concurrency-50 run\n"
     )
     print(
         table(
@@ -117,15 +160,20 @@ async def _bench(core: Core, customers: int, repeats: int, settings) -> None:
                 "mode",
                 "concurrency",
                 "journeys/s",
+                "bare j/s",
+                "ratio",
                 "p50 ms",
                 "p95 ms",
-                "driver CPU s",
-                "services CPU s",
+                "panel CPU ms/journey",
+                "service CPU µs/hop",
+                "bare µs/hop",
                 "success",
             ],
             rows,
         )
     )
+    for mode, ratio, cpu in ratios:
+        print(f"{mode}: {ratio:.2f} of the bare chain; CPU per hop {cpu:.2f}× a bare hop")
 
 
 def main() -> int:

@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from bench._common import machine, median, table
 
 STEPS = ["Login", "Browse", "Cart", "Checkout", "Confirm"]
@@ -82,7 +82,7 @@ async def rate_rows(settings: Settings, rates: list[float], window: float) -> li
         if not result.ok:
             raise SystemExit(f"run failed: {result.error}")
         for rate in rates:
-            core.start_traffic(rate)
+            await core.start_traffic(rate)
             await asyncio.sleep(1.0)  # settling: the measurement window starts after it
             t0, s0 = time.monotonic(), core.traffic.status().sent
             await asyncio.sleep(window)  # the measurement window itself

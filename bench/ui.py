@@ -27,7 +27,7 @@ from PySide6.QtCore import QSettings  # noqa: I001  (PySide6 before qasync)
 from PySide6.QtWidgets import QApplication
 import qasync
 
-from app.config import LauncherKind, from_env, parse_port_range
+from app.core.settings import LauncherKind, from_env, parse_port_range
 from app.core.events import PhaseEvent
 from app.core.model import Phase
 from app.core.services import START_CONCURRENCY

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.config import EssentialService, Settings  # noqa: E402
 from app.core.model import Phase  # noqa: E402
+from app.core.settings import EssentialService, Settings  # noqa: E402
 from app.ui.bridge import CoreBridge  # noqa: E402
 from app.ui.main_window import MainWindow  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a private port range and state dir per test, and a leak check after each."""
+"""Shared fixtures: a private port range and state dir per test, the launcher it runs on (the fork
+server unless marked `both_launchers`), and a leak check after each."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings, parse_port_range
 from app.core import probe
+from app.core.settings import LauncherKind, Settings, parse_port_range
 from app.service.forkserver import MODULE as FORK_SERVER_MODULE
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -21,6 +22,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # runs share a machine. The API port of a test is the port just below the range.
 TEST_PORT_LO, TEST_PORT_HI = parse_port_range(os.environ.get("BIZOBS_TEST_PORTS", "8141-8160"))
 T = TypeVar("T")
+# The long run (README, "Two commands"): every test on `settings` under both launchers, as the
+# suite once ran by default, and the repetitions that have a longer version (`repeat`) at length.
+LONG_TESTS = os.environ.get("BIZOBS_LONG_TESTS", "") == "1"
+LAUNCHERS = (LauncherKind.FORK, LauncherKind.EXEC)
 
 
 def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
@@ -43,10 +48,55 @@ def port_range() -> range:
     return range(TEST_PORT_LO, TEST_PORT_HI + 1)
 
 
-@pytest.fixture(params=[LauncherKind.FORK, LauncherKind.EXEC], ids=["fork", "exec"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path, port_range: range) -> Settings:
-    """Every test that takes settings runs against both launchers."""
-    return make_settings(request.param, tmp_path, port_range)
+@pytest.fixture
+def launcher_kind() -> LauncherKind:
+    """How this test's services start: the fork server (the panel's default launcher), unless
+    the test is marked `both_launchers` (see `pytest_generate_tests`)."""
+    return LauncherKind.FORK
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, launcher_kind: LauncherKind, tmp_path: Path, port_range: range
+) -> Settings:
+    """A test's settings, on `launcher_kind`. A test may still pin the launcher with
+    `pytest.mark.parametrize("settings", [LauncherKind.FORK], indirect=True)`."""
+    return make_settings(getattr(request, "param", launcher_kind), tmp_path, port_range)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.both_launchers`: the test runs once per launcher (fork server, exec). With
+    BIZOBS_LONG_TESTS=1 every test on `launcher_kind` does, except one that pins `settings`.
+
+    The launcher contract is tested on both in tests/core/test_launchers.py; the other tests
+    that must also hold on exec carry the marker (docs/reliability.md says which and why)."""
+    marked = metafunc.definition.get_closest_marker("both_launchers") is not None
+    if "launcher_kind" not in metafunc.fixturenames:
+        if marked:
+            raise pytest.UsageError(
+                f"{metafunc.definition.nodeid}: both_launchers needs the `settings` or "
+                "`launcher_kind` fixture of tests/conftest.py"
+            )
+        return
+    if marked or (LONG_TESTS and not _pins_settings(metafunc)):
+        metafunc.parametrize("launcher_kind", LAUNCHERS, ids=[k.value for k in LAUNCHERS])
+
+
+def _pins_settings(metafunc: pytest.Metafunc) -> bool:
+    """A test parametrized on `settings` itself (indirect) chose its launcher already."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs["argnames"]
+        if isinstance(names, str):
+            names = names.split(",")
+        if "settings" in [n.strip() for n in names]:
+            return True
+    return False
+
+
+def repeat(default: int, long: int) -> int:
+    """A repetition count: `default` in the default run, `long` with BIZOBS_LONG_TESTS=1 (e.g.
+    hypothesis examples: the long run searches further). Such tests are marked `slow`."""
+    return long if LONG_TESTS else default
 
 
 def make_settings(launcher: LauncherKind, tmp_path: Path, port_range: range) -> Settings:

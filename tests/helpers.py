@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,8 +23,11 @@ from typing import Any
 import psutil
 
 from app.api.server import ApiServer
-from app.config import Settings
+from app.core import probe
+from app.core.launcher import LaunchRequest
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
+from app.service.protocol import SECRET_BYTES
 
 
 def journey(company: str = "Acme Corp", *services: str, **step_overrides: Any) -> dict[str, Any]:
@@ -45,6 +50,29 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def listen_on(port: int) -> socket.socket:
+    """A foreign listener on 127.0.0.1:port: a plain socket of the test process."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as real servers bind
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def still_listening(sock: socket.socket) -> bool:
+    port = sock.getsockname()[1]
+    return sock.fileno() >= 0 and port in probe.scan_listeners([port])
+
+
+def listeners_are_exactly_ours(
+    core: Core, settings: Settings, foreign: frozenset[int] | set[int] = frozenset()
+) -> None:
+    """Every listener in the pool but the `foreign` ports is one of the core's services."""
+    listening = probe.scan_listeners(settings.ports)
+    ours = {s.port: s.pid for s in core.services()}
+    assert {p: lst.pid for p, lst in listening.items() if p not in foreign} == ours
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +196,10 @@ def api_in_thread(settings: Settings) -> Iterator[tuple[str, Core, asyncio.Abstr
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def launch_request(service: str, company: str, port: int, token: str = "t") -> LaunchRequest:
+    """What the service manager hands a launcher: with a chain secret and the pool's ports."""
+    return LaunchRequest(
+        service, company, port, token, secrets.token_bytes(SECRET_BYTES), range(port, port + 1)
+    )

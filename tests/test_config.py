@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import EssentialService, LauncherKind, SettingsError, from_env
+from app.core.settings import EssentialService, LauncherKind, SettingsError, from_env
 
 
 def test_environment_overrides() -> None:
@@ -85,3 +85,27 @@ def test_bad_settings_are_one_line_at_start(tmp_path: Path, args: list[str], mes
     assert out.returncode in (1, 2), out
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], out.stderr
+
+
+def test_the_readme_settings_table_is_the_option_table() -> None:
+    """One declaration per option: the README's table is derived from it, never edited apart."""
+    from app.core.settings import settings_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme
+
+
+def test_every_option_reads_its_variable_and_flags_come_from_the_table() -> None:
+    import argparse
+
+    from app.core.settings import OPTIONS, add_flags, flag_overrides
+
+    assert len({o.env for o in OPTIONS}) == len(OPTIONS)
+    parser = argparse.ArgumentParser()
+    add_flags(parser, in_subcommand=False)
+    ns = parser.parse_args(["--ports", "9001-9010", "--launcher", "exec", "--state-dir", "/tmp/s"])
+    got = from_env({}, **flag_overrides(ns))
+    assert (got.port_lo, got.port_hi, got.launcher.value) == (9001, 9010, "exec")
+    assert got.state_dir == Path("/tmp/s")
+    with pytest.raises(SettingsError, match="must look like 8081-8120"):
+        from_env({"BIZOBS_PORTS": "٣٠٠١-٣٠١٠"})  # Arabic-Indic digits are not a port range

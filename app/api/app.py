@@ -10,6 +10,7 @@ from aiohttp import web
 from app.api import openapi
 from app.api.common import CORE, MAX_BODY, Handler, json_errors
 from app.api.compat import COMPAT_ROUTES, STARTED, compat_errors
+from app.api.incidents import INCIDENT_ROUTES
 from app.api.routes import ROUTES
 from app.api.security import GUARD, Guard, guard_requests
 from app.core.orchestrator import Core
@@ -17,6 +18,7 @@ from app.core.orchestrator import Core
 ALL_ROUTES: list[tuple[str, str, Handler]] = [
     *ROUTES,
     ("GET", "/api/openapi.json", openapi.document),
+    *INCIDENT_ROUTES,
     *COMPAT_ROUTES,
 ]
 

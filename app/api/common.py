@@ -20,11 +20,16 @@ from aiohttp import hdrs, web
 
 from app.core.errors import (
     BusyError,
+    ClientGoneError,
     CoreError,
+    IncidentConflictError,
+    IncidentControlError,
     NoJourneyError,
     PoolExhaustedError,
     Problem,
+    RunConflictError,
     StateDatabaseError,
+    UnknownServiceError,
     ValidationError,
 )
 from app.core.orchestrator import Core
@@ -58,10 +63,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ValidationError as exc:
         return problems_answer(exc)
-    except (BusyError, NoJourneyError) as exc:
+    except (BusyError, NoJourneyError, RunConflictError, IncidentConflictError) as exc:
         return error(409, str(exc))
     except PoolExhaustedError as exc:
         return error(503, str(exc))
+    except UnknownServiceError as exc:
+        return error(404, str(exc))
+    except IncidentControlError as exc:  # the service did not take it: a bad gateway
+        return error(502, str(exc))
+    except ClientGoneError as exc:  # nobody reads this answer; the log says it was dropped
+        log.info("control API: %s %s dropped: %s", request.method, request.path, exc)
+        return error(499, str(exc))
     except StateDatabaseError as exc:  # the disk: 507 Insufficient Storage
         return error(507, str(exc))
     except CoreError as exc:

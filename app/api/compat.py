@@ -314,10 +314,19 @@ def run_alias(mode: Mode, customers: int, shape: ShapeFn) -> Handler:
         core = request.app[CORE]
         body = await read_body(request)
         req = _make_request(core, body, mode, customers)
-        result = await core.run_journey(req, wait_s=QUEUE_WAIT_S, reuse_running=True)
+        result = await core.run_journey(
+            req, wait_s=QUEUE_WAIT_S, reuse_running=True, still_wanted=lambda: _connected(request)
+        )
         return json_response(shape(req, result, body), status=run_status(result))
 
     return handler
+
+
+def _connected(request: web.Request) -> bool:
+    """Is the client still there? Its generator gives up on slow calls: a run queued for
+    it is dropped before it starts rather than run for no one."""
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 async def health(request: web.Request) -> web.Response:

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from app.api.common import CORE, json_response
 from app.api.compat import COMPAT_SPEC, RUN_MODES
+from app.api.incidents import add_incident_spec
 from app.api.schemas import EXTRA_VALUE, JOURNEY, NO_BODY, SEED, STEP, json_content, ref
 from app.api.security import GUARD, Guard
-from app.config import Settings
 from app.core.limits import (
     MAX_CONCURRENCY,
     MAX_CUSTOMERS,
@@ -24,7 +24,9 @@ from app.core.limits import (
     MAX_TRAFFIC_RATE,
     MIN_TRAFFIC_RATE,
 )
-from app.core.model import Phase, PortState
+from app.core.model import CleanupStrategy, Phase, PortState, Reuse
+from app.core.runs import MAX_PRESERVED
+from app.core.settings import Settings
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -57,8 +59,9 @@ BUSY = {"409": _error("a journey run is in progress")}
 RUN_BUSY = {
     "409": json_content(
         {"oneOf": [ref("RunResponse"), ref("Error")]},
-        "a journey run is in progress (Error), or this run was cancelled by Stop All and rolled "
-        "back (RunResponse with cancelled: true)",
+        "a journey run is in progress or the run's plan conflicts with the resident journeys "
+        "(Error), or this run was cancelled by Stop All and rolled back (RunResponse with "
+        "cancelled: true)",
     )
 }
 RUN_ERRORS = {
@@ -81,6 +84,20 @@ def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
         "journey": ref("Journey"),
         "seed": SEED,
         "concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
+        "cleanup": {
+            "enum": [*(c.value for c in CleanupStrategy), None],
+            "description": "which resident journeys this run replaces (default: the server's)",
+        },
+        "preserve": {
+            "type": ["array", "null"],
+            "maxItems": MAX_PRESERVED,
+            "items": {"type": "string", "maxLength": 120, "pattern": "\\S"},
+            "description": "companies whose journeys stay, whatever the cleanup strategy",
+        },
+        "reuse": {
+            "enum": [*(r.value for r in Reuse), None],
+            "description": "unchanged: a service whose step is unchanged keeps running",
+        },
         **extra,
     }
     return {
@@ -123,12 +140,19 @@ def _post(summary: str, schema: dict[str, Any], errors: dict[str, Any]) -> dict[
 
 
 OBJ: dict[str, Any] = {"type": "object"}
+JOURNEY_ID = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "a resident journey's id (GET /api/journeys); default: the newest",
+}
 RUN_RESPONSE = {
     "type": "object",
     "required": ["ok", "runId", "phases", "cleanup", "services", "customers", "summary"],
     "properties": {
         "ok": {"type": "boolean"},
         "runId": {"type": "string"},
+        "journeyId": {"type": "string", "description": "the resident journey this run started"},
         "phases": {
             "type": "array",
             "items": {
@@ -179,6 +203,10 @@ _STEP_COUNTS = {
         "stepName": {"type": "string"},
         "ok": {"type": "integer"},
         "failed": {"type": "integer"},
+        "notReached": {
+            "type": "integer",
+            "description": "an earlier step failed: this one was never called",
+        },
         "p50Ms": {"type": "number"},
         "p95Ms": {"type": "number"},
     },
@@ -187,16 +215,47 @@ _STEP_COUNTS = {
 _JOURNEY_COUNTS: dict[str, Any] = {
     "completed": {"type": "integer"},
     "failed": {"type": "integer"},
+    "cancelled": {
+        "type": "integer",
+        "description": "cut short: a stop's drain bound, or a service that broke under them",
+    },
     "p50Ms": {"type": "number"},
     "p95Ms": {"type": "number"},
     "perStep": {"type": "array", "items": _STEP_COUNTS},
 }
 TRAFFIC_STATUS = {
     "type": "object",
-    "required": ["running", "rate", "sent", "completed", "failed", "inFlight", "perStep"],
+    "required": [
+        "running",
+        "rate",
+        "sent",
+        "completed",
+        "failed",
+        "cancelled",
+        "skipped",
+        "inFlight",
+        "perStep",
+    ],
+    "description": "sent = completed + failed + cancelled + inFlight, always",
     "properties": {
         "running": {"type": "boolean"},
-        "paused": {"type": "boolean", "description": "a Run Journey is switching the services"},
+        "paused": {
+            "oneOf": [{"const": False}, {"type": "string", "minLength": 1}],
+            "description": "why no journey is sent now (a switch, a service that exited or "
+            "does not answer), or false",
+        },
+        "skipped": {
+            "type": "integer",
+            "description": "journeys not sent: the machine was behind or the in-flight bound hit",
+        },
+        "journey": {
+            "type": ["string", "null"],
+            "description": "the journey traffic goes through (null: none)",
+        },
+        "perStepSince": {
+            "type": "number",
+            "description": "when perStep began counting (the current journey's steps only)",
+        },
         "rate": {"type": "number", "description": "journeys per second asked for"},
         "achievedRate": {"type": "number", "description": "journeys per second sent lately"},
         "behind": {
@@ -235,6 +294,7 @@ TRAFFIC_START = {
                                 "description": "journeys per second",
                             },
                             "seed": SEED,
+                            "journey": JOURNEY_ID,
                         },
                         "additionalProperties": False,
                     }
@@ -244,9 +304,62 @@ TRAFFIC_START = {
         "responses": {
             "200": json_content(ref("TrafficStatus"), "traffic runs"),
             "400": _error("bad rate or seed (not a number, out of range); nothing changed"),
-            "409": _error("no journey is running, or a journey run is in progress"),
+            "409": _error(
+                "no journey is running (or none with that id), or a journey run is in progress"
+            ),
         },
     }
+}
+TRAFFIC_STOP = {
+    "post": {
+        "summary": "stop traffic (one journey's, or all): no new journeys, in-flight ones "
+        "finish (bounded); the final counts",
+        "requestBody": {
+            "required": True,
+            "description": '`{}` or `{"journey": ID}`; application/json, body or not',
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"journey": JOURNEY_ID},
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": json_content(ref("TrafficStatus"), "the final counts"),
+            "400": _error("an unknown field or a journey that is not an id"),
+            "409": _error("no traffic runs through that journey"),
+        },
+    }
+}
+JOURNEY_PATH = [
+    {"name": "journey_id", "in": "path", "required": True, "schema": {"type": "string"}}
+]
+JOURNEYS = {
+    "type": "object",
+    "required": ["count", "journeys"],
+    "properties": {
+        "count": {"type": "integer"},
+        "journeys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "companyName", "steps", "services"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "companyName": {"type": "string"},
+                    "domain": {"type": "string"},
+                    "industryType": {"type": "string"},
+                    "steps": {"type": "array", "items": OBJ},
+                    "services": {"type": "array", "items": OBJ},
+                    "startedAt": {"type": ["number", "null"]},
+                    "traffic": {"oneOf": [ref("TrafficStatus"), {"type": "null"}]},
+                },
+            },
+        },
+    },
 }
 PORTS_STATUS = {
     "type": "object",
@@ -265,6 +378,11 @@ PORTS_STATUS = {
                     "company": {"type": ["string", "null"]},
                     "pid": {"type": ["integer", "null"]},
                     "essential": {"type": "boolean"},
+                    "trouble": {
+                        "type": "string",
+                        "description": "what is wrong with our service here, in words "
+                        '("exited (code -9)", "not answering for 3 s"); empty when nothing',
+                    },
                 },
             },
         },
@@ -300,6 +418,25 @@ SPEC: dict[str, Any] = {
         "/api/services/stop-all": _post(
             "stop every service of ours (a run in progress is cancelled first)", OBJ, {}
         ),
+        "/api/services/{service}/restart": {
+            "post": {
+                **_post(
+                    "restart one service in place (its port when free); traffic through it "
+                    "holds meanwhile and goes on through the new process",
+                    OBJ,
+                    {"404": _error("no running service of that name"), **BUSY},
+                )["post"],
+                "parameters": [
+                    {
+                        "name": "service",
+                        "in": "path",
+                        "required": True,
+                        "description": "a service name one company runs, or its key",
+                        "schema": {"type": "string"},
+                    }
+                ],
+            }
+        },
         "/api/health": _get("the control API is up", OBJ),
         "/api/runs": _get(
             "recent runs",
@@ -323,11 +460,21 @@ SPEC: dict[str, Any] = {
         "/api/openapi.json": _get("this description", OBJ),
         "/api/export/status": _get("export per signal: sent, dropped, failed batches", OBJ),
         "/api/traffic/start": TRAFFIC_START,
-        "/api/traffic/stop": _post(
-            "stop traffic: no new journeys, in-flight ones finish (bounded); the final counts",
-            ref("TrafficStatus"),
-            {},
+        "/api/traffic/stop": TRAFFIC_STOP,
+        "/api/journeys": _get(
+            "the resident journeys, oldest first, each with its traffic", JOURNEYS
         ),
+        "/api/journeys/{journey_id}/stop": {
+            "post": {
+                **_post(
+                    "stop one resident journey: its traffic, then its services (essential "
+                    "ones stay)",
+                    OBJ,
+                    {"404": _error("no running journey with that id"), **BUSY},
+                )["post"],
+                "parameters": JOURNEY_PATH,
+            }
+        },
         "/api/traffic/status": _get(
             "traffic counts since start; ?series=1 adds the per-second series",
             ref("TrafficStatus"),
@@ -409,6 +556,7 @@ def _with_head(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+add_incident_spec(SPEC)
 SPEC = _with_head(_gated(_with_compat(SPEC)))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from aiohttp import web
@@ -17,14 +16,23 @@ from app.api.common import (
     run_status,
     whole,
 )
+from app.common.numbers import ascii_int
 from app.core.errors import Problem, ValidationError
-from app.core.model import Mode, PortState
+from app.core.model import Mode, PortState, StopReport
+from app.core.runs import service_json
 
-ASCII_DECIMAL = re.compile(r"[0-9]{1,9}")  # str.isdigit() also takes '²' and '٣'
-
-
-RUN_FIELDS = ("journey", "customers", "thinkTimeMs", "concurrency", "seed")
-TRAFFIC_FIELDS = ("rate", "seed")
+RUN_FIELDS = (
+    "journey",
+    "customers",
+    "thinkTimeMs",
+    "concurrency",
+    "seed",
+    "cleanup",
+    "preserve",
+    "reuse",
+)
+TRAFFIC_FIELDS = ("rate", "seed", "journey")
+TRAFFIC_STOP_FIELDS = ("journey",)
 
 
 def _run_handler(mode: Mode) -> Handler:
@@ -42,6 +50,9 @@ def _run_handler(mode: Mode) -> Handler:
             "think_time_ms": body.get("thinkTimeMs", 0),
             "concurrency": whole(body.get("concurrency", 10)),
             "seed": whole(body.get("seed")),
+            "cleanup": body.get("cleanup"),
+            "preserve": body.get("preserve"),
+            "reuse": body.get("reuse"),
         }
         if mode is Mode.SINGLE and params["customers"] != 1:
             raise ValidationError("simulate runs one customer; use simulate-multiple")
@@ -70,6 +81,7 @@ async def ports_status(request: web.Request) -> web.Response:
                     "pid": p.pid,
                     "essential": p.essential,
                     "process": p.process_name,
+                    "trouble": p.trouble,
                 }
                 for p in ports
             ],
@@ -100,8 +112,7 @@ async def services_status(request: web.Request) -> web.Response:
     return json_response({"count": len(services), "services": services})
 
 
-async def services_stop_all(request: web.Request) -> web.Response:
-    report = await request.app[CORE].stop_all()
+def _stopped(report: StopReport) -> web.Response:
     return json_response(
         {
             "ok": True,
@@ -110,6 +121,15 @@ async def services_stop_all(request: web.Request) -> web.Response:
             "killed": list(report.killed),
         }
     )
+
+
+async def services_stop_all(request: web.Request) -> web.Response:
+    return _stopped(await request.app[CORE].stop_all())
+
+
+async def services_restart(request: web.Request) -> web.Response:
+    record = await request.app[CORE].restart_service(request.match_info["service"])
+    return json_response({"ok": True, "service": service_json(record)})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -121,15 +141,19 @@ async def health(request: web.Request) -> web.Response:
             "services": len(core.services()),
             "range": [core.settings.port_lo, core.settings.port_hi],
             "stateDir": str(core.settings.state_dir),
+            # How long Stop All may take whatever the services do: clients wait this long.
+            "stopBoundS": core.stop_bound_s,
         }
     )
 
 
 async def runs(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
-    if not ASCII_DECIMAL.fullmatch(raw) or not 1 <= int(raw) <= 500:
+    # A query value is never padded: " 10" stays a 400, as it always was.
+    limit = ascii_int(raw, 1, 500) if raw == raw.strip() else None
+    if limit is None:
         raise ValidationError("limit must be a whole number from 1 to 500")
-    return json_response({"runs": request.app[CORE].history.runs(int(raw))})
+    return json_response({"runs": request.app[CORE].history.runs(limit)})
 
 
 async def run_detail(request: web.Request) -> web.Response:
@@ -148,12 +172,25 @@ async def traffic_start(request: web.Request) -> web.Response:
     known_fields(body, TRAFFIC_FIELDS)
     if "rate" not in body:
         raise ValidationError(Problem("rate", "body needs a 'rate' in journeys per second"))
-    status = request.app[CORE].start_traffic(body["rate"], whole(body.get("seed")))
+    journey = _journey_field(body)
+    status = await request.app[CORE].start_traffic(
+        body["rate"], whole(body.get("seed")), journey=journey
+    )
     return json_response({"ok": True, **status.to_json()})
 
 
+def _journey_field(body: dict[str, object]) -> str | None:
+    """The optional `journey` of a traffic command: a resident journey's id."""
+    journey = body.get("journey")
+    if journey is not None and not (isinstance(journey, str) and 0 < len(journey) <= 64):
+        raise ValidationError(Problem("journey", "journey must be a running journey's id"))
+    return journey
+
+
 async def traffic_stop(request: web.Request) -> web.Response:
-    status = await request.app[CORE].stop_traffic()
+    body = await read_body(request) if request.can_read_body else {}
+    known_fields(body, TRAFFIC_STOP_FIELDS)
+    status = await request.app[CORE].stop_traffic(_journey_field(body))
     return json_response({"ok": True, **status.to_json()})
 
 
@@ -165,6 +202,18 @@ async def traffic_status(request: web.Request) -> web.Response:
     return json_response(status.to_json(with_series=series == "1"))
 
 
+async def journeys(request: web.Request) -> web.Response:
+    found = [j.to_json() for j in request.app[CORE].journey_summaries()]
+    return json_response({"count": len(found), "journeys": found})
+
+
+async def journey_stop(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return _stopped(
+        await core.stop_journey(request.match_info["journey_id"], wait_s=core.stop_bound_s)
+    )
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/journey/simulate", _run_handler(Mode.SINGLE)),
     ("POST", "/api/journey/simulate-multiple", _run_handler(Mode.MULTIPLE)),
@@ -173,6 +222,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/ports/cleanup", ports_cleanup),
     ("GET", "/api/services/status", services_status),
     ("POST", "/api/services/stop-all", services_stop_all),
+    ("POST", "/api/services/{service}/restart", services_restart),
+    ("GET", "/api/journeys", journeys),
+    ("POST", "/api/journeys/{journey_id}/stop", journey_stop),
     ("GET", "/api/health", health),
     ("GET", "/api/runs", runs),
     ("GET", "/api/runs/{run_id}", run_detail),

@@ -43,12 +43,38 @@ class JourneyFileError(CoreError):
     """A journey file cannot be read, or holds no JSON object."""
 
 
+class ScenarioFileError(CoreError):
+    """A scenario file cannot be read, or holds no JSON."""
+
+
 class BusyError(CoreError):
     """A run is already in progress."""
 
 
 class NoJourneyError(CoreError):
     """Continuous traffic needs a running journey, and none is running."""
+
+
+class RunConflictError(CoreError):
+    """A run cannot work with the journeys that stay resident (a shared service, a preserved
+    company); nothing was stopped."""
+
+
+class ClientGoneError(CoreError):
+    """A queued request's caller went away before its turn: it is dropped unstarted."""
+
+
+class UnknownServiceError(CoreError):
+    """No running service of ours has that name or key."""
+
+
+class IncidentConflictError(CoreError):
+    """An incident cannot start now: one of its kind is in effect on that service, the service
+    is broken, or a scenario runs already; nothing was changed."""
+
+
+class IncidentControlError(CoreError):
+    """A service did not carry out a control message (it did not answer, or refused)."""
 
 
 class PoolExhaustedError(CoreError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from app.core.incident_model import IncidentEvent
 from app.core.model import Phase
 from app.core.traffic_model import TrafficStatus
 
@@ -46,6 +47,8 @@ class ServiceChange(StrEnum):
     EXITED = "exited"  # died on its own while running: its port is stale until the sweep
     STALE = "stale"  # released by a sweep: forgotten
     FAILED = "failed"  # a launch that did not become ready
+    TROUBLE = "trouble"  # running, but exited or not answering (detail: what, in words)
+    RECOVERED = "recovered"  # answers again with its own identity
 
 
 class LogLevel(StrEnum):
@@ -125,6 +128,8 @@ class CoreEvents:
         self.run: Signal[RunEvent] = Signal("run")
         # Once a second while traffic runs (and once when it stops): counts and the series.
         self.traffic: Signal[TrafficStatus] = Signal("traffic")
+        # An incident started or ended (app/core/incidents.py): counted, listed, charted.
+        self.incident: Signal[IncidentEvent] = Signal("incident")
 
     def say(self, source: str, message: str, level: LogLevel = LogLevel.INFO) -> None:
         self.log.emit(LogEvent(source, message, level))

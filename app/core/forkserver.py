@@ -190,6 +190,9 @@ class _ForkServer:
             "company": request.company,
             "port": request.port,
             "token": request.token,
+            "secret": request.secret.hex(),
+            "hopPorts": [request.hop_ports.start, request.hop_ports.stop - 1],
+            "apiPort": request.api_port,
         }
         deadline = FORK_DEADLINE_S if self._answered else FIRST_ANSWER_DEADLINE_S
         try:

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.core import probe
@@ -43,6 +43,11 @@ class LaunchRequest:
     company: str
     port: int
     token: str
+    # The chain credential's key (app/service/protocol.py): handed over a pipe or the fork
+    # server's private socket, never on a command line (any local user reads those in /proc).
+    secret: bytes = field(default=b"", repr=False)
+    hop_ports: range = range(0)  # where the service's hops may lead: the pool
+    api_port: int = 0
 
 
 class ProcessHandle:
@@ -135,6 +140,11 @@ class ProcessHandle:
         return self._exited.done()
 
     @property
+    def gone(self) -> bool:
+        """The process is gone (its pidfd said so), its exit status perhaps not yet known."""
+        return self._pidfd < 0 or self.exited
+
+    @property
     def returncode(self) -> int | None:
         return self._exited.result() if self._exited.done() else None
 
@@ -203,6 +213,10 @@ def service_argv(request: LaunchRequest, parent_pid: int) -> list[str]:
         f"--token={request.token}",
         "--parent-pid",
         str(parent_pid),
+        "--hop-ports",
+        f"{request.hop_ports.start}-{request.hop_ports.stop - 1}",
+        "--api-port",
+        str(request.api_port),
     ]
 
 
@@ -213,14 +227,19 @@ class ExecLauncher:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.service", *service_argv(request, os.getpid())],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
             env=env,
         )
-        assert proc.stdout is not None
+        assert proc.stdin is not None and proc.stdout is not None
+        # The secret goes through the pipe (a few bytes: the pipe's buffer takes them at once).
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(request.secret.hex().encode() + b"\n")
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
         out_fd = os.dup(proc.stdout.fileno())
         proc.stdout.close()
         return ProcessHandle(proc.pid, out_fd, request.token, proc.poll, on_line)

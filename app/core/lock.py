@@ -6,6 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from app.common.numbers import ascii_int
 from app.core import statedir
 from app.core.errors import StateDatabaseError, StateLockedError
 
@@ -59,7 +60,8 @@ def lock_holder(state_dir: Path) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
+            pid = ascii_int(text, 1, 2**31)
+            return pid if pid is not None else -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

@@ -7,6 +7,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
+
+from app.core.traffic_model import TrafficStatus
 
 
 class PortState(StrEnum):
@@ -36,6 +39,45 @@ _NEXT_STATES: dict[ServiceState, frozenset[ServiceState]] = {
     ServiceState.RUNNING: frozenset({ServiceState.STOPPING}),
     ServiceState.STOPPING: frozenset(),
 }
+
+
+class TroubleKind(StrEnum):
+    """What is wrong with a running service the panel watches (app/core/watch.py)."""
+
+    EXITED = "exited"  # its process is gone (the pidfd said so at once)
+    NOT_ANSWERING = "not answering"  # /health gave no answer within the watch's bound
+    NOT_LISTENING = "not listening"  # alive, but its port refuses connections
+    NOT_OURS = "not ours"  # something answers on its port, but not with its identity
+    GAVE_UP = "gave up"  # automatic restarts used up their limit
+
+
+@dataclass(frozen=True)
+class Trouble:
+    kind: TroubleKind
+    since: float  # time.monotonic() when it was seen
+    detail: str = ""  # e.g. "code -9", or the restart limit
+
+    def text(self, now: float) -> str:
+        """How the grid, the journey map and the traffic status say it."""
+        if self.kind is TroubleKind.NOT_ANSWERING:
+            return f"not answering for {max(0.0, now - self.since):.0f} s"
+        return f"{self.kind.value} ({self.detail})" if self.detail else self.kind.value
+
+
+class CleanupStrategy(StrEnum):
+    """Which resident journeys a Run Journey replaces (docs/architecture.md, "Several
+    companies in one pool")."""
+
+    ALL = "all"  # every customer service (the replaced system's behaviour, the default)
+    COMPANY = "company"  # only the same company's journey
+    JOURNEY_TYPE = "journeyType"  # only journeys of the same industryType
+
+
+class Reuse(StrEnum):
+    """What a Run Journey does with a service whose step is unchanged."""
+
+    RESTART = "restart"  # stop it and start it again, as the replaced system visibly does
+    UNCHANGED = "unchanged"  # keep it running (same pid): the phases count it `kept`
 
 
 class Mode(StrEnum):
@@ -81,11 +123,12 @@ def service_key(service_name: str, company: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What to run: one step's service for one company."""
+    """What to run: one step's service for one company (for one resident journey)."""
 
     service_name: str
     company: str
     essential: bool = False
+    journey_id: str = ""
 
     @property
     def key(self) -> str:
@@ -113,6 +156,7 @@ class ServiceRecord:
     token: str = ""  # the service's identity token, answered by its /health
     cmdline_token: str = ""  # the token on the process's command line: proof it is ours
     started_at: float | None = None  # wall clock, once spawned
+    journey_id: str = ""  # the resident journey it serves ("" for an essential service)
 
     def to(self, state: ServiceState) -> ServiceRecord:
         """The record in its next state; an illegal transition is a bug, never silently taken."""
@@ -157,6 +201,10 @@ class PortInfo:
     process_name: str | None = None
     started_at: float | None = None
     others: tuple[str, ...] = ()  # other listeners on this port (another address), as text
+    trouble: str = ""  # what is wrong with our service here, in words ("exited (code -9)")
+    journey_id: str = ""  # the resident journey its service serves
+    reserved_for: str | None = None  # the company whose reserved port this is
+    grown: bool = False  # a port of a block the pool grew into
 
 
 @dataclass(frozen=True)
@@ -169,3 +217,41 @@ class StopReport:
     @property
     def count(self) -> int:
         return len(self.stopped)
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    service_name: str
+    key: str
+    port: int
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class JourneySummary:
+    """What the window's Journeys list, the journey map and GET /api/journeys show of one
+    resident journey."""
+
+    id: str
+    company: str
+    domain: str
+    industry: str
+    steps: tuple[tuple[str, str], ...]  # (step name, service name), in order
+    services: tuple[ServiceSummary, ...]
+    started_at: float
+    traffic: TrafficStatus | None  # its stream's status, when it has one
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "companyName": self.company,
+            "domain": self.domain,
+            "industryType": self.industry,
+            "steps": [{"stepName": s, "serviceName": n} for s, n in self.steps],
+            "services": [
+                {"serviceName": s.service_name, "key": s.key, "port": s.port, "pid": s.pid}
+                for s in self.services
+            ],
+            "startedAt": self.started_at,
+            "traffic": self.traffic.to_json() if self.traffic is not None else None,
+        }

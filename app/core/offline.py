@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import sqlite3
 
-from app.config import Settings
 from app.core.errors import StateDatabaseError
 from app.core.ledger import Ledger
 from app.core.model import PortInfo, ServiceRecord
-from app.core.ports import PortPool
+from app.core.ports import pool_for
+from app.core.settings import Settings
 
 
 def snapshot(settings: Settings) -> list[PortInfo]:
     if settings.state_dir.exists() and not settings.state_dir.is_dir():
         raise StateDatabaseError(f"state directory {settings.state_dir} is a file, not a directory")
-    pool = PortPool(settings.ports)
+    pool = pool_for(settings)
     orphans = {r.pid: r for r in _ledger_records(settings) if r.pid is not None}
     return pool.snapshot({}, pool.scan(orphans), orphans)
 

@@ -2,11 +2,10 @@
 
 `open_core(settings)` assembles the parts for one state directory (lock, database, ledger, pool,
 launcher, service manager) on an `AsyncExitStack` and takes them down again in reverse order,
-each step running even when an earlier one raised. `Core` runs journeys phase by phase
-(docs/architecture.md, "A Run Journey, phase by phase").
-
-Over 400 lines on purpose: `Core` is the one facade the window, the API and the CLI share,
-and every command they can give is one short method here; its parts live in their own modules.
+each step running even when an earlier one raised. `Core` is thin: queries and one-line
+commands over its parts; a Run Journey is a use case of its own (app/core/run_journey.py),
+planned before anything stops (app/core/run_plan.py), over the resident journeys
+(app/core/residents.py) and their traffic streams (app/core/streams.py).
 """
 
 from __future__ import annotations
@@ -14,72 +13,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, TCPConnector
+from aiohttp import ClientSession, TCPConnector
 
-from app.config import LauncherKind, Settings
 from app.core import statedir
+from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
     BusyError,
+    ClientGoneError,
     CoreError,
     NoJourneyError,
-    PoolExhaustedError,
-    StateDatabaseError,
+    UnknownServiceError,
+    ValidationError,
 )
-from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
+from app.core.events import CoreEvents, LogLevel, ServiceChange, ServiceEvent
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
+from app.core.incidents import Incidents
 from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
-from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_TRAFFIC_IN_FLIGHT
+from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_STEPS, MAX_TRAFFIC_IN_FLIGHT
 from app.core.lock import StateLock
 from app.core.model import (
+    JourneySummary,
     Listener,
-    Phase,
     PortInfo,
     PortState,
     ServiceRecord,
     ServiceSpec,
+    ServiceSummary,
     StopReport,
+    TroubleKind,
 )
-from app.core.ports import PortPool
+from app.core.ports import pool_for
+from app.core.residents import Resident, Residents, new_journey_id
+from app.core.restarts import Restarter
+from app.core.run_journey import SWITCH, Fleet, RunJourney
+from app.core.run_plan import plan_run
 from app.core.runlock import Exclusive, acquire
-from app.core.runs import (
-    PhaseResult,
-    RunRequest,
-    RunResult,
-    make_request,
-    new_run_id,
-)
+from app.core.runs import RunRequest, RunResult, make_request, new_run_id
+from app.core.scenario_runner import ScenarioRunner
 from app.core.services import ServiceManager
-from app.core.simulation import (
-    CustomerResult,
-    SimulationResult,
-    Simulator,
-    build_hops,
-    make_customers,
-)
-from app.core.traffic import Target, Traffic, check_rate, check_seed
+from app.core.settings import AutoRestart, LauncherKind, Settings
+from app.core.simulation import CustomerResult
+from app.core.streams import TrafficStreams
+from app.core.tasks import TaskOwner
+from app.core.traffic import STOP_DRAIN_S, Target, check_rate, check_seed
 from app.core.traffic_model import TrafficStatus
+from app.core.watch import Watcher
+from app.service.protocol import Hop
 
 log = logging.getLogger(__name__)
 CANCEL_WAIT_S = 30.0
-HISTORY_STATUS = {
-    RunStatus.FINISHED: "ok",
-    RunStatus.FAILED: "failed",
-    RunStatus.CANCELLED: "cancelled",
-}
-Work = Callable[[], Awaitable[dict[str, int]]]
-WARM_ROUNDS = 3  # warm-up requests through a new chain: rounds of WARM_PARALLEL at once
-WARM_PARALLEL = 4
-WARM_TIMEOUT_S = 10.0
+RESTART_QUEUE_S = 10.0  # a restart queues this long behind a run before it is refused
+STOP_SLACK_S = 5.0  # SIGKILL, the reap, the port check, a cancelled run's rollback
+REUSE_ANSWER_S = 1.0  # reusing a running journey: each service must answer /health this fast
 
 
 def make_launcher(kind: LauncherKind) -> Launcher:
@@ -100,11 +93,12 @@ async def open_core(
 ) -> AsyncIterator[Core]:
     """The core for `settings.state_dir`, open for the body of the `async with`.
 
-    On the way out: the run in progress is cancelled (it rolls back), every service is stopped
-    (unless `stop_services_on_close` is False, which only tests use to play a crashed panel),
-    then the exporter drains, the launcher, the database and the state-directory lock are let
-    go — each of these even if an earlier one raised. `export` defaults to the OpenTelemetry
-    environment (OTEL_*; a bad setting fails here, before anything is opened)."""
+    On the way out: traffic stops, the run in progress is cancelled (it rolls back), every
+    service is stopped (unless `stop_services_on_close` is False, which only tests use to play
+    a crashed panel), then the exporter drains, the launcher, the database and the
+    state-directory lock are let go — each of these even if an earlier one raised. `export`
+    defaults to the OpenTelemetry environment (OTEL_*; a bad setting fails here, before
+    anything is opened)."""
     events = events or CoreEvents()
     export = ExportSettings.from_env() if export is None else export
     async with AsyncExitStack() as stack:
@@ -120,7 +114,7 @@ async def open_core(
         core: Core | None = None
         # The exporter in use at close drains here (Core.replace_exporter may have swapped it).
         stack.push_async_callback(lambda: (core.exporter if core else exporter).aclose())
-        manager = ServiceManager(settings, PortPool(settings.ports), Ledger(conn), launcher, events)
+        manager = ServiceManager(settings, pool_for(settings), Ledger(conn), launcher, events)
         stack.push_async_callback(manager.aclose, stop_services_on_close)
         core = Core(settings, events, manager, History(conn), exporter)
         stack.push_async_callback(core.aclose)
@@ -148,14 +142,36 @@ class Core:
         self.exporter = exporter
         self.startup_messages: list[str] = []
         self.reconciled: tuple[str, ...] = ()  # orphans of an earlier run stopped at open
+        self.residents = Residents()
         self._run_lock = asyncio.Lock()
         self._run_task: asyncio.Task[RunResult] | None = None
+        # Who cancelled the run, when the core did (Stop All, closing): a cancellation's own
+        # message does not survive the task groups under a launch.
         self._cancelled_by: str | None = None
-        self._journey: Journey | None = None  # the last journey run successfully
         self._http: ClientSession | None = None
         # Traffic is exported too, through whichever exporter is current (replace_exporter).
-        self.traffic = Traffic(events, self._client, self._offer)
+        self.traffic = TrafficStreams(events, self._client, self._offer)
+        # Incidents in the running services and scenarios of them (docs/architecture.md,
+        # "Incidents and scenarios"); traffic shows each step's incident.
+        self.incidents = Incidents(manager, self.residents, events, self._client, self.service_key)
+        self.traffic.incident_of = self.incidents.headline_of
+        self.scenarios = ScenarioRunner(self.incidents, events)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
+        self.watcher = Watcher(manager, lambda: self.traffic.running, self._housekeeping)
+        self._background = TaskOwner("core", self._background_failed)
+        self._restarter = Restarter(manager, events, self._background, self.restart_service)
+        self._fleet = Fleet(
+            settings=lambda: self.settings,
+            events=events,
+            manager=manager,
+            history=history,
+            traffic=self.traffic,
+            residents=self.residents,
+            http=self._client,
+            offer=self._offer,
+            warm_up=lambda: self.warm_up,
+        )
+        events.service.connect(self._on_service)
 
     async def start(self, *notes: str | None) -> None:
         for note in filter(None, notes):  # the state directory's and the database's
@@ -166,14 +182,20 @@ class Core:
             self._startup_note(
                 f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
             )
+        self.watcher.start()
 
     def _startup_note(self, message: str) -> None:
         self.startup_messages.append(message)
         self.events.say("core", message, LogLevel.WARNING)
 
     async def aclose(self) -> None:
-        """First step of closing: no run may go on while the services are stopped."""
+        """First step of closing: no run, watch or restart may go on while the services are
+        stopped."""
         try:
+            await self.scenarios.aclose()
+            await self.incidents.aclose()
+            await self.watcher.aclose()
+            await self._background.aclose()
             await self._cancel_run("the panel closing")
         finally:
             if self._http is not None:
@@ -183,6 +205,12 @@ class Core:
     @property
     def busy(self) -> bool:
         return self._run_lock.locked()
+
+    @property
+    def stop_bound_s(self) -> float:
+        """How long Stop All may take, whatever the services do: traffic's drain, then every
+        service's grace (they stop concurrently), the kill and the port check."""
+        return STOP_DRAIN_S + self.settings.stop_grace_ms / 1000 + STOP_SLACK_S
 
     @property
     def pool_label(self) -> str:
@@ -203,6 +231,40 @@ class Core:
     def services(self) -> list[ServiceRecord]:
         return self.manager.services()
 
+    def journeys(self) -> list[Resident]:
+        """The resident journeys, oldest first."""
+        return list(self.residents)
+
+    def journey_summaries(self) -> list[JourneySummary]:
+        """Each resident journey with its services (and essential ones it calls) and its
+        traffic, oldest first."""
+        records = {s.key: s for s in self.manager.services()}
+        out = []
+        for r in self.residents:
+            j = r.journey
+            keys = [s.key for s in j.service_specs()]
+            services = tuple(
+                ServiceSummary(rec.service_name, rec.key, rec.port, rec.pid)
+                for k in keys
+                if (rec := records.get(k)) is not None
+            )
+            stream = self.traffic.get(r.id)
+            traffic = stream.status() if stream is not None and stream.running else None
+            steps = tuple((s.step_name, s.service_name) for s in j.steps)
+            out.append(
+                JourneySummary(
+                    r.id,
+                    j.company_name,
+                    j.domain,
+                    j.industry_type,
+                    steps,
+                    services,
+                    r.started_at,
+                    traffic,
+                )
+            )
+        return out
+
     def set_demo_pacing(self, ms: int) -> None:
         """An extra pause after each phase so an audience can follow (0–2 s)."""
         self.settings = self.settings.with_(demo_pacing_ms=max(0, min(MAX_PACING_MS, int(ms))))
@@ -213,14 +275,40 @@ class Core:
             for e in self.settings.essential_services
         ]
 
+    def chain_for(self, journey: Journey) -> Chain:
+        """`journey`'s chain on the services running now, signed with this panel's key."""
+        services = {s.key: s for s in self.manager.services()}
+        return build_chain(journey, services, self.manager.chain_secret)
+
+    def journey_running(self, resident: Resident) -> bool:
+        """Does each service of `resident`'s chain (its own and essential ones) still answer
+        on its port?"""
+        states = {p.key: p.state for p in self.ports() if p.key}
+        keys = {s.key for s in resident.journey.service_specs()}
+        return all(states.get(k) is PortState.ALLOCATED for k in keys)
+
     # -- commands outside runs ----------------------------------------------------------------
     async def stop_all(self) -> StopReport:
-        """Manual full cleanup. Traffic stops first, then a run in progress is cancelled (it
-        rolls back)."""
-        await self.traffic.stop("Stop All")
+        """Manual full cleanup. A scenario and traffic stop first, then a run in progress is
+        cancelled (it rolls back); the incidents go with the services they were in."""
+        await self.scenarios.stop("Stop All")
+        await self.traffic.stop(reason="Stop All")
         await self._cancel_run("Stop All")
         async with self._exclusive("stop all", None):
+            self.residents.clear()
             return await self.manager.stop_all()
+
+    async def stop_journey(self, journey_id: str, wait_s: float = 0.0) -> StopReport:
+        """Stop one resident journey: its traffic, then its services (essentials stay)."""
+        resident = self.residents.get(journey_id)
+        if resident is None:
+            raise UnknownServiceError(f"no running journey {journey_id!r}")
+        async with self._exclusive(f"stop journey {journey_id}", wait_s):
+            await self.traffic.stop(journey_id, f"journey {journey_id} was stopped")
+            self.traffic.forget(journey_id)
+            self.residents.remove(journey_id)
+            keys = [k for k in resident.keys if (r := self.manager.get(k)) and not r.essential]
+            return await self.manager.stop(keys)
 
     async def _cancel_run(self, why: str) -> None:
         task = self._run_task
@@ -234,26 +322,15 @@ class Core:
     async def stop_service(self, key: str) -> StopReport:
         return await self.manager.stop([key])
 
-    # -- traffic (docs/architecture.md, "Traffic") --------------------------------------------
-    def start_traffic(self, rate: object, seed: object = None) -> TrafficStatus:
-        """Continuous traffic through the running journey (or a new rate for it). A bad rate
-        raises ValidationError, no running journey NoJourneyError; neither changes anything."""
-        value, seed_value = check_rate(rate), check_seed(seed)
-        if self.traffic.running:  # paused too: a switch under way keeps the new rate
-            return self.traffic.set_rate(value)
-        if self.busy:
-            raise BusyError("cannot start traffic: a journey run is in progress")
-        return self.traffic.start(value, self.traffic_target(), seed_value)
-
-    def traffic_target(self) -> Target:
-        journey = self._journey
-        if journey is None or not self.journey_running(journey):
-            raise NoJourneyError("no journey is running: run one first, then start traffic")
-        return self.traffic_target_of(journey)
-
-    async def stop_traffic(self) -> TrafficStatus:
-        """Drain and stop: the final counts."""
-        return await self.traffic.stop()
+    async def stop_customer_services(self, wait_s: float = 0.0) -> StopReport:
+        """Stop every service but the essential ones, between runs (queueing up to `wait_s`)."""
+        async with self._exclusive("stop the customer services", wait_s):
+            # Like a Run Journey's stop phase: traffic ends on these services first, and goes on
+            # through the next journey that runs.
+            reason = "the customer services were stopped: traffic resumes with the next journey"
+            await self.traffic.hold([t.journey_id for t in self.traffic.live()], SWITCH, reason)
+            self.residents.clear()
+            return await self.manager.stop_customer_services()
 
     async def cleanup(self, wait_s: float = 0.0) -> dict[str, int]:
         """Sweep now: stale allocations released, our orphans stopped (queueing up to
@@ -262,23 +339,163 @@ class Core:
             report = await self.manager.sweep()
         return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
 
+    # -- watching the fleet (docs/architecture.md, "Watching the fleet") ----------------------
+    async def restart_service(self, name: str, wait_s: float = RESTART_QUEUE_S) -> ServiceRecord:
+        """Stop service `name` (a key, or a service name running once) and start it again, on
+        its port when free; traffic through it holds meanwhile and goes on through the new
+        process (its chain rebuilt). Queues up to `wait_s` behind a run."""
+        key = self.service_key(name)
+        async with self._exclusive(f"restart {name}", wait_s):
+            record = self.manager.get(key)
+            if record is None:
+                raise UnknownServiceError(f"no running service {name!r} (it was stopped)")
+            hold = f"restart:{key}"
+            self.traffic.hold_now(hold, f"restarting {record.service_name} on {record.port}", key)
+            try:
+                restarted = await self.manager.restart(key)
+            except CoreError as exc:
+                why = f"{record.service_name} could not be restarted: {exc}"
+                self.traffic.hold_now(hold, why, key)
+                raise
+            await self._reaim(key, hold)
+            return restarted
+
+    async def _reaim(self, key: str, *holds: str) -> None:
+        """Every stream through `key` goes on through its rebuilt chain (the key's new port)."""
+        for stream in self.traffic.live():
+            resident = self.residents.get(stream.journey_id)
+            if resident is None or key not in resident.keys:
+                continue
+            target = Target(resident.journey, self.chain_for(resident.journey))
+            for hold in (_trouble_hold(key), *holds):
+                await self.traffic.release(resident.id, hold, target)
+
+    def service_key(self, name: str) -> str:
+        """The key of our running service `name`: a key, or a service name only one company
+        runs now. UnknownServiceError / ValidationError (ambiguous) otherwise."""
+        if self.manager.get(name) is not None:
+            return name
+        keys = sorted(s.key for s in self.manager.services() if s.service_name == name)
+        if not keys:
+            raise UnknownServiceError(f"no running service {name!r}")
+        if len(keys) > 1:
+            raise ValidationError(f"{name!r} runs for several companies: name one of {keys}")
+        return keys[0]
+
+    def _on_service(self, event: ServiceEvent) -> None:
+        """A service broke or recovered: traffic through it holds at once (nothing more is
+        sent to its port) and goes on when it answers again; restart it if asked to."""
+        if event.change in (ServiceChange.EXITED, ServiceChange.TROUBLE):
+            self._broken(event.key, event.detail)
+        elif event.change is ServiceChange.RECOVERED:
+            release = self.traffic.release_everywhere(_trouble_hold(event.key))
+            self._background.spawn(release, "resume")
+
+    def _broken(self, key: str, detail: str) -> None:
+        record = self.manager.get(key)
+        trouble = self.manager.trouble(key)
+        if record is None or trouble is None:
+            return
+        reason = f"{record.service_name} on {record.port} {detail}"
+        self.traffic.hold_now(_trouble_hold(key), reason, key)
+        auto = self.settings.autorestart is AutoRestart.ON_FAILURE
+        if auto and trouble.kind is not TroubleKind.GAVE_UP:
+            self._restarter.broken(key)
+
+    def _housekeeping(self) -> None:
+        """Each round of the watcher: give back grown blocks of the pool that stay unused."""
+        if self.busy:
+            return
+        if removed := self.manager.pool.shrink(self.manager.by_port()):
+            label = self.manager.pool.label
+            self.events.say("pool", f"the pool shrank by {removed} unused ports to {label}")
+
+    def _background_failed(self, name: str, exc: BaseException) -> None:
+        self.events.say("core", f"{name} failed: {type(exc).__name__}: {exc}", LogLevel.ERROR)
+
+    # -- traffic (docs/architecture.md, "Traffic") --------------------------------------------
+    async def start_traffic(
+        self, rate: object, seed: object = None, journey: str | None = None
+    ) -> TrafficStatus:
+        """Continuous traffic through a resident journey (the newest by default), or a new
+        rate for its stream. A bad rate raises ValidationError, no such running journey
+        NoJourneyError; neither changes anything."""
+        value, seed_value = check_rate(rate), check_seed(seed)
+        resident = self._traffic_journey(journey)
+        stream = self.traffic.get(resident.id)
+        if stream is not None and stream.running:  # held too: a switch keeps the new rate
+            return await self.traffic.set_rate(resident.id, value)
+        if self.busy:
+            raise BusyError("cannot start traffic: a journey run is in progress")
+        if not self.journey_running(resident):
+            raise NoJourneyError(self._not_running(resident))
+        target = Target(resident.journey, self.chain_for(resident.journey))
+        status = await self.traffic.start(resident.id, value, target, seed_value)
+        self.watcher.poke()  # the chain carries customers now: watch it at the short interval
+        return status
+
+    def _traffic_journey(self, journey_id: str | None) -> Resident:
+        if journey_id is not None:
+            found = self.residents.get(journey_id)
+            if found is None:
+                raise NoJourneyError(f"no running journey {journey_id!r}")
+            return found
+        newest = self.residents.newest()
+        if newest is None:
+            raise NoJourneyError("no journey is running: run one first, then start traffic")
+        return newest
+
+    def _not_running(self, resident: Resident) -> str:
+        """Why traffic cannot go through `resident`, and what the operator can do."""
+        states = {p.key: p for p in self.ports() if p.key}
+        journey = resident.journey
+        for spec in journey.service_specs():
+            port = states.get(spec.key)
+            if port is None:
+                return (
+                    f"{spec.service_name} of {journey.company_name} is not running any more: "
+                    "run the journey again, then start traffic"
+                )
+            if port.state is not PortState.ALLOCATED:
+                what = port.trouble or port.state.value
+                return (
+                    f"{spec.service_name} of {journey.company_name} is {what}: restart it "
+                    "(its cell's menu) or run the journey again, then start traffic"
+                )
+        return f"the journey {resident.id} is not running: run it again first"
+
+    async def stop_traffic(self, journey: str | None = None) -> TrafficStatus:
+        """Drain and stop one journey's stream, or all: the final counts."""
+        if journey is not None and self.traffic.get(journey) is None:
+            raise NoJourneyError(f"no traffic runs through journey {journey!r}")
+        return await self.traffic.stop(journey)
+
     # -- runs ---------------------------------------------------------------------------------
     def make_request(self, journey: Any, **params: Any) -> RunRequest:
         return make_request(
             journey,
             **params,
-            max_steps=len(self.settings.ports),
+            max_steps=min(MAX_STEPS, len(self.settings.max_ports)),
             max_customers=self.settings.max_customers,
+            default_cleanup=self.settings.cleanup_strategy,
         )
 
     async def run_journey(
-        self, journey: Any, wait_s: float = 0.0, reuse_running: bool = False, **params: Any
+        self,
+        journey: Any,
+        wait_s: float = 0.0,
+        reuse_running: bool = False,
+        still_wanted: Callable[[], bool] | None = None,
+        **params: Any,
     ) -> RunResult:
-        """Validate, then stop, wait, sweep, launch, simulate. Bad input raises ValidationError
-        and stops nothing; a full pool raises PoolExhaustedError; a run in progress BusyError
-        (after queueing up to `wait_s` for it to end). With `reuse_running`, a journey equal to
-        the running one only simulates on its services. A run that fails later returns
-        ok=False with the reason (its services rolled back).
+        """Validate and plan, then stop, wait, sweep, launch, simulate. Bad input raises
+        ValidationError, a plan that cannot work RunConflictError or PoolExhaustedError — and
+        nothing is stopped; a run in progress BusyError (after queueing up to `wait_s` for it
+        to end). With `reuse_running`, a journey equal to a resident one, each of its services
+        answering /health with its identity within REUSE_ANSWER_S, only simulates on its
+        services. A queued run whose `still_wanted` says no once its turn comes is dropped
+        (ClientGoneError) before anything happens. A run that fails later returns ok=False
+        with the reason (its services rolled back).
 
         The run is a task of its own that holds the run lock until it ends: a caller that is
         cancelled (a closing API) leaves it running under the core, where Stop All and closing
@@ -288,234 +505,54 @@ class Core:
         )
         await acquire(self._run_lock, "run a journey", wait_s)
         try:
+            if still_wanted is not None and not still_wanted():
+                raise ClientGoneError("the caller went away while the run was queued")
             # Under the lock: a queued request finds the pool as the run before it left it.
-            reuse = reuse_running and self.journey_running(request.journey)
-            if not reuse:
-                self.check_capacity(len(self._launch_specs(request.journey)))
+            run = await self._prepare(request, reuse_running)
         except BaseException:
             self._run_lock.release()
             raise
-        self._cancelled_by = None
-        task = asyncio.create_task(self._run_locked(request, new_run_id(), reuse))
+        task = asyncio.create_task(self._run_locked(run))
         self._run_task = task
         # A run the core cancels (Stop All, closing) ends with a result that says so; our
         # caller being cancelled leaves the run to the core (CancelledError here).
         return await asyncio.shield(task)
 
-    async def _run_locked(self, request: RunRequest, run_id: str, reuse: bool) -> RunResult:
+    async def _prepare(self, request: RunRequest, reuse_running: bool) -> RunJourney:
+        run_id = new_run_id()
+        if reuse_running and (resident := await self._answering(request.journey)):
+            return RunJourney(self._fleet, request, run_id, on=resident)
+        plan = plan_run(
+            request,
+            new_journey_id(),
+            self.residents,
+            self.manager,
+            self.essential_specs(),
+            self.settings.preserve_companies,
+            self.settings.cleanup_enabled,
+        )
+        return RunJourney(self._fleet, request, run_id, plan)
+
+    async def _run_locked(self, run: RunJourney) -> RunResult:
+        self._cancelled_by = None
         try:
-            return await self._run(request, run_id, reuse)
+            return await run.run(lambda: self._cancelled_by)
         finally:
             self._run_task = None
             self._run_lock.release()
 
-    def journey_running(self, journey: Journey) -> bool:
-        """Is `journey` the last one run, with each of its services still answering on its
-        port and no other customer service up? Then it can be simulated without a restart."""
-        if journey != self._journey:
-            return False
-        states = {p.key: p.state for p in self.ports() if p.key}
-        needed = {s.key for s in journey.service_specs()}
-        others = set(self.manager.customer_keys()) - needed
-        return not others and all(states.get(k) is PortState.ALLOCATED for k in needed)
+    async def _answering(self, journey: Journey) -> Resident | None:
+        """The resident journey equal to `journey`, each of its services answering with its
+        identity now (a hung one must mean a full run, not a reuse that waits for it)."""
+        resident = next((r for r in self.residents if r.journey == journey), None)
+        if resident is None or not self.journey_running(resident):
+            return None
+        keys = [s.key for s in journey.service_specs()]
+        ok = await self.manager.all_answer(keys, REUSE_ANSWER_S)
+        return resident if ok else None
 
-    def _launch_specs(self, journey: Journey) -> list[ServiceSpec]:
-        """Essentials not yet running, then the journey's services (an essential key wins)."""
-        running = {s.key for s in self.manager.services()}
-        specs = [s for s in self.essential_specs() if s.key not in running]
-        keys = {s.key for s in specs} | {s.key for s in self.manager.services() if s.essential}
-        return specs + [s for s in journey.service_specs() if s.key not in keys]
-
-    async def _run(self, req: RunRequest, run_id: str, reuse: bool = False) -> RunResult:
-        company = req.journey.company_name
-        self.history.start(run_id, time.time(), req.mode.value, req.journey.to_json())
-        self.events.run.emit(RunEvent(run_id, RunStatus.STARTED, company))
-        phases: list[PhaseResult] = []
-        counts = {"stopped": 0, "staleCleaned": 0}
-
-        def outcome(
-            error: str | None = None,
-            services: list[ServiceRecord] | None = None,
-            sim: SimulationResult | None = None,
-        ) -> RunResult:
-            return RunResult(
-                run_id,
-                error is None,
-                tuple(phases),
-                counts["stopped"],
-                counts["staleCleaned"],
-                tuple(services or ()),
-                sim,
-                error,
-                company,
-                reuse,
-            )
-
-        try:
-            phased = self._simulate_running if reuse else self._phases
-            services, sim = await phased(req, run_id, phases, counts)
-        except asyncio.CancelledError:
-            result = replace(
-                outcome(f"cancelled by {self._cancelled_by or 'the caller'}"), cancelled=True
-            )
-            self._end(result)
-            if self._cancelled_by is None:
-                raise
-            return result  # cancelled on purpose by the core: the answer says so
-        except StateDatabaseError as exc:  # the disk: the API answers 507, not a run result
-            self._end(outcome(str(exc)))
-            raise
-        except CoreError as exc:  # the run failed and rolled back: a result that says why
-            result = outcome(str(exc))
-        except Exception as exc:  # a bug: say so in the history rather than stay "running"
-            self._end(outcome(f"{type(exc).__name__}: {exc}"))
-            raise
-        else:
-            result = outcome(services=services, sim=sim)
-            self._journey = req.journey
-        self._end(result)
-        return result
-
-    def _end(self, result: RunResult) -> None:
-        status = (
-            RunStatus.FINISHED
-            if result.ok
-            else RunStatus.CANCELLED
-            if result.cancelled
-            else RunStatus.FAILED
-        )
-        try:
-            self.history.finish_run(result, HISTORY_STATUS[status])
-        except Exception as exc:  # a full disk must not hide the run's own outcome
-            self.events.say("core", f"run history not written: {exc}", LogLevel.ERROR)
-        self.events.run.emit(
-            RunEvent(result.run_id, status, result.company, result.error or "", result)
-        )
-
-    async def _phases(
-        self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
-    ) -> tuple[list[ServiceRecord], SimulationResult]:
-        cleanup = self.settings.cleanup_enabled
-        keys = self.manager.customer_keys() if cleanup else []
-
-        async def stop() -> dict[str, int]:
-            # In-flight traffic ends on the old services before they stop: the switch fails no
-            # journey (docs/architecture.md, "Traffic").
-            await self.traffic.pause()
-            counts["stopped"] = len(await self.manager.request_stop(keys))
-            return {"stopped": counts["stopped"]}
-
-        async def wait() -> dict[str, int]:
-            report = await self.manager.wait_stopped(keys)
-            return {"exited": report.count, "killed": len(report.killed)}
-
-        async def sweep() -> dict[str, int]:
-            if not cleanup:
-                return {"staleCleaned": 0, "orphansReaped": 0}
-            report = await self.manager.sweep()
-            counts["staleCleaned"] = report.stale_cleaned
-            return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
-
-        async def launch() -> dict[str, int]:
-            started = await self.manager.start_many(self._launch_specs(req.journey), run_id)
-            warmed = await self._warm(req.journey) if self.warm_up else 0
-            self.traffic.resume(self.traffic_target_of(req.journey))
-            return {"launched": len(started), "warmed": warmed}
-
-        sim_box: list[SimulationResult] = []
-        simulate = self._simulate_work(req, sim_box)
-
-        work: tuple[tuple[Phase, Work], ...] = (
-            (Phase.STOP, stop),
-            (Phase.WAIT, wait),
-            (Phase.SWEEP, sweep),
-            (Phase.LAUNCH, launch),
-            (Phase.SIMULATE, simulate),
-        )
-        try:
-            for phase, step in work:
-                phases.append(await self.phase(run_id, phase, step))
-        except BaseException as exc:
-            if self.traffic.paused:  # no new services to resume on: stopped, saying why
-                why = f"failed: {exc}" if str(exc) else "cancelled"
-                await self.traffic.stop(f"the Run Journey {why}")
-            raise
-        return self._journey_services(req.journey), sim_box[0]
-
-    def traffic_target_of(self, journey: Journey) -> Target:
-        return Target(journey, build_hops(journey, {s.key: s for s in self.manager.services()}))
-
-    async def _warm(self, journey: Journey) -> int:
-        """A few requests through the whole new chain (no latency, no injected errors, not
-        customers, not exported) so connections are open and first-request costs paid before
-        the launch is done: the first customers after a switch run at steady speed
-        (docs/architecture.md, "Traffic"; docs/performance.md, "Traffic: warm-up after a
-        switch")."""
-        hops = [
-            h | {"latencyMs": 0, "errorRate": 0}
-            for h in build_hops(journey, {s.key: s for s in self.manager.services()})
-        ]
-        body = {"customer": {"id": "warm-up"}, "hops": hops, "journey": {}}
-        http = self._client()
-
-        async def one() -> bool:
-            try:
-                async with http.post(hops[0]["url"], json=body) as resp:
-                    await resp.read()
-                    return resp.status == 200
-            except (ClientError, TimeoutError):
-                return False
-
-        ok = 0
-        try:
-            async with asyncio.timeout(WARM_TIMEOUT_S):
-                for _ in range(WARM_ROUNDS):
-                    ok += sum(await asyncio.gather(*(one() for _ in range(WARM_PARALLEL))))
-        except TimeoutError:
-            self.events.say("core", "warm-up did not finish in time", LogLevel.WARNING)
-        return ok
-
-    def _simulate_work(self, req: RunRequest, box: list[SimulationResult]) -> Work:
-        """The simulate phase's work, for a full run and a rerun alike; its result goes into
-        `box` (a phase's work answers only its counts)."""
-
-        async def simulate() -> dict[str, int]:
-            sim = await self._simulate(req)
-            box.append(sim)
-            s = sim.summary
-            return {"customers": s.customers, "completed": s.completed, "failed": s.failed}
-
-        return simulate
-
-    async def _simulate_running(
-        self, req: RunRequest, run_id: str, phases: list[PhaseResult], counts: dict[str, int]
-    ) -> tuple[list[ServiceRecord], SimulationResult]:
-        """The same journey again: its services are up, so only the simulate phase runs (no
-        stop/wait/sweep/launch phase is reported, rather than ones with zero counts)."""
-        sim_box: list[SimulationResult] = []
-        simulate = self._simulate_work(req, sim_box)
-
-        phases.append(await self.phase(run_id, Phase.SIMULATE, simulate))
-        return self._journey_services(req.journey), sim_box[0]
-
-    def _journey_services(self, journey: Journey) -> list[ServiceRecord]:
-        keys = {s.key for s in journey.service_specs()}
-        return [s for s in self.manager.services() if s.key in keys or s.essential]
-
-    async def stop_customer_services(self, wait_s: float = 0.0) -> StopReport:
-        """Stop every service but the essential ones, between runs (queueing up to `wait_s`)."""
-        async with self._exclusive("stop the customer services", wait_s):
-            return await self.manager.stop_customer_services()
-
-    async def _simulate(self, req: RunRequest) -> SimulationResult:
-        services = {s.key: s for s in self.manager.services()}
-        hops = build_hops(req.journey, services)
-        customers = make_customers(req.customers, req.journey.domain, req.seed)
-        return await Simulator(self._client(), self._offer).run(
-            req.journey, hops, customers, req.mode, req.think_time_ms, req.concurrency
-        )
-
-    def _offer(self, journey: Journey, hops: list[dict[str, Any]], result: CustomerResult) -> None:
+    # -- export -------------------------------------------------------------------------------
+    def _offer(self, journey: Journey, hops: Sequence[Hop], result: CustomerResult) -> None:
         # Looked up per customer, so a replaced exporter takes the next customer; queues only.
         self.exporter.offer(journey, hops, result)
 
@@ -540,31 +577,7 @@ class Core:
     def _exclusive(self, what: str, wait_s: float | None = 0.0) -> Exclusive:
         return Exclusive(self._run_lock, what, wait_s)
 
-    async def phase(self, run_id: str, phase: Phase, work: Work) -> PhaseResult:
-        """Run one phase, emitting its start and end with duration and counts."""
-        started_at = time.time()
-        t0 = time.perf_counter()
-        self.events.phase.emit(PhaseEvent(run_id, phase, PhaseStatus.STARTED, started_at))
-        try:
-            counts = await work()
-        except BaseException:
-            ms = (time.perf_counter() - t0) * 1000
-            failed = PhaseEvent(run_id, phase, PhaseStatus.FAILED, started_at, ms, {"error": 1})
-            self.events.phase.emit(failed)
-            raise
-        if self.settings.demo_pacing_ms:
-            await asyncio.sleep(self.settings.demo_pacing_ms / 1000)  # deliberate, for audiences
-        ms = (time.perf_counter() - t0) * 1000
-        self.events.phase.emit(
-            PhaseEvent(run_id, phase, PhaseStatus.FINISHED, started_at, ms, counts)
-        )
-        return PhaseResult(phase, started_at, ms, counts)
 
-    def check_capacity(self, needed: int) -> None:
-        """Would `needed` new services fit once the customer services are stopped?"""
-        room = self.manager.free_capacity() + len(self.manager.customer_keys())
-        if needed > room:
-            raise PoolExhaustedError(
-                f"the journey needs {needed} ports but the pool "
-                f"{self.settings.port_lo}-{self.settings.port_hi} can offer only {room}"
-            )
+def _trouble_hold(key: str) -> str:
+    """The traffic hold while service `key` is broken."""
+    return f"trouble:{key}"

@@ -17,7 +17,7 @@ from app.core.limits import (
     MAX_STEPS,
     MAX_THINK_TIME_MS,
 )
-from app.core.model import Mode, Phase, ServiceRecord
+from app.core.model import CleanupStrategy, Mode, Phase, Reuse, ServiceRecord
 from app.core.simulation import SimulationResult
 
 
@@ -42,6 +42,12 @@ class RunRequest:
     think_time_ms: float = 0.0
     concurrency: int = DEFAULT_CONCURRENCY
     seed: int | None = None
+    cleanup: CleanupStrategy = CleanupStrategy.ALL  # which resident journeys it replaces
+    preserve: tuple[str, ...] = ()  # companies it must not replace (besides the settings')
+    reuse: Reuse = Reuse.RESTART
+
+
+MAX_PRESERVED = 40  # companies named in one preserve list (a pool holds at most 40 services)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class RunResult:
     company: str = ""
     reused: bool = False  # simulated on the running services: only the simulate phase ran
     cancelled: bool = False  # Stop All or closing cancelled it; its services were rolled back
+    journey_id: str = ""  # the resident journey it made (or reused)
 
     def phase(self, phase: Phase) -> PhaseResult | None:
         return next((p for p in self.phases if p.phase is phase), None)
@@ -81,6 +88,7 @@ class RunResult:
             "summary": sim.summary.to_json() if sim else None,
             **({"customersOmitted": omitted} if omitted else {}),
             **({"error": self.error} if self.error else {}),
+            **({"journeyId": self.journey_id} if self.journey_id and self.ok else {}),
             **({"reused": True} if self.reused else {}),
             **({"cancelled": True} if self.cancelled else {}),
         }
@@ -110,6 +118,10 @@ def make_request(
     seed: Any = None,
     max_steps: int = MAX_STEPS,
     max_customers: int = MAX_CUSTOMERS,
+    cleanup: Any = None,
+    preserve: Any = None,
+    reuse: Any = None,
+    default_cleanup: CleanupStrategy = CleanupStrategy.ALL,
 ) -> RunRequest:
     """Validate every run parameter; raises ValidationError listing what is wrong."""
     problems: list[Problem] = []
@@ -140,9 +152,53 @@ def make_request(
         )
     if seed is not None and not _whole(seed, 0, 2**63):
         problems.append(Problem("seed", "Seed must be a non-negative whole number"))
+    strategy = _choice(cleanup, CleanupStrategy, default_cleanup, "cleanup", "Cleanup", problems)
+    again = _choice(reuse, Reuse, Reuse.RESTART, "reuse", "Reuse", problems)
+    kept = _companies(preserve, problems)
     if problems or parsed is None:
         raise ValidationError(problems)
-    return RunRequest(parsed, customers, mode, float(think_time_ms), concurrency, seed)
+    return RunRequest(
+        parsed,
+        customers,
+        mode,
+        float(think_time_ms),
+        concurrency,
+        seed,
+        cleanup=strategy,
+        preserve=kept,
+        reuse=again,
+    )
+
+
+def _choice(
+    value: Any, kind: type[Any], default: Any, field: str, label: str, problems: list[Problem]
+) -> Any:
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(c.value for c in kind)
+        problems.append(Problem(field, f"{label} must be one of {choices}"))
+        return default
+
+
+def _companies(value: Any, problems: list[Problem]) -> tuple[str, ...]:
+    """A preserve list: company names, as journeys name them."""
+    if value is None:
+        return ()
+    ok = isinstance(value, list) and len(value) <= MAX_PRESERVED
+    names = [v.strip() for v in value if isinstance(v, str)] if ok else []
+    if not ok or len(names) != len(value) or not all(0 < len(n) <= 120 for n in names):
+        problems.append(
+            Problem(
+                "preserve",
+                f"Preserve must be a list of up to {MAX_PRESERVED} company names, e.g. "
+                '["Acme Corp"]',
+            )
+        )
+        return ()
+    return tuple(names)
 
 
 def _whole(value: Any, lo: int, hi: int) -> bool:

@@ -23,11 +23,10 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
+from aiohttp import ClientConnectionError, ClientError, ClientSession, ClientTimeout, TCPConnector
 
-from app.config import Settings
 from app.core import probe, reaper, waiting
 from app.core.errors import (
     CoreError,
@@ -46,8 +45,13 @@ from app.core.model import (
     ServiceSpec,
     ServiceState,
     StopReport,
+    Trouble,
+    TroubleKind,
+    sanitize_company,
 )
 from app.core.ports import PortPool
+from app.core.settings import Settings
+from app.service.protocol import SECRET_BYTES
 
 log = logging.getLogger(__name__)
 PORT_FREE_WAIT_S = 2.0
@@ -83,8 +87,15 @@ class ServiceManager:
         self.events = events
         self._records: dict[str, ServiceRecord] = {}
         self._handles: dict[str, ProcessHandle] = {}
+        # What is wrong with a running service (it exited, it does not answer): kept until it
+        # recovers, is restarted or is forgotten (app/core/watch.py).
+        self._troubles: dict[str, Trouble] = {}
+        self._last_port: dict[str, int] = {}  # where each service ran last (port reuse)
         self._http: ClientSession | None = None
         self._helpers: set[int] = set()  # pids of this panel's live helpers (the fork server)
+        # The chain credential's key, one per panel: only this panel can start a chain or
+        # steer its services (app/service/protocol.py). Handed to each service at spawn.
+        self.chain_secret = secrets.token_bytes(SECRET_BYTES)
         self.start_concurrency = START_CONCURRENCY  # (a benchmark compares others)
         launcher.watch_helpers(self._helper_started, self._helper_gone)
 
@@ -115,11 +126,69 @@ class ServiceManager:
 
     def snapshot(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
         listeners = self.scan() if listeners is None else listeners
-        return self.pool.snapshot(self.by_port(), listeners, self.orphans())
+        now = time.monotonic()
+        troubles = {k: t.text(now) for k, t in self._troubles.items()}
+        return self.pool.snapshot(self.by_port(), listeners, self.orphans(), troubles)
 
-    def free_capacity(self, listeners: Mapping[int, Listener] | None = None) -> int:
+    def trouble(self, key: str) -> Trouble | None:
+        return self._troubles.get(key)
+
+    def gone(self, key: str) -> bool:
+        """Has `key`'s process died (its exit perhaps still being reported)?"""
+        handle = self._handles.get(key)
+        return handle is None or handle.gone
+
+    def troubles(self) -> dict[str, Trouble]:
+        return dict(self._troubles)
+
+    def free_capacity(
+        self, listeners: Mapping[int, Listener] | None = None, company_key: str | None = None
+    ) -> int:
+        """Free ports a service of `company_key` may take now (without growing the pool)."""
         listeners = self.scan() if listeners is None else listeners
-        return self.pool.free_capacity(self.by_port(), listeners)
+        return self.pool.free_capacity(self.by_port(), listeners, company_key)
+
+    def room(self, needs: Mapping[str | None, int], freed: Iterable[str] = ()) -> list[str]:
+        """What would not fit if the services `freed` were stopped: for each company (None:
+        every company without reserved ports) how many new services it needs. The unreserved
+        ports count the room the pool can still grow into. Empty when everything fits."""
+        gone = {self._records[k].port for k in freed if k in self._records}
+        listeners = self.scan()
+        taken = self.by_port()
+        problems = []
+        for company_key, needed in needs.items():
+            # The freed services' ports are ours: free once they stop (not bindable before).
+            allowed = set(self.pool.allowed(company_key))
+            free = self.pool.free_capacity(taken, listeners, company_key) + len(gone & allowed)
+            if company_key in self.pool.reserved:
+                name, ports = self.pool.reserved[company_key]
+                if needed > free:
+                    problems.append(
+                        f"{name}'s reserved ports {ports.start}-{ports.stop - 1} can offer "
+                        f"{free}, its journey needs {needed}"
+                    )
+                continue
+            if needed > free + self.pool.growth_room(taken, listeners):
+                problems.append(
+                    f"the journey needs {needed} ports but {self.pool.ranges_text} can offer "
+                    f"only {free + self.pool.growth_room(taken, listeners)}"
+                )
+        return problems
+
+    def needs(self, specs: Iterable[ServiceSpec]) -> dict[str | None, int]:
+        """New services per company with reserved ports, and (None) for all the others."""
+        needs: dict[str | None, int] = {}
+        for spec in specs:
+            key = _company_key(spec)
+            group = key if key in self.pool.reserved else None
+            needs[group] = needs.get(group, 0) + 1
+        return needs
+
+    def adopt(self, key: str, journey_id: str) -> None:
+        """Service `key` goes on running for another resident journey (it was kept)."""
+        record = self._records.get(key)
+        if record is not None:
+            self._records[key] = replace(record, journey_id=journey_id)
 
     def customer_keys(self) -> list[str]:
         return [k for k, r in self._records.items() if not r.essential and k in self._handles]
@@ -132,10 +201,11 @@ class ServiceManager:
         if not specs:
             return []
         listeners = self.scan()
-        if (room := self.free_capacity(listeners)) < len(specs):
-            raise PoolExhaustedError(
-                f"the port pool has {room} free ports, {len(specs)} services need one each"
-            )
+        unreserved = sum(1 for s in specs if _company_key(s) not in self.pool.reserved)
+        if grown := self.pool.grow(unreserved, self.by_port(), listeners):
+            self.events.say("pool", f"the pool grew by {grown} ports to {self.pool.label}")
+        if problems := self.room(self.needs(specs)):
+            raise PoolExhaustedError("; ".join(problems))
         started: list[ServiceRecord] = []
         gate = asyncio.Semaphore(self.start_concurrency)
         try:
@@ -163,14 +233,19 @@ class ServiceManager:
             started.append(await self.start(spec, run_id, listeners))
 
     async def start(
-        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener] | None = None
+        self,
+        spec: ServiceSpec,
+        run_id: str,
+        listeners: Mapping[int, Listener] | None = None,
+        prefer: int | None = None,
     ) -> ServiceRecord:
+        """Start one service, on `prefer` when that port is free (a restart keeps its port)."""
         if spec.key in self._records:
             raise ServiceStartError(f"{spec.key} is already running")
         avoid: set[int] = set()
         for attempt in range(BIND_RETRIES):
             seen = listeners if attempt == 0 and listeners is not None else self.scan()
-            record = self._reserve(spec, run_id, seen, avoid)
+            record = self._reserve(spec, run_id, seen, avoid, prefer)
             try:
                 return await self._start_on(record)
             except PortInUseError as exc:
@@ -179,11 +254,24 @@ class ServiceManager:
         raise ServiceStartError(f"{spec.key}: every port tried was taken: {sorted(avoid)}")
 
     def _reserve(
-        self, spec: ServiceSpec, run_id: str, listeners: Mapping[int, Listener], avoid: set[int]
+        self,
+        spec: ServiceSpec,
+        run_id: str,
+        listeners: Mapping[int, Listener],
+        avoid: set[int],
+        prefer: int | None = None,
     ) -> ServiceRecord:
         """Choose a port and record it in one step (no await in between): the table of records
         is the reservation, so two concurrent starts can never choose the same port."""
-        port = self.pool.choose(self.by_port(), listeners, avoid, who=spec.key)
+        port = self.pool.choose(
+            self.by_port(),
+            listeners,
+            avoid,
+            who=spec.key,
+            # The same port again when it is free: stable addresses for dashboards.
+            prefer=prefer if prefer is not None else self._last_port.get(spec.key),
+            company_key=_company_key(spec),
+        )
         record = ServiceRecord(
             key=spec.key,
             service_name=spec.service_name,
@@ -192,6 +280,7 @@ class ServiceManager:
             run_id=run_id,
             essential=spec.essential,
             token=secrets.token_hex(16),
+            journey_id=spec.journey_id,
         )
         self._records[spec.key] = record
         return record
@@ -214,7 +303,15 @@ class ServiceManager:
 
     async def _spawn(self, record: ServiceRecord) -> ProcessHandle:
         """Spawn the process; once it exists it is tracked in the ledger, or killed at once."""
-        request = LaunchRequest(record.service_name, record.company, record.port, record.token)
+        request = LaunchRequest(
+            record.service_name,
+            record.company,
+            record.port,
+            record.token,
+            self.chain_secret,
+            self.settings.max_ports,  # where hops may lead: the pool however far it grows
+            self.settings.api_port,
+        )
         try:
             handle = await self.launcher.spawn(
                 request, lambda line: self.events.say(record.key, line)
@@ -241,23 +338,50 @@ class ServiceManager:
     async def _verify_health(self, record: ServiceRecord, deadline: float, timeout: float) -> None:
         """Ready means /health answers with this service's own name, pid and token: a leftover
         process on the same port cannot pass for it."""
-        url = f"http://127.0.0.1:{record.port}/health"
         left = deadline - time.monotonic()
         try:
-            if left <= 0:
-                raise TimeoutError
-            async with self._client().get(url, timeout=ClientTimeout(total=left)) as resp:
-                body = await resp.json()
+            body = await self._health(record, left)
         except TimeoutError as exc:
             raise ServiceStartError(
                 f"not ready within {timeout:.1f} s: /health did not answer in time"
             ) from exc
         except (ClientError, ValueError) as exc:
             raise ServiceStartError(f"/health did not answer: {exc!r}") from exc
-        expected = {"service": record.service_name, "pid": record.pid, "token": record.token}
-        got = {k: body.get(k) for k in expected} if isinstance(body, dict) else body
-        if got != expected:
+        if (got := _identity(body)) != (expected := _expected(record)):
             raise ServiceStartError(f"/health answered {got}, expected {expected}")
+
+    async def identity_problem(
+        self, record: ServiceRecord, timeout: float
+    ) -> tuple[TroubleKind, str] | None:
+        """None when the service answers /health with its own identity within `timeout`;
+        else what is wrong (the watcher's probe, app/core/watch.py)."""
+        try:
+            body = await self._health(record, timeout)
+        except TimeoutError:
+            return TroubleKind.NOT_ANSWERING, f"no answer within {timeout:g} s"
+        except ClientConnectionError:
+            return TroubleKind.NOT_LISTENING, f"port {record.port} refuses connections"
+        except (ClientError, ValueError) as exc:
+            return TroubleKind.NOT_ANSWERING, f"/health failed: {type(exc).__name__}"
+        if _identity(body) != _expected(record):
+            return TroubleKind.NOT_OURS, f"port {record.port} answers for another process"
+        return None
+
+    async def all_answer(self, keys: Iterable[str], timeout: float) -> bool:
+        """Does every one of these services answer /health with its identity within
+        `timeout`? (Reusing a running journey needs that, not only listening sockets.)"""
+        records = [self._records.get(k) for k in keys]
+        if any(r is None for r in records):
+            return False
+        checks = [self.identity_problem(r, timeout) for r in records if r is not None]
+        return not any(await asyncio.gather(*checks))
+
+    async def _health(self, record: ServiceRecord, timeout: float) -> object:
+        if timeout <= 0:
+            raise TimeoutError
+        url = f"http://127.0.0.1:{record.port}/health"
+        async with self._client().get(url, timeout=ClientTimeout(total=timeout)) as resp:
+            return await resp.json()
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
@@ -339,6 +463,9 @@ class ServiceManager:
     def _forget(self, key: str, how: ServiceChange) -> None:
         record = self._records.pop(key)
         self._handles.pop(key, None)
+        self._troubles.pop(key, None)
+        if record.pid is not None:
+            self._last_port[key] = record.port
         if record.pid is not None:
             self._ledger_remove(record.pid)
         self.events.service.emit(ServiceEvent(key, how, record.port, record.pid))
@@ -348,16 +475,66 @@ class ServiceManager:
         if record is None or self._handles.get(key) is not handle:
             return
         if record.state is ServiceState.RUNNING:
-            # Died on its own: its port now shows as stale until the next sweep releases it.
+            # Died on its own: its port shows as stale until it is restarted or swept.
             self.events.say(
                 key,
-                f"exited unexpectedly (status {code}); port {record.port} is stale",
+                f"exited unexpectedly (code {code}); port {record.port} is stale",
                 LogLevel.WARNING,
             )
+            trouble = self._troubles[key] = Trouble(
+                TroubleKind.EXITED, time.monotonic(), f"code {code}"
+            )
             event = ServiceEvent(
-                key, ServiceChange.EXITED, record.port, record.pid, f"status {code}"
+                key, ServiceChange.EXITED, record.port, record.pid, trouble.text(trouble.since)
             )
             self.events.service.emit(event)
+
+    # -- troubles (app/core/watch.py) -----------------------------------------------------------
+    def note_trouble(
+        self, key: str, kind: TroubleKind, detail: str = "", since: float | None = None
+    ) -> None:
+        """Record what is wrong with running service `key` since `since` (time.monotonic; now
+        by default), once per kind: the first time it was seen stays; and say so."""
+        record = self._records.get(key)
+        current = self._troubles.get(key)
+        if record is None or (current is not None and current.kind is kind):
+            return
+        final = current is not None and current.kind in (TroubleKind.EXITED, TroubleKind.GAVE_UP)
+        if final and kind is not TroubleKind.GAVE_UP:
+            return  # an exit is final until a restart; a probe of a dead port says no more
+        trouble = self._troubles[key] = Trouble(kind, since or time.monotonic(), detail)
+        text = trouble.text(time.monotonic())
+        self.events.say(key, f"{text} on port {record.port}", LogLevel.WARNING)
+        self.events.service.emit(
+            ServiceEvent(key, ServiceChange.TROUBLE, record.port, record.pid, text)
+        )
+
+    def clear_trouble(self, key: str) -> None:
+        """`key` answers again with its own identity."""
+        trouble = self._troubles.get(key)
+        record = self._records.get(key)
+        if record is None or trouble is None or trouble.kind not in _CLEARABLE:
+            return
+        del self._troubles[key]
+        self.events.say(key, f"answers again on port {record.port}")
+        self.events.service.emit(
+            ServiceEvent(key, ServiceChange.RECOVERED, record.port, record.pid)
+        )
+
+    async def restart(self, key: str) -> ServiceRecord:
+        """Stop `key`'s process for sure (at once if it does not answer: it cannot shut down
+        gracefully) and start it again, on the same port when that is free."""
+        record = self._records.get(key)
+        if record is None or key not in self._handles:
+            raise ServiceStartError(f"{key} is not running: there is nothing to restart")
+        trouble = self._troubles.get(key)
+        hung = trouble is not None and trouble.kind is TroubleKind.NOT_ANSWERING
+        grace = 0.0 if hung else self.settings.stop_grace_ms / 1000
+        await waiting.to_the_end(self._finish_stop(key, grace, ServiceChange.STOPPED))
+        spec = ServiceSpec(record.service_name, record.company, record.essential)
+        restarted = await self.start(spec, record.run_id, prefer=record.port)
+        self.events.say(key, f"restarted: pid {restarted.pid} on port {restarted.port}")
+        return restarted
 
     # -- stale allocations and orphans ----------------------------------------------------------
     async def sweep(self) -> SweepReport:
@@ -453,6 +630,22 @@ class ServiceManager:
     def _emit(self, record: ServiceRecord) -> None:
         change = ServiceChange(record.state.value)
         self.events.service.emit(ServiceEvent(record.key, change, record.port, record.pid))
+
+
+_CLEARABLE = frozenset({TroubleKind.NOT_ANSWERING, TroubleKind.NOT_LISTENING, TroubleKind.NOT_OURS})
+
+
+def _company_key(spec: ServiceSpec) -> str:
+    return sanitize_company(spec.company)
+
+
+def _identity(body: object) -> object:
+    keys = ("service", "pid", "token")
+    return {k: body.get(k) for k in keys} if isinstance(body, dict) else body
+
+
+def _expected(record: ServiceRecord) -> dict[str, object]:
+    return {"service": record.service_name, "pid": record.pid, "token": record.token}
 
 
 def _first_error(exc: BaseException) -> BaseException:

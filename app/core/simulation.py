@@ -1,7 +1,8 @@
 """Simulated customers and the three modes: single, multiple, batch-chained.
 
-The orchestrator puts the whole chain (each hop's URL and step settings) into the request to
-step 1; every service calls the next hop it is given, so no service computes a peer's port.
+The orchestrator puts the whole chain (each hop's URL and step settings, app/core/chain.py) into
+the request to step 1, signed with the chain credential; every service calls the next hop it is
+given, so no service computes a peer's port.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout
 
+from app.core.chain import Chain
 from app.core.journeys import Journey
 from app.core.limits import DEFAULT_CONCURRENCY
-from app.core.model import Mode, ServiceRecord, service_key
+from app.core.model import Mode
+from app.service.protocol import Hop
 from app.service.trace import SpanContext, new_span_id, new_trace_id
 
 FIRST = (
@@ -57,7 +61,6 @@ LAST = (
 )
 SEGMENTS = ("consumer", "small-business", "enterprise", "student", "premium")
 TIERS = ("bronze", "silver", "gold", "platinum")
-REQUEST_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class CustomerResult:
     correlation_id: str
     steps: tuple[StepResult, ...]
     latency_ms: float
+    started_ns: int = 0  # wall clock (time.time_ns) right before the request to step 1
 
     @property
     def ok(self) -> bool:
@@ -210,34 +214,8 @@ def percentile(sorted_values: Sequence[float], pct: int) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[pct - 1]
 
 
-def build_hops(journey: Journey, services: dict[str, ServiceRecord]) -> list[dict[str, Any]]:
-    """The chain as the orchestrator hands it to step 1: URL and settings of every hop."""
-    hops = []
-    for step in journey.steps:
-        info = services[service_key(step.service_name, journey.company_name)]
-        rate = step.error_rate or journey.error_rate
-        hops.append(
-            {
-                "url": f"http://127.0.0.1:{info.port}/process",
-                "stepName": step.step_name,
-                "serviceName": step.service_name,
-                "latencyMs": step.latency_ms,
-                "errorRate": rate,
-                "errorType": step.error_type or journey.error_type or "internal",
-                "fields": {
-                    "category": step.category,
-                    "description": step.description,
-                    "domain": journey.domain,
-                    "industryType": journey.industry_type,
-                    **step.extra,
-                },
-            }
-        )
-    return hops
-
-
 # Called as each customer finishes (e.g. the exporter's offer): it must queue, never wait.
-CustomerDone = Callable[[Journey, list[dict[str, Any]], CustomerResult], None]
+CustomerDone = Callable[[Journey, Sequence[Hop], CustomerResult], None]
 
 
 class Simulator:
@@ -247,8 +225,7 @@ class Simulator:
 
     async def run(
         self,
-        journey: Journey,
-        hops: list[dict[str, Any]],
+        chain: Chain,
         customers: Sequence[Customer],
         mode: Mode,
         think_time_ms: float = 0.0,
@@ -260,9 +237,9 @@ class Simulator:
 
         async def one(customer: Customer) -> CustomerResult:
             async with gate:
-                result = await self.customer_journey(journey, hops, customer, think)
+                result = await self.customer_journey(chain, customer, think)
             if self.on_customer is not None:
-                self.on_customer(journey, hops, result)
+                self.on_customer(chain.journey, chain.hops, result)
             return result
 
         results = await asyncio.gather(*(one(c) for c in customers))
@@ -270,49 +247,47 @@ class Simulator:
         return SimulationResult(mode, tuple(results), summarize(results, duration_ms))
 
     async def customer_journey(
-        self, journey: Journey, hops: list[dict[str, Any]], customer: Customer, think_ms: float
+        self, chain: Chain, customer: Customer, think_ms: float
     ) -> CustomerResult:
+        """One customer through the chain, bounded by the chain's own time budget."""
+        journey = chain.journey
         root = SpanContext(new_trace_id(), new_span_id(), None)
         correlation_id = str(uuid.uuid4())
-        headers = {
+        body, headers, wait_s = chain.request(customer.to_json(), think_ms)
+        headers |= {
             "traceparent": root.traceparent(),
             "x-correlation-id": correlation_id,
             "tracestate": f"bizobs={journey.company_key}",
         }
-        body = {
-            "customer": customer.to_json(),
-            "hops": hops,
-            "thinkTimeMs": think_ms,
-            "journey": {
-                "companyName": journey.company_name,
-                "domain": journey.domain,
-                "industryType": journey.industry_type,
-            },
-        }
+        started_ns = time.time_ns()  # the root span's start (app/core/export)
         t0 = time.perf_counter()
         try:
             async with self.http.post(
-                hops[0]["url"],
-                json=body,
-                headers=headers,
-                timeout=ClientTimeout(total=REQUEST_TIMEOUT_S),
+                chain.first_url, data=body, headers=headers, timeout=ClientTimeout(total=wait_s)
             ) as resp:
-                nested = await resp.json()
-        except (ClientError, TimeoutError, ValueError) as exc:
-            nested = {
-                "stepName": hops[0]["stepName"],
-                "serviceName": hops[0]["serviceName"],
-                "status": "failed",
-                "httpStatus": 502,
-                "error": {"message": f"{type(exc).__name__}: {exc}"},
-            }
+                nested = orjson.loads(await resp.read())
+        except TimeoutError:
+            nested = _unreached(chain.hops[0], "timeout", f"no answer within {wait_s:.1f} s")
+        except (ClientError, ValueError, orjson.JSONDecodeError) as exc:
+            nested = _unreached(chain.hops[0], "unreachable", f"{type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - t0) * 1000
+        steps = flatten(nested, chain.hops)
         return CustomerResult(
-            customer, root.trace_id, root.span_id, correlation_id, flatten(nested, hops), latency
+            customer, root.trace_id, root.span_id, correlation_id, steps, latency, started_ns
         )
 
 
-def flatten(nested: dict[str, Any] | None, hops: list[dict[str, Any]]) -> tuple[StepResult, ...]:
+def _unreached(hop: Hop, kind: str, message: str) -> dict[str, Any]:
+    return {
+        "stepName": hop["stepName"],
+        "serviceName": hop["serviceName"],
+        "status": "failed",
+        "httpStatus": 504 if kind == "timeout" else 502,
+        "error": {"type": kind, "message": message},
+    }
+
+
+def flatten(nested: object, hops: Sequence[Hop]) -> tuple[StepResult, ...]:
     """Turn the nested per-hop responses into one result per step; unreached steps: skipped."""
     out: list[StepResult] = []
     node = nested

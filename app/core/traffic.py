@@ -3,16 +3,17 @@
 Open loop (docs/architecture.md, "Traffic"): sends follow a monotonic schedule, one every
 1/rate seconds, whatever the answers do, so a slow chain shows as latency, not as a lower rate.
 In-flight journeys are bounded: a send that would exceed the bound (or a slot the loop reached
-too late) is skipped and counted, and the status says `behind` with the achieved rate, instead
-of queueing without bound. Results are bucketed by the wall-clock second they ended in; once a
-second the closed seconds join the rolling series and `CoreEvents.traffic` carries a
-`TrafficStatus` to the window, the API and the CLI.
+too late) is skipped and counted, and the status says `behind`, instead of queueing without
+bound. Every journey sent ends exactly once, as completed, failed or cancelled (cut short by a
+stop's drain bound or a service that broke under it). Results are bucketed by the wall-clock
+second they ended in; once a second the closed seconds join the rolling series and
+`CoreEvents.traffic` carries a `TrafficStatus` to the window, the API and the CLI. The counting
+itself is app/core/traffic_stats.py.
 
-The core drives it around a Run Journey: `pause()` (no new sends, in-flight drained) before the
-old services stop, `resume(target)` once the new ones are warm, `stop()` when the run fails.
-
-Over 400 lines on purpose: the pacing loop, the drain and the per-second bookkeeping share one
-state machine and stay together.
+Commands (start, rate, hold, release, stop) are serialised: each runs to its end before the
+next begins, so concurrent callers can never leave two pacers or a stopped series that grows.
+A *hold* stops new sends for a reason (a Run Journey switching the services, a service that
+exited or stopped answering); sends resume when the last hold is released.
 """
 
 from __future__ import annotations
@@ -24,45 +25,51 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 from aiohttp import ClientSession
 
+from app.core.chain import Chain
 from app.core.errors import Problem, ValidationError
 from app.core.events import CoreEvents, LogLevel
 from app.core.journeys import Journey
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT, MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
-from app.core.simulation import (
-    Customer,
-    CustomerDone,
-    CustomerResult,
-    Simulator,
-    customer_stream,
-    percentile,
+from app.core.model import service_key
+from app.core.simulation import Customer, CustomerDone, CustomerResult, Simulator, customer_stream
+from app.core.traffic_model import (
+    BEHIND_WINDOW_S,
+    SERIES_SECONDS,
+    StepSecond,
+    TrafficSecond,
+    TrafficStatus,
 )
-from app.core.traffic_model import SERIES_SECONDS, StepSecond, TrafficSecond, TrafficStatus
+from app.core.traffic_stats import Tally
+from app.service.protocol import Hop
 
-DRAIN_S = 30.0  # in-flight journeys get this long to finish on stop/pause; then they are cut
+STOP_DRAIN_S = 2.0  # Stop All and traffic stop: in-flight journeys get this long, then are cut
+SWITCH_DRAIN_S = 5.0  # a Run Journey lets in-flight journeys end on the old services this long
+CUT_WAIT_S = 2.0  # cancelled journeys end at once (their connections close); bounded anyway
 MAX_BURST_S = 0.25  # a loop that wakes late sends the missed slots of up to this long, skips more
-ACHIEVED_WINDOW_S = 5.0  # the achieved rate and `behind` look at the last seconds only
-RESERVOIR = 20_000  # latencies kept for since-start percentiles (bounded memory over hours)
-STEP_RESERVOIR = 4_000
+IncidentOf = Callable[[str], "tuple[str, str] | None"]  # service key -> (incident id, kind)
 
 
 class TrafficState(StrEnum):
     STOPPED = "stopped"
     RUNNING = "running"
-    PAUSED = "paused"  # a Run Journey is switching the services under it
+    PAUSED = "paused"  # running, but held: a switch, or a service of the chain is broken
 
 
 @dataclass(frozen=True)
 class Target:
-    """What traffic is sent through: the journey and its chain of hops (simulation.build_hops)."""
+    """What traffic is sent through: the journey and its chain (app/core/chain.py)."""
 
     journey: Journey
-    hops: list[dict[str, Any]]
+    chain: Chain
+
+    @property
+    def hops(self) -> tuple[Hop, ...]:
+        return self.chain.hops
 
 
 def check_rate(rate: object) -> float:
@@ -90,68 +97,6 @@ def check_seed(seed: object) -> int | None:
     return seed
 
 
-class _Sample:
-    """Latencies: exact for one second, a uniform reservoir (Algorithm R) since start."""
-
-    def __init__(self, size: int, rng: random.Random) -> None:
-        self.values: list[float] = []
-        self.seen = 0
-        self._size = size
-        self._rng = rng
-
-    def add(self, value: float) -> None:
-        self.seen += 1
-        if len(self.values) < self._size:
-            self.values.append(value)
-        elif (j := self._rng.randrange(self.seen)) < self._size:
-            self.values[j] = value
-
-    def p(self, pct: int) -> float:
-        return percentile(sorted(self.values), pct)
-
-
-@dataclass
-class _Tally:
-    """Outcomes of journeys (and of their steps): one wall-clock second's, or since start."""
-
-    size: int
-    step_size: int
-    rng: random.Random
-    completed: int = 0
-    failed: int = 0
-    latency: _Sample = field(init=False)
-    steps: dict[str, tuple[list[int], _Sample]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.latency = _Sample(self.size, self.rng)
-
-    def add(self, result: CustomerResult) -> None:
-        if result.ok:
-            self.completed += 1
-        else:
-            self.failed += 1
-        self.latency.add(result.latency_ms)
-        for step in result.steps:
-            counts, sample = self.steps.setdefault(
-                step.step_name, ([0, 0], _Sample(self.step_size, self.rng))
-            )
-            counts[0 if step.status == "ok" else 1] += 1
-            if step.latency_ms is not None:
-                sample.add(step.latency_ms)
-
-    def add_failure(self) -> None:
-        self.failed += 1
-
-    def step_values(self, order: list[str]) -> tuple[StepSecond, ...]:
-        names = order + [n for n in self.steps if n not in order]
-        return tuple(
-            StepSecond(n, c[0], c[1], s.p(50), s.p(95))
-            for n in names
-            if n in self.steps
-            for c, s in [self.steps[n]]
-        )
-
-
 class Traffic:
     """Owned by the Core (created in open_core, closed on its exit stack before the services
     stop); used from the event loop's thread only."""
@@ -162,88 +107,129 @@ class Traffic:
         http: Callable[[], ClientSession],
         on_customer: CustomerDone | None = None,
         max_in_flight: int = MAX_TRAFFIC_IN_FLIGHT,
+        on_status: Callable[[TrafficStatus], None] | None = None,
+        journey_id: str = "",
+        incident_of: IncidentOf | None = None,
     ) -> None:
         self._events = events
+        # The incident in effect on a service (by key), shown with its step in the status.
+        self._incident_of: IncidentOf = incident_of or (lambda _key: None)
         self._http = http
         self._on_customer = on_customer
         self._max_in_flight = max_in_flight
-        self.state = TrafficState.STOPPED
+        # Where each status goes: the streams' aggregate (app/core/streams.py), or the bus.
+        self._on_status = on_status or events.traffic.emit
+        self.journey_id = journey_id
+        self._lock = asyncio.Lock()  # one command at a time, each to its end
+        self._running = False
         self.reason = ""  # why traffic stopped when nobody asked (a failed Run Journey)
-        self._rate = 0.0
+        # Why sends are held, oldest first: key -> (reason, the service key it is about, if any).
+        self._holds: dict[str, tuple[str, str | None]] = {}
+        self._unheld = asyncio.Event()
+        self._unheld.set()
         self._target: Target | None = None
         self._customers: Iterator[Customer] = iter(())
         self._pacer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._rng = random.Random()
         self._reset(0.0)
 
     # -- commands ---------------------------------------------------------------------------
-    def start(self, rate: object, target: Target, seed: int | None = None) -> TrafficStatus:
+    async def start(self, rate: object, target: Target, seed: int | None = None) -> TrafficStatus:
         """Start (or, when running, change the rate of) traffic through `target`. A bad rate
         raises ValidationError and changes nothing."""
         value = check_rate(rate)
-        if self.state is not TrafficState.STOPPED:
-            return self.set_rate(value)
-        self._reset(value)
-        self._seed = seed if seed is not None else random.randrange(2**32)
-        self._aim(target)
-        self._last_closed = int(time.time()) - 1  # the series starts with this second
-        self.state = TrafficState.RUNNING
-        self.reason = ""
-        self._pacer = asyncio.create_task(self._pace(), name="traffic-pacer")
-        self._ticker = asyncio.create_task(self._tick(), name="traffic-ticker")
-        self._say(f"traffic started: {value:g} journeys/s through {target.journey.company_name}")
-        return self._emit()
+        async with self._lock:
+            if self._running:
+                return self._set_rate(value)
+            self._reset(value)
+            self._seed = seed if seed is not None else random.randrange(2**32)
+            self._aim(target)
+            self._last_closed = int(time.time()) - 1  # the series starts with this second
+            self._running = True
+            self.reason = ""
+            self._pacer = asyncio.create_task(self._pace(), name="traffic-pacer")
+            self._ticker = asyncio.create_task(self._tick(), name="traffic-ticker")
+            company = target.journey.company_name
+            self._say(f"traffic started: {value:g} journeys/s through {company}")
+            return self._emit()
 
-    def set_rate(self, rate: object) -> TrafficStatus:
-        """A new rate for running (or paused) traffic; the pacer reads it at its next slot."""
-        self._rate = check_rate(rate)
-        self._say(f"traffic rate now {self._rate:g} journeys/s")
-        return self._emit()
+    async def set_rate(self, rate: object) -> TrafficStatus:
+        """A new rate for running (or held) traffic; the pacer reads it at its next slot."""
+        value = check_rate(rate)
+        async with self._lock:
+            return self._set_rate(value)
 
-    async def pause(self) -> None:
-        """No new sends; in-flight journeys finish (bounded by DRAIN_S). Rate and counts stay."""
-        if self.state is not TrafficState.RUNNING:
+    def hold_now(self, key: str, reason: str, service: str | None = None) -> None:
+        """No new sends from now on, and every journey in flight is cut (counted cancelled):
+        a service under them broke, and whatever listens on its port now must get nothing.
+        Synchronous, for the moment a service is seen to exit. A hold about `service` (a
+        service key) ends by itself once traffic is aimed at a chain without it."""
+        if not self._running:
             return
-        self.state = TrafficState.PAUSED
-        await self._stop_pacer()
-        await self._drain()
-        self._emit()
+        changed = self._holds.get(key, ("", None))[0] != reason
+        self._hold(key, reason, service)
+        for task in list(self._in_flight):
+            task.cancel()
+        if changed:
+            self._say(f"traffic paused: {reason}", LogLevel.WARNING)
+            self._emit()
 
-    def resume(self, target: Target) -> None:
-        """Back to the rate asked for, through the new services (a no-op unless paused)."""
-        if self.state is not TrafficState.PAUSED:
-            return
-        self._aim(target)
-        self._sends.clear()  # the achieved rate counts from the resumption
-        self._since = 0.0
-        self.state = TrafficState.RUNNING
-        self._pacer = asyncio.create_task(self._pace(), name="traffic-pacer")
-        self._say(f"traffic resumed through {target.journey.company_name}")
-        self._emit()
+    async def hold(self, key: str, reason: str, drain_s: float = SWITCH_DRAIN_S) -> None:
+        """No new sends; in-flight journeys end within `drain_s` (then they are cut)."""
+        async with self._lock:
+            if not self._running:
+                return
+            self._hold(key, reason)
+            await self._drain(drain_s)
+            self._emit()
 
-    async def stop(self, reason: str = "") -> TrafficStatus:
-        """Drain: no new sends, in-flight journeys finish within DRAIN_S, then the final
-        counts (emitted once more). `reason` says why when the operator did not ask."""
-        if self.state is TrafficState.STOPPED:
-            return self.status()
-        self.state = TrafficState.STOPPED  # first: a run ending now must not resume it
-        self.reason = reason
-        await self._stop_pacer()
-        await self._drain()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+    async def release(self, key: str, target: Target | None = None) -> None:
+        """Drop hold `key`, aiming at `target` first when given (new services); sends resume
+        once no hold is left."""
+        async with self._lock:
+            if not self._running:
+                return
+            if target is not None:
+                self._aim(target)
+                keys = target.chain.keys
+                for moot in [k for k, (_, svc) in self._holds.items() if svc and svc not in keys]:
+                    del self._holds[moot]  # about a service this chain no longer has
+            if self._holds.pop(key, None) is None and target is None:
+                return
+            if not self._holds:
+                self._unheld.set()
+                self._sends.clear()  # the achieved rate counts from the resumption
+                self._since = 0.0
+                company = self._target.journey.company_name if self._target else ""
+                self._say(f"traffic resumed through {company}")
+            self._emit()
+
+    async def stop(self, reason: str = "", drain_s: float = STOP_DRAIN_S) -> TrafficStatus:
+        """No new sends; in-flight journeys end within `drain_s`, then are cut (cancelled);
+        the final counts (emitted once more). `reason` says why when the operator did not ask."""
+        async with self._lock:
+            if not self._running:
+                return self.status()
+            self._running = False  # first: a run ending now must not resume it
+            self._stopped_at = time.monotonic()
+            self.reason = reason
+            await _cancelled(self._pacer)
+            self._pacer = None
+            await self._drain(drain_s)
+            await _cancelled(self._ticker)
             self._ticker = None
-        self._close_seconds(int(time.time()) + 1)  # the last, partial second too
-        self._say(
-            f"traffic stopped{f' ({reason})' if reason else ''}: {self._sent} sent, "
-            f"{self._total.completed} completed, {self._total.failed} failed",
-            LogLevel.WARNING if reason else LogLevel.INFO,
-        )
-        return self._emit()
+            self._holds.clear()
+            self._unheld.set()
+            self._close_seconds(int(time.time()) + 1)  # the last, partial second too
+            total = self._total
+            self._say(
+                f"traffic stopped{f' ({reason})' if reason else ''}: {self._sent} sent, "
+                f"{total.completed} completed, {total.failed} failed, {total.cancelled} "
+                "cancelled",
+                LogLevel.WARNING if reason else LogLevel.INFO,
+            )
+            return self._emit()
 
     async def aclose(self) -> None:
         await self.stop("the panel closing")
@@ -251,47 +237,80 @@ class Traffic:
     # -- queries ----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.state is not TrafficState.STOPPED
+        return self._running
 
     @property
     def paused(self) -> bool:
-        return self.state is TrafficState.PAUSED
+        return self._running and bool(self._holds)
+
+    @property
+    def state(self) -> TrafficState:
+        if not self._running:
+            return TrafficState.STOPPED
+        return TrafficState.PAUSED if self._holds else TrafficState.RUNNING
 
     @property
     def rate(self) -> float:
         return self._rate
 
+    @property
+    def holds(self) -> frozenset[str]:
+        return frozenset(self._holds)
+
+    @property
+    def target(self) -> Target | None:
+        return self._target
+
     def status(self) -> TrafficStatus:
-        now = time.monotonic()
-        while self._sends and self._sends[0] < now - ACHIEVED_WINDOW_S:
+        ref = time.monotonic() if self._running else self._stopped_at
+        while self._sends and self._sends[0] < ref - BEHIND_WINDOW_S:
             self._sends.popleft()
-        span = min(ACHIEVED_WINDOW_S, now - self._since) if self._since else 0.0
+        span = min(BEHIND_WINDOW_S, ref - self._since) if self._since else 0.0
         achieved = len(self._sends) / span if span > 0.5 else 0.0
-        order = [h["stepName"] for h in self._target.hops] if self._target else []
+        total = self._total
         return TrafficStatus(
-            running=self.running,
+            running=self._running,
             rate=self._rate,
             achieved_rate=achieved,
-            behind=self.running and now - self._last_skip < ACHIEVED_WINDOW_S,
-            paused=self.paused,
+            behind=self._last_skip > ref - BEHIND_WINDOW_S,
+            paused=next(iter(self._holds.values()), ("", None))[0] if self._running else "",
             sent=self._sent,
-            completed=self._total.completed,
-            failed=self._total.failed,
+            completed=total.completed,
+            failed=total.failed,
+            cancelled=total.cancelled,
+            skipped=self._skipped,
             in_flight=len(self._in_flight),
-            p50_ms=self._total.latency.p(50),
-            p95_ms=self._total.latency.p(95),
-            steps=self._total.step_values(order),
+            p50_ms=total.p(50),
+            p95_ms=total.p(95),
+            steps=self._with_incidents(self._steps.step_values(self._order())),
             series=tuple(self._series),
             reason=self.reason,
+            journey_id=self.journey_id,
+            company=self._target.journey.company_name if self._target else "",
+            steps_since=self._steps_since,
         )
+
+    @property
+    def totals(self) -> Tally:
+        """Everything counted since start (streams merge these)."""
+        return self._total
+
+    def second_tallies(self) -> dict[float, Tally]:
+        """The tally behind each point of the series, by second (streams merge these)."""
+        return dict(self._closed)
 
     # -- the pacer ------------------------------------------------------------------------
     async def _pace(self) -> None:
         """One send per slot of a monotonic schedule: the next slot is computed from the
-        schedule, not from when the last send happened, so sleeping late never drifts."""
+        schedule, not from when the last send happened, so sleeping late never drifts. While
+        held, nothing is sent and the schedule starts again once released."""
         next_at = time.monotonic()
-        self._since = self._since or next_at
-        while self.state is TrafficState.RUNNING:
+        while True:
+            if self._holds:
+                await self._unheld.wait()
+                next_at = time.monotonic()
+                continue
+            self._since = self._since or next_at
             interval = 1.0 / self._rate
             now = time.monotonic()
             if next_at > now:
@@ -302,56 +321,80 @@ class Traffic:
             for _ in range(min(due, burst)):
                 self._send_one(now)
             if due > burst:
-                self._skipped += due - burst
-                self._last_skip = now
+                self._skip(due - burst, now)
             next_at += due * interval
 
     def _send_one(self, now: float) -> None:
-        if len(self._in_flight) >= self._max_in_flight or self._target is None:
-            self._skipped += 1
-            self._last_skip = now
+        if len(self._in_flight) >= self._max_in_flight or self._target is None or self._holds:
+            self._skip(1, now)
             return
         self._sent += 1
         self._sends.append(now)
-        task = asyncio.create_task(self._journey(self._target, next(self._customers)))
+        journey = self._journey(self._target, next(self._customers), self._steps_gen)
+        task = asyncio.create_task(journey)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _journey(self, target: Target, customer: Customer) -> None:
+    def _skip(self, n: int, now: float) -> None:
+        self._skipped += n
+        self._last_skip = now
+
+    async def _journey(self, target: Target, customer: Customer, gen: int) -> None:
         sim = Simulator(self._http())
+        second = self._bucket
         try:
-            result = await sim.customer_journey(target.journey, target.hops, customer, 0.0)
-        except asyncio.CancelledError:  # cut by a drain that ran out of time: a failure
-            self._failed_one()
+            result = await sim.customer_journey(target.chain, customer, 0.0)
+        except asyncio.CancelledError:  # cut: a drain that ran out of time, a broken service
+            for tally in (second(int(time.time())), self._total):
+                tally.cut()
             raise
         except Exception:  # a bug or a closed session: counted, never an unretrieved error
-            self._failed_one()
+            for tally in (second(int(time.time())), self._total):
+                tally.lost()
             return
-        self._bucket(int(time.time())).add(result)
-        self._total.add(result)
+        self._count(result, current=gen == self._steps_gen)
         if self._on_customer is not None:
             self._on_customer(target.journey, target.hops, result)  # queues, never waits
 
-    def _failed_one(self) -> None:
-        self._bucket(int(time.time())).add_failure()
-        self._total.add_failure()
+    def _count(self, result: CustomerResult, current: bool) -> None:
+        """Counts at once (the totals stay exact); latencies into the second's tally only,
+        merged into the totals when the second closes. A journey of a journey no longer
+        current counts without its steps: they are not the current journey's. Each step's
+        incident is the one its hop said it was under."""
+        steps = [(s.step_name, s.status, s.latency_ms) for s in result.steps] if current else []
+        incidents = {
+            s.step_name: (str(s.span["incidentId"]), str(s.span.get("incidentKind", "")))
+            for s in result.steps
+            if current and s.span and s.span.get("incidentId")
+        }
+        self._bucket(int(time.time())).journey(
+            result.ok, result.latency_ms, steps, incidents=incidents
+        )
+        self._total.journey(result.ok, result.latency_ms, (), latency=False)
+        if current:
+            self._steps.journey(
+                result.ok, result.latency_ms, steps, latency=False, incidents=incidents
+            )
 
-    async def _stop_pacer(self) -> None:
-        if self._pacer is not None:
-            self._pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pacer
-            self._pacer = None
-
-    async def _drain(self) -> None:
+    async def _drain(self, drain_s: float) -> None:
+        """Let in-flight journeys end within `drain_s`; cut the rest and wait for them."""
         if not self._in_flight:
             return
-        _, late = await asyncio.wait(set(self._in_flight), timeout=DRAIN_S)
+        _, late = await asyncio.wait(set(self._in_flight), timeout=drain_s)
         for task in late:
             task.cancel()
         if late:
-            await asyncio.wait(late, timeout=DRAIN_S)
-            self._say(f"traffic: {len(late)} journeys cut after {DRAIN_S:g} s", LogLevel.WARNING)
+            await asyncio.wait(late, timeout=CUT_WAIT_S)
+            self._say(f"traffic: {len(late)} journeys cut after {drain_s:g} s", LogLevel.WARNING)
+
+    def _hold(self, key: str, reason: str, service: str | None = None) -> None:
+        self._holds[key] = (reason, service)
+        self._unheld.clear()
+
+    def _set_rate(self, value: float) -> TrafficStatus:
+        self._rate = value
+        self._say(f"traffic rate now {value:g} journeys/s")
+        return self._emit()
 
     # -- the series -----------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -362,32 +405,25 @@ class Traffic:
             self._close_seconds(int(time.time()))
             self._emit()
 
-    def _bucket(self, second: int) -> _Tally:
+    def _bucket(self, second: int) -> Tally:
         tally = self._open.get(second)
         if tally is None:
-            tally = self._open[second] = _Tally(1 << 30, 1 << 30, self._rng)  # exact
+            tally = self._open[second] = Tally()
         return tally
 
     def _close_seconds(self, before: int) -> None:
         """Every second before `before` becomes a point, empty seconds too (a chart's x axis
         has no gaps)."""
         first = self._last_closed + 1
-        order = [h["stepName"] for h in self._target.hops] if self._target else []
+        order = self._order()
         for second in range(max(first, before - SERIES_SECONDS), before):
-            tally = self._open.pop(second, None)
-            if tally is None:
-                self._series.append(TrafficSecond(float(second)))
-            else:
-                self._series.append(
-                    TrafficSecond(
-                        float(second),
-                        tally.completed,
-                        tally.failed,
-                        tally.latency.p(50),
-                        tally.latency.p(95),
-                        tally.step_values(order),
-                    )
-                )
+            tally = self._open.pop(second, None) or Tally()
+            self._total.merge_latencies(tally, steps=False)
+            self._steps.merge_latencies(tally)
+            self._closed[float(second)] = tally
+            while len(self._closed) > SERIES_SECONDS:
+                del self._closed[next(iter(self._closed))]
+            self._series.append(tally.second(float(second), order))
             self._last_closed = second
         for second in [s for s in self._open if s < before]:  # older than the series: dropped
             del self._open[second]
@@ -399,22 +435,60 @@ class Traffic:
         self._skipped = 0
         self._last_skip = -math.inf
         self._since = 0.0
+        self._stopped_at = 0.0
         self._sends: deque[float] = deque()
-        self._total = _Tally(RESERVOIR, STEP_RESERVOIR, self._rng)
-        self._open: dict[int, _Tally] = {}
+        self._total = Tally()
+        self._steps = Tally()  # the current journey's steps, since it became current
+        self._steps_since = time.time()
+        self._steps_gen = 0  # which journey's steps `_steps` counts (a journey sent counts there
+        self._current_journey: Journey | None = None  # only if it is still the current one)
+        self._open: dict[int, Tally] = {}
         self._series: deque[TrafficSecond] = deque(maxlen=SERIES_SECONDS)
+        self._closed: dict[float, Tally] = {}  # the tallies behind the series, oldest first
         self._last_closed = 0
         self._seed = 0
 
     def _aim(self, target: Target) -> None:
+        if target.journey != self._current_journey:
+            # Another journey: its steps are counted afresh (totals since start go on).
+            self._current_journey = target.journey
+            self._steps = Tally()
+            self._steps_since = time.time()
+            self._steps_gen += 1
+            for tally in self._open.values():
+                tally.steps.clear()  # the old journey's steps: not to be merged into the new
         self._target = target
         # Seeded profiles as a run has them; numbering goes on across a switch.
         self._customers = customer_stream(target.journey.domain, self._seed, start=self._sent)
 
+    def _order(self) -> list[str]:
+        return [h["stepName"] for h in self._target.hops] if self._target else []
+
+    def _with_incidents(self, steps: tuple[StepSecond, ...]) -> tuple[StepSecond, ...]:
+        """Each step with the incident in effect on its service now (none: none)."""
+        if self._target is None:
+            return steps
+        company = self._target.journey.company_name
+        keys = {h["stepName"]: service_key(h["serviceName"], company) for h in self._target.hops}
+        out = []
+        for step in steps:
+            key = keys.get(step.step_name)
+            found = self._incident_of(key) if key else None
+            incident_id, kind = found or ("", "")
+            out.append(replace(step, incident_id=incident_id, incident_kind=kind))
+        return tuple(out)
+
     def _emit(self) -> TrafficStatus:
         status = self.status()
-        self._events.traffic.emit(status)
+        self._on_status(status)
         return status
 
     def _say(self, message: str, level: LogLevel = LogLevel.INFO) -> None:
         self._events.say("traffic", message, level)
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

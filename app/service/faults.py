@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from app.common.numbers import ascii_int
+
 EXIT_FAULT = 3
+MAX_START_DELAY_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -22,5 +25,5 @@ class Faults:
         delay = os.environ.get("BIZOBS_FAULT_START_DELAY_MS", "0")
         return cls(
             exit_at_start=frozenset(n.strip() for n in names.split(",") if n.strip()),
-            start_delay_ms=int(delay) if delay.isdigit() else 0,
+            start_delay_ms=ascii_int(delay, 0, MAX_START_DELAY_MS) or 0,
         )

@@ -10,12 +10,13 @@ import errno
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from app.service.app import current_identity, make_app
 from app.service.faults import EXIT_FAULT, Faults
+from app.service.protocol import SECRET_BYTES
 
 READY_PREFIX = "BIZOBS-READY"  # the launcher waits for this line (app.core.launcher)
 BIND_FAILED_PREFIX = "BIZOBS-BIND-FAILED"
@@ -33,17 +34,54 @@ class ServiceArgs:
     port: int
     token: str
     parent_pid: int
+    # The chain credential's key (app/service/protocol.py): never on the command line, which
+    # every local user can read in /proc.
+    secret: bytes = field(default=b"", repr=False)
+    hop_ports: range = range(0)  # the pool's ports: where a hop may lead
+    api_port: int = 0  # never a hop, even inside the pool's range
 
 
-def parse_args(argv: list[str]) -> ServiceArgs:
+def parse_args(argv: list[str], stdin: int = 0) -> ServiceArgs:
+    """The command line of `python -m app.service`; the secret comes as one line of hex on
+    `stdin` (the exec launcher writes it into a pipe and closes it)."""
     p = argparse.ArgumentParser(prog="python -m app.service")
     p.add_argument("--service", required=True)
     p.add_argument("--company", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--parent-pid", type=int, required=True)
+    p.add_argument("--hop-ports", required=True, help="LO-HI: the ports a hop may lead to")
+    p.add_argument("--api-port", type=int, required=True)
     ns = p.parse_args(argv)
-    return ServiceArgs(ns.service, ns.company, ns.port, ns.token, ns.parent_pid)
+    lo, _, hi = ns.hop_ports.partition("-")
+    return ServiceArgs(
+        ns.service,
+        ns.company,
+        ns.port,
+        ns.token,
+        ns.parent_pid,
+        read_secret(stdin),
+        range(int(lo), int(hi) + 1),
+        ns.api_port,
+    )
+
+
+def read_secret(fd: int) -> bytes:
+    """The secret line from `fd` (a pipe the launcher closes after writing it)."""
+    data = b""
+    while len(data) < 2 * SECRET_BYTES + 1:
+        chunk = os.read(fd, 2 * SECRET_BYTES + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    try:
+        secret = bytes.fromhex(data.decode("ascii").strip())
+    except ValueError:
+        secret = b""
+    if len(secret) != SECRET_BYTES:
+        print("no chain secret on stdin: every /process request would be refused", flush=True)
+        sys.exit(2)
+    return secret
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -80,12 +118,23 @@ async def serve(args: ServiceArgs) -> int:
         return EXIT_FAULT
     if faults.start_delay_ms:
         await asyncio.sleep(faults.start_delay_ms / 1000)
-    identity = current_identity(args.service, args.company, args.port, args.token)
+    identity = current_identity(
+        args.service,
+        args.company,
+        args.port,
+        args.token,
+        args.secret,
+        args.hop_ports,
+        args.api_port,
+    )
     runner = web.AppRunner(
         make_app(identity),
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        # A caller that goes away (a cancelled journey, Stop All) cancels this hop and, through
+        # its own call, the rest of the chain: nothing is held for a customer no one awaits.
+        handler_cancellation=True,
     )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.port, reuse_address=True)

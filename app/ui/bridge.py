@@ -22,7 +22,6 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.config import Settings
 from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
 from app.core.events import (
     CoreEvents,
@@ -35,14 +34,16 @@ from app.core.events import (
 from app.core.export import ExportSettings, ExportSettingsError
 from app.core.export import Signal as ExportSignal
 from app.core.export import saved as saved_export
+from app.core.export.agent import USER_AGENT
 from app.core.export.exporter import PROTOBUF
 from app.core.export.saved import ExportForm, export_env
 from app.core.export.settings import parse_pairs
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
-from app.core.model import PortInfo, ServiceRecord
+from app.core.model import JourneySummary, PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
+from app.core.settings import Settings
 from app.ui import cadence
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ __all__ = [
     "ExportSettingsError",
     "JourneyFileError",
     "Problem",
+    "Settings",
     "StateLockedError",
     "parse_pairs",
     "read_journey_file",
@@ -96,6 +98,7 @@ class CoreBridge(QObject):
     portsChanged = Signal(list)  # list[PortInfo]
     busyChanged = Signal(bool)
     trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
+    journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
 
     def __init__(
@@ -122,6 +125,7 @@ class CoreBridge(QObject):
         self._closing = False
         self._close_task: asyncio.Future[None] | None = None
         self.last_ports: list[PortInfo] = []
+        self.last_journeys: list[JourneySummary] = []
         self.last_scan_ms = 0.0
         self.scan_off_thread = False
         self._scan_task: asyncio.Task[None] | None = None
@@ -286,6 +290,11 @@ class CoreBridge(QObject):
     def _publish(self, ports: list[PortInfo]) -> None:
         self.last_ports = ports
         self.portsChanged.emit(ports)
+        if self.core is not None:
+            journeys = self.core.journey_summaries()
+            if journeys != self.last_journeys:
+                self.last_journeys = journeys
+                self.journeysChanged.emit(journeys)
 
     def process_details(self, pid: int) -> dict[str, Any]:
         """Memory of one process, for a tooltip (one pid at a time; never a scan)."""
@@ -379,8 +388,10 @@ class CoreBridge(QObject):
                 http.post(
                     endpoint.url,
                     data=ExportTraceServiceRequest().SerializeToString(),
-                    headers=headers,
+                    headers=headers | {"User-Agent": USER_AGENT},
                     timeout=ClientTimeout(total=EXPORT_TEST_TIMEOUT_S),
+                    # As the exporter: a redirect would carry the header secrets elsewhere.
+                    allow_redirects=False,
                 ) as resp,
             ):
                 await resp.read()
@@ -417,13 +428,20 @@ class CoreBridge(QObject):
         customers: int = 1,
         mode: str = "single",
         think_time_ms: float = 0,
+        cleanup: str | None = None,
+        preserve: list[str] | None = None,
     ) -> RunResult | None:
         """Validate, then run. Invalid input → runRefused (nothing stopped); busy, a full pool
         or an unexpected failure → commandFailed; otherwise runFinished with the RunResult."""
         try:
             core = self._require()
             request = core.make_request(
-                journey, customers=customers, mode=mode, think_time_ms=think_time_ms
+                journey,
+                customers=customers,
+                mode=mode,
+                think_time_ms=think_time_ms,
+                cleanup=cleanup,
+                preserve=preserve or None,
             )
             self._set_busy(True)  # only once the input is valid: a refusal changes nothing
             result = await core.run_journey(request)
@@ -456,7 +474,7 @@ class CoreBridge(QObject):
         running journey → commandFailed. Counts arrive through trafficChanged."""
 
         async def start(core: Core) -> None:
-            core.start_traffic(rate)
+            await core.start_traffic(rate)
 
         await self._command("Start traffic", start)
 
@@ -481,6 +499,24 @@ class CoreBridge(QObject):
                 self.serviceStopped.emit(key)
 
         await self._command(f"Stop {key}", stop)
+
+    async def stop_journey(self, journey_id: str) -> None:
+        """Stop one resident journey: its traffic, its services (essentials stay)."""
+
+        async def stop(core: Core) -> None:
+            report = await core.stop_journey(journey_id)
+            self.events.say("panel", f"stopped journey {journey_id}: {report.count} services")
+
+        await self._command(f"Stop journey {journey_id}", stop)
+
+    async def restart_service(self, key: str) -> None:
+        """Restart one service in place; traffic through it goes on by itself once it runs."""
+
+        async def restart(core: Core) -> None:
+            record = await core.restart_service(key)
+            self.events.say(key, f"restarted on port {record.port} (pid {record.pid})")
+
+        await self._command(f"Restart {key}", restart)
 
     async def _command(self, name: str, work: Callable[[Core], Awaitable[None]]) -> None:
         try:

@@ -14,10 +14,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from app.config import Settings
-
 if TYPE_CHECKING:
-    from app.ui.bridge import ApiStarter
+    from app.ui.bridge import ApiStarter, Settings
 
 NO_DISPLAY_HELP = """\
 error: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set).

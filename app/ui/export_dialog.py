@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 MASK = "••••"
 INDICATOR_MS = 1000  # the exporter's status is read at most once a second
 MAX_ERROR_CHARS = 60
+BIZEVENTS_MODES = (  # BIZOBS_BIZEVENTS_MODE: shown text, value
+    ("Batch: one request per batch of events", "batch"),
+    ("Structured: one request per event", "structured"),
+)
 
 
 def text_style(kind: str) -> str:
@@ -138,6 +144,9 @@ class ExportDialog(QDialog):
         self.bizUrl = _named(QLineEdit(), "exportBizeventsUrl")
         self.bizUrl.setPlaceholderText("CloudEvents batches to this URL (optional)")
         self.bizHeaders = SecretField("exportBizeventsHeaders", self)
+        self.bizMode = _named(QComboBox(), "exportBizeventsMode")
+        for text, mode in BIZEVENTS_MODES:
+            self.bizMode.addItem(text, mode)
         self.envNote = _named(QLabel(), "exportEnvNote")
         self.envNote.setWordWrap(True)
         self.testButton = _named(QPushButton("Test connection"), "exportTestButton")
@@ -170,6 +179,7 @@ class ExportDialog(QDialog):
             (keys.RESOURCE_ATTRIBUTES, "Resource attributes", self.resource),
             (keys.BIZEVENTS_URL, "Business events URL", self.bizUrl),
             (keys.BIZEVENTS_HEADERS, "Business events headers", self.bizHeaders),
+            (keys.BIZEVENTS_MODE, "Business events mode", self.bizMode),
         ):
             label = QLabel(text)
             self._rows[key] = label
@@ -202,6 +212,10 @@ class ExportDialog(QDialog):
         self.bizHeaders.set_value(
             f.value(keys.BIZEVENTS_HEADERS), bool(owned[keys.BIZEVENTS_HEADERS])
         )
+        mode = self._env_value(keys.BIZEVENTS_MODE) if owned[keys.BIZEVENTS_MODE] else ""
+        mode = (mode or f.value(keys.BIZEVENTS_MODE)).strip().lower()
+        self.bizMode.setCurrentIndex(max(0, self.bizMode.findData(mode)))
+        self.bizMode.setEnabled(not owned[keys.BIZEVENTS_MODE])
         for key, box in ((keys.TRACES_EXPORTER, self.traces), (keys.LOGS_EXPORTER, self.logs)):
             box.setChecked(f.value(key).strip().lower() != "none")
             box.setEnabled(not owned[key])
@@ -231,6 +245,8 @@ class ExportDialog(QDialog):
             keys.RESOURCE_ATTRIBUTES: self.resource.text().strip(),
             keys.BIZEVENTS_URL: self.bizUrl.text().strip(),
             keys.BIZEVENTS_HEADERS: self.bizHeaders.value().strip(),
+            # Batch is the default: saved only when structured is chosen.
+            keys.BIZEVENTS_MODE: "" if self.bizMode.currentData() == "batch" else "structured",
         }
 
     def changeEvent(self, event: QEvent) -> None:
@@ -308,7 +324,9 @@ class ExportDialog(QDialog):
 
 
 class ExportIndicator(QLabel):
-    """`Export: off | on | sending · N sent | failing · <last error>`; counts in the tooltip.
+    """`Export: off | idle · N sent | sending · N sent | retrying · <error> | failing ·
+    <error>`: the worst state of the signals (the exporter's own, app/core/export/channel.py),
+    counts summed; per-signal counts and the last error, with its time, in the tooltip.
 
     Reads `bridge.export_status()` once a second (and when settings are saved). The status
     holds endpoints without user info and counts, never a header value."""
@@ -318,17 +336,11 @@ class ExportIndicator(QLabel):
         self.setObjectName("exportIndicator")
         self.bridge = bridge
         self.state = "off"
-        self._last: tuple[int, int, int] = (0, 0, 0)  # sent, dropped, failed batches
         self._timer = QTimer(self)
         self._timer.setInterval(INDICATOR_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
-        bridge.exportChanged.connect(self._reset)
-        self.refresh()
-
-    def _reset(self) -> None:
-        self._last = (0, 0, 0)  # a new exporter's counts start at zero
-        self.state = "off"
+        bridge.exportChanged.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -339,32 +351,41 @@ class ExportIndicator(QLabel):
             self.setText("Export: off")
             self.setToolTip("No export endpoint: File ▸ Export settings…, or OTEL_* variables")
             return
-        totals = tuple(sum(int(s[k]) for s in on.values()) for k in ("sent", "dropped"))
-        failed = sum(int(s["failedBatches"]) for s in on.values())
-        now = (totals[0], totals[1], failed)
-        errors = [str(s["lastError"]) for s in on.values() if s.get("lastError")]
-        retrying = any(e.endswith("(retrying)") for e in errors)
-        if retrying or now[1] > self._last[1] or now[2] > self._last[2]:
-            self.state = "failing"
-        elif now[0] > self._last[0] or (self.state == "off" and now[0]):
-            self.state = "sending"
-        elif self.state == "off":
-            self.state = "failing" if errors else "on"
-        self._last = now
-        if self.state == "failing" and errors:
-            error = errors[0]
-            short = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
-            self.setText(f"Export: failing · {short}")
-        elif self.state == "sending":
-            self.setText(f"Export: sending · {now[0]} sent")
+        worst = max(on.values(), key=_rank)
+        self.state = str(worst.get("state", "idle"))
+        sent = sum(int(s["sent"]) for s in on.values())
+        error = worst.get("lastError")
+        if self.state in ("retrying", "failing") and error:
+            self.setText(f"Export: {self.state} · {_short(str(error))}")
         else:
-            self.setText(f"Export: {self.state} · {now[0]} sent")
-        self.setToolTip("\n".join(_line(name, s) for name, s in on.items()))
+            self.setText(f"Export: {self.state} · {sent:,} sent")
+        self.setToolTip("\n".join(self._line(name, s) for name, s in on.items()))
+
+    @staticmethod
+    def when(stamp: float) -> str:
+        """A status time (wall clock) as the window shows it: local time of day."""
+        return time.strftime("%H:%M:%S", time.localtime(stamp))
+
+    def _line(self, name: str, s: dict[str, Any]) -> str:
+        line = (
+            f"{name} → {s['endpoint']}: {s.get('state', 'idle')}, {s['sent']:,} sent, "
+            f"{s['dropped']:,} dropped, {s['failedBatches']:,} failed batches, "
+            f"{s.get('queued', 0):,} queued"
+        )
+        if not s.get("lastError"):
+            return line
+        at = f" at {self.when(s['lastErrorAt'])}" if s.get("lastErrorAt") else ""
+        return f"{line}; last error{at}: {s['lastError']}"
 
 
-def _line(name: str, s: dict[str, Any]) -> str:
-    line = (
-        f"{name} → {s['endpoint']}: {s['sent']} sent, {s['dropped']} dropped, "
-        f"{s['failedBatches']} failed batches, {s.get('queued', 0)} queued"
-    )
-    return line + (f"; last error: {s['lastError']}" if s.get("lastError") else "")
+# From best to worst: the indicator shows the worst of its signals.
+STATES = ("idle", "sending", "retrying", "failing")
+
+
+def _rank(status: dict[str, Any]) -> int:
+    state = status.get("state")
+    return STATES.index(state) if state in STATES else 0
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"

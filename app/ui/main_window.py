@@ -47,6 +47,7 @@ from app.ui.export_dialog import ExportDialog, ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
+from app.ui.widgets.journeys_list import JourneysList, RunOptions
 from app.ui.widgets.log import LogView
 from app.ui.widgets.palette import button_colours, notice_colours, plural
 from app.ui.widgets.phase_timeline import PhaseTimeline
@@ -192,6 +193,12 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.editor)
         left.setMinimumWidth(EDITOR_MIN_WIDTH)
         left_layout.addWidget(scroll, 1)
+        self.runOptions = RunOptions()
+        self.runOptions.set_strategy(str(self.qsettings.value("run/cleanup", "all")))
+        self.runOptions.strategy.currentIndexChanged.connect(
+            lambda _i: self.qsettings.setValue("run/cleanup", self.runOptions.cleanup())
+        )
+        left_layout.addWidget(self.runOptions)
         buttons = QHBoxLayout()
         self.runJourneyButton = _big_button(
             "▶  Run Journey", "runJourneyButton", "run", self.runAction.toolTip() + " (Ctrl+R)"
@@ -209,6 +216,7 @@ class MainWindow(QMainWindow):
         self.grid = PortGrid()
         self.grid.set_detail_provider(self.bridge.process_details)
         self.grid.stopServiceRequested.connect(self.stop_service)
+        self.grid.restartServiceRequested.connect(self.restart_service)
         self.grid.openHealthRequested.connect(self.open_health)
         grid_box = QGroupBox("Live port grid")
         # The grid is as tall as its rows, no taller: extra height goes to the views below
@@ -248,12 +256,17 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
         self.journeyMap = JourneyMap()
+        self.journeyMap.restartRequested.connect(self.restart_service)
         map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut
         map_scroll.setObjectName("journeyMapScroll")
         map_scroll.setWidgetResizable(True)
         map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         map_scroll.setWidget(self.journeyMap)
         self.tabs.addTab(map_scroll, "Journey map")
+        self.journeysList = JourneysList()
+        self.journeysList.stopRequested.connect(self.stop_journey)
+        self.journeysList.selected.connect(self.journeyMap.show_journey)
+        self.tabs.addTab(self.journeysList, "Journeys")
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")
@@ -361,6 +374,8 @@ class MainWindow(QMainWindow):
         self.trafficChart.bind(b)
         self.trafficControl.bind(b)
         self.journeyMap.bind(b)
+        self.journeysList.bind(b)
+        b.journeysChanged.connect(self.runOptions.journeys_changed)
         self.timelineChart.bind(b)
         # The window's own chrome: enablement, run state, status bar, banner.
         self.stage.portsChanged.connect(self._update_actions)
@@ -536,7 +551,10 @@ class MainWindow(QMainWindow):
             self._run_refused(problems)
             return
         data, _ = self.editor.journey_data()
-        params = self.editor.run_params()
+        params = self.editor.run_params() | {
+            "cleanup": self.runOptions.cleanup(),
+            "preserve": self.runOptions.preserve(),
+        }
         self.hide_banner()
         self._run_pending = True
         self._update_actions()
@@ -588,6 +606,14 @@ class MainWindow(QMainWindow):
         if self.bridge.is_open:
             self.logView.add("panel", f"stopping {key} (from the port grid)")
             self._task(self.bridge.stop_service(key))
+
+    def stop_journey(self, journey_id: str) -> None:
+        if self.bridge.is_open:
+            self.logView.add("panel", f"stopping journey {journey_id} (from the Journeys list)")
+            self._task(self.bridge.stop_journey(journey_id))
+
+    def restart_service(self, key: str) -> None:
+        self._task(self.bridge.restart_service(key))
 
     def open_health(self, port: int) -> None:
         url = f"http://127.0.0.1:{port}/health"

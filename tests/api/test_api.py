@@ -17,9 +17,9 @@ from app.api.common import MAX_BODY
 from app.api.openapi import SPEC, spec_for
 from app.api.security import Guard
 from app.api.server import ApiBindError, ApiServer
-from app.config import Settings
 from app.core.model import PortState
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import journey
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.helpers import ROOT, ServeProcess
 
 CHECK = ROOT / "scripts" / "port-cleanup-check"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.api.test_cleanup_check import ROOT, _serve
 from tests.helpers import journey
 
@@ -114,6 +114,9 @@ def test_ports_and_stop_all_go_through_a_running_server(settings: Settings, serv
     assert out.returncode == 2 and "use its window or its API" in out.stderr
     out = cli(settings, "stop-all")
     assert out.returncode == 0 and "through the running panel" in out.stdout
+    # It says what it waits for, and waits as long as the panel's own bound (not a fixed 30 s).
+    bound = Settings().stop_grace_ms / 1000 + 2.0 + 5.0  # the server runs with the default
+    assert f"asking it to stop every service (it takes up to {bound:g} s)" in out.stderr, out
     # Essentials of the server: two; plus the journey's one service.
     assert "stopped 3 services" in out.stdout
 
@@ -145,3 +148,27 @@ def test_cli_refuses_a_panel_on_another_state_dir(settings: Settings, server: st
         lock_b.release()
     assert all(alive(pid) for pid in pids), "panel A's services were stopped"
     assert len(pids) == 3  # the journey's one service and the two essentials
+
+
+def test_journeys_listed_and_one_stopped_through_a_running_server(
+    settings: Settings, server: str
+) -> None:
+    trip = {"companyName": "Api Co", "domain": "api.io", "industryType": "x"}
+    trip["steps"] = [{"stepName": "A", "serviceName": "AService"}]  # type: ignore[assignment]
+    req = urllib.request.Request(
+        f"{server}/api/journey/simulate",
+        data=json.dumps({"journey": trip}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        journey_id = json.loads(resp.read())["journeyId"]
+    out = cli(settings, "journeys")
+    assert out.returncode == 0 and journey_id in out.stdout and "Api Co" in out.stdout, out
+    out = cli(settings, "journeys", "stop")
+    assert out.returncode == 2 and "needs the journey's id" in out.stderr, out
+    out = cli(settings, "journeys", "stop", "nope")
+    assert out.returncode == 1 and "no running journey 'nope'" in out.stderr, out
+    out = cli(settings, "journeys", "stop", journey_id)
+    assert out.returncode == 0 and f"stopped journey {journey_id}: 1 service" in out.stdout, out
+    assert cli(settings, "journeys").stdout.strip() == "no journey runs"

@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from app.config import Settings
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from tests.api.test_api import MAX_BODY, api, call
 from tests.conftest import run
 from tests.helpers import journey

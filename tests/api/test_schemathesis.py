@@ -16,7 +16,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
-from app.config import LauncherKind
+from app.core.settings import LauncherKind
 from tests.conftest import make_settings
 from tests.helpers import api_in_thread
 

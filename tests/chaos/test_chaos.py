@@ -13,14 +13,20 @@ from contextlib import contextmanager
 import psutil
 import pytest
 
-from app.config import Settings
 from app.core import probe
-from app.core.launcher import Launcher, LaunchRequest, LineHandler, ProcessHandle
 from app.core.model import PortState, ServiceState
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.conftest import run
-from tests.helpers import ServeProcess, alive, journey
+from tests.helpers import (
+    ServeProcess,
+    alive,
+    journey,
+    listen_on,
+    listeners_are_exactly_ours,
+    still_listening,
+)
 
 
 @contextmanager
@@ -29,24 +35,11 @@ def squat(*ports: int) -> Iterator[list[socket.socket]]:
     socks = []
     try:
         for port in ports:
-            socks.append(_listen(port))
+            socks.append(listen_on(port))
         yield socks
     finally:
         for sock in socks:
             sock.close()
-
-
-def _listen(port: int) -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as real servers bind
-    sock.bind(("127.0.0.1", port))
-    sock.listen()
-    return sock
-
-
-def still_listening(sock: socket.socket) -> bool:
-    port = sock.getsockname()[1]
-    return sock.fileno() >= 0 and port in probe.scan_listeners([port])
 
 
 async def next_journey_works(core: Core, company: str = "After Co") -> None:
@@ -55,12 +48,6 @@ async def next_journey_works(core: Core, company: str = "After Co") -> None:
     )
     assert result.ok, result.error
     assert result.simulation and result.simulation.summary.completed == 2
-
-
-def listeners_are_exactly_ours(core: Core, settings: Settings, foreign: set[int] = frozenset()):
-    listening = probe.scan_listeners(settings.ports)
-    ours = {s.port: s.pid for s in core.services()}
-    assert {p: lst.pid for p, lst in listening.items() if p not in foreign} == ours
 
 
 # -- service faults -----------------------------------------------------------------------------
@@ -144,47 +131,6 @@ def test_foreign_squatter_on_the_first_port(settings: Settings) -> None:
 
         run(scenario())
         assert still_listening(sock)
-
-
-class RacingLauncher:
-    """Wraps the real launcher: a foreign process takes the port just after the pool chose it
-    and before the service binds — the race every probe has."""
-
-    def __init__(self, inner: Launcher, victims: int) -> None:
-        self.inner = inner
-        self.victims = victims
-        self.squatters: list[socket.socket] = []
-
-    async def spawn(self, request: LaunchRequest, on_line: LineHandler) -> ProcessHandle:
-        if len(self.squatters) < self.victims:
-            self.squatters.append(_listen(request.port))
-        return await self.inner.spawn(request, on_line)
-
-    async def settle(self) -> None:
-        await self.inner.settle()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def test_port_taken_between_probe_and_bind_is_retried_elsewhere(settings: Settings) -> None:
-    async def scenario() -> None:
-        async with open_core(settings) as core:
-            racing = RacingLauncher(core.manager.launcher, victims=2)
-            core.manager.launcher = racing
-            try:
-                result = await core.run_journey(journey("Race Co", "AService", "BService"))
-                assert result.ok, result.error
-                taken = {s.getsockname()[1] for s in racing.squatters}
-                assert len(taken) == 2 and not taken & {s.port for s in core.services()}
-                for sock in racing.squatters:
-                    assert still_listening(sock)
-                listeners_are_exactly_ours(core, settings, foreign=taken)
-            finally:
-                for sock in racing.squatters:
-                    sock.close()
-
-    run(scenario())
 
 
 def test_squatter_on_a_port_freed_a_moment_ago(settings: Settings) -> None:
@@ -330,7 +276,7 @@ def test_two_runs_racing_one_gets_busy(settings: Settings) -> None:
 
         async with open_core(settings) as core:
             a = asyncio.create_task(core.run_journey(journey("A Co", "AService")))
-            await asyncio.sleep(0)  # let A take the run lock (a scheduling point, not a wait)
+            assert await until(lambda: core.busy, 5), "A never took the run lock"
             with pytest.raises(BusyError):
                 await core.run_journey(journey("B Co", "BService"))
             assert (await a).ok

@@ -14,19 +14,19 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings
 from app.core import forkserver, waiting
 from app.core.errors import ServiceStartError
 from app.core.forkserver import ForkServerLauncher
-from app.core.launcher import LaunchRequest
 from app.core.ledger import Ledger
 from app.core.model import ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
-from tests.helpers import alive
+from tests.helpers import alive, launch_request
 
+# Fork only, also in the long run (BIZOBS_LONG_TESTS=1 runs other tests on both launchers).
 only_fork = pytest.mark.parametrize("settings", [LauncherKind.FORK], indirect=True, ids=["fork"])
 # A healthy server answers in milliseconds; a stopped one must be given up well before the
 # 15 s the launcher used to wait (and never waited for at all when sending).
@@ -82,6 +82,7 @@ def test_a_stopped_fork_server_is_given_up_killed_and_replaced(
     run(scenario(), timeout=90)
 
 
+@pytest.mark.slow
 def test_sending_to_a_stopped_fork_server_is_bounded_too(
     port_range: range, resumed: list[int]
 ) -> None:
@@ -91,7 +92,7 @@ def test_sending_to_a_stopped_fork_server_is_bounded_too(
     async def scenario() -> None:
         launcher = ForkServerLauncher()
         try:
-            warm = LaunchRequest("WarmService", "X", port_range[0], "t")
+            warm = launch_request("WarmService", "X", port_range[0])
             first = await launcher.spawn(warm, print)
             first.signal_group(signal.SIGKILL)
             assert await first.wait_exit(GONE_TIMEOUT_S)
@@ -101,7 +102,7 @@ def test_sending_to_a_stopped_fork_server_is_bounded_too(
             resumed.append(server)
             os.kill(server, signal.SIGSTOP)
             # Never forked (the server is stopped), so they may all name the same port.
-            requests = [LaunchRequest(f"S{i}Service", "X", port_range[1], "t") for i in range(400)]
+            requests = [launch_request(f"S{i}Service", "X", port_range[1]) for i in range(400)]
             began = time.monotonic()
             async with asyncio.timeout(GIVE_UP_WITHIN_S + 10):
                 results = await asyncio.gather(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import LauncherKind, Settings
+from app.core.settings import LauncherKind, Settings
 from tests.conftest import make_settings
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,9 +21,9 @@ from app.api.common import MAX_BODY
 from app.api.compat import COMPAT_ROUTES, derive_service_name
 from app.api.openapi import SPEC
 from app.api.server import ApiServer
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from app.core.waiting import until
 from tests.conftest import run
 from tests.helpers import alive, journey
@@ -576,5 +579,68 @@ def test_the_gates_refusals_speak_the_aliases_error_shape_too(settings: Settings
             async with http.post("/api/health", headers={"Content-Type": "application/json"}) as r:
                 assert "success" not in await r.json()  # our own routes keep our shape
             assert {(r.key, r.pid) for r in core.services()} == before
+
+    run(scenario())
+
+
+def test_reuse_needs_every_service_answering_a_hung_one_means_a_full_run(
+    settings: Settings,
+) -> None:
+    """The running journey again, but one of its services is SIGSTOPped: reuse would wait on
+    it (it answered after 60 s once), so the alias runs the journey in full and answers at
+    once with new services."""
+    body = {"journey": {"name": "Shop", "steps": [{"stepName": "Login"}, {"stepName": "Pay"}]}}
+
+    async def scenario() -> None:
+        async with served(settings) as (core, http):
+            status, first = await call(http, "POST", f"{SIM}/simulate-journey", json=body)
+            assert status == 200, first
+            pids = check_run(first, ["LoginService", "PayService"], stopped=0)
+            [hung] = [s for s in core.services() if s.service_name == "PayService"]
+            os.kill(hung.pid or 0, signal.SIGSTOP)
+            try:
+                status, again = await asyncio.wait_for(
+                    call(http, "POST", f"{SIM}/simulate-journey", json=body), 30
+                )
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung.pid or 0, signal.SIGCONT)
+            assert status == 200 and again["reused"] is False, again
+            new = check_run(again, ["LoginService", "PayService"], stopped=2)
+            assert not new & pids
+            assert [s["status"] for s in again["journey"]["steps"]] == ["completed"] * 2
+
+    run(scenario(), timeout=90)
+
+
+def test_a_queued_alias_call_whose_client_left_is_dropped_unstarted(
+    settings: Settings,
+) -> None:
+    """The generator gives up on a slow call: its run, still queued behind another, is dropped
+    when its turn comes (nothing stopped, launched or recorded for it)."""
+    slow = {
+        "companyName": "Slow Co",
+        "domain": "slow.com",
+        "industryType": "x",
+        "steps": [{"stepName": "Wait", "serviceName": "WaitService", "latencyMs": 1500}],
+    }
+
+    async def scenario() -> None:
+        async with served(settings) as (core, http):
+            running = asyncio.create_task(
+                call(http, "POST", "/api/journey/simulate", json={"journey": slow})
+            )
+            assert await until(lambda: core.busy, 10)
+            runs_before = core.history.count()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(
+                    call(http, "POST", f"{SIM}/simulate-journey", json=GOOD), 0.3
+                )
+            status, _ = await running
+            assert status == 200
+            # Its turn came right after the slow run; a run for it would take the lock again.
+            assert await until(lambda: not core.busy, 10)
+            assert core.history.count() == runs_before  # only the slow run, already counted
+            assert [s.service_name for s in core.services()] == ["WaitService"]
 
     run(scenario())

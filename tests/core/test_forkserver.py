@@ -1,32 +1,32 @@
-"""The pre-warmed fork server: identity, exit status, and dying with the panel."""
+"""The pre-warmed fork server: identity, replacement, and dying with the panel. What it promises
+like every launcher (spawn, ready, exit status, ...) is proved in test_launchers.py."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import aiohttp
 import psutil
 import pytest
 
-from app.config import LauncherKind, Settings
 from app.core import probe, waiting
 from app.core.forkserver import ForkServerLauncher
-from app.core.launcher import LaunchRequest, PortInUseError
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import LauncherKind, Settings
 from app.service.forkserver import MODULE
-from app.service.runner import EXIT_ADDR_IN_USE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
 from tests.helpers import alive as _alive
+from tests.helpers import journey
 
 GONE_TIMEOUT_S = 10.0
 
 
-# These tests are about the fork launcher only: the `settings` fixture gets just that param.
+# These tests are about the fork launcher only, also in the long run (BIZOBS_LONG_TESTS=1, which
+# runs other tests on both launchers): the `settings` fixture gets just that param.
 only_fork = pytest.mark.parametrize("settings", [LauncherKind.FORK], indirect=True, ids=["fork"])
 
 
@@ -66,53 +66,6 @@ def test_forked_service_has_its_own_identity_and_is_provably_ours(settings: Sett
 
 def states(core: Core) -> dict[int, PortState]:
     return {p.port: p.state for p in core.ports()}
-
-
-@pytest.fixture
-def taken_port(port_range: range) -> Iterator[int]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier tests' TIME_WAIT
-    sock.bind(("127.0.0.1", port_range.start))
-    sock.listen()
-    yield port_range.start
-    sock.close()
-
-
-def test_forked_service_that_cannot_bind_exits_98(taken_port: int) -> None:
-    async def scenario() -> None:
-        launcher = ForkServerLauncher()
-        try:
-            handle = await launcher.spawn(LaunchRequest("BusyService", "X", taken_port, "t"), print)
-            with pytest.raises(PortInUseError, match="BIZOBS-BIND-FAILED"):
-                await handle.wait_ready(10)
-            assert await handle.wait_exit(10)
-            assert handle.returncode == EXIT_ADDR_IN_USE
-            handle.close()
-        finally:
-            await launcher.aclose()
-
-    run(scenario())
-
-
-def test_forked_service_has_its_own_session_as_soon_as_spawn_returns(port_range: range) -> None:
-    """The panel may signal the group at once (a rollback does): the server replies only after
-    the child's setsid() and PR_SET_PDEATHSIG, as Popen returns only after exec."""
-
-    async def scenario() -> None:
-        launcher = ForkServerLauncher()
-        try:
-            for i in range(5):
-                request = LaunchRequest(f"S{i}Service", "X", port_range.start + i, "t")
-                handle = await launcher.spawn(request, lambda _: None)
-                assert os.getsid(handle.pid) == handle.pid
-                handle.signal_group(signal.SIGKILL)
-                assert await handle.wait_exit(10)
-                assert handle.returncode == -signal.SIGKILL  # reported by the server
-                handle.close()
-        finally:
-            await launcher.aclose()
-
-    run(scenario())
 
 
 @only_fork
@@ -167,3 +120,20 @@ def test_services_die_with_the_panel_even_if_the_fork_server_hangs(
     finally:
         os.kill(server, signal.SIGCONT)  # its pending death signal then ends it
     assert _until(lambda: not _alive(server))
+
+
+def test_the_prewarmed_fork_server_keeps_no_socket_thread_or_listener(settings: Settings) -> None:
+    """The fork server serves one chain in itself before it forks anything (its children are
+    born warm); afterwards it holds no TCP socket, no listener and no thread a child would
+    inherit."""
+
+    async def scenario() -> None:
+        async with open_core(settings) as core:
+            assert (await core.run_journey(journey("Warm Co", "AService"))).ok
+            launcher = core.manager.launcher
+            assert isinstance(launcher, ForkServerLauncher) and launcher.server_pid
+            server = psutil.Process(launcher.server_pid)
+            assert server.num_threads() == 1
+            assert server.net_connections(kind="tcp") == []
+
+    run(scenario())

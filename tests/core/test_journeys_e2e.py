@@ -5,16 +5,17 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.errors import ValidationError
 from app.core.model import Mode, Phase
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from tests.conftest import run
 from tests.helpers import alive as _alive
 from tests.helpers import journey
 
 
+@pytest.mark.both_launchers  # one full switch: group SIGTERM, pidfd exits, a launch, a simulation
 def test_second_journey_replaces_first_and_keeps_essentials(settings: Settings) -> None:
     essentials = (EssentialService("DiscoveryService", "Dynatrace"),)
 
@@ -62,16 +63,15 @@ def test_four_step_chain_propagates_one_trace_with_chained_spans(settings: Setti
                 assert parents == [cust.root_span_id, *calls]  # each hop's CLIENT span
                 assert {s.event["correlationId"] for s in cust.steps} == {cust.correlation_id}
             # The raw response nests the four results in order.
-            from app.core.simulation import build_hops
-
-            hops = build_hops(result_journey(core), {s.key: s for s in core.services()})
+            chain = core.chain_for(result_journey(core))
+            data, headers, _ = chain.request({"id": "c1"})
             tp = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(
-                    hops[0]["url"],
-                    json={"hops": hops, "customer": {"id": "c1"}},
-                    headers={"traceparent": tp, "tracestate": "x=1"},
+                    chain.first_url,
+                    data=data,
+                    headers=headers | {"traceparent": tp, "tracestate": "x=1"},
                 ) as resp,
             ):
                 body = await resp.json()
@@ -209,6 +209,7 @@ def test_invalid_journeys_are_rejected_before_anything_is_stopped(settings: Sett
     run(scenario())
 
 
+@pytest.mark.slow
 def test_twenty_alternating_runs_leak_nothing_and_are_recorded(settings: Settings) -> None:
     async def scenario() -> None:
         async with open_core(settings) as core:

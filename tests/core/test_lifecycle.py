@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from app.config import EssentialService, Settings
 from app.core import probe
 from app.core.model import PortState, ServiceSpec
 from app.core.orchestrator import Core, open_core
+from app.core.settings import EssentialService, Settings
 from tests.conftest import run, wait_gone
 from tests.helpers import alive as _alive
 
@@ -28,6 +28,7 @@ def states(core: Core) -> dict[int, PortState]:
     return {p.port: p.state for p in core.ports()}
 
 
+@pytest.mark.slow
 def test_start_five_stop_five_fifty_times_leaks_nothing(settings: Settings) -> None:
     async def scenario() -> None:
         async with open_core(settings) as core:
@@ -73,42 +74,6 @@ def test_starts_in_flight_stay_within_the_gate(settings: Settings) -> None:
             assert report.count == 6 and not any(_alive(s.pid) for s in started)
 
     run(scenario(), timeout=120)
-
-
-def test_started_service_answers_health_with_its_identity(settings: Settings) -> None:
-    import aiohttp
-
-    async def scenario() -> None:
-        async with open_core(settings) as core:
-            [info] = await core.manager.start_many([ServiceSpec("LoginService", "Acme Corp")], "r")
-            assert info.key == "LoginService-Acme_Corp"
-            url = f"http://127.0.0.1:{info.port}/health"
-            async with aiohttp.ClientSession() as http, http.get(url) as resp:
-                body = await resp.json()
-            assert body["service"] == "LoginService"
-            assert body["company"] == "Acme Corp"
-            assert body["pid"] == info.pid
-            assert body["token"] == info.token
-            assert states(core)[info.port] is PortState.ALLOCATED
-            # Its own session and process group: signals to the group reach only it.
-            assert os.getpgid(info.pid) == info.pid
-            assert os.getsid(info.pid) == info.pid
-
-    run(scenario())
-
-
-def test_service_ignoring_sigterm_is_killed_after_grace(settings: Settings) -> None:
-    async def scenario() -> None:
-        async with open_core(settings.with_(stop_grace_ms=300)) as core:
-            [info] = await core.manager.start_many(specs(1), "r")
-            os.kill(info.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
-            report = await core.manager.stop([info.key])
-            assert report.killed == (info.key,)
-            assert not _alive(info.pid)
-            assert probe.can_bind(info.port)
-            assert states(core)[info.port] is PortState.FREE
-
-    run(scenario())
 
 
 def test_service_that_dies_is_stale_and_swept(settings: Settings) -> None:
@@ -239,7 +204,7 @@ def test_pool_too_small_is_refused_before_starting_anything(settings: Settings) 
 
     async def scenario() -> None:
         async with open_core(settings.with_(port_hi=settings.port_lo + 2)) as core:
-            with pytest.raises(PoolExhaustedError, match="3 free ports, 4 services"):
+            with pytest.raises(PoolExhaustedError, match=r"needs 4 ports but the pool .* only 3"):
                 await core.manager.start_many(specs(4), "r")
             assert core.services() == []
 

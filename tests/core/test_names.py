@@ -10,11 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.config import LauncherKind
 from app.core.errors import ValidationError
 from app.core.journeys import parse_journey
 from app.core.model import sanitize_company, service_key
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind
 from tests.conftest import make_settings, run
 from tests.helpers import journey
 

@@ -11,11 +11,12 @@ import textwrap
 from dataclasses import replace
 
 import psutil
+import pytest
 
-from app.config import Settings
 from app.core import probe
 from app.core.model import PortState, ServiceRecord
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import alive
 
@@ -23,7 +24,7 @@ MANAGER_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
     from pathlib import Path
-    from app.config import LauncherKind, Settings
+    from app.core.settings import LauncherKind, Settings
     from app.core.model import ServiceSpec
     from app.core.orchestrator import open_core
 
@@ -65,6 +66,7 @@ def _spawn_manager(settings: Settings, n_stopped: int) -> tuple[subprocess.Popen
     return proc, json.loads(line)
 
 
+@pytest.mark.both_launchers  # orphans of each: own token (exec), their server's token (fork)
 def test_kill9_manager_then_new_manager_reconciles(settings: Settings) -> None:
     proc, services = _spawn_manager(settings, n_stopped=2)
     pids = [pid for pid, _ in services]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
 from app.core.db import open_db
 from app.core.errors import PoolExhaustedError, ServiceStartError
 from app.core.events import CoreEvents, ServiceEvent
@@ -20,6 +19,7 @@ from app.core.ledger import Ledger
 from app.core.model import Listener, PortState, ServiceRecord, ServiceSpec, ServiceState
 from app.core.ports import PortPool
 from app.core.services import ServiceManager
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.conftest import run
 
@@ -71,7 +71,7 @@ def test_the_pool_chooses_ports_that_are_free_in_every_sense() -> None:
     assert pool.choose(taken, pool.scan()) == 9004
     assert pool.choose(taken, pool.scan(), avoid={9004}) == 9005
     assert pool.free_capacity(taken, pool.scan()) == 2
-    with pytest.raises(PoolExhaustedError, match="no free port in 9001-9005"):
+    with pytest.raises(PoolExhaustedError, match="no free port in the pool 9001-9005"):
         pool.choose({**taken, 9004: record(9004), 9005: record(9005)}, pool.scan())
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from app.config import Settings
 from app.core import probe
 from app.core.journeys import parse_journey
 from app.core.model import Phase, ServiceSpec
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import journey
 

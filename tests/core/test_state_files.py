@@ -7,9 +7,9 @@ import os
 import stat
 from pathlib import Path
 
-from app.config import LauncherKind
 from app.core.export import saved
 from app.core.orchestrator import open_core
+from app.core.settings import LauncherKind
 from tests.conftest import make_settings, run
 from tests.helpers import journey
 

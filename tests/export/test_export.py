@@ -6,20 +6,25 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from app.api.server import ApiServer
-from app.config import LauncherKind, Settings
-from app.core.export import ExportSettings, ExportSettingsError
+from app.core.export import ExportSettings, ExportSettingsError, saved
+from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
+from app.core.settings import EssentialService, LauncherKind, Settings
 from tests.conftest import make_settings, run
-from tests.export.receiver import Received, Receiver
+from tests.export.crafted import COMPANY, customer_result
+from tests.export.receiver import Received, Receiver, value
 from tests.helpers import ROOT, journey
 
 SECRET = "Api-Token dt0c01.SECRET-never-shown"
@@ -158,7 +163,8 @@ def test_no_backend_leaves_journeys_alone_and_counts_the_losses(settings: Settin
         traces = status["traces"]
         assert traces["sent"] == 0 and traces["dropped"] == total  # every span accounted for
         assert traces["failedBatches"] >= 1
-        assert "ClientConnectorError" in traces["lastError"]
+        assert traces["lastError"] == f"connection refused at {base}/v1/traces"
+        assert traces["state"] == "failing"
         assert status["logs"]["dropped"] == customers * K
 
     run(scenario(), timeout=90)
@@ -205,11 +211,18 @@ def test_environment_conventions() -> None:
         ({"OTEL_EXPORTER_OTLP_HEADERS": "a=1,=2"}, "entry 2 is not key=value"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "bad name=1"}, "not a valid HTTP header name"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%0Ay"}, "control characters"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%7Fy"}, "OTEL_EXPORTER_OTLP_HEADERS: the value"),
+        ({"OTEL_EXPORTER_OTLP_HEADERS": "a=x%C2%85y"}, "OTEL_EXPORTER_OTLP_HEADERS: the value"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "a=%C2%80"}, "TRACES_HEADERS: the value"),
+        ({"BIZOBS_BIZEVENTS_HEADERS": "a=%C2%9F"}, "BIZOBS_BIZEVENTS_HEADERS: the value"),
         ({"BIZOBS_BIZEVENTS_HEADERS": "token"}, "BIZOBS_BIZEVENTS_HEADERS"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "only 'http/protobuf'"),
         ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "²"}, "OTEL_BSP_MAX_QUEUE_SIZE='²' must be a whole number"),
+        ({"OTEL_BSP_SCHEDULE_DELAY": "٣"}, "OTEL_BSP_SCHEDULE_DELAY='٣' must be a whole number"),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "0"}, "OTEL_EXPORTER_OTLP_TIMEOUT='0' must be"),
     ],
 )
 def test_bad_environment_is_a_clear_error(env: dict[str, str], message: str) -> None:
@@ -218,12 +231,40 @@ def test_bad_environment_is_a_clear_error(env: dict[str, str], message: str) -> 
         ExportSettings.from_env(base | env)
 
 
-def test_bad_environment_stops_the_panel_at_start_with_one_line(tmp_path: Path) -> None:
+def test_tabs_and_printable_text_are_fine_in_header_values() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=x%09y,b=Grüße%C2%A0€",
+    }
+    traces = ExportSettings.from_env(env).traces
+    assert traces is not None and traces.headers == (("a", "x\ty"), ("b", "Grüße\u00a0€"))
+
+
+def test_a_saved_header_with_a_c1_control_character_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    saved.save(tmp_path, {saved.ENDPOINT: "http://localhost:4318", saved.HEADERS: "a=x\u0085y"})
+    form = saved.ExportForm(saved.load(tmp_path), {})
+    with pytest.raises(ExportSettingsError, match="OTEL_EXPORTER_OTLP_HEADERS: the value of 'a'"):
+        form.settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "text"),
+    [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "Api-Token dt0c01.SECRET"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "²"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "٣"),
+    ],
+)
+def test_bad_environment_stops_the_panel_at_start_with_one_line(
+    tmp_path: Path, variable: str, text: str
+) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "BIZOBS_STATE_DIR": str(tmp_path),
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
-        "OTEL_EXPORTER_OTLP_HEADERS": "Api-Token dt0c01.SECRET",
+        variable: text,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "app", "ports"],
@@ -233,9 +274,9 @@ def test_bad_environment_stops_the_panel_at_start_with_one_line(tmp_path: Path) 
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert "OTEL_EXPORTER_OTLP_HEADERS" in proc.stderr and "SECRET" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {variable}") and "SECRET" not in proc.stderr
 
 
 def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_the_new(
@@ -261,3 +302,87 @@ def test_replacing_the_exporter_flushes_the_old_queue_and_sends_the_next_run_to_
             assert core.exporter.status()["traces"]["endpoint"] == f"{new_rx.base}/v1/traces"
 
     run(scenario(), timeout=90)
+
+
+def test_a_long_lived_service_exports_each_journeys_own_business_fields(
+    tmp_path: Path, port_range: range
+) -> None:
+    """An essential service lives through every journey switch; the second journey's spans
+    and log records carry the second journey's description, not the first's."""
+    discovery = EssentialService.parse("DiscoveryService-Dynatrace")
+    settings = make_settings(LauncherKind.FORK, tmp_path, port_range).with_(
+        essential_services=(discovery,)
+    )
+    descriptions = ("Finds the winter catalogue", "Finds the summer catalogue")
+    per_run = N * (1 + 2 + 1)  # root, two SERVER spans, one CLIENT span
+
+    async def scenario() -> None:
+        async with Receiver() as rx:
+            async with open_core(settings, export=export_to(rx.base)) as core:
+                runs = []
+                for index, (description, then) in enumerate(
+                    zip(descriptions, ("LoginService", "PayService"), strict=True)
+                ):
+                    steps = ("DiscoveryService", then)
+                    trip = journey("Dynatrace", *steps, step1={"description": description})
+                    result = await core.run_journey(trip, customers=N, mode="multiple")
+                    assert result.ok and result.simulation
+                    runs.append({c.trace_id for c in result.simulation.customers})
+                    await rx.wait_for(
+                        lambda g, k=index + 1: (
+                            len(g.spans) >= k * per_run and len(g.logs) >= k * 2 * N
+                        )
+                    )
+            instances = set()
+            for description, trace_ids in zip(descriptions, runs, strict=True):
+                spans = [
+                    (r, s)
+                    for r, s in rx.got.spans
+                    if r["service.name"] == "DiscoveryService"
+                    and s.trace_id.hex() in trace_ids
+                    and s.kind == Span.SpanKind.SPAN_KIND_SERVER
+                ]
+                logs = [
+                    (r, rec)
+                    for r, rec in rx.got.logs
+                    if r["service.name"] == "DiscoveryService" and rec.trace_id.hex() in trace_ids
+                ]
+                assert len(spans) == N and len(logs) == N
+                for _, item in [*spans, *logs]:
+                    fields = {kv.key: kv.value.string_value for kv in item.attributes}
+                    assert fields["bizobs.field.description"] == description
+                instances |= {r["service.instance.id"] for r, _ in [*spans, *logs]}
+            assert len(instances) == 1  # one process served both journeys
+
+    run(scenario(), timeout=120)
+
+
+def test_a_template_is_never_shared_by_fields_that_differ_in_type() -> None:
+    """1, 1.0, True and "1" compare or hash alike in places; each keeps its own type."""
+    encoder = Encoder("bizobs-panel", ())
+    now = time.time_ns()
+    values: list[object] = [1, 1.0, True, "1", [1], {"n": 1}, 1]
+    items = [
+        Finished(COMPANY, "http://127.0.0.1:9/process", customer_result(fields={"n": v}), now)
+        for v in values
+    ]
+    for encode, rows in ((encoder.traces, "resource_spans"), (encoder.logs, "resource_logs")):
+        seen = []
+        for item in items:
+            request = (
+                ExportTraceServiceRequest if rows == "resource_spans" else ExportLogsServiceRequest
+            ).FromString(encode([item]))
+            for group in getattr(request, rows):
+                for scope in group.scope_spans if rows == "resource_spans" else group.scope_logs:
+                    for record in scope.spans if rows == "resource_spans" else scope.log_records:
+                        found = [kv.value for kv in record.attributes if kv.key == "bizobs.field.n"]
+                        seen += [(kv.WhichOneof("value"), value(kv)) for kv in found]
+        assert seen == [
+            ("int_value", 1),
+            ("double_value", 1.0),
+            ("bool_value", True),
+            ("string_value", "1"),
+            ("string_value", "[1]"),
+            ("string_value", '{"n": 1}'),
+            ("int_value", 1),
+        ]

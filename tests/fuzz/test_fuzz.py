@@ -8,13 +8,15 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from app.config import Settings
 from app.core.errors import ValidationError
 from app.core.journeys import parse_journey
+from app.core.settings import Settings
+from tests.conftest import repeat
 from tests.helpers import api_in_thread, journey
 
 # st.text() leaves out lone surrogates (category Cs): these can come in as JSON escapes
@@ -63,8 +65,9 @@ NEAR_VALID = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @given(st.one_of(JSON, NEAR_VALID))
-@hsettings(max_examples=400, deadline=None)
+@hsettings(max_examples=repeat(400, 2000), deadline=None)
 def test_parse_journey_either_rejects_clearly_or_round_trips(data: Any) -> None:
     try:
         parsed = parse_journey(data)
@@ -107,6 +110,7 @@ BODIES = st.one_of(
 )
 
 
+@pytest.mark.slow
 def test_api_fuzz_never_5xx_and_rejections_change_nothing(settings: Settings) -> None:
     with api_in_thread(settings) as (url, core, _loop):
         status, body = post(
@@ -115,7 +119,11 @@ def test_api_fuzz_never_5xx_and_rejections_change_nothing(settings: Settings) ->
         assert status == 200, body
 
         @given(st.sampled_from(ENDPOINTS), BODIES)
-        @hsettings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @hsettings(
+            max_examples=repeat(250, 1000),
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
         def one(endpoint: str, raw: bytes) -> None:
             before = {(s.key, s.pid) for s in core.services()}
             status, answer = post(f"{url}/api/journey/{endpoint}", raw)

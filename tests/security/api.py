@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 
 from app.api.server import ApiServer
-from app.config import Settings
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from tests.helpers import journey
 
 JSON = {"Content-Type": "application/json"}

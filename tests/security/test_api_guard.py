@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import ServeProcess, journey
 from tests.security.api import EVIL, JSON, assert_no_cors, request, served, snapshot

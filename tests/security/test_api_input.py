@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Settings
+from app.core.settings import Settings
 from tests.conftest import run
 from tests.helpers import journey
 from tests.security.api import JSON, request, served, snapshot

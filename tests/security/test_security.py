@@ -1,4 +1,7 @@
-"""Names from journeys never reach a shell, a file path or SQL raw; bodies are size-limited."""
+"""Names from journeys never reach a shell, a file path or SQL raw; bodies are size-limited.
+
+The tests that start services run on both launchers: a name reaches a fresh interpreter (exec)
+as an argv item, and the fork server (fork) inside a JSON message."""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ import os
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from app.config import Settings
 from app.core.orchestrator import open_core
+from app.core.settings import Settings
 from app.service.app import MAX_BODY as SERVICE_MAX_BODY
 from tests.conftest import run
 from tests.helpers import journey
@@ -18,6 +22,7 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+@pytest.mark.both_launchers
 def test_hostile_company_names_are_plain_data(settings: Settings, tmp_path: Path) -> None:
     canary = Path(f"/tmp/bizobs-pwned-{os.getpid()}")  # short: names are at most 120 chars
     hostile = [
@@ -50,6 +55,7 @@ def test_hostile_company_names_are_plain_data(settings: Settings, tmp_path: Path
     run(scenario())
 
 
+@pytest.mark.both_launchers
 def test_service_command_line_is_an_argv_list_without_a_shell(settings: Settings) -> None:
     import psutil
 
@@ -67,6 +73,7 @@ def test_service_command_line_is_an_argv_list_without_a_shell(settings: Settings
     run(scenario())
 
 
+@pytest.mark.both_launchers
 def test_step_service_limits_request_bodies(settings: Settings) -> None:
     async def scenario() -> None:
         async with open_core(settings) as core:
@@ -75,7 +82,11 @@ def test_step_service_limits_request_bodies(settings: Settings) -> None:
             big = b'{"hops": "' + b"x" * (SERVICE_MAX_BODY + 1) + b'"}'
             async with (
                 aiohttp.ClientSession() as http,
-                http.post(f"http://127.0.0.1:{svc.port}/process", data=big) as resp,
+                http.post(
+                    f"http://127.0.0.1:{svc.port}/process",
+                    data=big,
+                    headers={"Content-Type": "application/json"},
+                ) as resp,
             ):
                 assert resp.status == 413
 

@@ -1,5 +1,5 @@
 """Traffic tests run on the fork launcher only: how a service process starts is not what they
-test, and each holds traffic for seconds (tests/core covers both launchers)."""
+test, and each holds traffic for seconds (tests/core/test_launchers.py covers both launchers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import LauncherKind, Settings
+from app.core.settings import LauncherKind, Settings
 from tests.conftest import make_settings
 
 

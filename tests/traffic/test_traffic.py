@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from app.config import Settings
 from app.core import probe
 from app.core.errors import NoJourneyError, ValidationError
 from app.core.orchestrator import Core, open_core
+from app.core.settings import Settings
 from app.core.traffic_model import TrafficStatus
 from app.core.waiting import until
 from tests.conftest import run
@@ -61,7 +61,7 @@ def test_rate_held_within_ten_percent_at_20_per_second_and_stop_drains(
             result = await core.run_journey(journey("Rate Co", "LoginService", "BrowseService"))
             assert result.ok, result.error
             reports = Reports(core)
-            core.start_traffic(RATE)
+            await core.start_traffic(RATE)
             await _count(core, 5)
             rate = await reports.rate_over(10.0, timeout=20.0)
             assert abs(rate - RATE) <= RATE * 0.10, rate
@@ -89,7 +89,7 @@ def test_run_journey_during_traffic_fails_no_journey_and_resumes(settings: Setti
             first = await core.run_journey(journey("Old Co", "LoginService", "BrowseService"))
             assert first.ok, first.error
             reports = Reports(core)
-            core.start_traffic(RATE)
+            await core.start_traffic(RATE)
             await _count(core, 20)
             switched = await core.run_journey(
                 journey("New Co", "SignupService", "OnboardService"), customers=3, mode="multiple"
@@ -115,16 +115,16 @@ def test_stop_all_during_traffic_leaves_nothing_running(settings: Settings) -> N
         async with open_core(settings) as core:
             result = await core.run_journey(journey("Stop Co", "LoginService", "BrowseService"))
             assert result.ok, result.error
-            core.start_traffic(50)
+            await core.start_traffic(50)
             await _count(core, 20)
             await core.stop_all()
             status = core.traffic.status()
             assert not status.running and status.in_flight == 0 and status.reason == "Stop All"
-            assert status.sent == status.completed + status.failed
+            assert status.sent == status.completed + status.failed + status.cancelled
             assert core.services() == []
             assert probe.scan_listeners(settings.ports) == {}
             with pytest.raises(NoJourneyError):
-                core.start_traffic(5)  # nothing runs any more
+                await core.start_traffic(5)  # nothing runs any more
 
     run(scenario(), timeout=60)
 
@@ -139,13 +139,13 @@ def test_bad_rates_are_refused_and_change_nothing(settings: Settings) -> None:
             assert result.ok, result.error
             for rate in BAD_RATES:  # stopped: nothing starts
                 with pytest.raises(ValidationError) as refused:
-                    core.start_traffic(rate)
+                    await core.start_traffic(rate)
                 assert [p.field for p in refused.value.problems] == ["rate"], rate
                 assert not core.traffic.running
-            core.start_traffic(5)
+            await core.start_traffic(5)
             for rate in BAD_RATES:  # running: the rate stays
                 with pytest.raises(ValidationError):
-                    core.start_traffic(rate)
+                    await core.start_traffic(rate)
                 assert core.traffic.status().rate == 5
             await core.stop_traffic()
 
@@ -156,7 +156,7 @@ def test_start_without_a_running_journey_is_refused(settings: Settings) -> None:
     async def scenario() -> None:
         async with open_core(settings) as core:
             with pytest.raises(NoJourneyError, match="no journey is running"):
-                core.start_traffic(5)
+                await core.start_traffic(5)
             assert not core.traffic.running
 
     run(scenario())

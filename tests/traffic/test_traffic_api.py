@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
+from collections.abc import Callable
 from typing import Any
 
-from app.config import Settings
+from app.core.settings import Settings
 from app.core.waiting import until
 from tests.api.test_api import api, call
 from tests.api.test_cli import cli
@@ -63,13 +67,14 @@ def test_traffic_routes_refuse_bad_rates_and_no_journey_then_run(settings: Setti
             assert status == 400
             status, body = await call(http, "POST", "/api/traffic/stop")
             assert status == 200 and not body["running"] and body["inFlight"] == 0, body
-            assert body["sent"] == body["completed"] + body["failed"]
+            assert body["sent"] == body["completed"] + body["failed"] + body["cancelled"]
 
     run(scenario(), timeout=60)
 
 
 def _counts(out: str) -> dict[str, int]:
-    return {k: int(v) for k, v in re.findall(r"(sent|completed|failed|in flight) (\d+)", out)}
+    found = re.findall(r"(sent|completed|failed|cancelled|in flight) (\d+)", out)
+    return {k: int(v) for k, v in found}
 
 
 def test_cli_traffic_commands_against_a_running_server(settings: Settings) -> None:
@@ -88,7 +93,49 @@ def test_cli_traffic_commands_against_a_running_server(settings: Settings) -> No
         out = cli(settings, "traffic", "stop")
         assert out.returncode == 0 and "traffic stopped" in out.stdout, out
         counts = _counts(out.stdout)
-        assert counts["in flight"] == 0 and counts["sent"] == counts["completed"] + counts["failed"]
+        ended = counts["completed"] + counts["failed"] + counts["cancelled"]
+        assert counts["in flight"] == 0 and counts["sent"] == ended
         assert "Login" in out.stdout and "Browse" in out.stdout
     finally:
         server.stop()
+
+
+def test_restart_a_broken_service_through_the_api_and_the_cli(settings: Settings) -> None:
+    """A killed service's cell says why; `python -m app restart NAME` puts it back (the same
+    port: it is free) and traffic goes on; an unknown name is a 404 / exit 1 saying so."""
+    server = ServeProcess(settings, BIZOBS_ESSENTIAL_SERVICES="").start()
+    try:
+        answer: Any = server.call("POST", "/api/journey/simulate", {"journey": journey("Fix Co")})
+        assert answer["ok"], answer
+        [browse] = [s for s in answer["services"] if s["name"] == "BrowseService"]
+        assert server.call("POST", "/api/traffic/start", {"rate": 10})["ok"]
+        os.kill(browse["pid"], signal.SIGKILL)
+        cell = _cell(server, browse["port"], lambda c: bool(c["trouble"]))
+        assert cell["state"] == "stale" and cell["trouble"] == "exited (code -9)", cell
+        status = server.call("GET", "/api/traffic/status")
+        assert status["paused"] == f"BrowseService on {browse['port']} exited (code -9)", status
+        out = cli(settings, "restart", "BrowseService")
+        assert out.returncode == 0, out
+        assert f"on port {browse['port']}" in out.stdout and "restarted" in out.stdout, out
+        cell = _cell(server, browse["port"], lambda c: c["state"] == "allocated")
+        assert cell["pid"] != browse["pid"] and not cell["trouble"], cell
+        assert server.call("GET", "/api/traffic/status")["paused"] is False
+        missing = server.call("POST", "/api/services/NoSuchService/restart")
+        assert missing["httpStatus"] == 404 and "NoSuchService" in missing["error"], missing
+        out = cli(settings, "restart", "NoSuchService")
+        assert out.returncode == 1 and "no running service 'NoSuchService'" in out.stderr, out
+        assert server.call("POST", "/api/traffic/stop")["ok"]
+    finally:
+        server.stop()
+
+
+def _cell(server: ServeProcess, port: int, ready: Callable[[dict[str, Any]], bool]) -> Any:
+    """The port's cell once `ready` says the panel has seen what happened to it (bounded: the
+    panel is another process, and its answer is the only event there is)."""
+    deadline = time.monotonic() + 5
+    while True:
+        ports = server.call("GET", "/api/ports/status")["ports"]
+        cell = next(p for p in ports if p["port"] == port)
+        if ready(cell) or time.monotonic() > deadline:
+            return cell
+        time.sleep(0.02)  # between polls of another process's API

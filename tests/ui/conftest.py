@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from app.config import Settings
+from app.core.settings import Settings
 from app.ui.bridge import CoreBridge
 from app.ui.main_window import MainWindow
 

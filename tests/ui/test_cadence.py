@@ -8,7 +8,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject
 
-from app.config import LauncherKind
+from app.core.settings import LauncherKind
 from app.ui.cadence import Cadence
 from tests.conftest import make_settings
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QMainWindow, QToolBar
 
-from app.config import LauncherKind, Settings
 from app.core.model import Phase, PortInfo, PortState
+from app.core.settings import LauncherKind, Settings
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_SERVICE, COL_STEP
 from app.ui.widgets.log import LogView

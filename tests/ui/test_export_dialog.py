@@ -14,13 +14,13 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QWidget
 
-from app.config import LauncherKind, Settings
 from app.core.export import saved
+from app.core.settings import LauncherKind, Settings
 from app.ui.bridge import CoreBridge
 from app.ui.export_dialog import ExportDialog, ExportIndicator, mask_headers
 from app.ui.main_window import MainWindow
 from tests.conftest import make_settings
-from tests.export.receiver import Receiver
+from tests.export.receiver import STRUCTURED, Receiver
 from tests.helpers import journey
 from tests.ui.conftest import Panel, drive, ui_settings
 
@@ -125,7 +125,7 @@ def test_dialog_save_sends_a_runs_spans_to_the_receiver(
     drive(qtbot, receiver.wait_for(lambda g: len(g.spans) >= SPANS))
     assert len(receiver.got.spans) == SPANS and not receiver.got.logs  # logs switched off
     assert {h["Authorization"] for h in receiver.got.headers} == {f"Api-Token {SECRET}"}
-    qtbot.waitUntil(lambda: w.exportIndicator.text() == f"Export: sending · {SPANS} sent")
+    qtbot.waitUntil(lambda: w.exportIndicator.text() == f"Export: idle · {SPANS} sent")
     assert "traces → " + receiver.base + "/v1/traces: " in w.exportIndicator.toolTip()
 
     again = open_dialog(qtbot, w)  # the saved values come back, masked
@@ -137,6 +137,31 @@ def test_dialog_save_sends_a_runs_spans_to_the_receiver(
     assert "export settings saved and applied (traces → " in log_text
     assert SECRET not in log_text
     assert_no_secret(w, again)
+    again.reject()
+
+
+def test_dialog_saves_the_business_events_mode(
+    qtbot: Any, panels: Any, settings: Settings, receiver: Receiver
+) -> None:
+    panel = panels(settings)
+    dialog = open_dialog(qtbot, panel.window)
+    assert dialog.bizMode.currentData() == "batch"  # the default
+    dialog.bizUrl.setText(f"{receiver.base}/bizevents")
+    dialog.bizMode.setCurrentIndex(dialog.bizMode.findData("structured"))
+    qtbot.mouseClick(dialog.saveButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+    assert saved.load(settings.state_dir) == {
+        saved.BIZEVENTS_URL: f"{receiver.base}/bizevents",
+        saved.BIZEVENTS_MODE: "structured",
+    }
+    result = drive(qtbot, panel.bridge.run_journey(journey("Mode Co", *STEPS), customers=N))
+    assert result is not None and result.ok
+    events = N * len(STEPS)
+    drive(qtbot, receiver.wait_for(lambda g: len(g.events) >= events))
+    assert len(receiver.got.event_requests) == events  # one event per request
+    assert {h["Content-Type"] for h, _ in receiver.got.event_requests} == {STRUCTURED}
+    again = open_dialog(qtbot, panel.window)
+    assert again.bizMode.currentData() == "structured"
     again.reject()
 
 
@@ -235,39 +260,71 @@ class FakeBridge(QObject):
         return self.status
 
 
-def signal(sent: int, dropped: int, failed: int, error: str | None) -> dict[str, Any]:
+def signal(
+    sent: int, dropped: int, failed: int, error: str | None, state: str = "idle"
+) -> dict[str, Any]:
     return {
         "endpoint": "https://abc.live.dynatrace.com/api/v2/otlp/v1/traces",
+        "state": state,
         "sent": sent,
         "dropped": dropped,
         "failedBatches": failed,
         "lastError": error,
+        "lastErrorAt": 1_800_000_000.0 if error else None,
         "queued": 0,
     }
 
 
-def test_indicator_states_and_no_header_values(qtbot: Any) -> None:
+REFUSED = "connection refused at https://abc.live.dynatrace.com/api/v2/otlp/v1/traces"
+
+
+def test_indicator_shows_the_exporters_state_in_plain_words(qtbot: Any) -> None:
     bridge = FakeBridge()
     label = ExportIndicator(bridge)  # type: ignore[arg-type]
     qtbot.addWidget(label)
     assert label.text() == "Export: off"
     bridge.status = {"traces": signal(0, 0, 0, None)}
     label.refresh()
-    assert label.text() == "Export: on · 0 sent"
-    bridge.status = {"traces": signal(40, 0, 0, None)}
+    assert label.text() == "Export: idle · 0 sent"
+    bridge.status = {"traces": signal(6138, 0, 0, None, "sending")}
     label.refresh()
-    assert label.text() == "Export: sending · 40 sent"
-    error = "HTTP 503 from https://abc.live.dynatrace.com/api/v2/otlp/v1/traces"
-    bridge.status = {"traces": signal(40, 8, 1, error)}
+    assert label.text() == "Export: sending · 6,138 sent"
+    bridge.status = {"traces": signal(6138, 0, 0, REFUSED, "retrying")}
     label.refresh()
-    assert label.text().startswith("Export: failing · HTTP 503 from https://abc.live")
-    assert label.toolTip() == (
-        "traces → https://abc.live.dynatrace.com/api/v2/otlp/v1/traces: 40 sent, 8 dropped, "
-        f"1 failed batches, 0 queued; last error: {error}"
+    assert label.text().startswith("Export: retrying · connection refused at https://abc.live")
+    bridge.status = {"traces": signal(6138, 8, 1, REFUSED, "failing")}
+    label.refresh()
+    text = label.text()
+    assert text.startswith("Export: failing · connection refused at https://abc.live")
+    assert text.endswith("…") and len(text) == len("Export: failing · ") + 60
+    tip = label.toolTip()
+    assert tip.startswith(
+        "traces → https://abc.live.dynatrace.com/api/v2/otlp/v1/traces: failing, 6,138 sent, "
+        "8 dropped, 1 failed batches, 0 queued; last error at "
     )
-    bridge.status = {"traces": signal(48, 8, 1, error)}  # recovered: sending again
+    assert tip.endswith(f": {REFUSED}")
+
+
+def test_indicator_clears_failing_once_a_send_succeeds(qtbot: Any) -> None:
+    """The last error stays in the tooltip as history; the text follows the state."""
+    bridge = FakeBridge()
+    label = ExportIndicator(bridge)  # type: ignore[arg-type]
+    qtbot.addWidget(label)
+    bridge.status = {"traces": signal(40, 8, 1, REFUSED, "failing")}
     label.refresh()
-    assert label.text() == "Export: sending · 48 sent"
+    assert label.text().startswith("Export: failing · ")
+    bridge.status = {"traces": signal(48, 8, 1, REFUSED, "idle")}  # recovered, all delivered
+    label.refresh()
+    assert label.text() == "Export: idle · 48 sent"
+    assert label.toolTip().endswith(f"last error at {label.when(1_800_000_000.0)}: {REFUSED}")
+    # Two signals: the worst state is shown, the counts are summed.
+    logs = signal(10, 0, 0, None, "sending") | {"endpoint": "https://x.example/v1/logs"}
+    bridge.status = {"traces": signal(48, 8, 1, REFUSED, "idle"), "logs": logs}
+    label.refresh()
+    assert label.text() == "Export: sending · 58 sent"
+    bridge.status["logs"] = logs | {"state": "failing", "lastError": "HTTP 401 from x"}
+    label.refresh()
+    assert label.text() == "Export: failing · HTTP 401 from x"
 
 
 def test_masking() -> None:

@@ -103,13 +103,13 @@ def test_journey_map_shows_the_chain_counts_and_flags_the_failing_step(qtbot: An
     assert view.source == "last run"
 
     # traffic counts take over while traffic has any: Pay recovers, Cart fails. Traffic counts
-    # the journeys Cart failed as failed at Pay too (never called): those are not Pay's.
+    # the journeys Cart failed apart from Pay's own failures: Pay was never called for them.
     status = TrafficStatus(
         running=True,
         steps=(
             StepSecond("Browse", ok=100, failed=0, p50_ms=9),
             StepSecond("Cart", ok=80, failed=20, p50_ms=15),
-            StepSecond("Pay", ok=79, failed=21, p50_ms=30),
+            StepSecond("Pay", ok=79, failed=1, p50_ms=30, not_reached=20),
         ),
     )
     view.set_traffic(status)
@@ -415,7 +415,7 @@ def test_banner_big_buttons_and_validation_follow_a_scheme_switch(
     from PySide6.QtCore import QPoint
     from PySide6.QtGui import QPalette
 
-    from app.config import LauncherKind
+    from app.core.settings import LauncherKind
     from app.ui import theme
     from app.ui.bridge import CoreBridge
     from app.ui.main_window import MainWindow
@@ -538,3 +538,35 @@ def test_the_phase_table_header_follows_a_scheme_switch(qtbot: Any, qapp: Any) -
     finally:
         theme.apply(qapp, "light")
     qtbot.waitUntil(lambda: results_for("light")["ok"][1] in table.header.styleSheet())
+
+
+def test_reserved_and_grown_cells_say_so_and_run_options_name_the_companies(qtbot: Any) -> None:
+    from app.core.model import PortInfo, PortState
+    from app.ui.widgets.journeys_list import RunOptions
+    from app.ui.widgets.port_grid import PortGrid
+
+    grid = PortGrid()
+    qtbot.addWidget(grid)
+    ports = [
+        PortInfo(9001, PortState.FREE, reserved_for="Acme Corp"),
+        PortInfo(9002, PortState.ALLOCATED, "AService-Acme_Corp", "AService", "Acme Corp", 7),
+        PortInfo(9003, PortState.FREE, grown=True),
+    ]
+    grid.set_ports(ports)
+    reserved, ours, grown = grid.cells()
+    assert reserved.tag == ours.tag != "" and grown.tag == ""
+    assert ("Reserved for", "Acme Corp") in reserved.details()
+    assert any(k == "Pool" and "grew" in v for k, v in grown.details())
+    assert reserved._look().reserved and grown._look().grown and not ours._look().reserved
+    grid.show()
+    assert grid.companyLegend.companies == ["Acme Corp"]
+    assert "reserved ports" in grid.companyLegend.label.text()
+
+    options = RunOptions()
+    qtbot.addWidget(options)
+    assert options.cleanup() == "all" and options.preserve() == [] and not options.keep.isEnabled()
+    options.set_companies(["Acme Corp", "First Bank"])
+    options.keep.menu().actions()[1].setChecked(True)
+    options.set_strategy("journeyType")
+    assert options.preserve() == ["First Bank"] and options.cleanup() == "journeyType"
+    assert options.keep.text() == "Keep: First Bank"

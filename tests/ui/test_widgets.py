@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QLabel
 
-from app.config import Settings
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.lock import StateLock
 from app.core.model import PortInfo, PortState
+from app.core.settings import Settings
 from app.ui.entry import display_problem, run_window
 from app.ui.widgets.journey_editor import (
     COL_ERROR,

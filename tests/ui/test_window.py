@@ -3,6 +3,7 @@ refused input, closing. Offscreen, pytest-qt + one qasync loop (tests/ui/conftes
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +13,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from app.config import EssentialService, Settings
 from app.core import probe
-from app.core.model import Phase
+from app.core.model import Phase, PortState
+from app.core.settings import EssentialService, Settings
 from app.ui.main_window import MainWindow
 from app.ui.widgets.journey_editor import COL_LATENCY, COL_SERVICE, COL_STEP
 from tests.conftest import our_service_processes
@@ -30,6 +31,11 @@ def service_processes(panel: Panel) -> list[psutil.Process]:
     server = getattr(launcher, "server_pid", None)
     server_pid = server() if callable(server) else server
     return [p for p in our_service_processes() if p.pid != server_pid]
+
+
+def still_running(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+    """Tasks begun since `before` that have not ended: work a command left behind it."""
+    return [t for t in asyncio.all_tasks() - before if not t.done()]
 
 
 def fill_form(
@@ -191,8 +197,14 @@ def test_stop_all_stops_everything_after_confirmation(
     dialog = w.stop_all_dialog
     assert dialog is not None and dialog.isVisible()
     assert "1 essential" in dialog.text()
-    dialog.button(dialog.StandardButton.Cancel).click()
-    qtbot.wait(200)
+    # The dialog's `finished` ends the Cancel: the click was handled and the dialog closed. A
+    # Stop All started by it would be a command task of the window from that moment on.
+    tasks_before = asyncio.all_tasks()
+    with qtbot.waitSignal(dialog.finished, timeout=5_000):
+        dialog.button(dialog.StandardButton.Cancel).click()
+    assert not w._tasks, "Cancel started a command"
+    assert w.stop_all_dialog is dialog  # the confirmation path (which clears it) was not taken
+    assert still_running(tasks_before) == []
     assert len(panel.bridge.services()) == 3
 
     stop_all_confirmed(qtbot, w)
@@ -283,11 +295,15 @@ def test_invalid_input_shows_a_message_and_stops_nothing(
     assert "bad name!" in label and "'soon' is not a number" in label
 
     # the core refuses bad input on its own too (e.g. input that bypassed the form)
+    tasks_before = asyncio.all_tasks()
     with qtbot.waitSignal(panel.bridge.runRefused, timeout=5_000) as refused:
         assert drive(qtbot, panel.bridge.run_journey({"companyName": "X", "steps": []})) is None
     assert any(p.field == "domain" and p.message == "Domain is missing" for p in refused.args[0])
 
-    qtbot.wait(500)
+    # Both refusals have finished (the forced one in `run_journey`, the core's when its
+    # coroutine returned): neither left a run started or pending, nor any work still running.
+    assert not panel.bridge.busy and not w._run_pending and not w._tasks
+    assert still_running(tasks_before) == []
     assert {s.key: s.pid for s in panel.bridge.services()} == pids
     assert all(alive(p) for p in pids.values())
     assert w.grid.states() == states
@@ -346,3 +362,66 @@ def test_window_serves_the_control_api_on_its_own_core(
         "ApiOneService-Api_Co",
         "ApiTwoService-Api_Co",
     }
+
+
+def test_a_killed_service_says_why_and_its_cell_restarts_it(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """SIGKILL a service: its cell, tooltip and journey-map node say "exited (code -9)" at
+    once; the cell's "Restart this service" brings it back on its port with a new pid."""
+    import os
+    import signal
+
+    from app.ui.widgets.journey_map import node_lines
+
+    panel = make_panel(settings)
+    w = panel.window
+    run_journey(qtbot, panel, "Kill Co", ["Login", "Pay"], customers=1)
+    [pay] = [s for s in panel.bridge.services() if s.service_name == "PayService"]
+    os.kill(pay.pid or 0, signal.SIGKILL)
+    cell = w.grid.cell(pay.port)
+    qtbot.waitUntil(lambda: cell.info.trouble == "exited (code -9)", timeout=5000)
+    assert ("Problem", "exited (code -9)") in cell.details()
+    assert cell.info.state is PortState.STALE
+    node = next(n for n in w.journeyMap.nodes if n.service_name == "PayService")
+    assert "⚠ exited (code -9)" in node_lines(node)[2]
+    [from_map] = w.journeyMap.build_menu(node).actions()
+    assert from_map.isEnabled() and from_map.text() == "Restart PayService"
+    menu = cell.build_menu()
+    restart = next(a for a in menu.actions() if a.objectName() == "restartServiceAction")
+    assert restart.isEnabled()
+    restart.trigger()
+    qtbot.waitUntil(
+        lambda: cell.info.state is PortState.ALLOCATED and cell.info.pid not in (None, pay.pid),
+        timeout=15000,
+    )
+    assert cell.info.trouble == "" and cell.info.port == pay.port
+
+
+def test_two_companies_side_by_side_in_the_grid_the_journeys_list_and_the_map(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """ "Replaces: the same company's journey": a second company's run leaves the first one
+    running; the grid tags each company's cells in its own colour (the legend names both),
+    the Journeys list shows both, the map draws the one selected, and Stop stops one."""
+    panel = make_panel(settings)
+    w = panel.window
+    w.runOptions.set_strategy("company")
+    run_journey(qtbot, panel, "Acme Retail", ["Browse", "Buy"], customers=1)
+    acme = {s.pid for s in panel.bridge.services()}
+    run_journey(qtbot, panel, "First Bank", ["Login", "Transfer"], customers=1)
+    assert acme <= {s.pid for s in panel.bridge.services()}  # Acme kept running
+    qtbot.waitUntil(lambda: len(w.journeysList.journey_ids()) == 2, timeout=5000)
+    tags = {c.info.company: c.tag for c in w.grid.cells() if c.info.key}
+    assert set(tags) == {"Acme Retail", "First Bank"} and len(set(tags.values())) == 2
+    assert w.grid.companyLegend.isVisible()
+    assert w.grid.companyLegend.companies == ["Acme Retail", "First Bank"]
+    acme_id, bank_id = w.journeysList.journey_ids()
+    w.journeysList.table.selectRow(0)
+    assert w.journeyMap.shown_journey == acme_id
+    assert [n.service_name for n in w.journeyMap.nodes] == ["BrowseService", "BuyService"]
+    assert w.runOptions.keep.isEnabled()
+    stop = w.journeysList.table.cellWidget(0, 4)
+    stop.click()
+    qtbot.waitUntil(lambda: w.journeysList.journey_ids() == [bank_id], timeout=15000)
+    assert {s.company for s in panel.bridge.services()} == {"First Bank"}

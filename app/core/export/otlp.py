@@ -3,7 +3,10 @@
 The step services return the facts of their spans in their hop results (app/service/app.py,
 "span"); here they become one SERVER span per reached hop, one CLIENT span per call to a next
 hop, and the panel's root span (its call to step 1, whose id went over the wire as step 1's
-parent). Spans and log records are grouped by resource: one per service process.
+parent). Spans and log records are grouped by resource: one per service process. Attribute names
+and span status follow the OpenTelemetry semantic conventions of SCHEMA_URL (HTTP spans: a 4xx
+leaves a SERVER span's status unset and makes a CLIENT span an error; the step's business
+outcome is `bizobs.outcome`).
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from app.core.export.agent import NAME, VERSION
 from app.core.simulation import CustomerResult, StepResult
 
-SCOPE = InstrumentationScope(name="bizobs-panel", version="0.1.0")
-SERVER_PATH = "/process"
+# The semantic conventions release whose names and rules the attributes below follow.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
+SCOPE = InstrumentationScope(name=NAME, version=VERSION)
+SERVER_PATH = "/process"  # the step service's one route: also its `http.route`
 SAMPLED = 0x01
 MAX_CACHED = 4096  # resources and templates per service process: a long session is bounded
 EVENT_NAME = "bizobs.journey.step"
@@ -58,13 +64,17 @@ ResourceKey = tuple[str, str, str, int]  # service.name, namespace, instance id,
 
 class Encoder:
     """Builds export requests; keeps the Resource of each service process and, per hop, a
-    template span holding the attributes every customer shares. Copying a template is one C
-    call; building each attribute as a Python message costs far more (docs/performance.md)."""
+    template span holding the attributes every customer of that process shares. Copying a
+    template is one C call; building each attribute as a Python message costs far more
+    (docs/performance.md). A template is keyed by everything it holds: the process, its step,
+    company and port, and the step's business fields, which belong to the journey — an
+    essential service lives on through journey switches, and its next journey's description
+    is a new template, never the first journey's."""
 
     def __init__(self, service_name: str, extra: Sequence[tuple[str, str]]) -> None:
         self._extra = [_kv(k, v) for k, v in extra]
         self._resources: dict[ResourceKey, Resource] = {}
-        self._templates: dict[tuple[str, ...], Span | LogRecord] = {}
+        self._templates: dict[tuple[Any, ...], Span | LogRecord] = {}
         self._panel = (service_name, "", uuid.uuid4().hex, os.getpid())
 
     def traces(self, batch: Iterable[Finished]) -> bytes:
@@ -105,8 +115,10 @@ class Encoder:
         if key not in groups:
             group = resources.add()
             group.resource.CopyFrom(self._resource(key))
+            group.schema_url = SCHEMA_URL
             scope = getattr(group, scopes).add()
             scope.scope.CopyFrom(SCOPE)
+            scope.schema_url = SCHEMA_URL
             groups[key] = getattr(scope, items)
         return groups[key]
 
@@ -122,7 +134,7 @@ class Encoder:
             found = self._resources[key] = Resource(attributes=attrs)
         return found
 
-    def _copy(self, into: Any, key: tuple[str, ...], make: Callable[[], T]) -> T:
+    def _copy(self, into: Any, key: tuple[Any, ...], make: Callable[[], T]) -> T:
         """A new element of the repeated field `into`, filled from the template under `key`."""
         template = self._templates.get(key)
         if template is None:
@@ -153,8 +165,15 @@ class Encoder:
         span = self._copy(into, ("root", item.first_url), lambda: _root_template(item.first_url))
         span.trace_id = trace_id
         span.span_id = bytes.fromhex(result.root_span_id)
-        span.start_time_unix_nano = item.end_ns - int(result.latency_ms * 1_000_000)
-        span.end_time_unix_nano = item.end_ns
+        latency_ns = int(result.latency_ms * 1_000_000)
+        if result.started_ns:
+            # The moment the request left, taken before the POST: derived from the hand-over
+            # time instead, the root started after its own children when the loop was busy.
+            span.start_time_unix_nano = result.started_ns
+            span.end_time_unix_nano = result.started_ns + latency_ns
+        else:
+            span.start_time_unix_nano = item.end_ns - latency_ns
+            span.end_time_unix_nano = item.end_ns
         first = result.steps[0] if result.steps else None
         if first and first.http_status is not None:
             _add(span.attributes, "http.response.status_code", int(first.http_status))
@@ -167,21 +186,32 @@ class Encoder:
     def _server(
         self, into: Any, item: Finished, step: StepResult, facts: dict[str, Any], trace_id: bytes
     ) -> Span:
-        key = ("server", str(facts.get("instanceId")), step.step_name)
-        span = self._copy(into, key, lambda: _server_template(item, step, facts))
+        fields = _fields(step)
+        instance = str(facts.get("instanceId"))
+        key = (
+            "server",
+            instance,
+            step.step_name,
+            item.company,
+            _port(facts),
+            self._fields_key(fields),
+        )
+        span = self._copy(into, key, lambda: _server_template(item, step, facts, fields))
         span.trace_id = trace_id
         span.span_id = bytes.fromhex(step.span_id or "")
         if step.parent_span_id:
             span.parent_span_id = bytes.fromhex(step.parent_span_id)
         span.start_time_unix_nano = int(facts.get("startNs", 0))
         span.end_time_unix_nano = int(facts.get("endNs", 0))
-        if step.http_status is not None:
-            _add(span.attributes, "http.response.status_code", int(step.http_status))
-        event = step.event or {}
-        _add(span.attributes, "bizobs.outcome", str(event.get("outcome", step.status)))
-        if step.status != "ok":
-            _add(span.attributes, "error.type", str(step.http_status or "_OTHER"))
-            # An injected error is this step failing by design, 4xx included: an error.
+        code = step.http_status
+        if code is not None:
+            _add(span.attributes, "http.response.status_code", int(code))
+        _outcome(span.attributes, step)
+        _incident(span.attributes, facts)
+        if step.status != "ok" and (code is None or code >= 500):
+            # A 4xx is the caller's error: a SERVER span leaves its status unset (the CLIENT
+            # span calling it and the root are errors); the step's failure is its outcome.
+            _add(span.attributes, "error.type", str(code or "_OTHER"))
             _error(span.status, step.error or "step failed")
         _customer(span.attributes, item.result)
         return span
@@ -206,8 +236,10 @@ class Encoder:
     def _log(self, into: Any, item: Finished, step: StepResult, observed: int) -> LogRecord:
         event = step.event or {}
         facts = step.span or {}
-        key = ("log", str(facts.get("instanceId")), step.step_name)
-        record = self._copy(into, key, lambda: _log_template(item, step))
+        fields = _fields(step)
+        instance = str(facts.get("instanceId"))
+        key = ("log", instance, step.step_name, item.company, self._fields_key(fields))
+        record = self._copy(into, key, lambda: _log_template(item, step, fields))
         failed = step.status != "ok"
         stamp = event.get("timestamp")
         record.time_unix_nano = int(stamp * 1e9) if isinstance(stamp, int | float) else item.end_ns
@@ -215,19 +247,53 @@ class Encoder:
         if failed:
             record.severity_number = SeverityNumber.SEVERITY_NUMBER_ERROR
             record.severity_text = "ERROR"
-        outcome = str(event.get("outcome", step.status))
-        record.body.string_value = f"{step.step_name}: {outcome}"
+        outcome, error_type = _outcome(record.attributes, step)
+        why = f" ({error_type})" if error_type else ""
+        record.body.string_value = f"{step.step_name}: {outcome}{why}"
         record.trace_id = bytes.fromhex(item.result.trace_id)
         record.span_id = bytes.fromhex(step.span_id or "")
-        _add(record.attributes, "bizobs.outcome", outcome)
         _add(record.attributes, "bizobs.duration_ms", float(event.get("durationMs") or 0.0))
+        _incident(record.attributes, facts)
         _customer(record.attributes, item.result)
         return record
+
+    def _fields_key(self, fields: dict[str, Any]) -> Any:
+        """The business fields as part of a template's key, exactly: equal keys, equal
+        attributes (bench/export.py overrides this to measure the per-hop key it replaced)."""
+        items = tuple(fields.items())
+        if all(type(value) is str for _, value in items):
+            return items  # the usual case: text compares exactly, and cheaply
+        return json.dumps(fields, sort_keys=True, default=str)  # 1, 1.0 and true stay apart
 
 
 def _key(item: Finished, step: StepResult) -> ResourceKey:
     facts = step.span or {}
     return (step.service_name, item.company, str(facts.get("instanceId")), int(facts.get("pid", 0)))
+
+
+def _port(facts: dict[str, Any]) -> int:
+    return int(facts.get("port", 0))
+
+
+def _outcome(attrs: Any, step: StepResult) -> tuple[str, str | None]:
+    """`bizobs.outcome` ("success" or "failed") and, for a failure, `bizobs.error_type` (the
+    injected error: payment, timeout, ...), as the step's business event says."""
+    event = step.event or {}
+    outcome = str(event.get("outcome") or ("success" if step.status == "ok" else "failed"))
+    error_type = event.get("errorType")
+    _add(attrs, "bizobs.outcome", outcome)
+    if error_type:
+        _add(attrs, "bizobs.error_type", str(error_type))
+    return outcome, str(error_type) if error_type else None
+
+
+def _incident(attrs: Any, facts: dict[str, Any]) -> None:
+    """The incident the hop said it was under (app/service/incidents.py), if any: a backend
+    groups the spans and events of an incident by these."""
+    incident_id = facts.get("incidentId")
+    if incident_id:
+        _add(attrs, "bizobs.incident.id", str(incident_id))
+        _add(attrs, "bizobs.incident.kind", str(facts.get("incidentKind", "")))
 
 
 def _root_template(first_url: str) -> Span:
@@ -239,17 +305,20 @@ def _root_template(first_url: str) -> Span:
     )
 
 
-def _server_template(item: Finished, step: StepResult, facts: dict[str, Any]) -> Span:
+def _server_template(
+    item: Finished, step: StepResult, facts: dict[str, Any], fields: dict[str, Any]
+) -> Span:
     attrs = [
         _kv("http.request.method", "POST"),
+        _kv("http.route", SERVER_PATH),
         _kv("url.path", SERVER_PATH),
         _kv("url.scheme", "http"),
         _kv("server.address", "127.0.0.1"),
-        _kv("server.port", int(facts.get("port", 0))),
-        *_step(item, step),
+        _kv("server.port", _port(facts)),
+        *_step(item, fields, step),
     ]
     return Span(
-        name=f"POST {SERVER_PATH}",
+        name=f"POST {SERVER_PATH}",  # {method} {http.route}
         kind=Span.SpanKind.SPAN_KIND_SERVER,
         flags=SAMPLED,
         attributes=attrs,
@@ -265,12 +334,12 @@ def _client_template(url: str) -> Span:
     )
 
 
-def _log_template(item: Finished, step: StepResult) -> LogRecord:
+def _log_template(item: Finished, step: StepResult, fields: dict[str, Any]) -> LogRecord:
     return LogRecord(
         severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
         severity_text="INFO",
-        event_name=EVENT_NAME,
-        attributes=[_kv("event.name", EVENT_NAME), *_step(item, step)],
+        event_name=EVENT_NAME,  # the field, not the `event.name` attribute it replaced
+        attributes=_step(item, fields, step),
         flags=SAMPLED,
     )
 
@@ -293,13 +362,16 @@ def _customer(attrs: Any, result: CustomerResult) -> None:
     _add(attrs, "bizobs.correlation_id", result.correlation_id)
 
 
-def _step(item: Finished, step: StepResult) -> list[KeyValue]:
-    """The business attributes every customer of this step shares."""
-    event = step.event or {}
+def _fields(step: StepResult) -> dict[str, Any]:
+    """The step's business fields (description, category, domain, ...), as its event says."""
+    fields = (step.event or {}).get("fields")
+    return fields if isinstance(fields, dict) else {}
+
+
+def _step(item: Finished, fields: dict[str, Any], step: StepResult) -> list[KeyValue]:
+    """The attributes every customer of this step shares (its template's)."""
     attrs = [_kv("bizobs.step.name", step.step_name), _kv("bizobs.company", item.company)]
-    fields = event.get("fields")
-    if isinstance(fields, dict):
-        attrs += [_kv(f"bizobs.field.{k}", v) for k, v in fields.items() if v is not None]
+    attrs += [_kv(f"bizobs.field.{k}", v) for k, v in fields.items() if v is not None]
     return attrs
 
 

@@ -31,6 +31,7 @@ LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 BIZEVENTS_URL = "BIZOBS_BIZEVENTS_URL"
 BIZEVENTS_HEADERS = "BIZOBS_BIZEVENTS_HEADERS"
+BIZEVENTS_MODE = "BIZOBS_BIZEVENTS_MODE"
 SAVED_KEYS = (
     ENDPOINT,
     HEADERS,
@@ -39,6 +40,7 @@ SAVED_KEYS = (
     RESOURCE_ATTRIBUTES,
     BIZEVENTS_URL,
     BIZEVENTS_HEADERS,
+    BIZEVENTS_MODE,
 )
 # Each saved key and the environment variables that decide the same thing: when any of them is
 # set, the environment owns that field (a per-signal endpoint beats a saved base endpoint).
@@ -54,6 +56,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     RESOURCE_ATTRIBUTES: (RESOURCE_ATTRIBUTES,),
     BIZEVENTS_URL: (BIZEVENTS_URL,),
     BIZEVENTS_HEADERS: (BIZEVENTS_HEADERS,),
+    BIZEVENTS_MODE: (BIZEVENTS_MODE,),
 }
 DISABLED = "OTEL_SDK_DISABLED"
 

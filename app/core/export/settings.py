@@ -8,7 +8,9 @@ OTEL_RESOURCE_ATTRIBUTES; OTEL_SERVICE_NAME (the panel's own resource);
 OTEL_TRACES_EXPORTER / OTEL_LOGS_EXPORTER (`otlp` or `none`); OTEL_SDK_DISABLED;
 OTEL_EXPORTER_OTLP_PROTOCOL (only `http/protobuf`); OTEL_EXPORTER_OTLP_TIMEOUT and the batch
 processor's OTEL_BSP_SCHEDULE_DELAY / _MAX_QUEUE_SIZE / _MAX_EXPORT_BATCH_SIZE (ms, items).
-Business events as CloudEvents: BIZOBS_BIZEVENTS_URL with BIZOBS_BIZEVENTS_HEADERS.
+Business events as CloudEvents: BIZOBS_BIZEVENTS_URL with BIZOBS_BIZEVENTS_HEADERS, and
+BIZOBS_BIZEVENTS_MODE (`batch`: one JSON array per request, the default; `structured`: one
+event per request).
 An unset endpoint means no export. Anything malformed is an ExportSettingsError naming the
 variable, never a crash later.
 """
@@ -22,13 +24,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
+from app.common.numbers import ascii_int
 from app.core.errors import SettingsError
+from app.core.export.retry import RetryPolicy
 
 PROTOCOL = "http/protobuf"
 DEFAULT_SERVICE_NAME = "bizobs-panel"
 # RFC 7230 token: what an HTTP header name may be.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (tab allowed)
+# Control characters: C0 but tab, DEL, and C1 (U+0080-U+009F, NEL U+0085 among them), which
+# HTTP clients and proxies read as line ends or drop.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+MAX_MS = 10_000_000
 
 
 class ExportSettingsError(SettingsError):
@@ -39,6 +46,13 @@ class Signal(StrEnum):
     TRACES = "traces"
     LOGS = "logs"
     BIZEVENTS = "bizevents"
+
+
+class EventsMode(StrEnum):
+    """How business events travel as CloudEvents over HTTP (the CloudEvents HTTP binding)."""
+
+    BATCH = "batch"  # application/cloudevents-batch+json: a JSON array per request
+    STRUCTURED = "structured"  # application/cloudevents+json: one event per request
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class ExportSettings:
     traces: Endpoint | None = None
     logs: Endpoint | None = None
     bizevents: Endpoint | None = None
+    bizevents_mode: EventsMode = EventsMode.BATCH
     resource_attributes: tuple[tuple[str, str], ...] = ()
     service_name: str = DEFAULT_SERVICE_NAME
     timeout_s: float = 10.0
@@ -75,6 +90,10 @@ class ExportSettings:
     @property
     def enabled(self) -> bool:
         return any(self.endpoint(s) for s in Signal)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_initial_s, self.retry_max_s, self.retry_budget_s)
 
     def endpoint(self, signal: Signal) -> Endpoint | None:
         return {Signal.TRACES: self.traces, Signal.LOGS: self.logs}.get(signal, self.bizevents)
@@ -93,6 +112,7 @@ class ExportSettings:
             traces=_otlp_endpoint(env, "TRACES", "v1/traces"),
             logs=_otlp_endpoint(env, "LOGS", "v1/logs"),
             bizevents=_bizevents_endpoint(env),
+            bizevents_mode=_events_mode(env),
             resource_attributes=parse_pairs(env, "OTEL_RESOURCE_ATTRIBUTES"),
             service_name=env.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME,
             timeout_s=_ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000) / 1000,
@@ -128,6 +148,15 @@ def _bizevents_endpoint(env: Mapping[str, str]) -> Endpoint | None:
         "BIZOBS_BIZEVENTS_HEADERS", parse_pairs(env, "BIZOBS_BIZEVENTS_HEADERS")
     )
     return Endpoint(check_url("BIZOBS_BIZEVENTS_URL", raw), headers) if raw else None
+
+
+def _events_mode(env: Mapping[str, str]) -> EventsMode:
+    raw = env.get("BIZOBS_BIZEVENTS_MODE", "").strip()
+    try:
+        return EventsMode(raw.lower() or EventsMode.BATCH)
+    except ValueError:
+        choices = " or ".join(repr(m.value) for m in EventsMode)
+        raise ExportSettingsError(f"BIZOBS_BIZEVENTS_MODE={raw!r}: use {choices}") from None
 
 
 def check_url(name: str, url: str) -> str:
@@ -181,6 +210,7 @@ def _ms(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 0 < int(raw) <= 10_000_000:
-        raise ExportSettingsError(f"{name}={raw!r} must be a whole number from 1 to 10000000")
-    return int(raw)
+    value = ascii_int(raw, 1, MAX_MS)
+    if value is None:
+        raise ExportSettingsError(f"{name}={raw!r} must be a whole number from 1 to {MAX_MS}")
+    return value

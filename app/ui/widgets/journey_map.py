@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QFont,
     QPainter,
     QPaintEvent,
@@ -27,8 +28,9 @@ from PySide6.QtGui import (
     QResizeEvent,
     QShowEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
+from app.core.model import JourneySummary
 from app.core.traffic_model import TrafficStatus
 from app.ui.widgets.palette import failing_colours, swatch_for
 
@@ -51,6 +53,8 @@ class MapNode:
     failed: int = 0  # failed *here*
     not_reached: int = 0  # journeys that failed upstream: this step was never called
     p50_ms: float | None = None
+    trouble: str = ""  # what is wrong with its service ("exited (code -9)"), from the cell
+    key: str | None = None  # its service's key: what a restart asks for
 
     @property
     def error_rate(self) -> float:
@@ -59,18 +63,25 @@ class MapNode:
 
     @property
     def failing(self) -> bool:
-        return self.state == "stale" or (self.failed > 0 and self.error_rate >= FAILING_ERROR_RATE)
+        if self.state == "stale" or self.trouble:
+            return True
+        return self.failed > 0 and self.error_rate >= FAILING_ERROR_RATE
 
 
 class JourneyMap(QWidget):
+    restartRequested = Signal(str)  # the service key of a node (its menu)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.menu: QMenu | None = None
         self.setObjectName("journeyMap")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(int(NODE_H * MIN_SCALE + 2 * MARGIN))
         self._ports: list[Any] = []
         self._run: Any = None  # the last RunResult with a simulation
         self._traffic: TrafficStatus | None = None
+        self._journeys: list[JourneySummary] = []  # the resident journeys
+        self.shown_journey: str | None = None  # the one to draw (None: the newest)
         self._nodes: list[MapNode] = []
         self._stale = False  # data arrived while hidden: nodes are built when next needed
         self.source = ""  # "traffic" or "last run": where the counts come from
@@ -80,6 +91,7 @@ class JourneyMap(QWidget):
         source.portsChanged.connect(self.set_ports)
         source.runFinished.connect(self.set_run_result)
         source.trafficChanged.connect(self.set_traffic)
+        source.journeysChanged.connect(self.set_journeys)
 
     # -- data ----------------------------------------------------------------------------------
     def set_ports(self, ports: list[Any]) -> None:
@@ -94,6 +106,21 @@ class JourneyMap(QWidget):
     def set_traffic(self, status: TrafficStatus) -> None:
         self._traffic = status
         self._rebuild()
+
+    def set_journeys(self, journeys: list[JourneySummary]) -> None:
+        self._journeys = list(journeys)
+        if self.shown_journey not in {j.id for j in journeys}:
+            self.shown_journey = None
+        self._rebuild()
+
+    def show_journey(self, journey_id: str | None) -> None:
+        """Draw this resident journey (its chain, its traffic stream's counts)."""
+        self.shown_journey = journey_id
+        self._rebuild()
+
+    def _selected(self) -> JourneySummary | None:
+        found = [j for j in self._journeys if j.id == self.shown_journey]
+        return found[0] if found else (self._journeys[-1] if self._journeys else None)
 
     def failing_steps(self) -> list[str]:
         return [n.step_name for n in self.nodes if n.failing]
@@ -118,10 +145,18 @@ class JourneyMap(QWidget):
 
     def _build(self) -> None:
         self._stale = False
-        self._nodes = build_nodes(self._run, self._traffic, self._ports)
-        use_traffic = self._traffic is not None and bool(self._traffic.steps)
-        self.source = "traffic" if use_traffic else ("last run" if self._run else "")
-        self.setToolTip(f"Counts from {self.source}" if self.source else "")
+        chosen = self._selected()
+        run, traffic = self._run, self._traffic
+        if chosen is not None and len(self._journeys) > 1:
+            # Several companies: this journey's chain, its own stream's counts, and the last
+            # run's only if it was this journey's.
+            traffic = chosen.traffic
+            run = run if getattr(run, "journey_id", None) == chosen.id else None
+        self._nodes = build_nodes(run, traffic, self._ports, chosen)
+        use_traffic = traffic is not None and bool(traffic.steps)
+        self.source = "traffic" if use_traffic else ("last run" if run else "")
+        who = f"{chosen.company} ({chosen.id}) · " if chosen is not None else ""
+        self.setToolTip(f"{who}counts from {self.source}" if self.source else who.rstrip(" ·"))
         self._fit_height()
         self.update()
 
@@ -136,6 +171,33 @@ class JourneyMap(QWidget):
         needed = rects[-1].bottom() + MARGIN if rects else NODE_H * MIN_SCALE + 2 * MARGIN
         if int(needed) != self.minimumHeight():
             self.setMinimumHeight(int(needed))
+
+    # -- a node's menu -------------------------------------------------------------------------
+    def node_at(self, pos: QPoint) -> MapNode | None:
+        for node, rect in zip(self.nodes, self.layout_rects(), strict=True):
+            if rect.contains(QPointF(pos)):
+                return node
+        return None
+
+    def build_menu(self, node: MapNode) -> QMenu:
+        """A node's menu (built fresh each time; also used by tests)."""
+        menu = QMenu(self)
+        restart = menu.addAction(f"Restart {node.service_name}")
+        restart.setObjectName("restartNodeAction")
+        restart.setEnabled(node.key is not None and node.state in ("allocated", "stale"))
+        if node.key is not None:
+            key = node.key
+            restart.triggered.connect(lambda: self.restartRequested.emit(key))
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        node = self.node_at(event.pos())
+        if node is None:
+            return
+        if self.menu is not None:
+            self.menu.deleteLater()
+        self.menu = self.build_menu(node)
+        self.menu.popup(event.globalPos())  # popup(), not exec(): no nested event loop
 
     # -- painting ------------------------------------------------------------------------------
     def layout_rects(self) -> list[QRectF]:
@@ -239,7 +301,7 @@ class JourneyMap(QWidget):
 def node_lines(node: MapNode) -> list[str]:
     """The node's text, top to bottom: step, service, port and state, counts, rate and p50."""
     port = f":{node.port}" if node.port else "no port"
-    state = "⚠ FAILING" if node.failing else node.state
+    state = f"⚠ {node.trouble}" if node.trouble else "⚠ FAILING" if node.failing else node.state
     p50 = f"p50 {node.p50_ms:,.0f} ms" if node.p50_ms is not None else "p50 —"
     skipped = f"   – {node.not_reached:,}" if node.not_reached else ""
     return [
@@ -251,10 +313,13 @@ def node_lines(node: MapNode) -> list[str]:
     ]
 
 
-def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> list[MapNode]:
-    """The chain of the last run (or of traffic), with counts from traffic when it has any."""
-    chain = _chain(run, traffic)
-    company = getattr(run, "company", "") if run is not None else ""
+def build_nodes(
+    run: Any, traffic: TrafficStatus | None, ports: list[Any], journey: Any = None
+) -> list[MapNode]:
+    """The chain of `journey` (else of the last run, or of traffic), with counts from traffic
+    when it has any."""
+    chain = list(journey.steps) if journey is not None else _chain(run, traffic)
+    company = journey.company if journey is not None else getattr(run, "company", "") or ""
     cells = {(c.service_name, c.company): c for c in ports if getattr(c, "service_name", None)}
     by_service = {c.service_name: c for c in ports if getattr(c, "service_name", None)}
     counts = _traffic_counts(traffic) or _run_counts(run)
@@ -273,6 +338,8 @@ def build_nodes(run: Any, traffic: TrafficStatus | None, ports: list[Any]) -> li
                 failed=failed,
                 not_reached=not_reached,
                 p50_ms=p50,
+                trouble=getattr(cell, "trouble", "") if cell is not None else "",
+                key=getattr(cell, "key", None) if cell is not None else None,
             )
         )
     return nodes
@@ -291,18 +358,11 @@ Counts = dict[str, tuple[int, int, int, float | None]]  # ok, failed here, not r
 
 
 def _traffic_counts(traffic: TrafficStatus | None) -> Counts:
-    """Traffic counts a step after a failed one (never called: each hop calls the next,
-    docs/architecture.md, "The step service") as failed too; what a step adds to the failures
-    of the step before it failed *there*."""
+    """Traffic counts each step's own failures, and apart from them the journeys that never
+    reached it (an earlier step failed: each hop calls the next, docs/architecture.md)."""
     if traffic is None:
         return {}
-    out: Counts = {}
-    upstream = 0
-    for s in traffic.steps:
-        not_reached = min(upstream, s.failed)
-        out[s.step_name] = (s.ok, s.failed - not_reached, not_reached, s.p50_ms)
-        upstream = s.failed
-    return out
+    return {s.step_name: (s.ok, s.failed, s.not_reached, s.p50_ms) for s in traffic.steps}
 
 
 def _run_counts(run: Any) -> Counts:

@@ -120,6 +120,16 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
     return SWATCHES.get(state, SWATCHES["free"])
 
 
+# A company's tag on the grid: a band along the bottom of its cells, and its chip in the company
+# legend. Hues apart from every state's fill (no green, blue, orange, red or grey), in the
+# order companies appear; the same in both schemes (each is a band, never a text's ground).
+COMPANY_TAGS = ("#9c36b5", "#0c8599", "#e64980", "#f08c00", "#5f3dc4", "#66a80f", "#ae3ec9")
+
+
+def company_tag(index: int) -> str:
+    return COMPANY_TAGS[index % len(COMPANY_TAGS)]
+
+
 def plural(n: int, noun: str) -> str:
     """'1 stale allocation', '2 stale allocations'."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import PortInfo, PortState
-from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, Swatch, swatch_for
+from app.ui.widgets.palette import LEGEND_ORDER, SWATCHES, Swatch, company_tag, swatch_for
 
 COLUMNS = 8
 CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
@@ -102,6 +102,8 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
     """The facts about one port, as label/value rows (tooltip and "copy details")."""
     state = info.state.value + (" (essential)" if info.essential else "")
     rows = [("Port", str(info.port)), ("State", state)]
+    if info.trouble:
+        rows.append(("Problem", info.trouble))
     if info.service_name or info.key:
         rows.append(("Service", info.service_name or info.key or ""))
     if info.company:
@@ -120,6 +122,12 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
         if extra.get("uss_mb") is not None:
             mem += f", {extra['uss_mb']:.1f} MiB USS"
         rows.append(("Memory", mem))
+    if info.reserved_for:
+        rows.append(("Reserved for", info.reserved_for))
+    if info.grown:
+        rows.append(("Pool", "a block the pool grew into (given back once unused for a minute)"))
+    if info.journey_id:
+        rows.append(("Journey", info.journey_id))
     if info.state is PortState.FOREIGN:
         rows.append(("Note", "not ours: skipped by allocation, never stopped"))
     elif info.state is PortState.STALE:
@@ -137,6 +145,9 @@ class CellLook:
     height: int
     dpr: float
     font: str  # QFont.toString(): family, size, weight…
+    tag: str = ""  # the company's tag colour (its service, or its reserved port)
+    reserved: bool = False  # a port reserved for that company, free now
+    grown: bool = False  # a port of a block the pool grew into
 
 
 class PixmapCache:
@@ -211,8 +222,29 @@ def render_cell(look: CellLook) -> QPixmap:
             lambda t, w: metrics.elidedText(t, Qt.TextElideMode.ElideRight, w),
         )
         p.drawText(below, top_left, "\n".join(lines))
+    _paint_marks(p, rect, look)
     p.end()
     return pixmap
+
+
+def _paint_marks(p: QPainter, rect: QRectF, look: CellLook) -> None:
+    """The company's band along the bottom (a reserved free port: a dashed frame in its
+    colour too) and a small "+" in the corner of a grown port: marks besides the state's
+    colour, never over the text."""
+    if look.tag:
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(look.tag))
+        band = QRectF(rect.left() + 3, rect.bottom() - 6, rect.width() - 6, 4)
+        p.drawRoundedRect(band, 2, 2)
+    if look.tag and look.reserved:
+        pen = QPen(QColor(look.tag), 2.0, Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(rect.adjusted(2, 2, -2, -2), 5, 5)
+    if look.grown:
+        p.setPen(QColor(look.swatch.text))
+        corner = QRectF(rect.right() - 14, rect.bottom() - 18, 12, 12)
+        p.drawText(corner, Qt.AlignmentFlag.AlignCenter, "+")
 
 
 class PortCell(QWidget):
@@ -220,11 +252,13 @@ class PortCell(QWidget):
 
     stateChanged = Signal(str)
     stopRequested = Signal(str)  # service key
+    restartRequested = Signal(str)  # service key
     healthRequested = Signal(int)  # port
 
     def __init__(self, info: PortInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._info = info
+        self.tag = ""  # the company's tag colour, set by the grid
         self._detail_provider: DetailProvider | None = None
         self.menu: QMenu | None = None
         self.setObjectName(f"portCell{info.port}")
@@ -255,13 +289,15 @@ class PortCell(QWidget):
     def info(self) -> PortInfo:
         return self._info
 
-    def set_info(self, info: PortInfo) -> None:
-        if info == self._info:
+    def set_info(self, info: PortInfo, tag: str = "") -> None:
+        if info == self._info and tag == self.tag:
             return
-        changed = (info.state, info.key, info.essential) != (
+        self.tag = tag
+        changed = (info.state, info.key, info.essential, info.trouble) != (
             self._info.state,
             self._info.key,
             self._info.essential,
+            self._info.trouble,
         )
         self._info = info
         self.setAccessibleName(f"port {info.port}: {info.state.value} {info.key or ''}".strip())
@@ -304,6 +340,8 @@ class PortCell(QWidget):
         """Everything the cell's pixels depend on."""
         info = self._info
         state_text = "essential" if info.essential and info.state is PortState.ALLOCATED else ""
+        if info.trouble:  # the cell says what went wrong, in its first word
+            state_text = info.trouble.split(" (")[0]
         label = short_name(info.service_name) or (info.key or "")
         if not label and info.state is PortState.FOREIGN:
             label = info.process_name or "foreign"
@@ -316,6 +354,9 @@ class PortCell(QWidget):
             height=self.height(),
             dpr=self.devicePixelRatioF(),
             font=self.font().toString(),
+            tag=self.tag,
+            reserved=bool(info.reserved_for) and not info.key,
+            grown=info.grown,
         )
 
     # -- tooltip and context menu ---------------------------------------------------------------
@@ -340,9 +381,13 @@ class PortCell(QWidget):
         stop = menu.addAction("Stop this service")
         stop.setObjectName("stopServiceAction")
         stop.setEnabled(ours and info.service_name is not None)
+        restart = menu.addAction("Restart this service")
+        restart.setObjectName("restartServiceAction")
+        restart.setEnabled(info.state in (PortState.ALLOCATED, PortState.STALE) and ours)
         if info.key:
             key = info.key
             stop.triggered.connect(lambda: self.stopRequested.emit(key))
+            restart.triggered.connect(lambda: self.restartRequested.emit(key))
         health = menu.addAction("Open its /health")
         health.setObjectName("openHealthAction")
         health.setEnabled(info.state is PortState.ALLOCATED)
@@ -468,10 +513,42 @@ class PortCounts(QLabel):
         self.setToolTip("Ports by state; the grid's legend says what each state means")
 
 
+class CompanyLegend(QWidget):
+    """The companies on the grid, each with its tag colour (reserved ports say so); hidden
+    while only one company, or none, has services."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("companyLegend")
+        self.label = QLabel()
+        self.label.setObjectName("companyLegendLabel")
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setWordWrap(True)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        self.companies: list[str] = []
+        self.hide()
+
+    def set_companies(self, companies: list[tuple[str, str, bool]]) -> None:
+        names = [c for c, _, _ in companies]
+        if names == self.companies and self.isVisible() == bool(companies):
+            return
+        self.companies = names
+        parts = [
+            f"<span style='color:{colour}'>■</span> {_html(name)}"
+            + (" (reserved ports)" if reserved else "")
+            for name, colour, reserved in companies
+        ]
+        self.label.setText("Companies: " + "&nbsp;&nbsp;".join(parts))
+        self.setVisible(bool(companies))
+
+
 class PortGrid(QWidget):
     """The pool, `COLUMNS` cells a row (8×5 for 40 ports; more rows for larger pools)."""
 
     stopServiceRequested = Signal(str)
+    restartServiceRequested = Signal(str)
     openHealthRequested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -505,6 +582,9 @@ class PortGrid(QWidget):
         outer.addWidget(scroll, 1)
         self.legend = Legend()
         outer.addWidget(self.legend)
+        self.companyLegend = CompanyLegend()
+        outer.addWidget(self.companyLegend)
+        self._companies: dict[str, str] = {}  # company -> its tag colour, in order of arrival
 
     def preferred_height(self, ports: int) -> int:
         """Title, rows of full-height cells (at most MAX_VISIBLE_ROWS; more scroll) and legend."""
@@ -522,8 +602,33 @@ class PortGrid(QWidget):
     def set_ports(self, ports: Sequence[PortInfo]) -> None:
         if [p.port for p in ports] != list(self._cells):
             self._rebuild([p.port for p in ports], ports)
+        present = self._tag_companies(ports)
         for info in ports:
-            self._cells[info.port].set_info(info)
+            company = info.company if info.key and not info.essential else info.reserved_for
+            tag = self._companies.get(company or "", "") if company in present else ""
+            self._cells[info.port].set_info(info, tag)
+        reserved = {p.reserved_for for p in ports if p.reserved_for}
+        self.companyLegend.set_companies(
+            [(c, self._companies[c], c in reserved) for c in self._companies if c in present]
+        )
+
+    def _tag_companies(self, ports: Sequence[PortInfo]) -> set[str]:
+        """The companies on the grid now (customer services and reservations); each keeps
+        its colour for the session."""
+        present: set[str] = set()
+        for info in ports:
+            for company in (
+                info.company if info.key and not info.essential else None,
+                info.reserved_for,
+            ):
+                if company:
+                    present.add(company)
+                    if company not in self._companies:
+                        self._companies[company] = company_tag(len(self._companies))
+        return present
+
+    def company_tags(self) -> dict[str, str]:
+        return dict(self._companies)
 
     def _rebuild(self, port_numbers: list[int], ports: Sequence[PortInfo]) -> None:
         for cell in self._cells.values():
@@ -534,6 +639,7 @@ class PortGrid(QWidget):
             cell = PortCell(info, self._cells_box)
             cell.set_detail_provider(self._detail_provider)
             cell.stopRequested.connect(self.stopServiceRequested)
+            cell.restartRequested.connect(self.restartServiceRequested)
             cell.healthRequested.connect(self.openHealthRequested)
             self._layout.addWidget(cell, index // COLUMNS, index % COLUMNS)
             self._cells[info.port] = cell

@@ -310,7 +310,7 @@ class TrafficControl(QWidget):
             # Started elsewhere (the API, the CLI) or changed: the box shows the rate in force.
             self.rateSpin.setValue(status.rate)
         if status.running or status.sent:
-            state = "paused (switching services)" if status.paused else ""
+            state = f"paused: {status.paused}" if status.paused else ""
             state = state or ("running" if status.running else "stopped")
             behind = " · behind: the machine cannot carry this rate" if status.behind else ""
             self.countsLabel.setText(
@@ -320,6 +320,7 @@ class TrafficControl(QWidget):
                     f"sent {status.sent:,}",
                     f"completed {status.completed:,}",
                     f"failed {status.failed:,}",
+                    f"cancelled {status.cancelled:,}",
                     f"in flight {status.in_flight:,}",
                     f"p95 {status.p95_ms:,.0f} ms",
                 )
