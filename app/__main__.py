@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     traffic = command("traffic", "continuous traffic through a running panel's journey")
     traffic.add_argument("action", choices=["start", "stop", "status"])
     traffic.add_argument("--rate", type=float, default=None, help="journeys per second (start)")
+    traffic.add_argument(
+        "--journey", default=None, help="a resident journey's id (default: the newest; stop: all)"
+    )
+    journeys = command("journeys", "the journeys a running panel runs side by side")
+    journeys.add_argument("action", nargs="?", choices=["list", "stop"], default="list")
+    journeys.add_argument("id", nargs="?", help="stop: the journey's id (see `journeys`)")
     _incident_parser(command("incident", "incidents in a running panel's services"))
     scenario = command("scenario", "scenarios of incidents in a running panel")
     scenario.add_argument("action", choices=["run", "stop", "status"])
@@ -117,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         if ns.action == "start" and ns.rate is None:
             print("error: traffic start needs --rate (journeys per second)", file=sys.stderr)
             return 2
-        return cli.cmd_traffic(settings, ns.action, ns.rate)
+        return cli.cmd_traffic(settings, ns.action, ns.rate, ns.journey)
+    if ns.command == "journeys":
+        if ns.action == "stop" and not ns.id:
+            print("error: journeys stop needs the journey's id (see `journeys`)", file=sys.stderr)
+            return 2
+        return cli.cmd_journeys(settings, ns.id if ns.action == "stop" else None)
     if ns.command == "incident":
         return cli.cmd_incident(settings, ns)
     if ns.command == "scenario":

@@ -428,22 +428,64 @@ def format_traffic(status: dict[str, Any]) -> str:
 
 
 def cmd_traffic(
-    settings: Settings, action: str, rate: float | None, out: TextIO = sys.stdout
+    settings: Settings,
+    action: str,
+    rate: float | None,
+    journey: str | None = None,
+    out: TextIO = sys.stdout,
 ) -> int:
-    """start | stop | status, through the running panel's control API (traffic lives there)."""
+    """start | stop | status, through the running panel's control API (traffic lives there);
+    `journey` names one resident journey's stream (start: default the newest; stop: all)."""
     if (refused := _no_panel(settings)) is not None:
         return refused
+    which = {"journey": journey} if journey else {}
     if action == "start":
-        body = _api_call(settings, "POST", "/api/traffic/start", body={"rate": rate}, errors=True)
+        start = {"rate": rate, **which}
+        body = _api_call(settings, "POST", "/api/traffic/start", body=start, errors=True)
     elif action == "stop":
         bound = _stop_bound(settings) + API_SLACK_S
-        body = _api_call(settings, "POST", "/api/traffic/stop", timeout=bound, errors=True)
+        body = _api_call(
+            settings, "POST", "/api/traffic/stop", body=which, timeout=bound, errors=True
+        )
     else:
         body = _api_call(settings, "GET", "/api/traffic/status", errors=True)
     if (failed := _failed_answer(settings, body)) is not None:
         return failed
     assert body is not None
     print(format_traffic(body), file=out)
+    return 0
+
+
+def format_journeys(journeys: Sequence[dict[str, Any]]) -> str:
+    """One row per resident journey: id, company, services and ports, traffic."""
+    if not journeys:
+        return "no journey runs"
+    rows = [("ID", "COMPANY", "SERVICES", "PORTS", "TRAFFIC")]
+    for j in journeys:
+        traffic = j.get("traffic") or {}
+        rate = f"{traffic['rate']:g}/s" if traffic.get("running") else "-"
+        ports = ",".join(str(s["port"]) for s in j["services"] if s.get("port"))
+        rows.append((j["id"], j["companyName"], str(len(j["services"])), ports or "-", rate))
+    return table(rows)
+
+
+def cmd_journeys(settings: Settings, stop: str | None = None, out: TextIO = sys.stdout) -> int:
+    """List the resident journeys, or stop one (`stop` its id), through the running panel."""
+    if (refused := _no_panel(settings)) is not None:
+        return refused
+    if stop is None:
+        body = _api_call(settings, "GET", "/api/journeys", errors=True)
+    else:
+        path = f"/api/journeys/{urllib.parse.quote(stop, safe='')}/stop"
+        bound = _stop_bound(settings) + API_SLACK_S
+        body = _api_call(settings, "POST", path, body={}, timeout=bound, errors=True)
+    if (failed := _failed_answer(settings, body)) is not None:
+        return failed
+    assert body is not None
+    if stop is None:
+        print(format_journeys(body["journeys"]), file=out)
+    else:
+        print(f"stopped journey {stop}: {services(body['stopped'])}", file=out)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -10,17 +11,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from app.api.server import ApiServer
 from app.core import probe
 from app.core.launcher import LaunchRequest
-from app.core.orchestrator import Core
+from app.core.orchestrator import Core, open_core
 from app.core.settings import Settings
 from app.service.protocol import SECRET_BYTES
 
@@ -167,6 +172,30 @@ class ServeProcess:
         out = (bytes(self._buffer) + raw).decode(errors="replace")
         assert self.proc.returncode == 0, out
         return "".join(self.output) + out
+
+
+@contextmanager
+def api_in_thread(settings: Settings) -> Iterator[tuple[str, Core, asyncio.AbstractEventLoop]]:
+    """The real core and API on their own loop in a thread, so hypothesis can stay synchronous."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def on_loop(coro: Any, timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    stack = AsyncExitStack()
+    core: Core = on_loop(stack.enter_async_context(open_core(settings)))
+    server = ApiServer(core, "127.0.0.1", settings.api_port)
+    try:
+        on_loop(server.start())
+        yield server.url, core, loop
+    finally:
+        on_loop(server.stop())
+        on_loop(stack.aclose())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def launch_request(service: str, company: str, port: int, token: str = "t") -> LaunchRequest:

@@ -24,10 +24,20 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from app.api.routes import CORE, _body, run_status
-from app.api.security import Handler
-from app.core.errors import ValidationError
-from app.core.journeys import Journey
+from app.api.common import CORE, Handler, json_response, read_body, run_status, whole
+from app.api.schemas import (
+    FREE_TEXT,
+    JOURNEY_FIELDS,
+    NAMES,
+    NO_BODY,
+    SEED,
+    STEP_FIELDS,
+    json_content,
+    ref,
+)
+from app.core.errors import Problem, ValidationError
+from app.core.journeys import Journey, check_values, parse_journey, unusable
+from app.core.limits import MAX_CUSTOMERS, MAX_THINK_TIME_MS
 from app.core.model import Mode, PortState
 from app.core.orchestrator import Core
 from app.core.runs import RunRequest, RunResult
@@ -37,10 +47,12 @@ from app.core.simulation import CustomerResult
 # queue for the run lock this long before they get our 409.
 QUEUE_WAIT_S = 30.0
 DEFAULTS = {"companyName": "DefaultCompany", "domain": "default.com", "industryType": "general"}
+JOURNEY_KEYS = ("journey", "aiJourney")  # where that system's clients put the journey
+ECHOED = ("additionalFields", "customerProfile")  # per-call fields answered back as sent
 STEP_NAME_KEYS = ("stepName", "name", "step", "title")  # where that system found a step's name
 STEP_STATUS = {"ok": "completed", "failed": "failed", "skipped": "skipped"}
 SAMPLE_SIZE = 5  # batch-chained answers a few customers as a sample, as that system did
-STARTED = web.AppKey("compat_started", float)
+STARTED = web.AppKey("compat_started", float)  # set where the routes are registered
 ShapeFn = Callable[[RunRequest, RunResult, dict[str, Any]], dict[str, Any]]
 
 
@@ -64,18 +76,25 @@ def derive_service_name(step_name: str) -> str:
 def _text_or_none(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{key} must be text, got {type(value).__name__}")
+        raise ValidationError(Problem(key, f"{key} must be text, got {type(value).__name__}"))
+    if value is not None and (bad := unusable(value)):
+        raise ValidationError(
+            Problem(key, f"{key} contains a character that cannot be used ({bad})")
+        )
     return value
+
+
+def _given(*sources: dict[str, Any], key: str) -> Any:
+    """The first value given for `key` (absent and null are not given), else None."""
+    return next((src[key] for src in sources if src.get(key) is not None), None)
 
 
 def _source(body: dict[str, Any]) -> dict[str, Any]:
     """The journey object: `journey`, else `aiJourney`, else the body itself (top level)."""
-    for key in ("journey", "aiJourney"):
-        if key in body:
-            if not isinstance(body[key], dict):
-                raise ValidationError(f"{key} must be an object with steps")
-            return dict(body[key])
-    return body
+    for key in JOURNEY_KEYS:
+        if key in body and not isinstance(body[key], dict):
+            raise ValidationError(Problem(key, f"{key} must be an object with steps"))
+    return next((dict(body[key]) for key in JOURNEY_KEYS if key in body), body)
 
 
 def _step(raw: Any) -> Any:
@@ -99,34 +118,83 @@ def _step(raw: Any) -> Any:
     return step
 
 
+def _journey_from(src: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The journey fields of `src` in our shape: each from `src`, else from the top level of
+    the body, else that system's default (absent or null fields only: a wrongly typed or empty
+    one is validated like ours, naming the field; `"companyName": 5` is no DefaultCompany)."""
+    out: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        given = _given(src, body, key=key)
+        out[key] = default if given is None else given
+    for key in ("errorRate", "errorType"):
+        if (given := _given(src, body, key=key)) is not None:
+            out[key] = given
+    steps = _given(src, body, key="steps")
+    out["steps"] = [_step(s) for s in steps] if isinstance(steps, list) else steps
+    return out
+
+
 def map_journey(body: dict[str, Any]) -> dict[str, Any]:
     """That system's journey fields onto ours, with its defaults. Only journey fields go in:
     per-call fields (journeyId, customerProfile, ...) would make every call a new journey."""
-    src = _source(body)
-    out: dict[str, Any] = {
-        key: src.get(key) or body.get(key) or default for key, default in DEFAULTS.items()
-    }
-    out.update({k: src[k] for k in ("errorRate", "errorType") if k in src})
-    steps = src.get("steps", body.get("steps"))
-    out["steps"] = [_step(s) for s in steps] if isinstance(steps, list) else steps
-    enabled = body.get("errorSimulationEnabled", src.get("errorSimulationEnabled", True))
-    if not isinstance(enabled, bool):
-        raise ValidationError("errorSimulationEnabled must be true or false")
-    if not enabled and isinstance(out["steps"], list):
+    out = _journey_from(_source(body), body)
+    enabled = _given(body, _source(body), key="errorSimulationEnabled")
+    if not (enabled is None or enabled) and isinstance(out["steps"], list):
         out["errorRate"] = 0
         out["steps"] = [s | {"errorRate": 0} if isinstance(s, dict) else s for s in out["steps"]]
     return out
 
 
+def _unused_problems(core: Core, body: dict[str, Any]) -> list[Problem]:
+    """A journey given in more than one place (`journey`, `aiJourney`, the top level) runs the
+    first; the others are validated all the same, and so is an error rate that
+    `errorSimulationEnabled: false` zeroes: whatever a request holds is valid, or the request
+    is refused, naming the field (`aiJourney.steps[0].stepName`)."""
+    used = _source(body)
+    used_key = next((key for key in JOURNEY_KEYS if key in body), None)
+    places = [(f"{key}.", body[key]) for key in JOURNEY_KEYS if key in body]
+    places.append(("", body))
+    problems: list[Problem] = []
+    zeroed = _given(body, used, key="errorSimulationEnabled") is False
+    for prefix, src in places:
+        if prefix == (f"{used_key}." if used_key else ""):
+            if not zeroed:
+                continue  # the one that runs: the core validates it
+            prefix = ""  # its error rates are zeroed to run: still, what was sent is checked
+        candidate = _journey_from(src, body)
+        if candidate["steps"] is None:  # the top level without steps: its own fields only
+            candidate["steps"] = _journey_from(used, body)["steps"]
+        try:
+            parse_journey(candidate, len(core.settings.ports))
+        except ValidationError as exc:
+            problems += [Problem(prefix + p.field, p.message) for p in exc.problems]
+    for prefix, src in places:
+        for key in ("errorSimulationEnabled", *ECHOED):
+            value = src.get(key) if isinstance(src, dict) else None
+            if key == "errorSimulationEnabled" and value is not None:
+                if not isinstance(value, bool):
+                    problems.append(Problem(prefix + key, f"{key} must be true or false"))
+            elif key != "errorSimulationEnabled":
+                problems += check_values(value, prefix + key)  # answered back verbatim
+    return problems
+
+
 def _make_request(core: Core, body: dict[str, Any], mode: Mode, customers: int) -> RunRequest:
-    """Validated before anything runs: a bad body stops nothing."""
+    """Validated before anything runs: a bad body stops nothing. Numbers are read as on our
+    routes (3.0 is 3); a default stands in for an absent (or null) field only."""
     for key in ("journeyId", "customerName"):
         _text_or_none(body, key)
+    if problems := _unused_problems(core, body):
+        raise ValidationError(problems)
+    given = _given(body, key="customers")
+    think = _given(body, key="thinkTimeMs")
+    # That system's default (10 for batch-chained) within this server's limit.
+    default = min(customers, core.settings.max_customers)
     params = {
-        "customers": body.get("customers", customers) if mode is not Mode.SINGLE else 1,
+        "customers": 1 if mode is Mode.SINGLE else whole(default if given is None else given),
         "mode": mode,
-        "think_time_ms": body.get("thinkTimeMs", 100 if mode is Mode.BATCH_CHAINED else 0),
-        "seed": body.get("seed"),
+        "think_time_ms": (100 if mode is Mode.BATCH_CHAINED else 0) if think is None else think,
+        "seed": whole(body.get("seed")),
     }
     return core.make_request(map_journey(body), **params)
 
@@ -234,7 +302,7 @@ async def compat_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return response
     if not isinstance(body, dict) or "success" in body:
         return response
-    shaped = web.json_response({"success": False, **body}, status=response.status)
+    shaped = json_response({"success": False, **body}, status=response.status)
     for name in (hdrs.ALLOW, hdrs.WWW_AUTHENTICATE):  # the 405 and 401 headers stay
         if name in response.headers:
             shaped.headers[name] = response.headers[name]
@@ -244,12 +312,12 @@ async def compat_errors(request: web.Request, handler: Handler) -> web.StreamRes
 def run_alias(mode: Mode, customers: int, shape: ShapeFn) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         core = request.app[CORE]
-        body = await _body(request)
+        body = await read_body(request)
         req = _make_request(core, body, mode, customers)
         result = await core.run_journey(
             req, wait_s=QUEUE_WAIT_S, reuse_running=True, still_wanted=lambda: _connected(request)
         )
-        return web.json_response(shape(req, result, body), status=run_status(result))
+        return json_response(shape(req, result, body), status=run_status(result))
 
     return handler
 
@@ -262,12 +330,12 @@ def _connected(request: web.Request) -> bool:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "healthy", "timestamp": now_iso(), "services": "running"})
+    return json_response({"status": "healthy", "timestamp": now_iso(), "services": "running"})
 
 
 async def admin_services(request: web.Request) -> web.Response:
     services = [{"service": s.key, "pid": s.pid} for s in request.app[CORE].services()]
-    return web.json_response({"ok": True, "services": services})
+    return json_response({"ok": True, "services": services})
 
 
 async def admin_services_status(request: web.Request) -> web.Response:
@@ -303,7 +371,7 @@ async def admin_services_status(request: web.Request) -> web.Response:
         }
         for s in core.services()
     ]
-    return web.json_response(
+    return json_response(
         {
             "ok": True,
             "timestamp": now_iso(now),
@@ -335,7 +403,7 @@ async def admin_ports(request: web.Request) -> web.Response:
         {"service": s.key, "port": s.port, "pid": s.pid, "status": s.state.value}
         for s in core.services()
     ]
-    return web.json_response(
+    return json_response(
         {
             "ok": True,
             "timestamp": now_iso(),
@@ -349,7 +417,7 @@ async def admin_ports_cleanup(request: web.Request) -> web.Response:
     core = request.app[CORE]
     counts = await core.cleanup(wait_s=QUEUE_WAIT_S)
     cleaned = counts["staleCleaned"] + counts["orphansReaped"]
-    return web.json_response(
+    return json_response(
         {
             "ok": True,
             "message": f"cleaned {cleaned} stale allocation(s) and orphan(s)",
@@ -363,13 +431,13 @@ async def admin_ports_cleanup(request: web.Request) -> web.Response:
 async def admin_reset_ports(request: web.Request) -> web.Response:
     report = await request.app[CORE].stop_all()  # what Stop All does, ours only
     message = f"stopped {report.count} service(s); every port of ours released"
-    return web.json_response({"ok": True, "message": message, "stopped": report.count})
+    return json_response({"ok": True, "message": message, "stopped": report.count})
 
 
 async def admin_new_customer_journey(request: web.Request) -> web.Response:
     report = await request.app[CORE].stop_customer_services(wait_s=QUEUE_WAIT_S)
     message = f"stopped {report.count} customer journey service(s); essential services kept"
-    return web.json_response({"ok": True, "message": message, "stopped": report.count})
+    return json_response({"ok": True, "message": message, "stopped": report.count})
 
 
 async def index(request: web.Request) -> web.Response:
@@ -437,14 +505,6 @@ OUR_ROUTE = {
 }
 
 
-def add_compat_routes(app: web.Application) -> None:
-    """Register the aliases on `app` itself (not a sub-app): its middlewares apply to them."""
-    app[STARTED] = time.time()
-    app.middlewares.insert(0, compat_errors)
-    for method, path, handler in COMPAT_ROUTES:
-        app.router.add_route(method, path, handler)
-
-
 # -- OpenAPI --------------------------------------------------------------------------------
 ERROR_SCHEMA = {
     "type": "object",
@@ -452,51 +512,123 @@ ERROR_SCHEMA = {
     "properties": {"success": {"const": False}, "error": {"type": "string"}},
 }
 OBJECT = {"type": "object"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 ERRORS = {
-    "400": _json(ERROR_SCHEMA, "bad input; nothing was stopped"),
-    "409": _json(ERROR_SCHEMA, f"still busy after queueing {QUEUE_WAIT_S:g} s"),
-    "413": _json(ERROR_SCHEMA, "request body too large"),
-    "503": _json(ERROR_SCHEMA, "the port pool cannot fit the journey now"),
-    "507": _json(ERROR_SCHEMA, "the state database cannot be written (disk full?)"),
+    "400": json_content(ERROR_SCHEMA, "bad input; nothing was stopped"),
+    "409": json_content(ERROR_SCHEMA, f"still busy after queueing {QUEUE_WAIT_S:g} s"),
+    "413": json_content(ERROR_SCHEMA, "request body too large"),
+    "503": json_content(ERROR_SCHEMA, "the port pool cannot fit the journey now"),
+    "507": json_content(ERROR_SCHEMA, "the state database cannot be written (disk full?)"),
 }
-RUN_BODY = {
+COMPAT_STEP = {
     "type": "object",
-    "description": (
-        "The journey as `journey`, `aiJourney` or at top level (companyName, domain, "
-        "industryType, steps); defaults DefaultCompany, default.com, general. Steps may omit "
-        "serviceName (derived from the step name) and may share one. Also read: journeyId, "
-        "customerName, chained, thinkTimeMs, errorSimulationEnabled, additionalFields, "
-        "customerProfile, customers (multiple, batch), seed."
-    ),
+    "properties": STEP_FIELDS,
+    "propertyNames": NAMES,
+    "additionalProperties": ref("ExtraValue"),
+    # Without a serviceName one is derived from the step name, which then needs a letter.
+    "anyOf": [
+        {"required": ["stepName", "serviceName"]},
+        {"required": ["stepName"], "properties": {"stepName": {"pattern": "[A-Za-z]"}}},
+    ],
+    "description": "serviceName may be left out: derived from stepName as the editor does "
+    "('Add To Cart' -> AddToCartService). A step without stepName is named by its name, step "
+    "or title.",
+}
+COMPAT_STEPS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 40,
+    "items": ref("CompatStep"),
+    "description": "at most one step per port of the pool (maxItems is this pool's size)",
+}
+COMPAT_JOURNEY = {
+    "type": "object",
+    "properties": {
+        # null is absent here: that system's default (or the top level's value) stands in.
+        **{key: {"anyOf": [schema, {"type": "null"}]} for key, schema in JOURNEY_FIELDS.items()},
+        "steps": {"anyOf": [ref("CompatSteps"), {"type": "null"}]},
+        "errorSimulationEnabled": {"type": ["boolean", "null"]},
+        **{key: ref("ExtraValue") for key in ECHOED},
+    },
+    "description": f"defaults for absent fields: {', '.join(DEFAULTS.values())}",
 }
 
 
-def _operation(method: str, path: str) -> dict[str, Any]:
+_HAS_STEPS = {"required": ["steps"], "properties": {"steps": {"type": "array"}}}
+
+
+def _run_body(mode: Mode) -> dict[str, Any]:
+    """What an alias run reads: the journey as `journey`, `aiJourney` or at top level, and the
+    call's own fields."""
+    per_call: dict[str, Any] = {
+        "journeyId": FREE_TEXT,
+        "customerName": FREE_TEXT,
+        "thinkTimeMs": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_THINK_TIME_MS},
+        "seed": SEED,
+        "chained": {"description": "read and answered as true: ours always chains"},
+    }
+    if mode is not Mode.SINGLE:
+        per_call["customers"] = {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_CUSTOMERS,
+        }
+    return {
+        "type": "object",
+        "properties": {
+            **COMPAT_JOURNEY["properties"],  # type: ignore[dict-item]
+            "journey": ref("CompatJourney"),
+            "aiJourney": ref("CompatJourney"),
+            **per_call,
+        },
+        # Where the steps are: in the journey object used (`journey`, else `aiJourney`), or
+        # at top level.
+        "anyOf": [
+            {"required": ["journey"], "properties": {"journey": _HAS_STEPS}},
+            {
+                "required": ["aiJourney"],
+                "not": {"required": ["journey"]},
+                "properties": {"aiJourney": _HAS_STEPS},
+            },
+            _HAS_STEPS,
+        ],
+        "description": "That system's body: the journey as `journey`, `aiJourney` or at top "
+        "level; absent fields take that system's defaults, wrongly typed ones are refused.",
+    }
+
+
+def _operation(method: str, path: str, mode: Mode | None) -> dict[str, Any]:
     summary = f"compatibility alias of {OUR_ROUTE[path]}"
     if path == "/":
         responses = {"200": {"description": "a read-only HTML page", "content": {"text/html": {}}}}
     else:
-        responses = {"200": _json(OBJECT, summary), **ERRORS}
+        responses = {"200": json_content(OBJECT, summary), **ERRORS}
     op: dict[str, Any] = {"tags": ["compat"], "summary": summary, "responses": responses}
-    if path.startswith("/api/journey-simulation/"):
+    if mode is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": RUN_BODY}},
+            "content": {"application/json": {"schema": _run_body(mode)}},
         }
-        op["responses"]["500"] = _json(OBJECT, "the run failed after validation (success false)")
+        op["responses"]["500"] = json_content(
+            OBJECT, "the run failed after validation (success false)"
+        )
+    elif method == "POST":
+        op["requestBody"] = NO_BODY
     return {method.lower(): op}
 
 
-def add_compat_spec(spec: dict[str, Any]) -> None:
-    """Merge the aliases into the OpenAPI document under the `compat` tag."""
-    for method, path, _ in COMPAT_ROUTES:
-        spec["paths"].setdefault(path, {}).update(_operation(method, path))
-    spec.setdefault("tags", []).append(
-        {"name": "compat", "description": "the replaced Node.js system's routes, as aliases"}
-    )
+RUN_MODES = {
+    "/api/journey-simulation/simulate-journey": Mode.SINGLE,
+    "/api/journey-simulation/simulate-multiple-journeys": Mode.MULTIPLE,
+    "/api/journey-simulation/simulate-batch-chained": Mode.BATCH_CHAINED,
+}
+COMPAT_SPEC: dict[str, Any] = {
+    "paths": {
+        path: _operation(method, path, RUN_MODES.get(path)) for method, path, _ in COMPAT_ROUTES
+    },
+    "schemas": {
+        "CompatStep": COMPAT_STEP,
+        "CompatSteps": COMPAT_STEPS,
+        "CompatJourney": COMPAT_JOURNEY,
+    },
+    "tag": {"name": "compat", "description": "the replaced Node.js system's routes, as aliases"},
+}

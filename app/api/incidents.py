@@ -1,40 +1,23 @@
 """Control API routes for incidents and scenarios (docs/architecture.md, "Incidents and
 scenarios"), with their part of the OpenAPI document.
 
-Registered on the API's own application (`add_incident_routes`), so the guard in front of every
+Listed in the API's own route table (app/api/app.py), so the guard in front of every
 route applies to them as to every other: no cross-origin request, no foreign Host, JSON only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from app.api.routes import CORE, _body, error
-from app.core.errors import IncidentConflictError, IncidentControlError
+from app.api.common import CORE, Handler, json_response, read_body
+from app.api.schemas import NO_BODY
 from app.core.incident_model import EVERY_SERVICE
 from app.core.scenario_runner import RunState, StepState
-from app.core.scenarios import MAX_AT_S, MAX_SCENARIO_STEPS
+from app.core.scenarios import MAX_AT_S, MAX_SCENARIO_STEPS, packaged_names
 from app.service.errors import ErrorType
 from app.service.incident_kinds import DURATION, PARAMS, IncidentKind
-
-Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-def _mapped(handler: Handler) -> Handler:
-    """What only these routes raise, as its HTTP status (the rest: the API's own mapping)."""
-
-    async def mapped(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except IncidentConflictError as exc:
-            return error(409, str(exc))
-        except IncidentControlError as exc:  # the service did not take it: a bad gateway
-            return error(502, str(exc))
-
-    return mapped
 
 
 def incident_answer(incidents: list[Any]) -> dict[str, Any]:
@@ -44,53 +27,48 @@ def incident_answer(incidents: list[Any]) -> dict[str, Any]:
 
 
 async def incidents_start(request: web.Request) -> web.Response:
-    started = await request.app[CORE].incidents.start(await _body(request))
-    return web.json_response(incident_answer(started), status=201)
+    started = await request.app[CORE].incidents.start(await read_body(request))
+    return json_response(incident_answer(started), status=201)
 
 
 async def incidents_list(request: web.Request) -> web.Response:
     active = request.app[CORE].incidents.active()
-    return web.json_response({"count": len(active), "incidents": [i.to_json() for i in active]})
+    return json_response({"count": len(active), "incidents": [i.to_json() for i in active]})
 
 
 async def incidents_clear(request: web.Request) -> web.Response:
     cleared = await request.app[CORE].incidents.clear()
-    return web.json_response({"ok": True, "cleared": [i.to_json() for i in cleared]})
+    return json_response({"ok": True, "cleared": [i.to_json() for i in cleared]})
 
 
 async def incidents_end(request: web.Request) -> web.Response:
     ended = await request.app[CORE].incidents.end(request.match_info["incident_id"])
-    return web.json_response({"ok": True, "incident": ended.to_json()})
+    return json_response({"ok": True, "incident": ended.to_json()})
 
 
 async def scenarios_status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CORE].scenarios.status())
+    return json_response(request.app[CORE].scenarios.status())
 
 
 async def scenarios_run(request: web.Request) -> web.Response:
-    run = await request.app[CORE].scenarios.run(await _body(request))
-    return web.json_response({"ok": True, **run.to_json()}, status=201)
+    run = await request.app[CORE].scenarios.run(await read_body(request))
+    return json_response({"ok": True, **run.to_json()}, status=201)
 
 
 async def scenarios_stop(request: web.Request) -> web.Response:
     stopped = await request.app[CORE].scenarios.stop()
-    return web.json_response({"ok": True, "stopped": stopped.to_json() if stopped else None})
+    return json_response({"ok": True, "stopped": stopped.to_json() if stopped else None})
 
 
 INCIDENT_ROUTES: list[tuple[str, str, Handler]] = [
-    ("POST", "/api/incidents", _mapped(incidents_start)),
+    ("POST", "/api/incidents", incidents_start),
     ("GET", "/api/incidents", incidents_list),
     ("DELETE", "/api/incidents", incidents_clear),
     ("DELETE", "/api/incidents/{incident_id}", incidents_end),
     ("GET", "/api/scenarios", scenarios_status),
-    ("POST", "/api/scenarios/run", _mapped(scenarios_run)),
+    ("POST", "/api/scenarios/run", scenarios_run),
     ("POST", "/api/scenarios/stop", scenarios_stop),
 ]
-
-
-def add_incident_routes(app: web.Application) -> None:
-    for method, path, handler in INCIDENT_ROUTES:
-        app.router.add_route(method, path, handler)
 
 
 # -- OpenAPI ------------------------------------------------------------------------------------
@@ -132,12 +110,13 @@ def _incident_body(kind: IncidentKind) -> dict[str, Any]:
         "properties": {
             "service": {
                 "type": "string",
-                "minLength": 1,
+                "pattern": "\\S",
                 "description": "a service name one company runs, its key (Name-Company), "
                 f'or "{EVERY_SERVICE}" (every customer service of the journey)',
             },
             "journey": {
                 "type": "string",
+                "pattern": "\\S",
                 "description": "a resident journey's id: the journey whose service it is",
             },
             "kind": {"const": kind.value},
@@ -224,7 +203,9 @@ CONFLICT = _json(ERR, "one of its kind is in effect there, or the service is bro
 
 def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = None) -> Any:
     op: dict[str, Any] = {"summary": summary, "tags": ["incidents"], "responses": responses}
-    if body is not None:
+    if body is NO_BODY:
+        op["requestBody"] = NO_BODY
+    elif body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
@@ -247,7 +228,19 @@ INCIDENT_PATHS: dict[str, dict[str, Any]] = {
         ),
         "get": _op(
             "the incidents in effect",
-            {"200": _json({"type": "object", "properties": {"incidents": OBJ}}, "the list")},
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["count", "incidents"],
+                        "properties": {
+                            "count": {"type": "integer"},
+                            "incidents": {"type": "array", "items": OBJ},
+                        },
+                    },
+                    "the list",
+                )
+            },
         ),
         "delete": _op("end every incident now", {"200": _json(OBJ, "the incidents ended")}),
     },
@@ -278,8 +271,8 @@ INCIDENT_PATHS: dict[str, dict[str, Any]] = {
             "run a scenario (one at a time): each step's incident at its time",
             {
                 "201": _json(SCENARIO_RUN, "the run, with its timeline"),
-                "400": _json(ERR, "a bad scenario or step (named), a step's service not running"),
-                "409": _json(ERR, "a scenario runs already"),
+                "400": _json(ERR, "a bad scenario or step (named)"),
+                "409": _json(ERR, "a scenario runs already, or a step's service is not running"),
             },
             {
                 "oneOf": [
@@ -293,7 +286,7 @@ INCIDENT_PATHS: dict[str, dict[str, Any]] = {
                         "type": "object",
                         "required": ["name"],
                         "additionalProperties": False,
-                        "properties": {"name": {"type": "string"}},
+                        "properties": {"name": {"enum": packaged_names()}},
                     },
                 ]
             },
@@ -303,6 +296,7 @@ INCIDENT_PATHS: dict[str, dict[str, Any]] = {
         "post": _op(
             "stop the running scenario: no further step, its incidents end",
             {"200": _json(OBJ, "the run stopped (stopped: null when none ran)")},
+            NO_BODY,
         )
     },
 }

@@ -1,4 +1,5 @@
-"""OpenAPI description of the control API; a test keeps it in sync with the routes.
+"""OpenAPI description of the control API, ours and the compatibility aliases'; tests keep it
+in sync with the routes, and schemathesis finds it true of the server.
 
 `SPEC` is the template; `spec_for` fills in what depends on the server answering: its address,
 whether a bearer token is required, and the limits of its settings."""
@@ -8,34 +9,28 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from app.api.compat import add_compat_spec
+from aiohttp import web
+
+from app.api.common import CORE, json_response
+from app.api.compat import COMPAT_SPEC, RUN_MODES
 from app.api.incidents import add_incident_spec
-from app.api.security import Guard
-from app.core.journeys import DOMAIN, ERROR_TYPES
+from app.api.schemas import EXTRA_VALUE, JOURNEY, NO_BODY, SEED, STEP, json_content, ref
+from app.api.security import GUARD, Guard
 from app.core.limits import (
     MAX_CONCURRENCY,
     MAX_CUSTOMERS,
     MAX_CUSTOMERS_SHOWN,
-    MAX_LATENCY_MS,
-    MAX_TEXT,
     MAX_THINK_TIME_MS,
     MAX_TRAFFIC_RATE,
     MIN_TRAFFIC_RATE,
 )
-from app.core.model import Phase, PortState
+from app.core.model import CleanupStrategy, Phase, PortState, Reuse
+from app.core.runs import MAX_PRESERVED
 from app.core.settings import Settings
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+    return json_content(ref("Error"), description)
 
 
 # What the gate in front of every route answers, and what any operation may answer.
@@ -62,10 +57,11 @@ EVERY = {
 POSTED = {"415": _error("Content-Type is not application/json (required even with no body)")}
 BUSY = {"409": _error("a journey run is in progress")}
 RUN_BUSY = {
-    "409": _json(
-        {"oneOf": [_ref("RunResponse"), _ref("Error")]},
-        "a journey run is in progress (Error), or this run was cancelled by Stop All and rolled "
-        "back (RunResponse with cancelled: true)",
+    "409": json_content(
+        {"oneOf": [ref("RunResponse"), ref("Error")]},
+        "a journey run is in progress or the run's plan conflicts with the resident journeys "
+        "(Error), or this run was cancelled by Stop All and rolled back (RunResponse with "
+        "cancelled: true)",
     )
 }
 RUN_ERRORS = {
@@ -76,8 +72,8 @@ RUN_ERRORS = {
     "413": _error("request body too large"),
     "503": _error("the port pool cannot fit the journey now"),
     "507": _error("the state database cannot be written (disk full?); nothing was left running"),
-    "500": _json(
-        {"oneOf": [_ref("RunResponse"), _ref("Error")]},
+    "500": json_content(
+        {"oneOf": [ref("RunResponse"), ref("Error")]},
         "the run failed after validation (e.g. launch failure), or an unexpected error",
     ),
 }
@@ -85,9 +81,23 @@ RUN_ERRORS = {
 
 def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
     props = {
-        "journey": _ref("Journey"),
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**63},
+        "journey": ref("Journey"),
+        "seed": SEED,
         "concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
+        "cleanup": {
+            "enum": [*(c.value for c in CleanupStrategy), None],
+            "description": "which resident journeys this run replaces (default: the server's)",
+        },
+        "preserve": {
+            "type": ["array", "null"],
+            "maxItems": MAX_PRESERVED,
+            "items": {"type": "string", "maxLength": 120, "pattern": "\\S"},
+            "description": "companies whose journeys stay, whatever the cleanup strategy",
+        },
+        "reuse": {
+            "enum": [*(r.value for r in Reuse), None],
+            "description": "unchanged: a service whose step is unchanged keeps running",
+        },
         **extra,
     }
     return {
@@ -108,7 +118,7 @@ def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
                 },
             },
             "responses": {
-                "200": _json(_ref("RunResponse"), "the run's phases and results"),
+                "200": json_content(ref("RunResponse"), "the run's phases and results"),
                 **EVERY,
                 **POSTED,
                 **RUN_ERRORS,
@@ -120,70 +130,21 @@ def _run_op(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
 def _get(
     summary: str, schema: dict[str, Any], errors: dict[str, Any] | None = None, **extra: Any
 ) -> dict[str, Any]:
-    responses = {"200": _json(schema, summary), **EVERY, **(errors or {})}
+    responses = {"200": json_content(schema, summary), **EVERY, **(errors or {})}
     return {"get": {"summary": summary, "responses": responses, **extra}}
 
 
 def _post(summary: str, schema: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
-    responses = {"200": _json(schema, summary), **EVERY, **POSTED, **errors}
-    return {"post": {"summary": summary, "responses": responses}}
+    responses = {"200": json_content(schema, summary), **EVERY, **POSTED, **errors}
+    return {"post": {"summary": summary, "requestBody": NO_BODY, "responses": responses}}
 
 
 OBJ: dict[str, Any] = {"type": "object"}
-
-
-def _text(why: str) -> dict[str, Any]:
-    """A name: leading and trailing blanks are dropped, what remains must not be empty."""
-    return {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": MAX_TEXT,
-        "allOf": [
-            # Python's str.strip() also drops \x1c-\x1f and \x85, which ECMA's \s does not.
-            {"pattern": r"[^\s\x1c-\x1f\x85]"},
-            # Control characters (NUL above all) would end or garble a process argument.
-            {"pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$"},
-        ],
-        "description": f"{why}; at most {MAX_TEXT} characters",
-    }
-
-
-STEP = {
-    "type": "object",
-    "required": ["stepName", "serviceName"],
-    "properties": {
-        "stepName": _text("not only blanks"),
-        "serviceName": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"},
-        "latencyMs": {"type": "number", "minimum": 0, "maximum": MAX_LATENCY_MS},
-        "errorRate": {"type": "number", "minimum": 0, "maximum": 1},
-        "errorType": {"type": "string", "enum": list(ERROR_TYPES)},
-        "description": {"type": "string"},
-        "category": {"type": "string"},
-    },
-}
-JOURNEY = {
-    "type": "object",
-    "required": ["companyName", "domain", "industryType", "steps"],
-    "properties": {
-        "companyName": {
-            **_text("needs at least one ASCII letter or digit (it names the services)"),
-            "pattern": "[A-Za-z0-9]",
-        },
-        "domain": {
-            **_text("a domain name like acme.com"),
-            "pattern": DOMAIN.pattern,
-        },
-        "industryType": _text("not only blanks"),
-        "steps": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 40,
-            "items": _ref("Step"),
-            "description": "at most one step per port of the pool (maxItems is this pool's size)",
-        },
-        "errorRate": {"type": "number", "minimum": 0, "maximum": 1},
-        "errorType": {"type": "string", "enum": list(ERROR_TYPES)},
-    },
+JOURNEY_ID = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "a resident journey's id (GET /api/journeys); default: the newest",
 }
 RUN_RESPONSE = {
     "type": "object",
@@ -191,6 +152,7 @@ RUN_RESPONSE = {
     "properties": {
         "ok": {"type": "boolean"},
         "runId": {"type": "string"},
+        "journeyId": {"type": "string", "description": "the resident journey this run started"},
         "phases": {
             "type": "array",
             "items": {
@@ -286,7 +248,10 @@ TRAFFIC_STATUS = {
             "type": "integer",
             "description": "journeys not sent: the machine was behind or the in-flight bound hit",
         },
-        "journey": {"type": "string", "description": "the company traffic goes through"},
+        "journey": {
+            "type": ["string", "null"],
+            "description": "the journey traffic goes through (null: none)",
+        },
         "perStepSince": {
             "type": "number",
             "description": "when perStep began counting (the current journey's steps only)",
@@ -328,18 +293,73 @@ TRAFFIC_START = {
                                 "maximum": MAX_TRAFFIC_RATE,
                                 "description": "journeys per second",
                             },
-                            "seed": {"type": "integer", "minimum": 0, "maximum": 2**63},
+                            "seed": SEED,
+                            "journey": JOURNEY_ID,
                         },
+                        "additionalProperties": False,
                     }
                 }
             },
         },
         "responses": {
-            "200": _json(_ref("TrafficStatus"), "traffic runs"),
+            "200": json_content(ref("TrafficStatus"), "traffic runs"),
             "400": _error("bad rate or seed (not a number, out of range); nothing changed"),
-            "409": _error("no journey is running, or a journey run is in progress"),
+            "409": _error(
+                "no journey is running (or none with that id), or a journey run is in progress"
+            ),
         },
     }
+}
+TRAFFIC_STOP = {
+    "post": {
+        "summary": "stop traffic (one journey's, or all): no new journeys, in-flight ones "
+        "finish (bounded); the final counts",
+        "requestBody": {
+            "required": True,
+            "description": '`{}` or `{"journey": ID}`; application/json, body or not',
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"journey": JOURNEY_ID},
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": json_content(ref("TrafficStatus"), "the final counts"),
+            "400": _error("an unknown field or a journey that is not an id"),
+            "409": _error("no traffic runs through that journey"),
+        },
+    }
+}
+JOURNEY_PATH = [
+    {"name": "journey_id", "in": "path", "required": True, "schema": {"type": "string"}}
+]
+JOURNEYS = {
+    "type": "object",
+    "required": ["count", "journeys"],
+    "properties": {
+        "count": {"type": "integer"},
+        "journeys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "companyName", "steps", "services"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "companyName": {"type": "string"},
+                    "domain": {"type": "string"},
+                    "industryType": {"type": "string"},
+                    "steps": {"type": "array", "items": OBJ},
+                    "services": {"type": "array", "items": OBJ},
+                    "startedAt": {"type": ["number", "null"]},
+                    "traffic": {"oneOf": [ref("TrafficStatus"), {"type": "null"}]},
+                },
+            },
+        },
+    },
 }
 PORTS_STATUS = {
     "type": "object",
@@ -392,7 +412,7 @@ SPEC: dict[str, Any] = {
                 "thinkTimeMs": {"type": "number", "minimum": 0, "maximum": MAX_THINK_TIME_MS},
             },
         ),
-        "/api/ports/status": _get("every port of the pool with its state", _ref("PortsStatus")),
+        "/api/ports/status": _get("every port of the pool with its state", ref("PortsStatus")),
         "/api/ports/cleanup": _post("sweep stale allocations and our orphans now", OBJ, BUSY),
         "/api/services/status": _get("services the panel runs", OBJ),
         "/api/services/stop-all": _post(
@@ -440,14 +460,24 @@ SPEC: dict[str, Any] = {
         "/api/openapi.json": _get("this description", OBJ),
         "/api/export/status": _get("export per signal: sent, dropped, failed batches", OBJ),
         "/api/traffic/start": TRAFFIC_START,
-        "/api/traffic/stop": _post(
-            "stop traffic: no new journeys, in-flight ones finish (bounded); the final counts",
-            _ref("TrafficStatus"),
-            {},
+        "/api/traffic/stop": TRAFFIC_STOP,
+        "/api/journeys": _get(
+            "the resident journeys, oldest first, each with its traffic", JOURNEYS
         ),
+        "/api/journeys/{journey_id}/stop": {
+            "post": {
+                **_post(
+                    "stop one resident journey: its traffic, then its services (essential "
+                    "ones stay)",
+                    OBJ,
+                    {"404": _error("no running journey with that id"), **BUSY},
+                )["post"],
+                "parameters": JOURNEY_PATH,
+            }
+        },
         "/api/traffic/status": _get(
             "traffic counts since start; ?series=1 adds the per-second series",
-            _ref("TrafficStatus"),
+            ref("TrafficStatus"),
             parameters=[
                 {"name": "series", "in": "query", "schema": {"type": "integer", "enum": [0, 1]}}
             ],
@@ -465,6 +495,7 @@ SPEC: dict[str, Any] = {
         "schemas": {
             "Step": STEP,
             "Journey": JOURNEY,
+            "ExtraValue": EXTRA_VALUE,
             "RunResponse": RUN_RESPONSE,
             "PortsStatus": PORTS_STATUS,
             "TrafficStatus": TRAFFIC_STATUS,
@@ -493,9 +524,17 @@ SPEC: dict[str, Any] = {
 }
 
 
+def _with_compat(spec: dict[str, Any]) -> dict[str, Any]:
+    """The aliases under the `compat` tag, their schemas beside ours."""
+    spec["paths"].update(copy.deepcopy(COMPAT_SPEC["paths"]))
+    spec["components"]["schemas"].update(copy.deepcopy(COMPAT_SPEC["schemas"]))
+    spec.setdefault("tags", []).append(dict(COMPAT_SPEC["tag"]))
+    return spec
+
+
 def _gated(spec: dict[str, Any]) -> dict[str, Any]:
     """Every operation can get what the gate in front of every route answers (the aliases
-    added by compat.py too): documented once here rather than by each."""
+    too): documented once here rather than by each."""
     for item in spec["paths"].values():
         for method, op in item.items():
             gate = {**EVERY, **(POSTED if method == "post" else {})}
@@ -503,9 +542,22 @@ def _gated(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-add_compat_spec(SPEC)
+def _with_head(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every GET answers HEAD too: the same statuses and headers, no body."""
+    for item in spec["paths"].values():
+        if "get" in item:
+            get = item["get"]
+            responses = {
+                code: {k: v for k, v in answer.items() if k != "content"}
+                for code, answer in get["responses"].items()
+            }
+            item["head"] = {**get, "summary": f"{get['summary']} (headers only)"}
+            item["head"]["responses"] = responses
+    return spec
+
+
 add_incident_spec(SPEC)
-_gated(SPEC)
+SPEC = _with_head(_gated(_with_compat(SPEC)))
 
 
 def spec_for(guard: Guard, settings: Settings) -> dict[str, Any]:
@@ -515,10 +567,19 @@ def spec_for(guard: Guard, settings: Settings) -> dict[str, Any]:
     host = f"[{host}]" if ":" in host else host
     spec["servers"] = [{"url": f"http://{host}:{guard.port}"}]
     spec["security"] = [{"bearer": []}] if guard.allow_remote else [{}]
-    spec["components"]["schemas"]["Journey"]["properties"]["steps"]["maxItems"] = len(
-        settings.ports
-    )
+    schemas = spec["components"]["schemas"]
+    schemas["Journey"]["properties"]["steps"]["maxItems"] = len(settings.ports)
+    schemas["CompatSteps"]["maxItems"] = len(settings.ports)
     for path in ("/api/journey/simulate-multiple", "/api/journey/simulate-batch-chained"):
         body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
         body["schema"]["properties"]["customers"]["maximum"] = settings.max_customers
+    for path in RUN_MODES:
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        if "customers" in body["schema"]["properties"]:
+            body["schema"]["properties"]["customers"]["maximum"] = settings.max_customers
     return spec
+
+
+async def document(request: web.Request) -> web.Response:
+    """GET /api/openapi.json: this server's document."""
+    return json_response(spec_for(request.app[GUARD], request.app[CORE].settings))

@@ -12,15 +12,14 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import hdrs, web
 
+from app.api.common import Handler, error
 from app.common.httpguard import LOOPBACK_NAMES, Refusal, Rules, first_refusal, host_names
 
 TOKEN_ENV = "BIZOBS_API_TOKEN"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -41,9 +40,10 @@ class Guard:
             return False
 
     def hosts(self) -> frozenset[str]:
-        """Every `Host` value that names this server, lower case, with its port."""
+        """Every `Host` value that names this server, lower case, with its port: the loopback
+        names, and the address it serves on (127.0.0.2 is a loopback address of its own)."""
         names = set(LOOPBACK_NAMES)
-        if self.allow_remote:
+        if not self.wildcard:
             names.add(f"[{self.host}]" if ":" in self.host else self.host.lower())
         return host_names(self.port, names)
 
@@ -62,8 +62,10 @@ class Guard:
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer" or not presented:
             return False
-        # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
-        return hmac.compare_digest(presented.strip().encode(), self.token.encode())
+        # Bytes: compare_digest refuses non-ASCII str, and a header may carry any byte, which
+        # the HTTP parser hands over as a surrogate escape: encoded back, never an error.
+        given = presented.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, self.token.encode())
 
 
 def api_token() -> tuple[str, bool]:
@@ -75,11 +77,6 @@ def api_token() -> tuple[str, bool]:
 
 
 GUARD = web.AppKey("guard", Guard)
-
-
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"ok": False, "error": message}, status=status)
-
 
 TOKEN_REFUSAL = "missing or wrong bearer token (Authorization: Bearer <token>)"
 
@@ -95,6 +92,7 @@ def _refusal(request: web.Request, guard: Guard) -> web.Response | None:
     if refusal is None:
         return None
     answer = error(refusal.status, refusal.message)
+    answer.headers.update(refusal.headers)  # 405: Allow
     if refusal.status == 401:
         answer.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="bizobs"'
     return answer

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from app.api.routes import make_app
+from app.api.app import make_app
 from app.api.security import Guard, api_token
 from app.core.errors import ApiBindError
 from app.core.orchestrator import Core

@@ -4,6 +4,7 @@ Any web page the operator opens can send requests to loopback, and a DNS-rebindi
 them with its own name. So the control API and every step service refuse, in this order: a
 request without `Host` or with a `Host` that does not name the server (DNS rebinding); a CORS
 pre-flight; an `Origin` they do not allow (a step service allows none, the API only its own);
+a method the path does not take (405 with `Allow`: what the request is, whatever its body);
 and a POST (PUT, PATCH) that is not `application/json`, which a browser cannot send
 cross-origin without the pre-flight just refused. No `Access-Control-Allow-*` header is ever
 sent. Each server shapes the refusal as its own JSON error (docs/architecture.md, "Control API"
@@ -26,6 +27,7 @@ JSON = "application/json"
 class Refusal:
     status: int
     message: str
+    headers: tuple[tuple[str, str], ...] = ()  # to send with the refusal (405: Allow)
 
 
 def host_names(port: int, names: Iterable[str] = LOOPBACK_NAMES) -> frozenset[str]:
@@ -59,6 +61,20 @@ class Rules:
         return None
 
 
+def method_refusal(request: web.Request) -> Refusal | None:
+    """The router found the path but not the method: that is the answer, before the body's
+    type is looked at (a PUT to a GET route is a 405, not a 415)."""
+    exc = request.match_info.http_exception
+    if not isinstance(exc, web.HTTPMethodNotAllowed):
+        return None
+    allowed = ",".join(sorted(exc.allowed_methods))
+    return Refusal(
+        405,
+        f"{request.method} is not allowed on {request.path} (allowed: {allowed})",
+        ((hdrs.ALLOW, allowed),),
+    )
+
+
 def content_type_refusal(request: web.Request) -> Refusal | None:
     if request.method in BODY_METHODS and request.content_type != JSON:
         return Refusal(415, f"{request.method} needs Content-Type: {JSON}, even with no body")
@@ -70,11 +86,13 @@ Check = Callable[[web.Request], Refusal | None]
 
 def first_refusal(request: web.Request, rules: Rules, *between: Check) -> Refusal | None:
     """Host, then pre-flight and Origin, then each of `between` (e.g. a bearer token), then the
-    content type: the first that refuses `request`, or None when it may reach its handler."""
+    method, then the content type: the first that refuses `request`, or None when it may reach
+    its handler."""
     checks: list[Check] = [
         lambda r: rules.host_refusal(r.headers.get(hdrs.HOST)),
         rules.origin_refusal,
         *between,
+        method_refusal,
         content_type_refusal,
     ]
     for check in checks:

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from app.core import statedir
 from app.core.errors import StateDatabaseError
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,11 @@ LOCK_WAIT_S = 5.0
 def open_db(path: Path) -> tuple[sqlite3.Connection, str | None]:
     """Open (creating) the database. Returns the connection and, if the old file was corrupt,
     a message saying where it was moved aside."""
+    statedir.make(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        statedir.create_private(path)  # 0600 from the start, and so its -wal and -shm
     except OSError as exc:
-        raise StateDatabaseError(
-            f"cannot create state directory {path.parent}: {exc.strerror}"
-        ) from exc
+        raise StateDatabaseError(_unusable(path, exc)) from exc
     try:
         return _checked(path), None
     except sqlite3.OperationalError as exc:  # locked, read-only, unopenable: not corruption
@@ -38,8 +38,9 @@ def open_db(path: Path) -> tuple[sqlite3.Connection, str | None]:
         message = f"state database {path} was corrupt ({exc}); moved to {moved}, started afresh"
         log.warning(message)
         try:
+            statedir.create_private(path)
             return _connect(path), message
-        except sqlite3.Error as again:
+        except (sqlite3.Error, OSError) as again:
             raise StateDatabaseError(_unusable(path, again)) from again
 
 
@@ -58,7 +59,7 @@ def _checked(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _unusable(path: Path, exc: sqlite3.Error) -> str:
+def _unusable(path: Path, exc: Exception) -> str:
     if "locked" in str(exc) or "busy" in str(exc):
         return (
             f"the state database {path} is locked by another process (waited {LOCK_WAIT_S:g} s); "

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from app.core.errors import StateDatabaseError
 from app.core.runs import RunResult, service_json
 
 SCHEMA = (
@@ -48,6 +51,25 @@ KEEP_BYTES = 64 * 2**20  # and the oldest runs go once the database grows past t
 _SET_STATUS = "UPDATE runs SET finished_at=?, status=?, error=? WHERE run_id=?"
 
 
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """The one place a history write failure becomes what it is: the state database cannot be
+    written (read-only, locked by another process, disk full); the API answers 507."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateDatabaseError(
+            f"the state database cannot be written ({exc}): {what} was not recorded. Check that "
+            "the state directory is writable and the disk not full (BIZOBS_STATE_DIR)"
+        ) from exc
+
+
+def _loads(text: str) -> Any:
+    """A stored JSON column. Rows written before every answer became RFC 8259 JSON may hold
+    NaN or Infinity: read back as null, so the history stays answerable."""
+    return json.loads(text, parse_constant=lambda _token: None)
+
+
 class History:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -58,19 +80,22 @@ class History:
         self._unwritten: list[tuple[Any, ...]] = []
 
     def start(self, run_id: str, started_at: float, mode: str, journey: dict[str, Any]) -> None:
+        """The run's first write, before anything is stopped or started: StateDatabaseError if
+        the database refuses it (so a run that cannot be recorded does not begin)."""
         self.flush()
-        self._conn.execute(
-            "INSERT INTO runs (run_id, started_at, status, mode, company, journey) "
-            "VALUES (?,?,?,?,?,?)",
-            (
-                run_id,
-                started_at,
-                "running",
-                mode,
-                journey.get("companyName", ""),
-                json.dumps(journey),
-            ),
-        )
+        with _writing(f"run {run_id}"):
+            self._conn.execute(
+                "INSERT INTO runs (run_id, started_at, status, mode, company, journey) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    run_id,
+                    started_at,
+                    "running",
+                    mode,
+                    journey.get("companyName", ""),
+                    json.dumps(journey, allow_nan=False),
+                ),
+            )
 
     def finish_run(self, result: RunResult, status: str) -> None:
         """Record how a run ended: its phases, services, summary and per-step results."""
@@ -120,7 +145,7 @@ class History:
         ]
         status_row = (finished_at, status, error, run_id)
         try:
-            with self._conn:
+            with _writing(f"the end of run {run_id}"), self._conn:
                 self._conn.execute("BEGIN")
                 self._conn.execute(
                     "UPDATE runs SET phases=?, services=?, summary=? WHERE run_id=?",
@@ -136,7 +161,7 @@ class History:
                     "INSERT INTO step_results VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
                 )
                 self._prune()
-        except sqlite3.Error:
+        except StateDatabaseError:
             self._unwritten.append(status_row)  # at least the outcome, once there is room
             raise
 
@@ -189,7 +214,7 @@ class History:
             (run_id,),
         ).fetchall()
         out["stepResults"] = [
-            {k: (json.loads(r[k]) if k == "event" and r[k] else r[k]) for k in r.keys()}  # noqa: SIM118 (sqlite3.Row)
+            {k: (_loads(r[k]) if k == "event" and r[k] else r[k]) for k in r.keys()}  # noqa: SIM118 (sqlite3.Row)
             for r in steps
         ]
         return out
@@ -208,9 +233,9 @@ def _run_json(row: sqlite3.Row) -> dict[str, Any]:
         "status": row["status"],
         "mode": row["mode"],
         "company": row["company"],
-        "journey": json.loads(row["journey"]),
-        "phases": json.loads(row["phases"]),
-        "services": json.loads(row["services"]),
-        "summary": json.loads(row["summary"]) if row["summary"] else None,
+        "journey": _loads(row["journey"]),
+        "phases": _loads(row["phases"]),
+        "services": _loads(row["services"]),
+        "summary": _loads(row["summary"]) if row["summary"] else None,
         "error": row["error"],
     }

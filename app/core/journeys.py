@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ LABELS = {
     "stepName": "name",
     "serviceName": "service name",
     "latencyMs": "latency",
+    "description": "description",
+    "category": "category",
 }
 
 
@@ -128,11 +131,28 @@ class _Problems:
             self.add(path, f"{label} is empty")
         elif len(value) > MAX_TEXT:
             self.add(path, f"{label} is longer than {MAX_TEXT} characters")
-        elif bad := _unprintable(value):
+        elif bad := unusable(value):
             # A lone surrogate cannot be encoded for a command line, a database or JSON, and
             # control characters (NUL above all) end or garble an argv item: refuse them here,
             # before anything is stopped, instead of failing half-way through a run.
             self.add(path, f"{label} contains a character that cannot be used ({bad})")
+        return value
+
+    def optional_text(self, obj: dict[str, Any], key: str, where: _Where) -> str | None:
+        """A free text (a step's description or category): text when present, any length."""
+        value = obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(
+                where.path(key), f"{where.label(key)} must be text, got {type(value).__name__}"
+            )
+            return None
+        if bad := unusable(value):
+            self.add(
+                where.path(key),
+                f"{where.label(key)} contains a character that cannot be used ({bad})",
+            )
         return value
 
     def number(self, obj: dict[str, Any], key: str, where: _Where, hi: float) -> float:
@@ -175,15 +195,72 @@ class _Where:
         return name if self.step is None else f"Step {self.step + 1}: {name[:1].lower()}{name[1:]}"
 
 
-def _unprintable(text: str) -> str | None:
-    """The first character that must not reach a process, a file or the database, described."""
+# Characters that would change how a name reads without being seen: bidirectional embeddings,
+# overrides and isolates (U+202A-U+202E, U+2066-U+2069), and zero-width characters.
+HIDDEN = frozenset(
+    [
+        *map(chr, range(0x202A, 0x202F)),
+        *map(chr, range(0x2066, 0x206A)),
+        *("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"),
+    ]
+)
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def unusable(text: str) -> str | None:
+    """The first character of `text` that must not reach a process, a file, the database or an
+    export, described; None when every character can go anywhere a name goes."""
     for char in text:
         code = ord(char)
         if 0xD800 <= code <= 0xDFFF:
             return f"a lone surrogate U+{code:04X}"
         if unicodedata.category(char) == "Cc":
             return f"the control character U+{code:04X}"
+        if char in HIDDEN:
+            return f"the invisible formatting character U+{code:04X}"
     return None
+
+
+def _has_letter_or_digit(text: str) -> bool:
+    """In any script (what `[^\\W_]` matches in a Unicode pattern: the OpenAPI document's)."""
+    return any(c.isalnum() for c in text)
+
+
+def child_path(path: str, key: str | int) -> str:
+    """The JSON path of a member: `steps[1].note`, `meta.tags[0]`, `extra["a b"]`."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if IDENTIFIER.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def check_values(value: Any, path: str) -> list[Problem]:
+    """Every string (keys too) and number below `value`, however deep (a journey's extra fields
+    travel to the services, the history and the export): no unusable character, no NaN or
+    infinity (not JSON). Iterative: a deeply nested field is no recursion limit to hit."""
+    p = _Problems()
+    todo: list[tuple[str, Any]] = [(path, value)]
+    while todo:
+        where, item = todo.pop()
+        if isinstance(item, str):
+            if bad := unusable(item):
+                p.add(where, f"The field {where} contains a character that cannot be used ({bad})")
+        elif isinstance(item, float) and not math.isfinite(item):
+            p.add(where, f"The field {where} must be a finite number, got {item}")
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                if bad := unusable(str(key)):
+                    p.add(
+                        where,
+                        f"A field name in {where or 'the journey'} contains a character that "
+                        f"cannot be used ({bad})",
+                    )
+                    continue
+                todo.append((child_path(where, str(key)), member))
+        elif isinstance(item, list):
+            todo.extend((child_path(where, i), member) for i, member in enumerate(item))
+    return p.items
 
 
 def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
@@ -197,7 +274,7 @@ def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
     p = _Problems()
     top = _Where()
     company = p.text(data, "companyName", top)
-    if company and not sanitize_company(company).strip("_"):
+    if company and not _has_letter_or_digit(company):
         p.add("companyName", "Company name needs at least one letter or digit")
     domain = p.text(data, "domain", top)
     if domain and not DOMAIN.match(domain):
@@ -206,9 +283,10 @@ def parse_journey(data: Any, max_steps: int = MAX_STEPS) -> Journey:
     journey_rate = p.number(data, "errorRate", top, 1.0)
     journey_type = p.error_type(data, top)
     steps = _parse_steps(data.get("steps"), p, max_steps)
+    extra = {k: v for k, v in data.items() if k not in KNOWN_JOURNEY_KEYS}
+    p.items += check_values(extra, "")
     if p.items:
         raise ValidationError(p.items)
-    extra = {k: v for k, v in data.items() if k not in KNOWN_JOURNEY_KEYS}
     return Journey(company, domain, industry, tuple(steps), journey_rate, journey_type, extra)
 
 
@@ -244,9 +322,10 @@ def _parse_steps(raw: Any, p: _Problems, max_steps: int) -> list[Step]:
         latency = p.number(item, "latencyMs", where, MAX_LATENCY_MS)
         rate = p.number(item, "errorRate", where, 1.0)
         etype = p.error_type(item, where)
-        description = item.get("description") if isinstance(item.get("description"), str) else None
-        category = item.get("category") if isinstance(item.get("category"), str) else None
+        description = p.optional_text(item, "description", where)
+        category = p.optional_text(item, "category", where)
         extra = {k: v for k, v in item.items() if k not in KNOWN_STEP_KEYS}
+        p.items += check_values(extra, f"steps[{i}]")
         steps.append(Step(name, service, latency, rate, etype, description, category, extra))
     return steps
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from app.common.numbers import ascii_int
+from app.core import statedir
 from app.core.errors import StateDatabaseError, StateLockedError
 
 
@@ -21,9 +22,9 @@ class StateLock:
                 f"cannot use state directory {self.path.parent}: it is a file, not a directory; "
                 "choose another one (BIZOBS_STATE_DIR / --state-dir)"
             )
+        statedir.make(self.path.parent)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, statedir.FILE_MODE)
         except OSError as exc:  # not a directory, no permission, read-only file system
             raise StateDatabaseError(
                 f"cannot use state directory {self.path.parent}: {exc.strerror}; choose "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -94,9 +96,25 @@ class Phase(StrEnum):
     SIMULATE = "simulate"
 
 
+_NOT_KEY = re.compile(r"[^A-Za-z0-9_]")
+KEY_HASH_CHARS = 10  # of a non-ASCII name's SHA-256: 40 bits, no two real companies share one
+
+
 def sanitize_company(company: str) -> str:
-    """Company as used in service keys: anything outside [A-Za-z0-9_] becomes '_'."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", company.strip())
+    """Company as used in service keys, [A-Za-z0-9_] only, the same in every process.
+
+    An ASCII name keeps the key it always had (anything outside [A-Za-z0-9_] becomes '_'). Any
+    other name is folded to ASCII where a letter has a base letter ('Café' -> 'Cafe'), and gets a
+    short hash of its NFC form: 'Рога и копыта' and '株式会社テスト' each have their own key, and a
+    name typed composed or decomposed is one company (docs/architecture.md, "One record per
+    service")."""
+    name = company.strip()
+    if name.isascii():
+        return _NOT_KEY.sub("_", name)
+    nfc = unicodedata.normalize("NFC", name)
+    folded = unicodedata.normalize("NFKD", nfc).encode("ascii", "ignore").decode("ascii")
+    digest = hashlib.sha256(nfc.encode("utf-8", "surrogatepass")).hexdigest()[:KEY_HASH_CHARS]
+    return f"{_NOT_KEY.sub('_', folded)}_{digest}"
 
 
 def service_key(service_name: str, company: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import ClientSession, TCPConnector
 
+from app.core import statedir
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
@@ -104,6 +105,7 @@ async def open_core(
         lock = StateLock(settings.state_dir)
         lock.acquire()
         stack.callback(lock.release)
+        notes = statedir.tighten(settings.state_dir)  # ours now: no other panel writes it
         conn, message = open_db(settings.db_path)
         stack.callback(conn.close)
         launcher = make_launcher(settings.launcher)
@@ -118,7 +120,7 @@ async def open_core(
         stack.push_async_callback(core.aclose)
         # Last in, first out: traffic drains before a run is cancelled and services stop.
         stack.push_async_callback(core.traffic.aclose)
-        await core.start(message)
+        await core.start(*notes, message)
         yield core
 
 
@@ -171,9 +173,9 @@ class Core:
         )
         events.service.connect(self._on_service)
 
-    async def start(self, db_message: str | None) -> None:
-        if db_message:
-            self._startup_note(db_message)
+    async def start(self, *notes: str | None) -> None:
+        for note in filter(None, notes):  # the state directory's and the database's
+            self._startup_note(note)
         self.history.mark_interrupted()
         reaped = self.reconciled = await self.manager.reconcile()
         if reaped:

@@ -130,23 +130,26 @@ class ScenarioRunner:
         }
 
     async def run(self, body: object) -> ScenarioRun:
-        """Start `{"scenario": {…}}` or `{"name": "payment-outage"}`. ValidationError (bad
-        scenario, a step's service not running) and IncidentConflictError (one runs already)
-        change nothing."""
+        """Start `{"scenario": {…}}` or `{"name": "payment-outage"}`. ValidationError (a bad
+        scenario) and IncidentConflictError (one runs already, or a step's service is not
+        running) change nothing."""
         scenario = self._scenario(body)
         if self.running:
             assert self._run is not None
             raise IncidentConflictError(
                 f"scenario {self._run.scenario.name!r} runs already: stop it first"
             )
-        problems: list[Problem] = []
+        missing: list[str] = []
         for index, step in enumerate(scenario.steps):
             try:
                 self._incidents.targets(step.incident, f"steps[{index}].incident.")
-            except CoreError as exc:
-                problems.append(Problem(f"steps[{index}].incident.service", str(exc)))
-        if problems:
-            raise ValidationError(problems)
+            except CoreError as exc:  # the fleet, not the scenario: it may run once it is up
+                missing += [f"steps[{index}]: {exc}"] if str(exc) not in str(missing) else []
+        if missing:
+            raise IncidentConflictError(
+                f"scenario {scenario.name!r} needs services that are not running: "
+                + "; ".join(missing)
+            )
         run = ScenarioRun(
             id=f"scn-{os.urandom(4).hex()}",
             scenario=scenario,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 
-from app.api.compat import COMPAT_ROUTES
-from app.api.incidents import INCIDENT_ROUTES
+from app.api.app import ALL_ROUTES
+from app.api.common import MAX_BODY
 from app.api.openapi import SPEC, spec_for
-from app.api.routes import MAX_BODY, ROUTES
 from app.api.security import Guard
 from app.api.server import ApiBindError, ApiServer
 from app.core.model import PortState
@@ -254,8 +255,8 @@ def test_concurrent_runs_one_runs_the_others_get_409(settings: Settings) -> None
 
 
 def test_openapi_describes_exactly_the_routes(settings: Settings) -> None:
-    every = ROUTES + COMPAT_ROUTES + INCIDENT_ROUTES
-    routes = {(path, method.lower()) for method, path, _ in every}
+    routes = {(path, method.lower()) for method, path, _ in ALL_ROUTES}
+    routes |= {(path, "head") for path, method in routes if method == "get"}  # GET answers HEAD
     described = {(path, method) for path, ops in SPEC["paths"].items() for method in ops}
     assert routes == described
 
@@ -339,5 +340,64 @@ def test_a_misspelt_field_is_refused_with_a_hint(settings: Settings) -> None:
                 }
             ]
             assert core.services() == [] and core.history.count() == 0
+
+    run(scenario())
+
+
+@contextmanager
+def _unwritable(core: Core, how: str) -> Iterator[None]:
+    """The state database refusing writes: read-only (SQLite's SQLITE_READONLY, what a read-only
+    file gives a user who is not root), or write-locked by another process (busy)."""
+    conn = core.history._conn
+    if how == "read-only":
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            yield
+        finally:
+            conn.execute("PRAGMA query_only = OFF")
+        return
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()",
+            str(core.settings.db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    conn.execute("PRAGMA busy_timeout = 300")  # bounded: the default 5 s would do too
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+        conn.execute("PRAGMA busy_timeout = 5000")
+
+
+@pytest.mark.parametrize("how", ["read-only", "locked"])
+def test_history_unwritable_at_run_start_is_507_and_leaves_nothing(
+    settings: Settings, how: str
+) -> None:
+    """The run's history row is its first write: a disk that refuses it is the disk (507),
+    like the ledger's, not an internal error; nothing was started, the next run works."""
+
+    async def scenario() -> None:
+        async with api(settings) as (core, _, http):
+            with _unwritable(core, how):
+                status, body = await call(
+                    http, "POST", "/api/journey/simulate", json={"journey": journey("Full Co")}
+                )
+                assert status == 507, body
+                assert body["ok"] is False and "state database" in body["error"], body
+                assert core.services() == [] and not core.busy
+            status, body = await call(
+                http, "POST", "/api/journey/simulate", json={"journey": journey("After Co")}
+            )
+            assert status == 200, body
+            assert [r["company"] for r in core.history.runs(5)] == ["After Co"]
 
     run(scenario())

@@ -148,3 +148,27 @@ def test_cli_refuses_a_panel_on_another_state_dir(settings: Settings, server: st
         lock_b.release()
     assert all(alive(pid) for pid in pids), "panel A's services were stopped"
     assert len(pids) == 3  # the journey's one service and the two essentials
+
+
+def test_journeys_listed_and_one_stopped_through_a_running_server(
+    settings: Settings, server: str
+) -> None:
+    trip = {"companyName": "Api Co", "domain": "api.io", "industryType": "x"}
+    trip["steps"] = [{"stepName": "A", "serviceName": "AService"}]  # type: ignore[assignment]
+    req = urllib.request.Request(
+        f"{server}/api/journey/simulate",
+        data=json.dumps({"journey": trip}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        journey_id = json.loads(resp.read())["journeyId"]
+    out = cli(settings, "journeys")
+    assert out.returncode == 0 and journey_id in out.stdout and "Api Co" in out.stdout, out
+    out = cli(settings, "journeys", "stop")
+    assert out.returncode == 2 and "needs the journey's id" in out.stderr, out
+    out = cli(settings, "journeys", "stop", "nope")
+    assert out.returncode == 1 and "no running journey 'nope'" in out.stderr, out
+    out = cli(settings, "journeys", "stop", journey_id)
+    assert out.returncode == 0 and f"stopped journey {journey_id}: 1 service" in out.stdout, out
+    assert cli(settings, "journeys").stdout.strip() == "no journey runs"

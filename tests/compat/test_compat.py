@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from app.api import compat
+from app.api.common import MAX_BODY
 from app.api.compat import COMPAT_ROUTES, derive_service_name
 from app.api.openapi import SPEC
-from app.api.routes import MAX_BODY
 from app.api.server import ApiServer
 from app.core import probe
 from app.core.orchestrator import Core, open_core
@@ -519,7 +519,7 @@ def test_aliases_pass_through_the_app_wide_middlewares(settings: Settings) -> No
     """Registered on the app itself: a middleware added to the app sees every alias."""
     from aiohttp import web
 
-    from app.api.routes import make_app
+    from app.api.app import make_app
 
     seen: list[str] = []
 

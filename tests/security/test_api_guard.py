@@ -5,6 +5,7 @@ checked to have changed nothing (services, pids, ports, run history)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ SIMPLE_BODIES = [
     ("application/x-www-form-urlencoded", b"journey=x"),
     ("multipart/form-data; boundary=b", b"--b\r\n\r\nx\r\n--b--\r\n"),
 ]
+SIM_COMPAT = "/api/journey-simulation"
 TARGETS = ["/api/services/stop-all", "/api/journey/simulate", "/api/ports/cleanup"]
 
 
@@ -237,7 +239,7 @@ def test_routes_added_after_make_app_are_guarded_too(api_settings: Settings) -> 
     """Other modules add routes to the app make_app returns: the gate covers them as well."""
     from aiohttp import web
 
-    from app.api.routes import make_app
+    from app.api.app import make_app
     from app.api.security import Guard
     from app.core.orchestrator import open_core
 
@@ -274,5 +276,104 @@ def test_routes_added_after_make_app_are_guarded_too(api_settings: Settings) -> 
                     assert status == 403, answer  # unrouted paths pass the gate first too
             finally:
                 await runner.cleanup()
+
+    run(scenario())
+
+
+def test_a_raw_non_ascii_byte_in_authorization_is_a_json_401(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP headers are bytes: a client may send any. Still the token's JSON 401, never a 500."""
+    monkeypatch.setenv("BIZOBS_API_TOKEN", "s3cret-token-for-the-test")
+
+    async def scenario() -> None:
+        async with served(api_settings, allow_remote=True) as (core, _, _http, before):
+            for auth in (b"Bearer \xff\xfe", b"Bearer s3cret-token-for-the-test\xe9", b"\x80"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", api_settings.api_port)
+                try:
+                    writer.write(
+                        b"POST /api/services/stop-all HTTP/1.1\r\n"
+                        + f"Host: 127.0.0.1:{api_settings.api_port}\r\n".encode()
+                        + b"Content-Type: application/json\r\nContent-Length: 0\r\n"
+                        + b"Authorization: "
+                        + auth
+                        + b"\r\nConnection: close\r\n\r\n"
+                    )
+                    await writer.drain()
+                    answer = await asyncio.wait_for(reader.read(), 10)
+                finally:
+                    writer.close()
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 401"), answer
+                assert b"application/json" in head and b"WWW-Authenticate: Bearer" in head
+                assert json.loads(body)["ok"] is False
+            assert snapshot(core) == before
+
+    run(scenario())
+
+
+def test_serve_on_another_loopback_address_answers_requests_addressed_to_it(
+    api_settings: Settings,
+) -> None:
+    """`serve --host 127.0.0.2`: that is the name its clients use, so its Host is accepted."""
+    server = ServeProcess(api_settings)
+    server.url = f"http://127.0.0.2:{api_settings.api_port}"
+    server.start("--host", "127.0.0.2")
+    try:
+        answer = server.call("GET", "/api/health")
+        assert answer.get("ok") is True, answer
+        assert server.call("POST", "/api/ports/cleanup")["ok"] is True
+        spec = server.call("GET", "/api/openapi.json")
+        assert spec["servers"] == [{"url": server.url}]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])
+def test_a_wrong_method_is_405_with_allow_before_the_content_type_rule(
+    api_settings: Settings, method: str
+) -> None:
+    """A method the path does not take is that, whatever the body's type: 405 and `Allow`;
+    the Host, Origin (and token) rules still come first."""
+
+    async def scenario() -> None:
+        async with served(api_settings) as (core, _, http, before):
+            for path, allowed in (
+                ("/api/health", {"GET", "HEAD"}),
+                ("/api/runs/run-x", {"GET", "HEAD"}),
+                ("/api/services/stop-all", {"POST"}),
+                (f"{SIM_COMPAT}/simulate-journey", {"POST"}),
+            ):
+                if method in allowed:
+                    continue
+                for headers in ({}, {"Content-Type": "text/plain"}):
+                    status, answer, hdrs = await request(
+                        http, method, path, data=b"x", headers=headers
+                    )
+                    assert status == 405, (method, path, headers, status, answer)
+                    assert set(hdrs["Allow"].split(",")) == allowed, hdrs
+                status, _, _ = await request(
+                    http, method, path, headers={"Origin": EVIL, "Content-Type": "text/plain"}
+                )
+                assert status == 403, (method, path)
+                status, _, _ = await request(http, method, path, headers={"Host": "evil.example"})
+                assert status == 403, (method, path)
+            assert snapshot(core) == before
+
+    run(scenario())
+
+
+def test_every_get_route_answers_head(api_settings: Settings) -> None:
+    from app.api.app import ALL_ROUTES
+
+    async def scenario() -> None:
+        async with served(api_settings) as (_, _server, http, _before):
+            for method, path, _ in ALL_ROUTES:
+                if method != "GET":
+                    continue
+                path = path.replace("{run_id}", "run-nope")
+                async with http.head(path) as resp:
+                    assert resp.status in (200, 404), (path, resp.status)
+                    assert await resp.read() == b""
 
     run(scenario())

@@ -20,8 +20,6 @@ JSON = {"Content-Type": "application/json"}
 BAD_BODIES: list[bytes] = [
     b'{"rate": 0}',
     b'{"rate": -1}',
-    b'{"rate": NaN}',
-    b'{"rate": Infinity}',
     b'{"rate": 1000000}',
     b'{"rate": "20"}',
     b'{"rate": true}',
@@ -45,6 +43,13 @@ def test_traffic_routes_refuse_bad_rates_and_no_journey_then_run(settings: Setti
                 )
                 assert status == 400 and body["problems"][0]["field"] in ("rate", "seed"), raw
                 assert not core.traffic.running, raw  # nothing changed
+            for raw in (b'{"rate": NaN}', b'{"rate": Infinity}', b'{"rate": 1e999}'):
+                # Not JSON (RFC 8259): refused before any field is read.
+                status, body = await call(
+                    http, "POST", "/api/traffic/start", data=raw, headers=JSON
+                )
+                assert status == 400 and "is not JSON" in body["error"], (raw, body)
+                assert not core.traffic.running, raw
             status, body = await call(http, "POST", "/api/traffic/start", json={"rate": 10})
             assert status == 200 and body["running"] and body["rate"] == 10, body
             # Ten journeys and a closed second: the series gains its first point only at the

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core import statedir
 from app.core.export.settings import ExportSettings, ExportSettingsError
 
 FILE_NAME = "export.json"
@@ -117,7 +118,7 @@ def save(state_dir: Path, values: Mapping[str, str]) -> Path:
     """Write `values` (only SAVED_KEYS, empty ones dropped) atomically with mode 0600."""
     path = path_in(state_dir)
     data = {k: v for k, v in values.items() if k in SAVED_KEYS and v}
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=statedir.DIR_MODE, parents=True, exist_ok=True)
     tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
