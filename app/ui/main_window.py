@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -29,7 +36,9 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -45,6 +54,8 @@ from app.ui.bridge import (
 )
 from app.ui.export_dialog import ExportDialog, ExportIndicator
 from app.ui.incidents_wiring import IncidentsWiring
+from app.ui.presentation import SETTING as SETTING_PRESENTATION
+from app.ui.presentation import Presentation
 from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
@@ -220,6 +231,7 @@ class MainWindow(QMainWindow):
         self.grid.restartServiceRequested.connect(self.restart_service)
         self.grid.openHealthRequested.connect(self.open_health)
         grid_box = QGroupBox("Live port grid")
+        self._grid_box = grid_box
         # The grid is as tall as its rows, no taller: extra height goes to the views below
         # (no empty band on a large screen).
         grid_box.setMaximumHeight(self.grid.preferred_height(len(self.bridge.settings.ports)))
@@ -251,11 +263,13 @@ class MainWindow(QMainWindow):
         traffic = QWidget()
         traffic_layout = QVBoxLayout(traffic)
         traffic_layout.setContentsMargins(4, 4, 4, 4)
+        self._traffic_layout = traffic_layout
         self.trafficControl = TrafficControl()
         self.trafficChart = TrafficChart()
         traffic_layout.addWidget(self.trafficControl)
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
+        self._traffic_page = traffic
         self.journeyMap = JourneyMap()
         self.journeyMap.restartRequested.connect(self.restart_service)
         map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut
@@ -264,6 +278,7 @@ class MainWindow(QMainWindow):
         map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         map_scroll.setWidget(self.journeyMap)
         self.tabs.addTab(map_scroll, "Journey map")
+        self._map_page = map_scroll
         self.journeysList = JourneysList()
         self.journeysList.stopRequested.connect(self.stop_journey)
         self.journeysList.selected.connect(self.journeyMap.show_journey)
@@ -295,7 +310,19 @@ class MainWindow(QMainWindow):
         self.mainSplitter.setStretchFactor(0, 0)  # the editor keeps its width; the views grow
         self.mainSplitter.setStretchFactor(1, 1)
         self._left_panel = left
-        outer.addWidget(self.mainSplitter, 1)
+        self._grid_heights = (grid_box.minimumHeight(), grid_box.maximumHeight())
+        self.pages = QStackedWidget()  # the window's layout, or presentation mode's
+        self.pages.setObjectName("pages")
+        self.pages.addWidget(self.mainSplitter)
+        outer.addWidget(self.pages, 1)
+        self.presentation = Presentation(
+            self,
+            self.pages,
+            self.editor.template_names(),
+            self.load_template,
+            self.run_journey,
+            self.confirm_stop_all,
+        )
         self.setCentralWidget(central)
 
     def _build_menus(self) -> None:
@@ -328,6 +355,19 @@ class MainWindow(QMainWindow):
         view.addAction(self._action("Show &Log", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2"))
         view.addAction(self._action("&Clear Log", self.logView.clear))
         view.addAction(self._action("Refresh &ports now", self.bridge.refresh_ports, "F5"))
+        view.addSeparator()
+        self.presentationAction = self._action(
+            "&Presentation", self.set_presentation, "F11", "presentationAction",
+            "Full screen for a projector: phases, grid, map and charts large; F11 or Esc leaves",
+        )  # fmt: skip
+        self.presentationAction.setCheckable(True)
+        view.addAction(self.presentationAction)
+        # Their shortcuts work with the menus hidden (presentation mode) too.
+        self.addActions([self.presentationAction, self.runAction, self.stopAllAction])
+        # Esc leaves presentation mode; off otherwise, or it would take Esc from the editor.
+        self._leave_presentation = QShortcut(QKeySequence("Esc"), self)
+        self._leave_presentation.setEnabled(False)
+        self._leave_presentation.activated.connect(lambda: self.set_presentation(False))
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.aboutAction)
 
@@ -389,6 +429,8 @@ class MainWindow(QMainWindow):
         self.stage.portsChanged.connect(self._update_actions)
         b.trafficChanged.connect(self._traffic_changed)
         self.stage.phaseEvent.connect(self._phase_event)
+        self.stage.phaseEvent.connect(self.presentation.on_phase)
+        self.stage.runStarted.connect(self.presentation.on_run_started)
         self.stage.runStarted.connect(self._run_started)
         self.stage.runFinished.connect(self._run_finished)
         self.editor.validated.connect(self._validated)
@@ -433,6 +475,8 @@ class MainWindow(QMainWindow):
                 self.editor.load_template(
                     DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0]
                 )
+        if str(s.value(SETTING_PRESENTATION, "false")).lower() == "true":
+            QTimer.singleShot(0, lambda: self.set_presentation(True))  # once the window shows
         pacing = self.bridge.settings.demo_pacing_ms or _int(s.value("demo/pacingMs"), 0)
         self.pacingSpin.setValue(pacing)
         self.bridge.set_pacing_ms(pacing)
@@ -462,11 +506,45 @@ class MainWindow(QMainWindow):
             "bottomSplitter": [480, 480],
         }.get(name, [1, 1])
 
+    def set_presentation(self, on: bool) -> None:
+        """Presentation mode on or off (app/ui/presentation.py)."""
+        if on and not self.presentation.active:
+            # Every port without scrolling, the charts' height to their plots.
+            compact = self.grid.compact_height(len(self.bridge.settings.ports))
+            self._grid_heights = (self._grid_box.minimumHeight(), self._grid_box.maximumHeight())
+            self._grid_box.setMinimumHeight(compact)
+            self._grid_box.setMaximumHeight(compact)
+            self.trafficChart.set_compact(True)
+            self.journeyMap.set_dense(True)
+            self._traffic_layout.setContentsMargins(0, 0, 0, 0)
+            bars = (self.menuBar(), self.findChild(QToolBar, "mainToolbar"), self.statusBar())
+            chrome: list[QWidget] = [w for w in bars if w is not None]
+            self.presentation.enter(
+                self._grid_box,
+                self.rightSplitter,
+                self.tabs,
+                self._traffic_page,
+                self._map_page,
+                chrome,
+            )
+        elif not on and self.presentation.active:
+            self.presentation.leave()
+            self._grid_box.setMinimumHeight(self._grid_heights[0])
+            self._grid_box.setMaximumHeight(self._grid_heights[1])
+            self.trafficChart.set_compact(False)
+            self.journeyMap.set_dense(False)
+            self._traffic_layout.setContentsMargins(4, 4, 4, 4)
+        self.presentationAction.setChecked(self.presentation.active)
+        self._leave_presentation.setEnabled(self.presentation.active)
+
     def save_settings(self) -> None:
         s = self.qsettings
+        s.setValue(SETTING_PRESENTATION, self.presentation.active)
         # An offscreen run (tests, screenshots) has no real screen: its geometry would open the
-        # operator's window at a meaningless size, so only the journey is remembered.
-        if QGuiApplication.platformName() not in HEADLESS_PLATFORMS:
+        # operator's window at a meaningless size, so only the journey is remembered. While
+        # presenting, the window's own layout is not on screen: the one saved before stays.
+        headless = QGuiApplication.platformName() in HEADLESS_PLATFORMS
+        if not headless and not self.presentation.active:
             s.setValue("window/geometry", self.saveGeometry())
             s.setValue("window/state", self.saveState())
             for splitter in (self.mainSplitter, self.rightSplitter, self.bottomSplitter):

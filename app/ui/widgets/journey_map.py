@@ -39,6 +39,11 @@ FAILING_ERROR_RATE = 0.05  # a step with ≥ 5 % failed hops is flagged
 NODE_W, NODE_H, GAP = 230.0, 150.0, 44.0  # room for 14 pt text; the arrow lives in the gap
 MARGIN = 12.0
 MIN_SCALE = 0.75  # 11 pt lines at ≥ 8 pt; below this the map scrolls instead of shrinking
+# Presentation mode: a 14-step chain in the quarter of a 1280×720 screen. Below DENSE_SCALE a
+# node keeps two lines (step, counts) at DENSE_POINT_SIZE: every node on screen, none cut.
+DENSE_MIN_SCALE = 0.34
+DENSE_SCALE = 0.55
+DENSE_POINT_SIZE = 9.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class JourneyMap(QWidget):
         self._stale = False  # data arrived while hidden: nodes are built when next needed
         self.source = ""  # "traffic" or "last run": where the counts come from
         self._incidents: dict[str, str] = {}  # service key -> its incidents, in words
+        self.min_scale = MIN_SCALE
 
     def bind(self, source: Any) -> None:
         """Show `source`'s port cells, run results and traffic (the bridge's signals)."""
@@ -116,6 +122,12 @@ class JourneyMap(QWidget):
         if self.shown_journey not in {j.id for j in journeys}:
             self.shown_journey = None
         self._rebuild()
+
+    def set_dense(self, dense: bool) -> None:
+        """Presentation mode: shrink nodes (down to two lines) rather than scroll."""
+        self.min_scale = DENSE_MIN_SCALE if dense else MIN_SCALE
+        self._fit_height()
+        self.update()
 
     def set_incidents(self, by_key: dict[str, str]) -> None:
         """The incidents in effect by service key: a badge and a line on their nodes."""
@@ -179,8 +191,8 @@ class JourneyMap(QWidget):
     def _fit_height(self) -> None:
         """Never shorter than the rows at the smallest readable scale: in a small window the
         map scrolls (its scroll area) rather than cutting a row of nodes off."""
-        rects = self._rects(MIN_SCALE)
-        needed = rects[-1].bottom() + MARGIN if rects else NODE_H * MIN_SCALE + 2 * MARGIN
+        rects = self._rects(self.min_scale)
+        needed = rects[-1].bottom() + MARGIN if rects else NODE_H * self.min_scale + 2 * MARGIN
         if int(needed) != self.minimumHeight():
             self.setMinimumHeight(int(needed))
 
@@ -216,10 +228,10 @@ class JourneyMap(QWidget):
     def layout_rects(self) -> list[QRectF]:
         """One rectangle per node, left to right, wrapping onto further rows (a snake would
         read backwards); as large as fits the widget, down to MIN_SCALE."""
-        scale = MIN_SCALE
-        for step in range(20, int(MIN_SCALE * 20) - 1, -1):  # 1.0, 0.95, ... MIN_SCALE
-            if self._fits(step / 20):
-                scale = step / 20
+        scale = self.min_scale
+        for step in range(50, int(self.min_scale * 50) - 1, -1):  # 1.0, 0.98, ... min_scale
+            if self._fits(step / 50):
+                scale = step / 50
                 break
         return self._rects(scale)
 
@@ -294,13 +306,20 @@ class JourneyMap(QWidget):
         p.setBrush(fill)
         p.drawRoundedRect(rect, 10, 10)
         p.setPen(text)
-        inner = rect.adjusted(10, 6, -10, -6)
+        ratio = min(1.0, rect.width() / NODE_W)
+        dense = ratio < DENSE_SCALE
+        inner = rect.adjusted(6, 4, -6, -4) if dense else rect.adjusted(10, 6, -10, -6)
+        if node.incident:  # the badge's corner stays clear of the text
+            inner.setRight(inner.right() - 22 * ratio - 4)
         lines = node_lines(node)
+        if dense:
+            lines = [lines[0], f"✓{node.ok:,} ✗{node.failed:,}"]
         sizes = (14, 11, 11, 12, 12)
         y = inner.top()
         for i, line in enumerate(lines):
             font = QFont(self.font())
-            font.setPointSizeF(sizes[min(i, len(sizes) - 1)] * min(1.0, rect.width() / NODE_W))
+            size = sizes[min(i, len(sizes) - 1)] * ratio
+            font.setPointSizeF(DENSE_POINT_SIZE if dense else size)
             font.setBold(i in (0, 3))
             p.setFont(font)
             line_h = p.fontMetrics().height()

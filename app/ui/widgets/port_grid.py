@@ -53,6 +53,7 @@ from app.ui.widgets.palette import (
 COLUMNS = 8
 CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
 CELL_MAX_HEIGHT = 84
+CELL_MIN_HEIGHT = 48
 MAX_VISIBLE_ROWS = 5
 OUTER_SPACING = 6
 DetailProvider = Callable[[int], dict[str, Any]]
@@ -214,7 +215,8 @@ def render_cell(look: CellLook) -> QPixmap:
     small.setPointSizeF(max(7.0, base.pointSizeF() - 1.0))
     p.setFont(small)
     # In a narrow cell the colour (and the tooltip) says it; never overlap the port number.
-    if port_w + 6 + p.fontMetrics().horizontalAdvance(look.state_text) <= text_rect.width():
+    fits = port_w + 6 + p.fontMetrics().horizontalAdvance(look.state_text) <= text_rect.width()
+    if fits and not look.incident:  # an incident's badge takes the state word's corner
         p.drawText(
             text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, look.state_text
         )
@@ -254,8 +256,8 @@ def _paint_marks(p: QPainter, rect: QRectF, look: CellLook) -> None:
         p.setPen(QColor(look.swatch.text))
         corner = QRectF(rect.right() - 14, rect.bottom() - 18, 12, 12)
         p.drawText(corner, Qt.AlignmentFlag.AlignCenter, "+")
-    if look.incident:  # a bolt on an amber disc, bottom left: seen across a room
-        disc = QRectF(rect.left() + 3, rect.bottom() - 19, 15, 15)
+    if look.incident:  # a bolt on an amber disc, top right, clear of the text: seen across a room
+        disc = QRectF(rect.right() - 20, rect.top() + 3, 17, 17)
         p.setPen(QPen(QColor("#7a4a00"), 1.0))
         p.setBrush(QColor(INCIDENT_BADGE))
         p.drawEllipse(disc)
@@ -280,7 +282,7 @@ class PortCell(QWidget):
         self._detail_provider: DetailProvider | None = None
         self.menu: QMenu | None = None
         self.setObjectName(f"portCell{info.port}")
-        self.setMinimumSize(QSize(CELL_MIN_WIDTH, 48))
+        self.setMinimumSize(QSize(CELL_MIN_WIDTH, CELL_MIN_HEIGHT))
         self.setMaximumHeight(CELL_MAX_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
@@ -622,6 +624,15 @@ class PortGrid(QWidget):
         spacing = self._layout.spacing()
         cells = rows * (CELL_MAX_HEIGHT + spacing)
         extra = self.title.sizeHint().height() + self.legend.sizeHint().height()
+        return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
+
+    def compact_height(self, ports: int) -> int:
+        """Every row of cells at their smallest (no scrolling for up to MAX_VISIBLE_ROWS
+        rows): presentation mode's grid on a 1280×720 screen."""
+        rows = min(-(-ports // COLUMNS), MAX_VISIBLE_ROWS)
+        cells = rows * (CELL_MIN_HEIGHT + self._layout.spacing())
+        extra = self.title.sizeHint().height() + self.legend.sizeHint().height()
+        extra += self.companyLegend.sizeHint().height() if self.companyLegend.isVisible() else 0
         return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
 
     def bind(self, source: Any) -> None:

@@ -51,6 +51,7 @@ MIN_PLOTS_HEIGHT = 210
 SHORTEST_WINDOW_S = 60  # the time axis grows with the data, 30 s at a time, up to WINDOW_S
 COLOURS = {"journeys": "#2b8a3e", "p50": "#1c7ed6", "p95": "#f08c00", "errors": "#e03131"}
 LIVE_RATE_MS = 400  # a rate typed while traffic runs applies this long after the last key
+COMPACT_AXIS_HEIGHT = 26  # tick numbers only, in presentation mode
 MAX_MARKERS = 40  # events marked on the charts (incidents, switches, Stop All); older ones go
 
 
@@ -98,7 +99,9 @@ class TrafficChart(QWidget):
         self.markers: list[Marker] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
+        self.topRow = QWidget()
+        top = QHBoxLayout(self.topRow)
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Show:"))
         self.stepCombo = QComboBox()
         self.stepCombo.setObjectName("trafficStepCombo")
@@ -106,7 +109,7 @@ class TrafficChart(QWidget):
         self.stepCombo.currentTextChanged.connect(self._mark_dirty)
         top.addWidget(self.stepCombo)
         top.addStretch(1)
-        layout.addLayout(top)
+        layout.addWidget(self.topRow)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setObjectName("trafficPlots")
         # Three plots that can still be read: the splitters give this height before the charts
@@ -187,6 +190,23 @@ class TrafficChart(QWidget):
 
     def _mark_dirty(self, *_args: object) -> None:
         self._dirty = True
+
+    def set_compact(self, compact: bool) -> None:
+        """Presentation mode: the height to the plots (no step picker, the time axis's title
+        in the last plot's title); off: as before."""
+        self.topRow.setVisible(not compact)
+        bottom = self.errors.getAxis("bottom")
+        bottom.setLabel(None if compact else "seconds ago")
+        bottom.showLabel(not compact)
+        bottom.setHeight(COMPACT_AXIS_HEIGHT if compact else None)  # None: as tall as it needs
+        # The last row holds the time axis too: a little more of the height, so its plot is
+        # as tall as the others.
+        rows = self.plots.ci.layout
+        for row, stretch in enumerate((10, 10, 11) if compact else (1, 1, 1)):
+            rows.setRowStretchFactor(row, stretch)
+        title = "errors / s · time: seconds ago" if compact else "errors / s"
+        text = self.palette().color(QPalette.ColorRole.Text)
+        self.errors.setTitle(title, color=text, size=TITLE_SIZE)
 
     def mark(self, at: float, text: str, colour: str) -> Marker:
         """Mark an event at wall-clock time `at` (an incident's start or end, a journey

@@ -1,0 +1,89 @@
+"""The presenter's phase stepper: stop → wait → sweep → launch → simulate in large type, the
+current phase lit, each done one with its counts ("3 stopped", "5 launched"). Read from the
+back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's window")."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+
+from app.core.model import Phase
+from app.ui.widgets.palette import notice_colours, plural
+
+STEP_POINT_SIZE = 15
+# The counts a phase reports (app/core/runs.py's phase JSON), in the words a presenter says.
+COUNT_WORDS = {
+    "stopped": "stopped",
+    "kept": "kept",
+    "exited": "exited",
+    "killed": "killed",
+    "staleCleaned": "stale cleaned",
+    "orphansReaped": "orphans reaped",
+    "launched": "launched",
+    "failed": "failed",
+}
+
+
+def count_text(counts: dict[str, int]) -> str:
+    """The first two non-zero counts in words: "3 stopped", "1 customer"."""
+    shown = [
+        plural(n, "customer") if k == "customers" else f"{n} {COUNT_WORDS[k]}"
+        for k, n in counts.items()
+        if k in COUNT_WORDS and n
+    ]
+    return ", ".join(shown[:2])
+
+
+class PhaseStepper(QWidget):
+    """Five steps in a row; `set_phase` lights one, `reset` starts a new run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("phaseStepper")
+        self.states: dict[str, str] = {}
+        self.labels: dict[str, QLabel] = {}
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        for index, phase in enumerate(Phase):
+            if index:
+                arrow = QLabel("→")
+                arrow.setStyleSheet(f"font-size: {STEP_POINT_SIZE}pt;")
+                layout.addWidget(arrow)
+            label = QLabel()
+            label.setObjectName(f"phaseStep_{phase.value}")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            layout.addWidget(label, 1)
+            self.labels[phase.value] = label
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = {p.value: "pending" for p in Phase}
+        for name in self.labels:
+            self._paint(name, "")
+
+    def set_phase(self, name: str, status: str, counts: dict[str, int]) -> None:
+        """`status`: started, finished or failed (a PhaseEvent's)."""
+        if name not in self.labels:
+            return
+        self.states[name] = {"started": "current", "finished": "done"}.get(status, "failed")
+        self._paint(name, count_text(counts) if status != "started" else "")
+
+    def _paint(self, name: str, counts: str) -> None:
+        state = self.states[name]
+        kind = {"current": "warning", "done": "ok", "failed": "error"}.get(state)
+        mark = {"current": "▶ ", "done": "✓ ", "failed": "✗ "}.get(state, "")
+        label = self.labels[name]
+        label.setText(f"{mark}{name}" + (f"\n{counts}" if counts else ""))
+        weight = "bold" if state == "current" else "normal"
+        if kind is None:
+            style = f"font-size: {STEP_POINT_SIZE}pt; padding: 6px; color: palette(mid);"
+        else:
+            fill, text, border = notice_colours(kind)
+            style = (
+                f"font-size: {STEP_POINT_SIZE}pt; font-weight: {weight}; padding: 6px;"
+                f" background: {fill}; color: {text}; border: 2px solid {border};"
+                " border-radius: 6px;"
+            )
+        label.setStyleSheet(f"QLabel {{ {style} }}")
