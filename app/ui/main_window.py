@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Coroutine
 from functools import partial
 from pathlib import Path
@@ -61,7 +62,13 @@ from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.journeys_list import JourneysList, RunOptions
 from app.ui.widgets.log import LogView
-from app.ui.widgets.palette import button_colours, notice_colours, plural
+from app.ui.widgets.palette import (
+    STOP_MARK,
+    SWITCH_MARK,
+    button_colours,
+    notice_colours,
+    plural,
+)
 from app.ui.widgets.phase_timeline import PhaseTimeline
 from app.ui.widgets.port_grid import PortCounts, PortGrid
 from app.ui.widgets.results import ResultsView
@@ -837,7 +844,8 @@ class MainWindow(QMainWindow):
     def _run_finished(self, result: Any) -> None:
         self._update_actions()
         total = result.total_ms
-        if result.ok:
+        if result.ok:  # a journey switch, marked on the traffic charts
+            self.trafficChart.mark(time.time(), f"▶ {result.company}", SWITCH_MARK)
             s = result.simulation.summary
             # Short enough for a small window's status bar; the results name the run in full.
             msg = (
@@ -869,6 +877,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _stop_all_finished(self, report: Any) -> None:
+        self.trafficChart.mark(time.time(), "■ Stop All", STOP_MARK)
         killed = f", {len(report.killed)} needed SIGKILL" if report.killed else ""
         msg = f"Stop All: stopped {report.count} services{killed}"
         self.statusBar().showMessage(msg, 10000)

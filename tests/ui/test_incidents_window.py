@@ -1,7 +1,8 @@
 """Incidents in the window, with real services: a port cell's "Inject incident ▸" opens the
 dialog, Inject starts it in the running process (same pid), the cell, the journey-map node,
 the Incidents tab, the strip and the traffic chart all show it, Clear ends it everywhere; the
-scenario menu runs a packaged scenario; the traffic rate changes live."""
+scenario menu runs a packaged scenario; the traffic rate changes live; the charts mark a
+journey switch and Stop All, and say when traffic stopped."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QMenu, QPushButton
 from app.core.settings import Settings
 from app.ui.widgets.incident_dialog import IncidentDialog
 from tests.ui.conftest import drive
-from tests.ui.test_window import run_journey
+from tests.ui.test_window import run_journey, stop_all_confirmed
 
 
 def _inject_from_cell(qtbot: Any, window: Any, port: int, kind: str) -> IncidentDialog:
@@ -64,7 +65,7 @@ def test_inject_from_a_cell_is_shown_everywhere_and_clear_ends_it(
     table = w.incidents.list.table
     assert table.rowCount() == 1 and table.item(0, 1).text() == pay.key
     assert w.incidents.strip.isVisibleTo(w) and "errors on PayService" in w.incidents.strip.text()
-    assert [m.text for m in w.trafficChart.markers] == ["⚡ errors PayService"]
+    assert [m.text for m in w.trafficChart.markers] == ["▶ Bolt Co", "⚡ errors PayService"]
 
     table.cellWidget(0, 4).click()  # Clear
     qtbot.waitUntil(lambda: not panel.bridge.incidents(), timeout=5000)
@@ -133,4 +134,13 @@ def test_the_rate_changes_live_without_clearing_the_chart(
     qtbot.waitUntil(lambda: core.traffic.status().rate == 9.0, timeout=3000)
     status = core.traffic.status()
     assert status.running and len(status.series) >= seconds  # the history is kept
+    chart = w.trafficChart
+    assert [m.text for m in chart.markers] == ["▶ Rate Co"]  # the run's switch, marked
+    assert chart.time_axis_text() == "seconds ago"
     drive(qtbot, panel.bridge.stop_traffic())
+    qtbot.waitUntil(lambda: chart.stopped_at is not None, timeout=3000)
+    assert chart.time_axis_text().startswith("seconds before ") and "stopped" in (
+        chart.errors.getAxis("bottom").labelText
+    )
+    stop_all_confirmed(qtbot, w)
+    assert [m.text for m in chart.markers][-1] == "■ Stop All"

@@ -127,6 +127,8 @@ def swatch_for(state: str, essential: bool = False) -> Swatch:
 # colour in both schemes: it sits on a cell's own fill, with dark text and a dark rim).
 INCIDENT_BADGE = "#fcc419"
 INCIDENT_END = "#2f9e44"  # the chart's marker where an incident ended
+SWITCH_MARK = "#1c7ed6"  # a Run Journey that finished: the journey switched
+STOP_MARK = "#c92a2a"  # Stop All
 COMPANY_TAGS = ("#9c36b5", "#0c8599", "#e64980", "#f08c00", "#5f3dc4", "#66a80f", "#ae3ec9")
 
 

@@ -97,6 +97,8 @@ class TrafficChart(QWidget):
         self.updates = 0
         self.last_update_ms = 0.0
         self.markers: list[Marker] = []
+        self.stopped_at: float | None = None  # wall clock: traffic stopped; the axis froze there
+        self._compact = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.topRow = QWidget()
@@ -183,7 +185,17 @@ class TrafficChart(QWidget):
 
     # -- data ----------------------------------------------------------------------------------
     def set_status(self, status: TrafficStatus) -> None:
-        """Keep the latest status; the clock's tick draws it."""
+        """Keep the latest status; the clock's tick draws it. Once traffic stops, the time
+        axis stops with it ("seconds before 13:21:04, stopped"), not a running "seconds ago"
+        that slides the last minute off the chart."""
+        was_running = self._status is not None and self._status.running
+        before = self.stopped_at
+        if status.running:
+            self.stopped_at = None
+        elif was_running and status.sent:
+            self.stopped_at = time.time()
+        if self.stopped_at != before:
+            self._title_time_axis()
         self._status = status
         self._sync_steps(status)
         self._dirty = True
@@ -194,17 +206,31 @@ class TrafficChart(QWidget):
     def set_compact(self, compact: bool) -> None:
         """Presentation mode: the height to the plots (no step picker, the time axis's title
         in the last plot's title); off: as before."""
+        self._compact = compact
         self.topRow.setVisible(not compact)
         bottom = self.errors.getAxis("bottom")
-        bottom.setLabel(None if compact else "seconds ago")
-        bottom.showLabel(not compact)
         bottom.setHeight(COMPACT_AXIS_HEIGHT if compact else None)  # None: as tall as it needs
+        self._title_time_axis()
         # The last row holds the time axis too: a little more of the height, so its plot is
         # as tall as the others.
         rows = self.plots.ci.layout
         for row, stretch in enumerate((10, 10, 11) if compact else (1, 1, 1)):
             rows.setRowStretchFactor(row, stretch)
-        title = "errors / s · time: seconds ago" if compact else "errors / s"
+
+    def time_axis_text(self) -> str:
+        if self.stopped_at is None:
+            return "seconds ago"
+        return (
+            f"seconds before {time.strftime('%H:%M:%S', time.localtime(self.stopped_at))}, stopped"
+        )
+
+    def _title_time_axis(self) -> None:
+        """The time axis's words: under the axis, or (compact) in the last plot's title."""
+        bottom = self.errors.getAxis("bottom")
+        words = self.time_axis_text()
+        bottom.setLabel(None if self._compact else words)
+        bottom.showLabel(not self._compact)
+        title = f"errors / s · time: {words}" if self._compact else "errors / s"
         text = self.palette().color(QPalette.ColorRole.Text)
         self.errors.setTitle(title, color=text, size=TITLE_SIZE)
 
@@ -235,12 +261,12 @@ class TrafficChart(QWidget):
             return
         t0 = time.perf_counter()
         self._dirty = False
-        xs, ys = series_points(self._status.series, self.stepCombo.currentText(), time.time())
+        now = self.stopped_at or time.time()
+        xs, ys = series_points(self._status.series, self.stepCombo.currentText(), now)
         self._fit_time_axis(-xs[0] if xs else 0.0)
         self._fit_value_axes(ys)
         for key, curve in self.curves.items():
             curve.setData(xs, ys[key])
-        now = time.time()
         for marker in self.markers:
             marker.move(now)
         self.updates += 1
