@@ -20,6 +20,7 @@ from app.core.errors import NoJourneyError
 from app.core.events import CoreEvents
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT
 from app.core.simulation import CustomerDone
+from app.core.traces import LATEST, KeptTrace, TraceKind, merged
 from app.core.traffic import STOP_DRAIN_S, SWITCH_DRAIN_S, IncidentOf, Target, Traffic
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.core.traffic_stats import Tally
@@ -45,6 +46,10 @@ class TrafficStreams:
     # -- queries --------------------------------------------------------------------------------
     def get(self, journey_id: str) -> Traffic | None:
         return self._streams.get(journey_id)
+
+    def traces(self, kind: TraceKind, limit: int = LATEST) -> list[KeptTrace]:
+        """The latest, slowest or failed journeys of every stream (app/core/traces.py)."""
+        return merged([t.traces for t in self._streams.values()], kind, limit)
 
     def live(self) -> list[Traffic]:
         return [t for t in self._streams.values() if t.running]

@@ -37,6 +37,7 @@ from app.core.journeys import Journey
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT, MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.model import service_key
 from app.core.simulation import Customer, CustomerDone, CustomerResult, Simulator, customer_stream
+from app.core.traces import TraceKeeper
 from app.core.traffic_model import (
     BEHIND_WINDOW_S,
     SERIES_SECONDS,
@@ -120,6 +121,7 @@ class Traffic:
         # Where each status goes: the streams' aggregate (app/core/streams.py), or the bus.
         self._on_status = on_status or events.traffic.emit
         self.journey_id = journey_id
+        self.traces = TraceKeeper()  # the latest, slowest and failed journeys, for the window
         self._lock = asyncio.Lock()  # one command at a time, each to its end
         self._running = False
         self.reason = ""  # why traffic stopped when nobody asked (a failed Run Journey)
@@ -353,6 +355,7 @@ class Traffic:
                 tally.lost()
             return
         self._count(result, current=gen == self._steps_gen)
+        self.traces.add(target.journey.company_name, self.journey_id, result)
         if self._on_customer is not None:
             self._on_customer(target.journey, target.hops, result)  # queues, never waits
 

@@ -47,6 +47,7 @@ from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
 from app.core.scenarios import packaged_names, read_scenario_file
 from app.core.settings import Settings
+from app.core.traces import KeptTrace, TraceKind
 from app.ui import cadence
 
 log = logging.getLogger(__name__)
@@ -539,6 +540,10 @@ class CoreBridge(QObject):
 
     def scenario_names(self) -> list[str]:
         return packaged_names()
+
+    def traffic_traces(self, kind: str) -> list[KeptTrace]:
+        """The latest, slowest or failed journeys of continuous traffic (app/core/traces.py)."""
+        return self.core.traffic.traces(TraceKind(kind)) if self.core is not None else []
 
     async def start_incident(self, body: dict[str, Any]) -> None:
         """POST /api/incidents's body; a refusal (naming the field) → commandFailed."""

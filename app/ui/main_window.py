@@ -74,6 +74,7 @@ from app.ui.widgets.port_grid import PortCounts, PortGrid
 from app.ui.widgets.results import ResultsView
 from app.ui.widgets.timeline_chart import TimelineChart
 from app.ui.widgets.traffic_chart import TrafficChart, TrafficControl
+from app.ui.widgets.traffic_traces import TrafficTraces
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +278,9 @@ class MainWindow(QMainWindow):
         traffic_layout.addWidget(self.trafficChart, 1)
         self.tabs.addTab(traffic, "Traffic")
         self._traffic_page = traffic
+        self.trafficTraces = TrafficTraces()  # continuous traffic's journeys, not only a run's
+        self.trafficTraces.set_source(self.bridge.traffic_traces)
+        self.tabs.addTab(self.trafficTraces, "Traces")
         self.journeyMap = JourneyMap()
         self.journeyMap.restartRequested.connect(self.restart_service)
         map_scroll = QScrollArea()  # a long chain in a small window scrolls, never cut

@@ -144,14 +144,19 @@ class HopTree(QTreeWidget):
 
 
 class TraceWaterfall(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        hint: str = "Select a customer in the results to see its trace.",
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("traceWaterfall")
+        self._hint = hint
         self.trace_id = ""
         self.hops: list[Hop] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.header = QLabel("Select a customer in the results to see its trace.")
+        self.header = QLabel(hint)
         self.header.setObjectName("waterfallHeader")
         self.header.setWordWrap(True)
         shrink_to_fit(self.header)
@@ -184,7 +189,7 @@ class TraceWaterfall(QWidget):
     def clear(self) -> None:
         self.tree.clear()
         self.hops, self.trace_id = [], ""
-        self.header.setText("Select a customer in the results to see its trace.")
+        self.header.setText(self._hint)
 
     def show_customer(self, result: Any) -> None:
         self.hops, measured = hops_of(result)
