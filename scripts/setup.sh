@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine: the Debian libraries Qt needs offscreen,
-# a virtualenv in .venv and the project installed into it (editable, with dev extras).
+# Prometheus (the tests scrape the panel with it), a virtualenv in .venv and the project
+# installed into it (editable, with dev extras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,17 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+# A real Prometheus scrapes the panel in tests/metrics: Debian's server when none is there,
+# without its recommends (exporters, smartmontools: nothing the tests use).
+if ! command -v prometheus >/dev/null; then
+    echo "setup: installing Debian's prometheus"
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+        prometheus
 fi
 
 PY=${PYTHON:-python3}

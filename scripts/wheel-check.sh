@@ -16,4 +16,6 @@ export BIZOBS_STATE_DIR="$work/state" BIZOBS_PORTS="$ports" BIZOBS_API_PORT=$(($
 export BIZOBS_ESSENTIAL_SERVICES=""
 "$work/venv/bin/bizobs-panel" run e-commerce --customers 2
 "$work/venv/bin/bizobs-panel" ports | tail -n 1
-echo "wheel check: the installed bizobs-panel ran a packaged template and listed the pool"
+"$work/venv/bin/python" -c "import importlib.resources as r, json
+json.loads((r.files('app') / 'resources/grafana/bizobs-panel.json').read_text())"
+echo "wheel check: the installed bizobs-panel ran a packaged template, listed the pool and has the Grafana dashboard"

@@ -11,6 +11,7 @@ from app.api import openapi
 from app.api.common import CORE, MAX_BODY, Handler, json_errors
 from app.api.compat import COMPAT_ROUTES, STARTED, compat_errors
 from app.api.incidents import INCIDENT_ROUTES
+from app.api.metrics import METRICS_ROUTES
 from app.api.routes import ROUTES
 from app.api.security import GUARD, Guard, guard_requests
 from app.core.orchestrator import Core
@@ -19,6 +20,7 @@ ALL_ROUTES: list[tuple[str, str, Handler]] = [
     *ROUTES,
     ("GET", "/api/openapi.json", openapi.document),
     *INCIDENT_ROUTES,
+    *METRICS_ROUTES,
     *COMPAT_ROUTES,
 ]
 

@@ -415,7 +415,7 @@ async def admin_ports(request: web.Request) -> web.Response:
 
 async def admin_ports_cleanup(request: web.Request) -> web.Response:
     core = request.app[CORE]
-    counts = await core.cleanup(wait_s=QUEUE_WAIT_S)
+    counts = await core.cleanup(wait_s=QUEUE_WAIT_S, trigger="compat")
     cleaned = counts["staleCleaned"] + counts["orphansReaped"]
     return json_response(
         {

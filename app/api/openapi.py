@@ -14,6 +14,7 @@ from aiohttp import web
 from app.api.common import CORE, json_response
 from app.api.compat import COMPAT_SPEC, RUN_MODES
 from app.api.incidents import add_incident_spec
+from app.api.metrics import add_metrics_spec
 from app.api.schemas import EXTRA_VALUE, JOURNEY, NO_BODY, SEED, STEP, json_content, ref
 from app.api.security import GUARD, Guard
 from app.core.limits import (
@@ -557,6 +558,7 @@ def _with_head(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 add_incident_spec(SPEC)
+add_metrics_spec(SPEC)
 SPEC = _with_head(_gated(_with_compat(SPEC)))
 
 

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from app.core.incident_model import IncidentEvent
 from app.core.model import Phase
 from app.core.traffic_model import TrafficStatus
+
+if TYPE_CHECKING:  # alerts.py emits through these signals: it imports this module
+    from app.core.alerts import AlertEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,6 +93,7 @@ class RunEvent:
     status: RunStatus
     company: str = ""
     detail: str = ""
+    mode: str = ""  # the run's Mode value (the metrics count runs per mode)
     # On FINISHED/FAILED/CANCELLED: the RunResult (typed loosely here: runs.py imports us).
     result: object | None = None
 
@@ -130,6 +134,8 @@ class CoreEvents:
         self.traffic: Signal[TrafficStatus] = Signal("traffic")
         # An incident started or ended (app/core/incidents.py): counted, listed, charted.
         self.incident: Signal[IncidentEvent] = Signal("incident")
+        # An alert raised, acknowledged or cleared (app/core/alerts.py): the window's banner.
+        self.alert: Signal[AlertEvent] = Signal("alert")
 
     def say(self, source: str, message: str, level: LogLevel = LogLevel.INFO) -> None:
         self.log.emit(LogEvent(source, message, level))

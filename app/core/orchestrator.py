@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import ClientSession, TCPConnector
 
 from app.core import statedir
+from app.core.alerts import Alerts
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
 from app.core.errors import (
@@ -30,7 +32,14 @@ from app.core.errors import (
     UnknownServiceError,
     ValidationError,
 )
-from app.core.events import CoreEvents, LogLevel, ServiceChange, ServiceEvent
+from app.core.events import (
+    CoreEvents,
+    LogLevel,
+    RunEvent,
+    RunStatus,
+    ServiceChange,
+    ServiceEvent,
+)
 from app.core.export import Exporter, ExportSettings
 from app.core.history import History
 from app.core.incidents import Incidents
@@ -39,6 +48,7 @@ from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
 from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_STEPS, MAX_TRAFFIC_IN_FLIGHT
 from app.core.lock import StateLock
+from app.core.metrics import Metrics, Sources
 from app.core.model import (
     JourneySummary,
     Listener,
@@ -114,7 +124,9 @@ async def open_core(
         core: Core | None = None
         # The exporter in use at close drains here (Core.replace_exporter may have swapped it).
         stack.push_async_callback(lambda: (core.exporter if core else exporter).aclose())
-        manager = ServiceManager(settings, pool_for(settings), Ledger(conn), launcher, events)
+        manager = ServiceManager(
+            settings, pool_for(settings), Ledger(conn), launcher, events, Alerts(events)
+        )
         stack.push_async_callback(manager.aclose, stop_services_on_close)
         core = Core(settings, events, manager, History(conn), exporter)
         stack.push_async_callback(core.aclose)
@@ -155,6 +167,20 @@ class Core:
         # "Incidents and scenarios"); traffic shows each step's incident.
         self.incidents = Incidents(manager, self.residents, events, self._client, self.service_key)
         self.traffic.incident_of = self.incidents.headline_of
+        # Alerts on cleanup failures and the Prometheus metrics (docs/architecture.md,
+        # "Metrics and alerts"): one registry per Core, read by /metrics and the window.
+        self.alerts = manager.alerts
+        self.metrics = Metrics(
+            events,
+            Sources(
+                ports=lambda: self.ports(),
+                services=manager.services,
+                export_status=lambda: self.exporter.status(),
+                incidents_active=lambda: len(self.incidents.active()),
+            ),
+            self.alerts.snapshot,
+        )
+        self.traffic.on_second = self.metrics.traffic_second
         self.scenarios = ScenarioRunner(self.incidents, events)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
         self.watcher = Watcher(manager, lambda: self.traffic.running, self._housekeeping)
@@ -172,6 +198,7 @@ class Core:
             warm_up=lambda: self.warm_up,
         )
         events.service.connect(self._on_service)
+        events.run.connect(self._on_run)
 
     async def start(self, *notes: str | None) -> None:
         for note in filter(None, notes):  # the state directory's and the database's
@@ -183,6 +210,7 @@ class Core:
                 f"stopped {len(reaped)} services left by an earlier run: {', '.join(reaped)}"
             )
         self.watcher.start()
+        self._background.spawn(self.metrics.sample_forever(), "metrics samples")
 
     def _startup_note(self, message: str) -> None:
         self.startup_messages.append(message)
@@ -296,7 +324,10 @@ class Core:
         await self._cancel_run("Stop All")
         async with self._exclusive("stop all", None):
             self.residents.clear()
-            return await self.manager.stop_all()
+            t0 = time.perf_counter()
+            report = await self.manager.stop_all()
+            self.metrics.cleanup("stop_all", time.perf_counter() - t0, report.count)
+            return report
 
     async def stop_journey(self, journey_id: str, wait_s: float = 0.0) -> StopReport:
         """Stop one resident journey: its traffic, then its services (essentials stay)."""
@@ -332,11 +363,16 @@ class Core:
             self.residents.clear()
             return await self.manager.stop_customer_services()
 
-    async def cleanup(self, wait_s: float = 0.0) -> dict[str, int]:
+    async def cleanup(self, wait_s: float = 0.0, trigger: str = "sweep") -> dict[str, int]:
         """Sweep now: stale allocations released, our orphans stopped (queueing up to
-        `wait_s` behind a run)."""
+        `wait_s` behind a run). `trigger` names the caller in the metrics (sweep, compat)."""
         async with self._exclusive("cleanup", wait_s):
+            t0 = time.perf_counter()
             report = await self.manager.sweep()
+            seconds = time.perf_counter() - t0
+            self.metrics.cleanup(
+                trigger, seconds, stale=report.stale_cleaned, orphans=report.orphans_reaped
+            )
         return {"staleCleaned": report.stale_cleaned, "orphansReaped": report.orphans_reaped}
 
     # -- watching the fleet (docs/architecture.md, "Watching the fleet") ----------------------
@@ -358,6 +394,7 @@ class Core:
                 self.traffic.hold_now(hold, why, key)
                 raise
             await self._reaim(key, hold)
+            self.metrics.restarted(restarted.service_name)
             return restarted
 
     async def _reaim(self, key: str, *holds: str) -> None:
@@ -403,12 +440,24 @@ class Core:
             self._restarter.broken(key)
 
     def _housekeeping(self) -> None:
-        """Each round of the watcher: give back grown blocks of the pool that stay unused."""
+        """Each round of the watcher: give back grown blocks of the pool that stay unused;
+        alert once when the pool crosses 90 % used (app/core/alerts.py)."""
+        self.check_pool()
         if self.busy:
             return
         if removed := self.manager.pool.shrink(self.manager.by_port()):
             label = self.manager.pool.label
             self.events.say("pool", f"the pool shrank by {removed} unused ports to {label}")
+
+    def _on_run(self, event: RunEvent) -> None:
+        if event.status is not RunStatus.STARTED:  # a launch may have filled the pool
+            self.check_pool()
+
+    def check_pool(self) -> None:
+        """Raise the pool alert when its use crosses the mark, clear it below (once each)."""
+        cells = self.ports()
+        used = sum(1 for c in cells if c.state is not PortState.FREE)
+        self.alerts.check_pool(used, len(cells))
 
     def _background_failed(self, name: str, exc: BaseException) -> None:
         self.events.say("core", f"{name} failed: {type(exc).__name__}: {exc}", LogLevel.ERROR)

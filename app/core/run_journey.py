@@ -154,7 +154,7 @@ class RunJourney:
         company = self.request.journey.company_name
         mode, journey = self.request.mode.value, self.request.journey.to_json()
         f.history.start(self.run_id, time.time(), mode, journey)
-        f.events.run.emit(RunEvent(self.run_id, RunStatus.STARTED, company))
+        f.events.run.emit(RunEvent(self.run_id, RunStatus.STARTED, company, mode=mode))
         try:
             await (self._rerun() if self.on is not None else self._phases())
         except asyncio.CancelledError:
@@ -380,5 +380,12 @@ class RunJourney:
         except Exception as exc:  # a full disk must not hide the run's own outcome
             self.fleet.events.say("core", f"run history not written: {exc}", LogLevel.ERROR)
         self.fleet.events.run.emit(
-            RunEvent(result.run_id, status, result.company, result.error or "", result)
+            RunEvent(
+                result.run_id,
+                status,
+                result.company,
+                result.error or "",
+                mode=self.request.mode.value,
+                result=result,
+            )
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from aiohttp import ClientConnectionError, ClientError, ClientSession, ClientTimeout, TCPConnector
 
 from app.core import probe, reaper, waiting
+from app.core.alerts import AlertKind, Alerts
 from app.core.errors import (
     CoreError,
     PoolExhaustedError,
@@ -79,12 +80,15 @@ class ServiceManager:
         ledger: Ledger,
         launcher: Launcher,
         events: CoreEvents,
+        alerts: Alerts | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.ledger = ledger
         self.launcher = launcher
         self.events = events
+        # Cleanup failures the operator must hear of (app/core/alerts.py).
+        self.alerts = alerts if alerts is not None else Alerts(events)
         self._records: dict[str, ServiceRecord] = {}
         self._handles: dict[str, ProcessHandle] = {}
         # What is wrong with a running service (it exited, it does not answer): kept until it
@@ -205,6 +209,7 @@ class ServiceManager:
         if grown := self.pool.grow(unreserved, self.by_port(), listeners):
             self.events.say("pool", f"the pool grew by {grown} ports to {self.pool.label}")
         if problems := self.room(self.needs(specs)):
+            self._foreign_in_the_way(listeners, "; ".join(problems))
             raise PoolExhaustedError("; ".join(problems))
         started: list[ServiceRecord] = []
         gate = asyncio.Semaphore(self.start_concurrency)
@@ -250,6 +255,16 @@ class ServiceManager:
                 return await self._start_on(record)
             except PortInUseError as exc:
                 avoid.add(record.port)
+                self.alerts.raise_(
+                    AlertKind.FOREIGN_LISTENER,
+                    f"port {record.port} was taken by another process as {spec.key} started "
+                    f"there ({exc})",
+                    "the panel starts it on another port of the pool",
+                    f"find who listens on {record.port} (ss -ltnp 'sport = :{record.port}') "
+                    "and stop it, or leave the panel to skip it",
+                    port=record.port,
+                    service=spec.key,
+                )
                 self.events.say(spec.key, f"port {record.port} was taken ({exc}); trying another")
         raise ServiceStartError(f"{spec.key}: every port tried was taken: {sorted(avoid)}")
 
@@ -263,15 +278,18 @@ class ServiceManager:
     ) -> ServiceRecord:
         """Choose a port and record it in one step (no await in between): the table of records
         is the reservation, so two concurrent starts can never choose the same port."""
+        # The same port again when it is free: stable addresses for dashboards.
+        wanted = prefer if prefer is not None else self._last_port.get(spec.key)
         port = self.pool.choose(
             self.by_port(),
             listeners,
             avoid,
             who=spec.key,
-            # The same port again when it is free: stable addresses for dashboards.
-            prefer=prefer if prefer is not None else self._last_port.get(spec.key),
+            prefer=wanted,
             company_key=_company_key(spec),
         )
+        if wanted is not None and port != wanted:
+            self._foreign_on(wanted, listeners, spec.key, port)
         record = ServiceRecord(
             key=spec.key,
             service_name=spec.service_name,
@@ -451,11 +469,23 @@ class ServiceManager:
                     f"pid {record.pid} survived SIGKILL for {reaper.KILL_WAIT_S} s",
                     LogLevel.ERROR,
                 )
+                self._kill_failed(record)
                 return killed
         handle.close()
         if not await waiting.until(lambda: probe.can_bind(record.port), PORT_FREE_WAIT_S):
             self.events.say(
                 key, f"port {record.port} still not bindable after exit", LogLevel.WARNING
+            )
+            self.alerts.raise_(
+                AlertKind.PORT_NOT_FREED,
+                f"port {record.port} of {key} (pid {record.pid}, exited) is still not "
+                f"bindable {PORT_FREE_WAIT_S:g} s after the exit",
+                "the panel forgot the service; the port shows as foreign and is skipped",
+                f"find who holds {record.port} (ss -ltnp 'sport = :{record.port}'); a "
+                "process that inherited the socket must be stopped by hand",
+                port=record.port,
+                pid=record.pid,
+                service=key,
             )
         self._forget(key, how or (ServiceChange.KILLED if killed else ServiceChange.STOPPED))
         return killed
@@ -547,6 +577,8 @@ class ServiceManager:
             handle.signal_group(signal.SIGKILL)
             if await handle.wait_exit(reaper.KILL_WAIT_S):
                 handle.close()
+            else:
+                self._kill_failed(record)
             self._forget(record.key, ServiceChange.STALE)
             self.events.say(record.key, f"released stale allocation of port {record.port}")
         reaped = await self._reap_orphans()
@@ -620,6 +652,59 @@ class ServiceManager:
                 handle.close()
             if self._http is not None:
                 await self._http.close()
+
+    # -- alerts (app/core/alerts.py) -------------------------------------------------------------
+    def _kill_failed(self, record: ServiceRecord) -> None:
+        self.alerts.raise_(
+            AlertKind.KILL_FAILED,
+            f"pid {record.pid} of {record.key} on port {record.port} survived SIGKILL for "
+            f"{reaper.KILL_WAIT_S:g} s",
+            "the panel gave up waiting for it (an uninterruptible process: D state)",
+            f"check it with ps -o pid,stat,wchan -p {record.pid}; it ends when its I/O does, "
+            "or after a reboot",
+            port=record.port,
+            pid=record.pid,
+            service=record.key,
+        )
+
+    def _foreign_on(
+        self, port: int, listeners: Mapping[int, Listener], key: str, instead: int
+    ) -> None:
+        """`key` wanted `port` (its last one): say so when something not ours holds it."""
+        listener = listeners.get(port)
+        ours = set(self.owner_pids())
+        if listener is None or listener.pid in ours or port in self.by_port():
+            return
+        who = f"pid {listener.pid} ({listener.name})" if listener.pid else "a process"
+        self.alerts.raise_(
+            AlertKind.FOREIGN_LISTENER,
+            f"{key}'s port {port} is held by {who}, not by the panel",
+            f"the panel started {key} on port {instead} instead and never signals {who}",
+            f"stop {who} to get the stable address back, or point dashboards at {instead}",
+            port=port,
+            pid=listener.pid,
+            service=key,
+        )
+
+    def _foreign_in_the_way(self, listeners: Mapping[int, Listener], problems: str) -> None:
+        """A launch that does not fit: say so when foreign listeners take ports of the pool."""
+        ours = set(self.owner_pids()) | set(self.orphans())
+        foreign = sorted(
+            (p, lst) for p, lst in listeners.items() if p in self.pool.ports and lst.pid not in ours
+        )
+        if not foreign:
+            return
+        port, first = foreign[0]
+        ports = ", ".join(str(p) for p, _ in foreign[:10])
+        self.alerts.raise_(
+            AlertKind.FOREIGN_LISTENER,
+            f"{len(foreign)} port(s) of the pool are held by processes not ours ({ports}), "
+            f"and the launch does not fit: {problems}",
+            "the panel refused the run before stopping anything (503)",
+            "stop those processes, widen BIZOBS_PORTS or set BIZOBS_PORTS_MAX",
+            port=port,
+            pid=first.pid,
+        )
 
     # -- helpers --------------------------------------------------------------------------------
     def _set(self, record: ServiceRecord) -> ServiceRecord:

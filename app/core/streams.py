@@ -21,7 +21,14 @@ from app.core.events import CoreEvents
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT
 from app.core.simulation import CustomerDone
 from app.core.traces import LATEST, KeptTrace, TraceKind, merged
-from app.core.traffic import STOP_DRAIN_S, SWITCH_DRAIN_S, IncidentOf, Target, Traffic
+from app.core.traffic import (
+    STOP_DRAIN_S,
+    SWITCH_DRAIN_S,
+    IncidentOf,
+    SecondDone,
+    Target,
+    Traffic,
+)
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.core.traffic_stats import Tally
 
@@ -42,6 +49,8 @@ class TrafficStreams:
         self.max_in_flight = MAX_TRAFFIC_IN_FLIGHT  # per stream
         # The incident in effect on a service, by key (the Core sets it: app/core/incidents.py).
         self.incident_of: IncidentOf = lambda _key: None
+        # Where each stream's closed seconds are counted (the Core sets it: app/core/metrics.py).
+        self.on_second: SecondDone | None = None
 
     # -- queries --------------------------------------------------------------------------------
     def get(self, journey_id: str) -> Traffic | None:
@@ -120,6 +129,7 @@ class TrafficStreams:
                 on_status=self._emit,
                 journey_id=journey_id,
                 incident_of=lambda key: self.incident_of(key),
+                on_second=self._second,
             )
             self._streams.pop(journey_id, None)
             self._streams[journey_id] = stream
@@ -182,6 +192,10 @@ class TrafficStreams:
             stream.journey_id = new_id
             self._streams.pop(new_id, None)
             self._streams[new_id] = stream
+
+    def _second(self, company: str, services: dict[str, str], tally: Tally) -> None:
+        if self.on_second is not None:
+            self.on_second(company, services, tally)
 
     def _emit(self, _status: TrafficStatus) -> None:
         self._events.traffic.emit(self.status())

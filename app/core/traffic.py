@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import time
@@ -53,6 +54,9 @@ SWITCH_DRAIN_S = 5.0  # a Run Journey lets in-flight journeys end on the old ser
 CUT_WAIT_S = 2.0  # cancelled journeys end at once (their connections close); bounded anyway
 MAX_BURST_S = 0.25  # a loop that wakes late sends the missed slots of up to this long, skips more
 IncidentOf = Callable[[str], "tuple[str, str] | None"]  # service key -> (incident id, kind)
+# A closed second: (company, step name -> service name, its tally).
+SecondDone = Callable[[str, dict[str, str], Tally], None]
+log = logging.getLogger(__name__)
 
 
 class TrafficState(StrEnum):
@@ -111,8 +115,11 @@ class Traffic:
         on_status: Callable[[TrafficStatus], None] | None = None,
         journey_id: str = "",
         incident_of: IncidentOf | None = None,
+        on_second: SecondDone | None = None,
     ) -> None:
         self._events = events
+        # Each closed second's tally, once (the metrics: app/core/metrics.py); never per journey.
+        self._on_second = on_second
         # The incident in effect on a service (by key), shown with its step in the status.
         self._incident_of: IncidentOf = incident_of or (lambda _key: None)
         self._http = http
@@ -420,7 +427,10 @@ class Traffic:
         first = self._last_closed + 1
         order = self._order()
         for second in range(max(first, before - SERIES_SECONDS), before):
-            tally = self._open.pop(second, None) or Tally()
+            counted = self._open.pop(second, None)
+            tally = counted or Tally()
+            if counted is not None and self._on_second is not None and self._target is not None:
+                self._second_done(counted)
             self._total.merge_latencies(tally, steps=False)
             self._steps.merge_latencies(tally)
             self._closed[float(second)] = tally
@@ -430,6 +440,15 @@ class Traffic:
             self._last_closed = second
         for second in [s for s in self._open if s < before]:  # older than the series: dropped
             del self._open[second]
+
+    def _second_done(self, tally: Tally) -> None:
+        assert self._on_second is not None and self._target is not None
+        journey = self._target.journey
+        services = {h["stepName"]: h["serviceName"] for h in self._target.hops}
+        try:
+            self._on_second(journey.company_name, services, tally)
+        except Exception:  # the counting must never stop the series
+            log.exception("traffic: a second's tally was not counted")
 
     # -- helpers ----------------------------------------------------------------------------
     def _reset(self, rate: float) -> None:

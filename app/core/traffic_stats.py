@@ -46,6 +46,10 @@ class Histogram:
         self._counts.update(other._counts)
         self.count += other.count
 
+    def items(self) -> list[tuple[float, int]]:
+        """(bucket value in ms, how many), for a reader that keeps buckets of its own."""
+        return list(self._counts.items())
+
     def percentile(self, pct: float) -> float | None:
         """The latency `pct` % of the values are at or below; None when there are none."""
         if not self.count:

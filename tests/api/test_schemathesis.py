@@ -49,6 +49,10 @@ def _failures(url: str) -> list[str]:
             # No links between operations are documented: the stateful phase would only
             # repeat what the others send, at twice their time.
             "phases": {"stateful": {"enabled": False}},
+            # A run whose journey does not fit the four ports next to the journeys a generated
+            # `cleanup: company` or `preserve` keeps is refused with the documented 503 (the
+            # pool cannot fit it): the answer the document gives, not a server error.
+            "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}},
         }
     )
     config.projects.override.checks.update(included_check_names=["all"])  # --checks all
