@@ -56,7 +56,7 @@ class Alert:
 
     @property
     def message(self) -> str:
-        return f"{self.failed}. {self.did}. {self.remedy}."
+        return " ".join(f"{_sentence(part)}." for part in (self.failed, self.did, self.remedy))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,3 +143,8 @@ class Alerts:
             cleared, self._pool_alert = self._pool_alert, None
             self._events.alert.emit(AlertEvent(AlertChange.CLEARED, cleared))
         return None
+
+
+def _sentence(text: str) -> str:
+    """A part as a sentence of its own: "the panel started …" → "The panel started …"."""
+    return text[:1].upper() + text[1:]

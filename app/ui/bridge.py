@@ -23,6 +23,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.alerts import Alert, AlertChange, AlertEvent
 from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
 from app.core.events import (
     CoreEvents,
@@ -42,6 +43,7 @@ from app.core.export.settings import parse_pairs
 from app.core.incident_model import Incident, IncidentChange, IncidentEvent
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
+from app.core.metrics import MetricsSnapshot, Sample
 from app.core.model import JourneySummary, PortInfo, ServiceRecord
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
@@ -54,6 +56,9 @@ log = logging.getLogger(__name__)
 # What the window needs of the core besides the bridge itself (it imports nothing else there).
 __all__ = [
     "MAX_PACING_MS",
+    "Alert",
+    "AlertChange",
+    "AlertEvent",
     "ApiStarter",
     "ApiStopper",
     "CoreBridge",
@@ -64,7 +69,9 @@ __all__ = [
     "IncidentChange",
     "IncidentEvent",
     "JourneyFileError",
+    "MetricsSnapshot",
     "Problem",
+    "Sample",
     "Settings",
     "StateLockedError",
     "parse_pairs",
@@ -108,6 +115,7 @@ class CoreBridge(QObject):
     journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
     incidentsChanged = Signal(object)  # IncidentEvent: one started or ended
+    alertChanged = Signal(object)  # AlertEvent: one raised, acknowledged or cleared
 
     def __init__(
         self,
@@ -128,6 +136,7 @@ class CoreBridge(QObject):
         self.events.run.connect(self._on_run)
         self.events.traffic.connect(self.trafficChanged.emit)
         self.events.incident.connect(self.incidentsChanged.emit)
+        self.events.alert.connect(self.alertChanged.emit)
         self._stack: AsyncExitStack | None = None
         self.core: Core | None = None
         self._busy = False
@@ -540,6 +549,21 @@ class CoreBridge(QObject):
 
     def scenario_names(self) -> list[str]:
         return packaged_names()
+
+    # -- metrics and alerts (docs/architecture.md, "Metrics and alerts") ------------------------
+    def metrics(self) -> tuple[MetricsSnapshot, tuple[Sample, ...]] | None:
+        """The registry now and its ring of samples (the Metrics view), or None when closed."""
+        if self.core is None:
+            return None
+        return self.core.metrics.snapshot(), self.core.metrics.samples()
+
+    def alerts(self) -> tuple[Alert, ...]:
+        return self.core.alerts.snapshot() if self.core is not None else ()
+
+    def ack_alert(self, alert_id: str) -> None:
+        """Acknowledge one alert (as POST /api/alerts/{id}/ack); synchronous: no I/O."""
+        if self.core is not None:
+            self.core.alerts.ack(alert_id)
 
     def traffic_traces(self, kind: str) -> list[KeptTrace]:
         """The latest, slowest or failed journeys of continuous traffic (app/core/traces.py)."""

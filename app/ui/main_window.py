@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.alerts_wiring import AlertsWiring
 from app.ui.bridge import (
     MAX_PACING_MS,
     CoreBridge,
@@ -266,6 +267,10 @@ class MainWindow(QMainWindow):
         self.logView = LogView()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("bottomTabs")
+        # Every tab's name in sight: a narrow pane shortens names ("Incid…") rather than hide
+        # the last tabs behind scroll arrows.
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.logView, "Log")
         traffic = QWidget()
@@ -288,7 +293,7 @@ class MainWindow(QMainWindow):
         map_scroll.setWidgetResizable(True)
         map_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         map_scroll.setWidget(self.journeyMap)
-        self.tabs.addTab(map_scroll, "Journey map")
+        self.tabs.addTab(map_scroll, "Map")  # short: eight tabs fit 1280 px without arrows
         self._map_page = map_scroll
         self.journeysList = JourneysList()
         self.journeysList.stopRequested.connect(self.stop_journey)
@@ -299,6 +304,9 @@ class MainWindow(QMainWindow):
         )
         self.tabs.addTab(self.incidents.list, "Incidents")
         outer.insertWidget(1, self.incidents.strip)  # under the banner, over everything else
+        self.alerts = AlertsWiring(self.bridge, self)  # the Metrics tab and the alert banner
+        self.tabs.addTab(self.alerts.page, "Metrics")
+        outer.insertWidget(1, self.alerts.banner)  # an alert comes first, over an incident
 
         self.bottomSplitter = QSplitter(Qt.Orientation.Horizontal)
         self.bottomSplitter.setObjectName("bottomSplitter")

@@ -61,7 +61,7 @@ def test_at_1280x720_the_grid_the_charts_and_a_14_step_map_all_fit(
     w.set_presentation(False)
     assert not w.presentation.active and w.pages.currentIndex() == 0
     tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
-    assert tabs[:4] == ["Results", "Log", "Traffic", "Journey map"]
+    assert tabs[:5] == ["Results", "Log", "Traffic", "Traces", "Map"]
     assert w.menuBar().isVisible() and not chart.topRow.isHidden()
 
 
