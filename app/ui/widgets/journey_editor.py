@@ -176,8 +176,10 @@ class JourneyEditor(QWidget):
         steps_layout.addLayout(buttons)
         layout.addWidget(steps, 1)
 
-        traffic = QGroupBox("Traffic")
-        tform = QFormLayout(traffic)
+        # Not "Traffic": that is the continuous traffic tab; this box is one run's customers.
+        per_run = QGroupBox("Customers per run")
+        per_run.setObjectName("customersPerRunBox")
+        tform = QFormLayout(per_run)
         self.modeCombo = QComboBox()
         self.modeCombo.setObjectName("modeCombo")
         for mode in Mode:
@@ -194,7 +196,7 @@ class JourneyEditor(QWidget):
         tform.addRow("Mode", self.modeCombo)
         tform.addRow("Customers", self.customersSpin)
         tform.addRow("Think time", self.thinkTimeSpin)
-        layout.addWidget(traffic)
+        layout.addWidget(per_run)
         self.modeCombo.setCurrentIndex(1)
 
         self.validationLabel = QLabel()
