@@ -675,7 +675,10 @@ class MainWindow(QMainWindow):
         box.setText(
             f"Stop all {plural(len(services), 'service')} of this panel ({essential} essential)?"
         )
-        info = "Essential services are stopped too; the next Run Journey starts them again."
+        info = (
+            "Continuous traffic stops too (Start it again on the Traffic tab). Essential "
+            "services are stopped too; the next Run Journey starts them again."
+        )
         if self.bridge.busy:
             info = "The journey run in progress is cancelled first (it rolls back). " + info
         box.setInformativeText(info)

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QGroupBox
+from PySide6.QtWidgets import QGroupBox, QPushButton
 
 from app.core.settings import LauncherKind, Settings
 from tests.conftest import make_settings
+from tests.ui.test_defects import core_run
 
 
 @pytest.fixture
@@ -27,3 +28,20 @@ def test_one_name_per_concept_traffic_is_the_tab_only(
     assert "Traffic" in tabs
     assert "Traffic" not in boxes  # the run-mode box is a run's customers, not the traffic
     assert "Customers per run" in boxes
+
+
+def test_stop_all_confirmation_says_traffic_stops_too(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    panel = make_panel(fork)
+    w = panel.window
+    core_run(qtbot, panel, "Stop Co", "StopOneService", customers=1)
+    w.trafficControl.startButton.click()
+    qtbot.waitUntil(lambda: panel.bridge.core.traffic.running, timeout=10_000)
+    qtbot.waitUntil(w.stopAllButton.isEnabled, timeout=5_000)
+    w.stopAllButton.click()
+    dialog = w.stop_all_dialog
+    assert dialog is not None
+    assert "traffic stops too" in dialog.informativeText()
+    dialog.findChild(QPushButton, "confirmStopAllButton").click()
+    qtbot.waitUntil(lambda: not panel.bridge.core.traffic.running, timeout=10_000)
