@@ -3,10 +3,12 @@ Offscreen, pytest-qt + one qasync loop (tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGroupBox, QPushButton
 
 from app.core.settings import LauncherKind, Settings
@@ -45,3 +47,23 @@ def test_stop_all_confirmation_says_traffic_stops_too(
     assert "traffic stops too" in dialog.informativeText()
     dialog.findChild(QPushButton, "confirmStopAllButton").click()
     qtbot.waitUntil(lambda: not panel.bridge.core.traffic.running, timeout=10_000)
+
+
+def test_timeline_rows_are_named_by_company_and_time(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    panel = make_panel(fork)
+    w = panel.window
+    long_name = "Northwind Traders International"
+    result = core_run(qtbot, panel, long_name, "TimeOneService", customers=1)
+    chart = w.timelineChart
+    w.timelineTabs.setCurrentWidget(chart)
+    qtbot.waitUntil(lambda: bool(chart._ticks) and chart._ticks[-1][1].endswith("✓"))
+    label = chart._ticks[-1][1]
+    assert result.run_id.rsplit("-", 1)[-1] not in label  # no hash
+    assert label.startswith("Northwind") and "…" in label  # elided to fit the axis
+    started = time.strftime("%H:%M:%S", time.localtime(chart.runs[-1].t0))
+    assert label.endswith(f" {started} ✓")
+    axis = chart.plot.getAxis("left")
+    fm = QFontMetrics(axis.style["tickFont"])
+    assert fm.horizontalAdvance(label) + axis.style["tickTextOffset"][0] < axis.width()
