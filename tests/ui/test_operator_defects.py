@@ -12,6 +12,9 @@ from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGroupBox, QPushButton
 
 from app.core.settings import LauncherKind, Settings
+from app.core.traffic_model import StepSecond, TrafficStatus
+from app.ui.widgets.journey_map import JourneyMap, node_lines
+from app.ui.widgets.traffic_chart import TrafficControl
 from tests.conftest import make_settings
 from tests.ui.test_defects import core_run
 
@@ -67,3 +70,28 @@ def test_timeline_rows_are_named_by_company_and_time(
     axis = chart.plot.getAxis("left")
     fm = QFontMetrics(axis.style["tickFont"])
     assert fm.horizontalAdvance(label) + axis.style["tickTextOffset"][0] < axis.width()
+
+
+def test_a_blank_latency_is_blank_not_zero_ms(qtbot: Any) -> None:
+    """Traffic fails at Cart: Pay is never reached and nothing has ended yet elsewhere. A
+    status says 0.0 for a latency nobody measured; the views show none."""
+    view = JourneyMap()
+    qtbot.addWidget(view)
+    view.resize(900, 320)
+    view.show()
+    steps = (
+        StepSecond("Cart", ok=0, failed=4, p50_ms=35.0),
+        StepSecond("Pay", not_reached=4),  # p50_ms 0.0: never called
+    )
+    view.set_traffic(TrafficStatus(running=True, sent=4, failed=4, steps=steps))
+    cart, pay = view.nodes
+    assert "p50 35 ms" in node_lines(cart)[4]
+    assert "0 ms" not in node_lines(pay)[4] and "p50 —" in node_lines(pay)[4]
+
+    control = TrafficControl()
+    qtbot.addWidget(control)
+    control.set_status(TrafficStatus(running=True, rate=2.0, sent=3, in_flight=3))
+    counts = control.countsLabel.text().replace("\xa0", " ")  # facts are kept whole on a wrap
+    assert "p95 0 ms" not in counts and "p95 —" in counts
+    control.set_status(TrafficStatus(running=True, rate=2.0, sent=3, completed=3, p95_ms=41.0))
+    assert "p95 41 ms" in control.countsLabel.text().replace("\xa0", " ")
