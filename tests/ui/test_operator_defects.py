@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QGroupBox, QPushButton
+from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QPushButton
 
 from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
+from app.ui.widgets.journey_editor import COL_ERROR, JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap, node_lines
 from app.ui.widgets.traffic_chart import TrafficControl
 from tests.conftest import make_settings
+from tests.helpers import journey
 from tests.ui.test_defects import core_run
 
 
@@ -95,3 +98,36 @@ def test_a_blank_latency_is_blank_not_zero_ms(qtbot: Any) -> None:
     assert "p95 0 ms" not in counts and "p95 —" in counts
     control.set_status(TrafficStatus(running=True, rate=2.0, sent=3, completed=3, p95_ms=41.0))
     assert "p95 41 ms" in control.countsLabel.text().replace("\xa0", " ")
+
+
+def type_into_cell(qtbot: Any, ed: JourneyEditor, row: int, col: int, text: str) -> None:
+    """Double-click-like editing: open the cell's editor, type, Return (as the operator)."""
+    table = ed.stepsTable
+    item = table.item(row, col)
+    table.setCurrentItem(item)
+    table.editItem(item)
+    editor = table.indexWidget(table.model().index(row, col))
+    assert editor is not None
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: table.state() != QAbstractItemView.State.EditingState, timeout=2_000)
+
+
+def test_the_error_rate_is_entered_and_shown_in_percent(qtbot: Any) -> None:
+    ed = JourneyEditor()
+    qtbot.addWidget(ed)
+    ed.show()
+    ed.set_journey(journey("Rate Co", "CartService", "PayService", step2={"errorRate": 0.2}))
+    assert ed.stepsTable.item(1, COL_ERROR).text() == "20 %"
+    type_into_cell(qtbot, ed, 0, COL_ERROR, "5")
+    assert ed.stepsTable.item(0, COL_ERROR).text() == "5 %"  # a percent once entered
+    data, problems = ed.journey_data()
+    assert not problems
+    assert [s.get("errorRate") for s in data["steps"]] == [0.05, 0.2]  # stored as fractions
+    type_into_cell(qtbot, ed, 1, COL_ERROR, "7.5%")
+    assert ed.stepsTable.item(1, COL_ERROR).text() == "7.5 %"
+    assert ed.journey_data()[0]["steps"][1]["errorRate"] == 0.075
+    type_into_cell(qtbot, ed, 1, COL_ERROR, "150")
+    messages = [p.message for p in ed.validate()]
+    assert messages == ["Step 2: error rate must be between 0 % and 100 %, got 150 %"]

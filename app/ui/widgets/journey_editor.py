@@ -156,7 +156,7 @@ class JourneyEditor(QWidget):
         self.stepsTable.setToolTip(
             "Service name is suggested from the step name until you type your own.\n"
             "Latency: simulated ms per call (0–60000).\n"
-            "Errors: the error rate, from 0 to 1 (0.05 = 5 % of calls fail)."
+            "Errors: the share of calls that fail, in percent (5 = 5 % of calls fail)."
         )
         self.stepsTable.itemChanged.connect(self._item_changed)
         steps_layout.addWidget(self.stepsTable, 1)
@@ -250,7 +250,7 @@ class JourneyEditor(QWidget):
             self.stepsTable.setItem(row, COL_STEP, step_item)
             self.stepsTable.setItem(row, COL_SERVICE, service_item)
             self.stepsTable.setItem(row, COL_LATENCY, _number_item(latency_ms))
-            self.stepsTable.setItem(row, COL_ERROR, _number_item(error_rate))
+            self.stepsTable.setItem(row, COL_ERROR, _percent_item(error_rate))
         finally:
             self._updating = False
         self.stepsTable.selectRow(row)
@@ -324,7 +324,21 @@ class JourneyEditor(QWidget):
                     self._updating = False
         elif col == COL_SERVICE:
             item.setData(AUTO_ROLE, not item.text().strip())
+        elif col == COL_ERROR:
+            self._show_percent(item)
         self.changed.emit()
+
+    def _show_percent(self, item: QTableWidgetItem) -> None:
+        """A rate typed as "20" reads "20 %" once entered; text that is no number stays, for
+        validation to name."""
+        fraction = _parse_percent(item.text())
+        if fraction is None:
+            return
+        self._updating = True
+        try:
+            item.setText(_percent_text(fraction))
+        finally:
+            self._updating = False
 
     def _mode_changed(self) -> None:
         mode = self.mode()
@@ -421,22 +435,7 @@ class JourneyEditor(QWidget):
                 "stepName": _text(step_item),
                 "serviceName": _text(self.stepsTable.item(row, COL_SERVICE)),
             }
-            for col, key, label in (
-                (COL_LATENCY, "latencyMs", "latency"),
-                (COL_ERROR, "errorRate", "error rate"),
-            ):
-                raw = _text(self.stepsTable.item(row, col))
-                if not raw:
-                    continue
-                try:
-                    step[key] = float(raw)
-                except ValueError:
-                    problems.append(
-                        Problem(
-                            f"steps[{row}].{key}",
-                            f"Step {row + 1}: {label} {raw!r} is not a number",
-                        )
-                    )
+            problems += self._step_numbers(row, step)
             if step_item is not None and isinstance(step_item.data(EXTRA_ROLE), dict):
                 step = {**step_item.data(EXTRA_ROLE), **step}
             steps.append(step)
@@ -448,6 +447,28 @@ class JourneyEditor(QWidget):
             "steps": steps,
         }
         return data, problems
+
+    def _step_numbers(self, row: int, step: dict[str, Any]) -> list[Problem]:
+        """The row's latency (ms) and error rate (typed in percent, kept as a fraction) into
+        `step`; what does not parse is a problem the JSON cannot carry."""
+        problems = []
+        latency = _text(self.stepsTable.item(row, COL_LATENCY))
+        if latency:
+            try:
+                step["latencyMs"] = float(latency)
+            except ValueError:
+                problems.append(_not_a_number(row, "latencyMs", "latency", latency))
+        rate = _text(self.stepsTable.item(row, COL_ERROR))
+        fraction = _parse_percent(rate) if rate else None
+        if rate and fraction is None:
+            problems.append(_not_a_number(row, "errorRate", "error rate", rate))
+        elif fraction is not None and not 0 <= fraction <= 1:
+            # Said here in percent: the core would say "between 0 and 1" of a fraction.
+            message = f"Step {row + 1}: error rate must be between 0 % and 100 %, got {rate}"
+            problems.append(Problem(f"steps[{row}].errorRate", message))
+        elif fraction is not None:
+            step["errorRate"] = fraction
+        return problems
 
     def mode(self) -> str:
         return str(self.modeCombo.currentData())
@@ -631,6 +652,35 @@ def _number_item(value: Any) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
+
+
+def _percent_item(fraction: Any) -> QTableWidgetItem:
+    """An error rate (a fraction, as journeys store it) shown in percent: 0.2 -> "20 %"."""
+    text = ""
+    if isinstance(fraction, int | float) and not isinstance(fraction, bool) and fraction:
+        text = _percent_text(float(fraction))
+    elif fraction not in ("", None, 0, 0.0):
+        text = str(fraction)  # not a number: shown as it came, for validation to name
+    item = QTableWidgetItem(text)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _percent_text(fraction: float) -> str:
+    return f"{round(fraction * 100, 4):g} %"  # 0.07 * 100 is 7.000000000000001
+
+
+def _parse_percent(text: str) -> float | None:
+    """ "20 %", "20%" or "20" -> 0.2; None when it is no number."""
+    try:
+        value = float(text.strip().removesuffix("%").strip())
+    except ValueError:
+        return None
+    return round(value / 100, 8) if value == value else None  # NaN is no rate
+
+
+def _not_a_number(row: int, key: str, label: str, raw: str) -> Problem:
+    return Problem(f"steps[{row}].{key}", f"Step {row + 1}: {label} {raw!r} is not a number")
 
 
 def _html(text: str) -> str:
