@@ -732,8 +732,8 @@ class MainWindow(QMainWindow):
         self.editor.clear()
 
     def load_template(self, name: str) -> None:
-        self.editor.load_template(name)
-        self.statusBar().showMessage(f"Loaded template {name}", 4000)
+        message = f"Loaded template {name}"
+        self.editor.choose_template(name, lambda: self.statusBar().showMessage(message, 4000))
 
     def _journeys_dir(self) -> str:
         last = self.qsettings.value("journey/dir")

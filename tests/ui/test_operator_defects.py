@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QPushButton
+from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QMessageBox, QPushButton
 
 from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
@@ -131,3 +131,40 @@ def test_the_error_rate_is_entered_and_shown_in_percent(qtbot: Any) -> None:
     type_into_cell(qtbot, ed, 1, COL_ERROR, "150")
     messages = [p.message for p in ed.validate()]
     assert messages == ["Step 2: error rate must be between 0 % and 100 %, got 150 %"]
+
+
+def pick_template(ed: JourneyEditor, name: str) -> None:
+    """As the operator picks it from the combo (its popup would need a real screen)."""
+    index = ed.templateCombo.findData(name)
+    assert index > 0
+    ed.templateCombo.setCurrentIndex(index)
+    ed.templateCombo.activated.emit(index)
+
+
+def test_a_template_over_an_edited_journey_asks_to_discard_it(qtbot: Any) -> None:
+    ed = JourneyEditor()
+    qtbot.addWidget(ed)
+    ed.show()
+    pick_template(ed, "banking")  # an unchanged template is no work to lose: no question
+    assert ed.discard_dialog is None and ed.templateCombo.currentText() == "banking"
+    pick_template(ed, "e-commerce")
+    assert ed.discard_dialog is None and ed.templateCombo.currentText() == "e-commerce"
+
+    ed.companyNameEdit.clear()
+    qtbot.keyClicks(ed.companyNameEdit, "My Own Co")
+    pick_template(ed, "banking")
+    dialog = ed.discard_dialog
+    assert dialog is not None
+    qtbot.waitUntil(dialog.isVisible, timeout=2_000)
+    assert dialog.text() == "Discard changes?"
+    dialog.button(QMessageBox.StandardButton.Cancel).click()  # keeps the edit
+    qtbot.waitUntil(lambda: ed.discard_dialog is None, timeout=2_000)
+    assert ed.companyNameEdit.text() == "My Own Co"
+    assert ed.templateCombo.currentText() == "e-commerce (modified)"  # not the one refused
+
+    pick_template(ed, "banking")
+    dialog = ed.discard_dialog
+    assert dialog is not None
+    dialog.findChild(QPushButton, "discardChangesButton").click()
+    qtbot.waitUntil(lambda: ed.templateCombo.currentText() == "banking", timeout=2_000)
+    assert ed.companyNameEdit.text() != "My Own Co" and not ed.is_edited()

@@ -9,6 +9,7 @@ Over 400 lines: the form, its steps table and its validation display are one vie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -94,6 +96,9 @@ class JourneyEditor(QWidget):
         self._template: str | None = None  # the template loaded, until another journey replaces it
         self._template_modified = False
         self._loading = False
+        # The journey as loaded (a template, a file); None: the blank form is the baseline.
+        self._baseline: dict[str, Any] | None = None
+        self.discard_dialog: QMessageBox | None = None
         self._validation_kind = ""  # the validation box's colours (palette.NOTICE_COLOURS)
         self._build()
         self._validate_timer = QTimer(self)
@@ -349,9 +354,50 @@ class JourneyEditor(QWidget):
     def _template_chosen(self, index: int) -> None:
         name = self.templateCombo.itemData(index)
         if name:
-            self.load_template(name)
+            self.choose_template(name)
         else:
             self._show_template()
+
+    def choose_template(self, name: str, loaded: Callable[[], None] | None = None) -> None:
+        """Load template `name` as the operator picked it: over an edited journey only once
+        they agree to discard the edits (Cancel keeps them). `loaded` runs once it is in."""
+
+        def load() -> None:
+            self.load_template(name)
+            if loaded is not None:
+                loaded()
+
+        if not self.is_edited():
+            load()
+            return
+        box = QMessageBox(self)
+        box.setObjectName("discardChangesDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Discard changes?")
+        box.setText("Discard changes?")
+        box.setInformativeText(f"The journey in the form was edited; {name} replaces it.")
+        discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
+        discard.setObjectName("discardChangesButton")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: load() if b is discard else None)
+        box.finished.connect(self._discard_closed)
+        self.discard_dialog = box
+        box.open()  # non-blocking: no nested event loop
+
+    def _discard_closed(self) -> None:
+        self.discard_dialog = None
+        self._show_template()  # a cancelled pick: the combo names what the form holds again
+
+    def is_edited(self) -> bool:
+        """Has the form changed since its journey was loaded (a template, a file; a journey
+        restored from the last session counts as edited unless it is an unchanged template)?"""
+        data, _ = self.journey_data()
+        if self._baseline is None:
+            return not _blank(data)
+        return data != self._baseline
 
     # -- data in and out -----------------------------------------------------------------------
     @staticmethod
@@ -385,6 +431,7 @@ class JourneyEditor(QWidget):
     def clear(self) -> None:
         self.set_journey({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
         self.add_step()
+        self._baseline = None
 
     def set_journey(self, data: dict[str, Any]) -> None:
         self._template, self._template_modified = None, False  # load_template names its own
@@ -393,6 +440,7 @@ class JourneyEditor(QWidget):
             self._set_journey(data)
         finally:
             self._loading = False
+        self._baseline = self.journey_data()[0]
         self._show_template()
 
     def _set_journey(self, data: dict[str, Any]) -> None:
@@ -504,6 +552,8 @@ class JourneyEditor(QWidget):
                 self._template = state["template"]
                 self._template_modified = state.get("templateModified") is True
                 self._show_template()
+            if self._template is None or self._template_modified:
+                self._baseline = None  # the last session's work: a template over it asks
         if isinstance(state.get("customersSpin"), int):
             self.customersSpin.setValue(state["customersSpin"])
         if isinstance(state.get("mode"), str):
@@ -636,6 +686,13 @@ def _tint(item: QTableWidgetItem, invalid: bool) -> None:
     else:
         item.setBackground(QBrush())
         item.setForeground(QBrush())
+
+
+def _blank(data: dict[str, Any]) -> bool:
+    """Nothing typed: no company, no domain, no step with a name."""
+    steps = data.get("steps") or []
+    named = any(s.get("stepName") or s.get("serviceName") for s in steps if isinstance(s, dict))
+    return not (data.get("companyName") or data.get("domain") or named)
 
 
 def _text(item: QTableWidgetItem | None) -> str:
