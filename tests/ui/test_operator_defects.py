@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QMessageBox, QPushBu
 
 from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
-from app.ui.widgets.journey_editor import COL_ERROR, JourneyEditor
+from app.ui.widgets.journey_editor import COL_ERROR, COL_STEP, JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap, node_lines
 from app.ui.widgets.traffic_chart import TrafficControl
 from tests.conftest import make_settings
@@ -168,3 +168,34 @@ def test_a_template_over_an_edited_journey_asks_to_discard_it(qtbot: Any) -> Non
     dialog.findChild(QPushButton, "discardChangesButton").click()
     qtbot.waitUntil(lambda: ed.templateCombo.currentText() == "banking", timeout=2_000)
     assert ed.companyNameEdit.text() != "My Own Co" and not ed.is_edited()
+
+
+def test_undo_and_redo_of_journey_edits_with_the_keys(qtbot: Any) -> None:
+    ed = JourneyEditor()
+    qtbot.addWidget(ed)
+    ed.show()
+    qtbot.waitExposed(ed)
+    ed.activateWindow()
+    qtbot.waitUntil(ed.isActiveWindow, timeout=2_000)
+    ed.load_template("banking")
+    loaded = ed.journey_data()[0]
+    steps = ed.stepsTable.rowCount()
+    ed.addStepButton.click()
+    type_into_cell(qtbot, ed, steps, COL_STEP, "Sign Here")
+    qtbot.waitUntil(ed.can_undo, timeout=2_000)  # the edits settled into one step
+    edited = ed.journey_data()[0]
+    assert edited["steps"][-1]["stepName"] == "Sign Here"
+
+    ed.stepsTable.setFocus()
+    qtbot.keyClick(ed.stepsTable, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ed.journey_data()[0] == loaded and ed.stepsTable.rowCount() == steps
+    assert ed.templateCombo.currentText() == "banking"  # unmodified again
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(ed.stepsTable, Qt.Key.Key_Z, shift_ctrl)
+    assert ed.journey_data()[0] == edited
+    assert ed.templateCombo.currentText() == "banking (modified)"
+
+    ed.load_template("e-commerce")  # a template loaded is undone as one step too
+    qtbot.keyClick(ed.stepsTable, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ed.journey_data()[0] == edited
+    assert ed.can_redo() and ed.can_undo()  # back to banking, and on to e-commerce again

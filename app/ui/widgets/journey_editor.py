@@ -8,12 +8,13 @@ Over 400 lines: the form, its steps table and its validation display are one vie
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -39,6 +40,7 @@ from app.core.errors import Problem, ValidationError
 from app.core.journeys import load_template, parse_journey, template_names
 from app.core.limits import MAX_CUSTOMERS, MAX_STEPS, MAX_THINK_TIME_MS
 from app.core.model import Mode
+from app.ui.widgets.journey_history import History
 from app.ui.widgets.palette import notice_colours
 
 INDUSTRIES = (
@@ -64,11 +66,13 @@ COL_STEP, COL_SERVICE, COL_LATENCY, COL_ERROR = range(4)
 AUTO_ROLE = Qt.ItemDataRole.UserRole + 1  # on the service item: name was suggested, not typed
 EXTRA_ROLE = Qt.ItemDataRole.UserRole + 2  # on the step item: fields the table does not show
 VALIDATE_DELAY_MS = 250
+HISTORY_DELAY_MS = 400  # edits this close together (typing a name) are one undo step
 VALIDATION_LINES = 3  # the validation box's fixed height, in lines: it never moves the buttons
 TEMPLATE_PROMPT = "Choose a template…"
 STEP_FIELDS = {"stepName": COL_STEP, "serviceName": COL_SERVICE, "latencyMs": COL_LATENCY}
 STEP_FIELDS["errorRate"] = COL_ERROR
 STEP_PATH = re.compile(r"steps\[(\d+)\](?:\.(\w+))?")
+Snapshot = tuple[str, str | None, bool]  # the journey (JSON), its template, modified since
 
 
 def suggest_service_name(step_name: str) -> str:
@@ -107,6 +111,17 @@ class JourneyEditor(QWidget):
         self._validate_timer.timeout.connect(self.refresh_validation)
         self.changed.connect(self._validate_timer.start)
         self.changed.connect(self._mark_modified)
+        self._history: History[Snapshot] = History()
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(HISTORY_DELAY_MS)
+        self._history_timer.timeout.connect(self._record)
+        self.changed.connect(self._history_timer.start)
+        # In a text field Ctrl+Z is the field's own undo (Qt gives it the key first).
+        for keys, slot in (("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
 
     # -- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -399,15 +414,51 @@ class JourneyEditor(QWidget):
             return not _blank(data)
         return data != self._baseline
 
+    # -- undo and redo -------------------------------------------------------------------------
+    def undo(self) -> None:
+        """Back to the journey before the last edit (a template or file loaded is one too)."""
+        self._record()  # edits not yet settled are the step undone
+        self._put_back(self._history.undo())
+
+    def redo(self) -> None:
+        self._record()
+        self._put_back(self._history.redo())
+
+    def can_undo(self) -> bool:
+        """An edit recorded to undo (edits settle into the history after HISTORY_DELAY_MS)."""
+        return self._history.can_undo()
+
+    def can_redo(self) -> bool:
+        return self._history.can_redo()
+
+    def _snapshot(self) -> Snapshot:
+        data, _ = self.journey_data()
+        return (json.dumps(data, sort_keys=True), self._template, self._template_modified)
+
+    def _record(self) -> None:
+        self._history_timer.stop()
+        self._history.record(self._snapshot())
+
+    def _put_back(self, snapshot: Snapshot | None) -> None:
+        if snapshot is None:
+            return
+        baseline = self._baseline  # what "edited" compares with stays the loaded journey
+        self._load(json.loads(snapshot[0]))
+        self._template, self._template_modified = snapshot[1], snapshot[2]
+        self._baseline = baseline
+        self._show_template()
+        self._history_timer.stop()  # the form holds the history's state: nothing to record
+
     # -- data in and out -----------------------------------------------------------------------
     @staticmethod
     def template_names() -> list[str]:
         return template_names()
 
     def load_template(self, name: str) -> None:
-        self.set_journey(load_template(name).to_json())
+        self._load(load_template(name).to_json())
         self._template, self._template_modified = name, False
         self._show_template()
+        self._record()
 
     def loaded_template(self) -> tuple[str | None, bool]:
         """The template the form came from, and whether it was edited since."""
@@ -429,11 +480,17 @@ class JourneyEditor(QWidget):
         combo.setCurrentIndex(max(index, 0))
 
     def clear(self) -> None:
-        self.set_journey({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
+        self._load({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
         self.add_step()
         self._baseline = None
+        self._record()
 
     def set_journey(self, data: dict[str, Any]) -> None:
+        """Put `data` in the form: one undo step of its own, never merged with typing."""
+        self._load(data)
+        self._record()
+
+    def _load(self, data: dict[str, Any]) -> None:
         self._template, self._template_modified = None, False  # load_template names its own
         self._loading = True
         try:
@@ -546,7 +603,7 @@ class JourneyEditor(QWidget):
     def restore_state(self, state: dict[str, Any]) -> None:
         journey = state.get("journey")
         if isinstance(journey, dict):
-            self.set_journey(journey)
+            self._load(journey)
             # The next session names the template the journey came from, as this one did.
             if state.get("template") in template_names():
                 self._template = state["template"]
@@ -554,6 +611,7 @@ class JourneyEditor(QWidget):
                 self._show_template()
             if self._template is None or self._template_modified:
                 self._baseline = None  # the last session's work: a template over it asks
+            self._record()
         if isinstance(state.get("customersSpin"), int):
             self.customersSpin.setValue(state["customersSpin"])
         if isinstance(state.get("mode"), str):
