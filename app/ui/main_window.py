@@ -238,6 +238,7 @@ class MainWindow(QMainWindow):
         self.grid.stopServiceRequested.connect(self.stop_service)
         self.grid.restartServiceRequested.connect(self.restart_service)
         self.grid.openHealthRequested.connect(self.open_health)
+        self.grid.sweepRequested.connect(self.sweep)
         grid_box = QGroupBox("Live port grid")
         self._grid_box = grid_box
         # The grid is as tall as its rows, no taller: extra height goes to the views below

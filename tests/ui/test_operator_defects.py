@@ -3,6 +3,8 @@ Offscreen, pytest-qt + one qasync loop (tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QMessageBox, QPushButton
 
+from app.core.model import PortState
 from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
 from app.ui.widgets.journey_editor import COL_ERROR, COL_STEP, JourneyEditor
@@ -20,6 +23,7 @@ from app.ui.widgets.traffic_chart import TrafficControl
 from tests.conftest import make_settings
 from tests.helpers import journey
 from tests.ui.test_defects import core_run
+from tests.ui.test_window import run_journey
 
 
 @pytest.fixture
@@ -199,3 +203,33 @@ def test_undo_and_redo_of_journey_edits_with_the_keys(qtbot: Any) -> None:
     qtbot.keyClick(ed.stepsTable, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert ed.journey_data()[0] == edited
     assert ed.can_redo() and ed.can_undo()  # back to banking, and on to e-commerce again
+
+
+def kill_one(qtbot: Any, panel: Any, service: str) -> Any:
+    """SIGKILL `service` of the panel's journey; wait until its cell shows it stale."""
+    [victim] = [s for s in panel.bridge.services() if s.service_name == service]
+    os.kill(victim.pid or 0, signal.SIGKILL)
+    cell = panel.window.grid.cell(victim.port)
+    qtbot.waitUntil(
+        lambda: cell.info.trouble.startswith("exited") and cell.info.state is PortState.STALE,
+        timeout=5_000,
+    )
+    return cell
+
+
+def test_a_dead_stale_cell_has_no_uptime_and_offers_sweep(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    panel = make_panel(fork)
+    run_journey(qtbot, panel, "Dead Co", ["Login", "Pay"], customers=1)
+    cell = kill_one(qtbot, panel, "PayService")
+    details = dict(cell.details())
+    assert "Uptime" not in details  # no clock ticking on for a process that is gone
+    assert "exited" in details["Note"] and "Sweep" in details["Note"]
+    menu = cell.build_menu()
+    actions = {a.objectName(): a for a in menu.actions()}
+    assert not actions["stopServiceAction"].isVisible()
+    sweep = actions["sweepAction"]
+    assert sweep.isVisible() and sweep.isEnabled() and sweep.text() == "Sweep"
+    sweep.trigger()
+    qtbot.waitUntil(lambda: cell.info.state is PortState.FREE, timeout=10_000)
