@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QMessageBox, QPushButton
 
 from app.core.model import PortState
@@ -19,10 +19,13 @@ from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
 from app.ui.widgets.journey_editor import COL_ERROR, COL_STEP, JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap, node_lines
+from app.ui.widgets.palette import result_colours
+from app.ui.widgets.results import ResultsView
 from app.ui.widgets.traffic_chart import TrafficControl
 from tests.conftest import make_settings
 from tests.helpers import journey
 from tests.ui.test_defects import core_run
+from tests.ui.test_views import run_result
 from tests.ui.test_window import run_journey
 
 
@@ -233,3 +236,34 @@ def test_a_dead_stale_cell_has_no_uptime_and_offers_sweep(
     assert sweep.isVisible() and sweep.isEnabled() and sweep.text() == "Sweep"
     sweep.trigger()
     qtbot.waitUntil(lambda: cell.info.state is PortState.FREE, timeout=10_000)
+
+
+def share_of(image: QImage, rect: QRect, colour: QColor) -> float:
+    """How much of `rect` in `image` is painted `colour` (exactly)."""
+    points = [
+        (x, y) for x in range(rect.left(), rect.right()) for y in range(rect.top(), rect.bottom())
+    ]
+    same = sum(1 for x, y in points if image.pixelColor(x, y).rgb() == colour.rgb())
+    return same / max(len(points), 1)
+
+
+def test_the_selected_results_row_keeps_its_failure_cell_readable(qtbot: Any) -> None:
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_simulation(run_result(n=3, failing=1).simulation, "run-1")
+    table = view.table
+    assert table.currentRow() == 0  # the failed customer, selected for the waterfall
+    table.setFocus()
+    pay = table.item(0, table.columnCount() - 1)
+    assert pay.text().startswith("✗")
+    fill, _text = result_colours("failed")
+    image = table.viewport().grab().toImage()
+    cell = table.visualItemRect(pay)
+    assert share_of(image, cell, QColor(fill)) > 0.5  # the failure's fill, not the selection's
+    highlight = table.palette().color(QPalette.ColorRole.Highlight)
+    assert share_of(image, cell, highlight) > 0.02  # the selection still shows, around it
+    name = table.visualItemRect(table.item(0, 0))  # a cell of no outcome: selected as usual
+    assert share_of(image, name, highlight) > 0.5
