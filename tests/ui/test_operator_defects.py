@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPalette
-from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QMessageBox, QPushButton
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QGroupBox, QMessageBox, QPushButton
 
 from app.core.model import PortState
 from app.core.settings import LauncherKind, Settings
@@ -267,3 +267,25 @@ def test_the_selected_results_row_keeps_its_failure_cell_readable(qtbot: Any) ->
     assert share_of(image, cell, highlight) > 0.02  # the selection still shows, around it
     name = table.visualItemRect(table.item(0, 0))  # a cell of no outcome: selected as usual
     assert share_of(image, name, highlight) > 0.5
+
+
+def test_the_log_opens_at_the_start_of_its_lines_and_at_its_latest(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    """Lines logged while another tab is shown (the Results tab opens first); a long last line
+    must not scroll the log sideways when the operator opens it."""
+    w = make_panel(fork).window
+    log = w.logView
+    w.tabs.setCurrentIndex(0)
+    assert w.tabs.currentWidget() is not log
+    for i in range(120):
+        log.add("panel", f"line {i}")
+    log.add("panel", "a long detail " + "x" * 600)
+    log.flush()
+    w.tabs.setCurrentWidget(log)
+    qtbot.waitExposed(log)
+    qtbot.waitUntil(lambda: log.horizontalScrollBar().maximum() > 0, timeout=2_000)
+    QApplication.processEvents()
+    assert log.horizontalScrollBar().value() == 0  # each line's time and source in view
+    vertical = log.verticalScrollBar()
+    assert vertical.value() == vertical.maximum() > 0  # the latest lines
