@@ -3,7 +3,11 @@
 Validation is the core's own (`app.core.journeys.parse_journey`, pure), shown inline before any
 run. Templates are data (`resources/journeys`), read through `app.core.journeys` as well.
 
-Over 400 lines: the form, its steps table and its validation display are one view.
+A step's error rate is typed and shown in percent, kept as a fraction in the journey. Edits
+can be undone (journey_history.py keeps the snapshots); a template picked over an edited
+journey asks first.
+
+Over 400 lines: the form, its steps table, its validation display and its undo are one view.
 """
 
 from __future__ import annotations
