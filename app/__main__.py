@@ -4,6 +4,7 @@ traffic | incident | scenario."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from app import cli
@@ -101,7 +102,23 @@ def _settings(ns: argparse.Namespace) -> Settings:
     return from_env(**overrides)
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`'s writer
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader gone away shows here, not as Python's note at exit
+    except BrokenPipeError:
+        # `python -m app ports | head -1`: the reader has what it wanted. Python flushes stdout
+        # again at exit and would report that as well: stdout goes to /dev/null for it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     ns = _parser().parse_args(argv)
     try:
         settings = _settings(ns)

@@ -205,6 +205,7 @@ class PortInfo:
     journey_id: str = ""  # the resident journey its service serves
     reserved_for: str | None = None  # the company whose reserved port this is
     grown: bool = False  # a port of a block the pool grew into
+    gone: bool = False  # stale, and its process has exited: a sweep releases it, nothing to stop
 
 
 @dataclass(frozen=True)

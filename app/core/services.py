@@ -42,6 +42,7 @@ from app.core.ledger import Ledger
 from app.core.model import (
     Listener,
     PortInfo,
+    PortState,
     ServiceRecord,
     ServiceSpec,
     ServiceState,
@@ -132,7 +133,16 @@ class ServiceManager:
         listeners = self.scan() if listeners is None else listeners
         now = time.monotonic()
         troubles = {k: t.text(now) for k, t in self._troubles.items()}
-        return self.pool.snapshot(self.by_port(), listeners, self.orphans(), troubles)
+        cells = self.pool.snapshot(self.by_port(), listeners, self.orphans(), troubles)
+        return [replace(c, gone=True) if self._dead(c) else c for c in cells]
+
+    def _dead(self, cell: PortInfo) -> bool:
+        """A stale cell of our own table whose process has exited (an earlier panel's stale
+        cell is a live process: no handle here, but not gone)."""
+        key = cell.key
+        if cell.state is not PortState.STALE or key is None or key not in self._records:
+            return False
+        return self.gone(key)
 
     def trouble(self, key: str) -> Trouble | None:
         return self._troubles.get(key)

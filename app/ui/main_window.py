@@ -239,6 +239,7 @@ class MainWindow(QMainWindow):
         self.grid.stopServiceRequested.connect(self.stop_service)
         self.grid.restartServiceRequested.connect(self.restart_service)
         self.grid.openHealthRequested.connect(self.open_health)
+        self.grid.sweepRequested.connect(self.sweep)
         grid_box = QGroupBox("Live port grid")
         self._grid_box = grid_box
         # The grid is as tall as its rows, no taller: extra height goes to the views below
@@ -683,7 +684,10 @@ class MainWindow(QMainWindow):
         box.setText(
             f"Stop all {plural(len(services), 'service')} of this panel ({essential} essential)?"
         )
-        info = "Essential services are stopped too; the next Run Journey starts them again."
+        info = (
+            "Continuous traffic stops too (Start it again on the Traffic tab). Essential "
+            "services are stopped too; the next Run Journey starts them again."
+        )
         if self.bridge.busy:
             info = "The journey run in progress is cancelled first (it rolls back). " + info
         box.setInformativeText(info)
@@ -737,8 +741,8 @@ class MainWindow(QMainWindow):
         self.editor.clear()
 
     def load_template(self, name: str) -> None:
-        self.editor.load_template(name)
-        self.statusBar().showMessage(f"Loaded template {name}", 4000)
+        message = f"Loaded template {name}"
+        self.editor.choose_template(name, lambda: self.statusBar().showMessage(message, 4000))
 
     def _journeys_dir(self) -> str:
         last = self.qsettings.value("journey/dir")

@@ -172,3 +172,33 @@ def test_journeys_listed_and_one_stopped_through_a_running_server(
     out = cli(settings, "journeys", "stop", journey_id)
     assert out.returncode == 0 and f"stopped journey {journey_id}: 1 service" in out.stdout, out
     assert cli(settings, "journeys").stdout.strip() == "no journey runs"
+
+
+def test_ports_into_a_closed_pipe_ends_without_a_traceback(settings: Settings) -> None:
+    """`python -m app ports | head -1`: the reader goes away after its first line. Here it is
+    gone before the first write (closed at once), so the write fails every time, not only
+    when the table outgrows the pipe's buffer."""
+    env = dict(os.environ, BIZOBS_STATE_DIR=str(settings.state_dir))
+    args = [sys.executable, "-m", "app", "--ports", f"{settings.port_lo}-{settings.port_hi}"]
+    proc = subprocess.Popen(
+        [*args, "ports"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    code = proc.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert code == 141  # as a command killed by SIGPIPE reports it (128 + 13)
+
+    head = subprocess.run(
+        f"{subprocess.list2cmdline([*args, 'ports'])} | head -1",
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert head.stdout.split() == ["PORT", "STATE", "SERVICE", "PID"]
+    assert "Traceback" not in head.stderr, head.stderr

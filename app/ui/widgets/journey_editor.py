@@ -3,16 +3,22 @@
 Validation is the core's own (`app.core.journeys.parse_journey`, pure), shown inline before any
 run. Templates are data (`resources/journeys`), read through `app.core.journeys` as well.
 
-Over 400 lines: the form, its steps table and its validation display are one view.
+A step's error rate is typed and shown in percent, kept as a fraction in the journey. Edits
+can be undone (journey_history.py keeps the snapshots); a template picked over an edited
+journey asks first.
+
+Over 400 lines: the form, its steps table, its validation display and its undo are one view.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -24,6 +30,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -37,6 +44,7 @@ from app.core.errors import Problem, ValidationError
 from app.core.journeys import load_template, parse_journey, template_names
 from app.core.limits import MAX_CUSTOMERS, MAX_STEPS, MAX_THINK_TIME_MS
 from app.core.model import Mode
+from app.ui.widgets.journey_history import History
 from app.ui.widgets.palette import notice_colours
 
 INDUSTRIES = (
@@ -62,11 +70,13 @@ COL_STEP, COL_SERVICE, COL_LATENCY, COL_ERROR = range(4)
 AUTO_ROLE = Qt.ItemDataRole.UserRole + 1  # on the service item: name was suggested, not typed
 EXTRA_ROLE = Qt.ItemDataRole.UserRole + 2  # on the step item: fields the table does not show
 VALIDATE_DELAY_MS = 250
+HISTORY_DELAY_MS = 400  # edits this close together (typing a name) are one undo step
 VALIDATION_LINES = 3  # the validation box's fixed height, in lines: it never moves the buttons
 TEMPLATE_PROMPT = "Choose a template…"
 STEP_FIELDS = {"stepName": COL_STEP, "serviceName": COL_SERVICE, "latencyMs": COL_LATENCY}
 STEP_FIELDS["errorRate"] = COL_ERROR
 STEP_PATH = re.compile(r"steps\[(\d+)\](?:\.(\w+))?")
+Snapshot = tuple[str, str | None, bool]  # the journey (JSON), its template, modified since
 
 
 def suggest_service_name(step_name: str) -> str:
@@ -94,6 +104,9 @@ class JourneyEditor(QWidget):
         self._template: str | None = None  # the template loaded, until another journey replaces it
         self._template_modified = False
         self._loading = False
+        # The journey as loaded (a template, a file); None: the blank form is the baseline.
+        self._baseline: dict[str, Any] | None = None
+        self.discard_dialog: QMessageBox | None = None
         self._validation_kind = ""  # the validation box's colours (palette.NOTICE_COLOURS)
         self._build()
         self._validate_timer = QTimer(self)
@@ -102,6 +115,17 @@ class JourneyEditor(QWidget):
         self._validate_timer.timeout.connect(self.refresh_validation)
         self.changed.connect(self._validate_timer.start)
         self.changed.connect(self._mark_modified)
+        self._history: History[Snapshot] = History()
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(HISTORY_DELAY_MS)
+        self._history_timer.timeout.connect(self._record)
+        self.changed.connect(self._history_timer.start)
+        # In a text field Ctrl+Z is the field's own undo (Qt gives it the key first).
+        for keys, slot in (("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
 
     # -- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -156,7 +180,7 @@ class JourneyEditor(QWidget):
         self.stepsTable.setToolTip(
             "Service name is suggested from the step name until you type your own.\n"
             "Latency: simulated ms per call (0–60000).\n"
-            "Errors: the error rate, from 0 to 1 (0.05 = 5 % of calls fail)."
+            "Errors: the share of calls that fail, in percent (5 = 5 % of calls fail)."
         )
         self.stepsTable.itemChanged.connect(self._item_changed)
         steps_layout.addWidget(self.stepsTable, 1)
@@ -176,8 +200,10 @@ class JourneyEditor(QWidget):
         steps_layout.addLayout(buttons)
         layout.addWidget(steps, 1)
 
-        traffic = QGroupBox("Traffic")
-        tform = QFormLayout(traffic)
+        # Not "Traffic": that is the continuous traffic tab; this box is one run's customers.
+        per_run = QGroupBox("Customers per run")
+        per_run.setObjectName("customersPerRunBox")
+        tform = QFormLayout(per_run)
         self.modeCombo = QComboBox()
         self.modeCombo.setObjectName("modeCombo")
         for mode in Mode:
@@ -194,7 +220,7 @@ class JourneyEditor(QWidget):
         tform.addRow("Mode", self.modeCombo)
         tform.addRow("Customers", self.customersSpin)
         tform.addRow("Think time", self.thinkTimeSpin)
-        layout.addWidget(traffic)
+        layout.addWidget(per_run)
         self.modeCombo.setCurrentIndex(1)
 
         self.validationLabel = QLabel()
@@ -248,7 +274,7 @@ class JourneyEditor(QWidget):
             self.stepsTable.setItem(row, COL_STEP, step_item)
             self.stepsTable.setItem(row, COL_SERVICE, service_item)
             self.stepsTable.setItem(row, COL_LATENCY, _number_item(latency_ms))
-            self.stepsTable.setItem(row, COL_ERROR, _number_item(error_rate))
+            self.stepsTable.setItem(row, COL_ERROR, _percent_item(error_rate))
         finally:
             self._updating = False
         self.stepsTable.selectRow(row)
@@ -322,7 +348,21 @@ class JourneyEditor(QWidget):
                     self._updating = False
         elif col == COL_SERVICE:
             item.setData(AUTO_ROLE, not item.text().strip())
+        elif col == COL_ERROR:
+            self._show_percent(item)
         self.changed.emit()
+
+    def _show_percent(self, item: QTableWidgetItem) -> None:
+        """A rate typed as "20" reads "20 %" once entered; text that is no number stays, for
+        validation to name."""
+        fraction = _parse_percent(item.text())
+        if fraction is None:
+            return
+        self._updating = True
+        try:
+            item.setText(_percent_text(fraction))
+        finally:
+            self._updating = False
 
     def _mode_changed(self) -> None:
         mode = self.mode()
@@ -333,9 +373,85 @@ class JourneyEditor(QWidget):
     def _template_chosen(self, index: int) -> None:
         name = self.templateCombo.itemData(index)
         if name:
-            self.load_template(name)
+            self.choose_template(name)
         else:
             self._show_template()
+
+    def choose_template(self, name: str, loaded: Callable[[], None] | None = None) -> None:
+        """Load template `name` as the operator picked it: over an edited journey only once
+        they agree to discard the edits (Cancel keeps them). `loaded` runs once it is in."""
+
+        def load() -> None:
+            self.load_template(name)
+            if loaded is not None:
+                loaded()
+
+        if not self.is_edited():
+            load()
+            return
+        box = QMessageBox(self)
+        box.setObjectName("discardChangesDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Discard changes?")
+        box.setText("Discard changes?")
+        box.setInformativeText(f"The journey in the form was edited; {name} replaces it.")
+        discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
+        discard.setObjectName("discardChangesButton")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: load() if b is discard else None)
+        box.finished.connect(self._discard_closed)
+        self.discard_dialog = box
+        box.open()  # non-blocking: no nested event loop
+
+    def _discard_closed(self) -> None:
+        self.discard_dialog = None
+        self._show_template()  # a cancelled pick: the combo names what the form holds again
+
+    def is_edited(self) -> bool:
+        """Has the form changed since its journey was loaded (a template, a file; a journey
+        restored from the last session counts as edited unless it is an unchanged template)?"""
+        data, _ = self.journey_data()
+        if self._baseline is None:
+            return not _blank(data)
+        return data != self._baseline
+
+    # -- undo and redo -------------------------------------------------------------------------
+    def undo(self) -> None:
+        """Back to the journey before the last edit (a template or file loaded is one too)."""
+        self._record()  # edits not yet settled are the step undone
+        self._put_back(self._history.undo())
+
+    def redo(self) -> None:
+        self._record()
+        self._put_back(self._history.redo())
+
+    def can_undo(self) -> bool:
+        """An edit recorded to undo (edits settle into the history after HISTORY_DELAY_MS)."""
+        return self._history.can_undo()
+
+    def can_redo(self) -> bool:
+        return self._history.can_redo()
+
+    def _snapshot(self) -> Snapshot:
+        data, _ = self.journey_data()
+        return (json.dumps(data, sort_keys=True), self._template, self._template_modified)
+
+    def _record(self) -> None:
+        self._history_timer.stop()
+        self._history.record(self._snapshot())
+
+    def _put_back(self, snapshot: Snapshot | None) -> None:
+        if snapshot is None:
+            return
+        baseline = self._baseline  # what "edited" compares with stays the loaded journey
+        self._load(json.loads(snapshot[0]))
+        self._template, self._template_modified = snapshot[1], snapshot[2]
+        self._baseline = baseline
+        self._show_template()
+        self._history_timer.stop()  # the form holds the history's state: nothing to record
 
     # -- data in and out -----------------------------------------------------------------------
     @staticmethod
@@ -343,9 +459,10 @@ class JourneyEditor(QWidget):
         return template_names()
 
     def load_template(self, name: str) -> None:
-        self.set_journey(load_template(name).to_json())
+        self._load(load_template(name).to_json())
         self._template, self._template_modified = name, False
         self._show_template()
+        self._record()
 
     def loaded_template(self) -> tuple[str | None, bool]:
         """The template the form came from, and whether it was edited since."""
@@ -367,16 +484,24 @@ class JourneyEditor(QWidget):
         combo.setCurrentIndex(max(index, 0))
 
     def clear(self) -> None:
-        self.set_journey({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
+        self._load({"companyName": "", "domain": "", "industryType": "Retail", "steps": []})
         self.add_step()
+        self._baseline = None
+        self._record()
 
     def set_journey(self, data: dict[str, Any]) -> None:
+        """Put `data` in the form: one undo step of its own, never merged with typing."""
+        self._load(data)
+        self._record()
+
+    def _load(self, data: dict[str, Any]) -> None:
         self._template, self._template_modified = None, False  # load_template names its own
         self._loading = True
         try:
             self._set_journey(data)
         finally:
             self._loading = False
+        self._baseline = self.journey_data()[0]
         self._show_template()
 
     def _set_journey(self, data: dict[str, Any]) -> None:
@@ -419,22 +544,7 @@ class JourneyEditor(QWidget):
                 "stepName": _text(step_item),
                 "serviceName": _text(self.stepsTable.item(row, COL_SERVICE)),
             }
-            for col, key, label in (
-                (COL_LATENCY, "latencyMs", "latency"),
-                (COL_ERROR, "errorRate", "error rate"),
-            ):
-                raw = _text(self.stepsTable.item(row, col))
-                if not raw:
-                    continue
-                try:
-                    step[key] = float(raw)
-                except ValueError:
-                    problems.append(
-                        Problem(
-                            f"steps[{row}].{key}",
-                            f"Step {row + 1}: {label} {raw!r} is not a number",
-                        )
-                    )
+            problems += self._step_numbers(row, step)
             if step_item is not None and isinstance(step_item.data(EXTRA_ROLE), dict):
                 step = {**step_item.data(EXTRA_ROLE), **step}
             steps.append(step)
@@ -446,6 +556,28 @@ class JourneyEditor(QWidget):
             "steps": steps,
         }
         return data, problems
+
+    def _step_numbers(self, row: int, step: dict[str, Any]) -> list[Problem]:
+        """The row's latency (ms) and error rate (typed in percent, kept as a fraction) into
+        `step`; what does not parse is a problem the JSON cannot carry."""
+        problems = []
+        latency = _text(self.stepsTable.item(row, COL_LATENCY))
+        if latency:
+            try:
+                step["latencyMs"] = float(latency)
+            except ValueError:
+                problems.append(_not_a_number(row, "latencyMs", "latency", latency))
+        rate = _text(self.stepsTable.item(row, COL_ERROR))
+        fraction = _parse_percent(rate) if rate else None
+        if rate and fraction is None:
+            problems.append(_not_a_number(row, "errorRate", "error rate", rate))
+        elif fraction is not None and not 0 <= fraction <= 1:
+            # Said here in percent: the core would say "between 0 and 1" of a fraction.
+            message = f"Step {row + 1}: error rate must be between 0 % and 100 %, got {rate}"
+            problems.append(Problem(f"steps[{row}].errorRate", message))
+        elif fraction is not None:
+            step["errorRate"] = fraction
+        return problems
 
     def mode(self) -> str:
         return str(self.modeCombo.currentData())
@@ -475,12 +607,15 @@ class JourneyEditor(QWidget):
     def restore_state(self, state: dict[str, Any]) -> None:
         journey = state.get("journey")
         if isinstance(journey, dict):
-            self.set_journey(journey)
+            self._load(journey)
             # The next session names the template the journey came from, as this one did.
             if state.get("template") in template_names():
                 self._template = state["template"]
                 self._template_modified = state.get("templateModified") is True
                 self._show_template()
+            if self._template is None or self._template_modified:
+                self._baseline = None  # the last session's work: a template over it asks
+            self._record()
         if isinstance(state.get("customersSpin"), int):
             self.customersSpin.setValue(state["customersSpin"])
         if isinstance(state.get("mode"), str):
@@ -615,6 +750,13 @@ def _tint(item: QTableWidgetItem, invalid: bool) -> None:
         item.setForeground(QBrush())
 
 
+def _blank(data: dict[str, Any]) -> bool:
+    """Nothing typed: no company, no domain, no step with a name."""
+    steps = data.get("steps") or []
+    named = any(s.get("stepName") or s.get("serviceName") for s in steps if isinstance(s, dict))
+    return not (data.get("companyName") or data.get("domain") or named)
+
+
 def _text(item: QTableWidgetItem | None) -> str:
     return item.text().strip() if item is not None else ""
 
@@ -629,6 +771,35 @@ def _number_item(value: Any) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
+
+
+def _percent_item(fraction: Any) -> QTableWidgetItem:
+    """An error rate (a fraction, as journeys store it) shown in percent: 0.2 -> "20 %"."""
+    text = ""
+    if isinstance(fraction, int | float) and not isinstance(fraction, bool) and fraction:
+        text = _percent_text(float(fraction))
+    elif fraction not in ("", None, 0, 0.0):
+        text = str(fraction)  # not a number: shown as it came, for validation to name
+    item = QTableWidgetItem(text)
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _percent_text(fraction: float) -> str:
+    return f"{round(fraction * 100, 4):g} %"  # 0.07 * 100 is 7.000000000000001
+
+
+def _parse_percent(text: str) -> float | None:
+    """ "20 %", "20%" or "20" -> 0.2; None when it is no number."""
+    try:
+        value = float(text.strip().removesuffix("%").strip())
+    except ValueError:
+        return None
+    return round(value / 100, 8) if value == value else None  # NaN is no rate
+
+
+def _not_a_number(row: int, key: str, label: str, raw: str) -> Problem:
+    return Problem(f"steps[{row}].{key}", f"Step {row + 1}: {label} {raw!r} is not a number")
 
 
 def _html(text: str) -> str:

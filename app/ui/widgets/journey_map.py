@@ -404,7 +404,11 @@ def _traffic_counts(traffic: TrafficStatus | None) -> Counts:
     reached it (an earlier step failed: each hop calls the next, docs/architecture.md)."""
     if traffic is None:
         return {}
-    return {s.step_name: (s.ok, s.failed, s.not_reached, s.p50_ms) for s in traffic.steps}
+    # A step no journey reached has no latency: its status says 0.0, the node shows none.
+    return {
+        s.step_name: (s.ok, s.failed, s.not_reached, s.p50_ms if s.ok or s.failed else None)
+        for s in traffic.steps
+    }
 
 
 def _run_counts(run: Any) -> Counts:

@@ -88,10 +88,13 @@ class LogView(QPlainTextEdit):
         self._pending.clear()
         self.appendPlainText(text)
         if at_bottom:
+            # The cursor goes to the start of the last line, not its end: Qt scrolls the cursor
+            # into view again when the log is first shown (a hidden tab), and at the end of a
+            # long last line that scrolled the view sideways, every line's start (time, level,
+            # source) cut off.
             self.moveCursor(QTextCursor.MoveOperation.End)
+            self.moveCursor(QTextCursor.MoveOperation.StartOfBlock)
             bar.setValue(bar.maximum())
-            # The cursor at the end of a long last line scrolled the view sideways: every
-            # line's start (time, level, source) would be cut off.
             self.horizontalScrollBar().setValue(0)
 
     def lines(self) -> list[str]:

@@ -123,7 +123,7 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
         rows.append(("PID", str(info.pid)))
     if info.process_name and not info.key:
         rows.append(("Process", info.process_name))
-    if info.started_at:
+    if info.started_at and not info.gone:  # a dead process has no uptime
         rows.append(("Uptime", format_uptime(time.time() - info.started_at)))
     extra = extra or {}
     if extra.get("rss_mb") is not None:
@@ -140,7 +140,8 @@ def describe(info: PortInfo, extra: dict[str, Any] | None = None) -> list[tuple[
     if info.state is PortState.FOREIGN:
         rows.append(("Note", "not ours: skipped by allocation, never stopped"))
     elif info.state is PortState.STALE:
-        rows.append(("Note", "released by the next sweep (Services ▸ Sweep stale now)"))
+        dead = "its process has exited; " if info.gone else ""
+        rows.append(("Note", f"{dead}released by the next sweep (Sweep, in this cell's menu)"))
     return rows
 
 
@@ -273,6 +274,7 @@ class PortCell(QWidget):
     restartRequested = Signal(str)  # service key
     healthRequested = Signal(int)  # port
     incidentRequested = Signal(str, str)  # service key, incident kind
+    sweepRequested = Signal()  # a stale cell: sweep the pool (stopping it is not the remedy)
 
     def __init__(self, info: PortInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -405,8 +407,16 @@ class PortCell(QWidget):
             PortState.STARTING,
             PortState.STALE,
         )
+        if info.state is PortState.STALE:
+            # Nothing serves here: a sweep releases the port (and stops a process of an
+            # earlier panel that still holds it), so the cell offers that, not a stop.
+            sweep = menu.addAction("Sweep")
+            sweep.setObjectName("sweepAction")
+            sweep.setToolTip("Release every stale port of the pool (Services ▸ Sweep stale now)")
+            sweep.triggered.connect(self.sweepRequested.emit)
         stop = menu.addAction("Stop this service")
         stop.setObjectName("stopServiceAction")
+        stop.setVisible(info.state is not PortState.STALE)
         stop.setEnabled(ours and info.service_name is not None)
         restart = menu.addAction("Restart this service")
         restart.setObjectName("restartServiceAction")
@@ -581,6 +591,7 @@ class PortGrid(QWidget):
     restartServiceRequested = Signal(str)
     openHealthRequested = Signal(int)
     incidentRequested = Signal(str, str)  # service key, incident kind
+    sweepRequested = Signal()  # a stale cell: sweep the pool (stopping it is not the remedy)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -690,6 +701,7 @@ class PortGrid(QWidget):
             cell.restartRequested.connect(self.restartServiceRequested)
             cell.healthRequested.connect(self.openHealthRequested)
             cell.incidentRequested.connect(self.incidentRequested)
+            cell.sweepRequested.connect(self.sweepRequested)
             cell.set_incident(self._incidents.get(info.key or "", ""))
             self._layout.addWidget(cell, index // COLUMNS, index % COLUMNS)
             self._cells[info.port] = cell

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -23,6 +26,7 @@ from app.ui.widgets.sizing import fact_line
 from app.ui.widgets.trace_waterfall import TraceWaterfall
 
 MAX_ROWS = 500  # a 10 000-customer batch is summarised, not rendered row by row
+SELECTION_FRAME_PX = 2
 
 
 def _ms(value: float | None) -> str:
@@ -53,6 +57,7 @@ class ResultsView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.currentCellChanged.connect(self._row_selected)
+        self.table.setItemDelegate(OutcomeDelegate(self.table))
         self.waterfall = TraceWaterfall()
         self.customerSelected.connect(self.waterfall.show_customer)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -158,6 +163,34 @@ class ResultsView(QWidget):
     def _row_selected(self, row: int, *_args: int) -> None:
         if 0 <= row < len(self._customers):
             self.customerSelected.emit(self._customers[row])
+
+
+class OutcomeDelegate(QStyledItemDelegate):
+    """A selected step cell keeps its outcome's fill and text: the style paints the selection
+    over a cell's own background, and the selected failed customer (the one the waterfall
+    starts on) lost its red. The selection shows as a frame in the highlight colour instead."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if not selected or index.data(Qt.ItemDataRole.BackgroundRole) is None:
+            super().paint(painter, option, index)
+            return
+        plain = QStyleOptionViewItem(option)
+        plain.state = option.state & ~QStyle.StateFlag.State_Selected
+        super().paint(painter, plain, index)
+        painter.save()
+        colour = option.palette.color(QPalette.ColorRole.Highlight)
+        painter.setPen(QPen(colour, SELECTION_FRAME_PX))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        half = SELECTION_FRAME_PX // 2
+        rect = option.rect.adjusted(half, half, -half, -half)
+        painter.drawRect(rect)
+        painter.restore()
 
 
 def _step_item(step: Any) -> QTableWidgetItem:

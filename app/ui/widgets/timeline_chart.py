@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -34,7 +34,9 @@ MAX_RUNS = 4
 BAR_HEIGHT = 0.5
 LABEL_GAP = 24  # px between two numbers on the time axis
 WIDEST_NUMBER = "0.00"  # a time axis number at its widest
-WIDEST_LABEL = "dddddd ✗"  # a run label at its widest (see _run_label)
+# A run label: its company, elided to COMPANY_TEXT's width, and its start time (see _run_label).
+COMPANY_TEXT = "Acme Retail Co"
+WIDEST_TIME = " 00:00:00 ✗"
 PHASE_COLOURS = {  # one hue per phase, legible on light and dark plot backgrounds
     Phase.STOP: "#e8590c",
     Phase.WAIT: "#f59f00",
@@ -58,6 +60,7 @@ class PhaseBar:
 class RunTrack:
     run_id: str
     t0: float
+    company: str = ""  # the row's name, with t0: an operator knows runs by these, not by id
     bars: dict[Phase, PhaseBar] = field(default_factory=dict)
     marks: list[tuple[float, str, str]] = field(default_factory=list)  # (at, key, change)
     ok: bool | None = None
@@ -96,8 +99,10 @@ class TimelineChart(QWidget):
         left = self.plot.getAxis("left")
         left.setTicks([self._ticks])
         # A fixed width for the run labels: the ticks are set only when they change, and an axis
-        # sized by its first labels would cut later, longer ones ("9a107e ✓").
-        left.setWidth(QFontMetrics(left.style["tickFont"]).horizontalAdvance(WIDEST_LABEL) + 14)
+        # sized by its first labels would cut later, longer ones.
+        metrics = QFontMetrics(left.style["tickFont"])
+        self._company_px = metrics.horizontalAdvance(COMPANY_TEXT)
+        left.setWidth(self._company_px + metrics.horizontalAdvance(WIDEST_TIME) + 14)
         self.plot.setYRange(-0.6, 0.8, padding=0)
         self.span_s = 0.0
         self._fit_time_axis(0.0)
@@ -122,8 +127,8 @@ class TimelineChart(QWidget):
         super().changeEvent(event)
 
     # -- data ----------------------------------------------------------------------------------
-    def start_run(self, run_id: str, _company: str = "", at: float | None = None) -> RunTrack:
-        track = RunTrack(run_id, at if at is not None else time.time())
+    def start_run(self, run_id: str, company: str = "", at: float | None = None) -> RunTrack:
+        track = RunTrack(run_id, at if at is not None else time.time(), company)
         self.runs.append(track)
         self._dirty = True
         return track
@@ -155,6 +160,7 @@ class TimelineChart(QWidget):
         phases = list(getattr(result, "phases", ()))
         at = phases[0].started_at if phases else time.time()
         track = self._track(result.run_id, at)
+        track.company = track.company or str(getattr(result, "company", "") or "")
         measured = {
             p.phase: PhaseBar(p.phase, p.started_at, p.started_at + p.duration_ms / 1000, "done")
             for p in phases
@@ -211,7 +217,8 @@ class TimelineChart(QWidget):
             for item, kind in ((self.starts, START_CHANGES), (self.stops, STOP_CHANGES)):
                 points = self.mark_points(kind)
                 item.setData([p[0] for p in points], [p[1] for p in points])
-        ticks = [(row, _run_label(t)) for row, t in enumerate(self.runs)]
+        metrics = QFontMetrics(self.plot.getAxis("left").style["tickFont"])
+        ticks = [(row, _run_label(t, metrics, self._company_px)) for row, t in enumerate(self.runs)]
         if ticks != self._ticks:
             self._ticks = ticks
             self.plot.getAxis("left").setTicks([ticks])
@@ -246,7 +253,10 @@ def legend_html() -> str:
     )
 
 
-def _run_label(track: RunTrack) -> str:
-    """The run id's random tail (run-20261127-004926-9a107e: 9a107e) and its outcome."""
+def _run_label(track: RunTrack, metrics: QFontMetrics, company_px: int) -> str:
+    """ "Acme Retail 14:02:31 ✓": the company (elided to fit the axis), the run's start in
+    local time and its outcome; a run whose company is not known yet shows its time."""
     mark = "" if track.ok is None else (" ✓" if track.ok else " ✗")
-    return f"{track.run_id.rsplit('-', 1)[-1][:8]}{mark}"
+    stamp = time.strftime("%H:%M:%S", time.localtime(track.t0))
+    company = metrics.elidedText(track.company, Qt.TextElideMode.ElideRight, company_px)
+    return f"{company} {stamp}{mark}" if company else f"{stamp}{mark}"

@@ -440,7 +440,7 @@ class TrafficControl(QWidget):
                     f"failed {status.failed:,}",
                     f"cancelled {status.cancelled:,}",
                     f"in flight {status.in_flight:,}",
-                    f"p95 {status.p95_ms:,.0f} ms",
+                    _p95(status),
                 )
                 + behind
             )
@@ -449,6 +449,11 @@ class TrafficControl(QWidget):
         self.startButton.setEnabled(self._available and not running)
         self.stopButton.setEnabled(self._available and running)
         self.rateSpin.setEnabled(self._available)
+
+
+def _p95(status: TrafficStatus) -> str:
+    """No journey ended yet: no latency (the status says 0.0, which is not a measurement)."""
+    return f"p95 {status.p95_ms:,.0f} ms" if status.completed or status.failed else "p95 —"
 
 
 _PENDING: set[asyncio.Future[Any]] = set()  # commands in flight (a task needs a reference)
