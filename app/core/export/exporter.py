@@ -52,7 +52,7 @@ class Exporter:
 
     def __init__(self, settings: ExportSettings) -> None:
         self.settings = settings
-        self.channels: dict[Signal, Channel] = {}
+        self.channels: dict[Signal, Channel[Finished]] = {}
         self._senders: list[asyncio.Task[None]] = []
         self._http: ClientSession | None = None
         self._encoder = Encoder(settings.service_name, settings.resource_attributes)
@@ -116,7 +116,7 @@ class Exporter:
                 with contextlib.suppress(Exception):
                     await self._http.close()
 
-    def _codec(self, signal: Signal) -> Codec:
+    def _codec(self, signal: Signal) -> Codec[Finished]:
         if signal is Signal.TRACES:
             encode, units, rejected = self._encoder.traces, _spans, _rejected_spans
             return Codec(_whole(encode, units), units, PROTOBUF, rejected, "spans")
