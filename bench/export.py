@@ -2,12 +2,21 @@
 
     .venv/bin/python bench/export.py [--ports 8081-8120] [--customers 1000] [--repeats 5]
     .venv/bin/python bench/export.py --encoder [--customers 5000] [--repeats 9]
+    .venv/bin/python bench/export.py --metrics [--ports 8081-8120] [--customers 1000] [--repeats 5]
 
 One panel core, one set of services; runs alternate off/on (so drift hits both) with the same
 journey, mode `multiple`, concurrency 10. "On" exports traces and logs over OTLP/HTTP protobuf
 to a local receiver in its own process (bench/otlp_sink.py, which decodes every request). Panel
 CPU is this process's user+system time from the start of the run until every span of it has
 been answered by the receiver; CPU per span = (median on - median off) / spans per run.
+
+`--metrics` measures what OTLP metrics add, in one run: the same runs alternate between an
+exporter of traces and logs and one of traces, logs and metrics (a collection every second,
+the shortest interval the settings allow, so the most collections per customer). Each run
+opens its exporter, runs, and closes it (which sends what is queued and, with metrics, makes
+the last collection); panel CPU from the open to the close, per finished customer, medians.
+Then one collection (registry read with its port scan, plus the services' histograms) and its
+encoding are timed on their own.
 
 `--encoder` measures the encoder alone (no services, no network), in one process: the same
 5-step customers encoded with templates keyed per hop only (before: a long-lived service kept
@@ -26,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.export import Exporter, ExportSettings
+from app.core.export.meters import ServerDurations
 from app.core.export.otlp import Encoder, Finished
 from app.core.export.settings import Endpoint
 from app.core.orchestrator import open_core
@@ -150,6 +161,103 @@ async def bench(settings, customers: int, repeats: int, base: str) -> None:
         )
 
 
+async def metrics_bench(settings, customers: int, repeats: int, base: str) -> None:
+    variants = {
+        "traces + logs": ExportSettings(
+            traces=Endpoint(f"{base}/v1/traces"),
+            logs=Endpoint(f"{base}/v1/logs"),
+            max_queue=100_000,  # the bench measures cost, not drops
+        ),
+    }
+    variants["traces + logs + metrics"] = replace(
+        variants["traces + logs"], metrics=Endpoint(f"{base}/v1/metrics"), metric_interval_s=1.0
+    )
+    cpu_s: dict[str, list[float]] = {k: [] for k in variants}
+    jps: dict[str, list[float]] = {k: [] for k in variants}
+    dropped = 0
+    async with open_core(settings, export=ExportSettings()) as core:
+        try:
+            # Warm-up, not measured: the fork server's start and the first launch.
+            await core.run_journey(JOURNEY, customers=10, mode="multiple", concurrency=10)
+            for r in range(repeats):
+                for label, export in variants.items():
+                    c0 = cpu()
+                    exporter = core.exporter = await Exporter.open(export)
+                    exporter.read_panel_metrics(core.metrics.registry)
+                    result = await core.run_journey(
+                        JOURNEY, customers=customers, mode="multiple", concurrency=10
+                    )
+                    await exporter.aclose()
+                    cpu_s[label].append(cpu() - c0)
+                    dropped += sum(int(s["dropped"]) for s in exporter.status().values())
+                    jps[label].append(result.simulation.summary.journeys_per_s)
+                    print(f"  run {r + 1} {label}: {cpu_s[label][-1]:.2f} s CPU", flush=True)
+            collect_us, encode_us, points = collection_cost(exporter)
+        finally:
+            core.exporter = Exporter(ExportSettings())
+            await core.stop_all()
+    counts = sink_counts(base)
+    print(f"\n{machine()}")
+    print(
+        f"launcher {settings.launcher.value}; {customers} customers per run of a 5-step chain, "
+        f"mode multiple, concurrency 10, 0 ms simulated latency; median of {repeats} runs each, "
+        "alternating; metrics collected every 1 s\n"
+    )
+    rows = [
+        [
+            label,
+            f"{median(jps[label]):.0f}",
+            f"{median(cpu_s[label]):.3f}",
+            f"{median(cpu_s[label]) / customers * 1e6:.0f}",
+        ]
+        for label in variants
+    ]
+    print(table(["export", "journeys/s", "panel CPU s/run", "CPU µs per customer"], rows))
+    base_cpu, with_cpu = (median(cpu_s[k]) for k in variants)
+    print(f"\nmetrics add {(with_cpu - base_cpu) / customers * 1e6:.1f} µs CPU per customer")
+    record = record_cost(customers, repeats)
+    print(f"folding one customer's 5 SERVER spans into the histograms: {record:.1f} µs CPU")
+    print(
+        f"one collection: {collect_us:.0f} µs to collect ({points} data points, the port "
+        f"scan included), {encode_us:.0f} µs to encode; medians of 21"
+    )
+    print(
+        f"dropped {dropped}; the receiver decoded {counts['spans']} spans, {counts['logs']} "
+        f"log records, {counts['points']} metric data points"
+    )
+
+
+def record_cost(customers: int, repeats: int) -> float:
+    """Median µs of `ServerDurations.record` per finished 5-hop customer (no services)."""
+    items = synthetic_customers(customers)
+    runs = []
+    for _ in range(repeats):
+        durations = ServerDurations()
+        durations.record(items[0])  # the series exist: the steady state
+        t0 = time.process_time()
+        for item in items:
+            durations.record(item)
+        runs.append((time.process_time() - t0) / customers * 1e6)
+    return median(runs)
+
+
+def collection_cost(exporter: Exporter) -> tuple[float, float, int]:
+    """Median µs of one collection and of its encoding, on the last exporter's meter (the
+    run's five service processes and the panel's registry)."""
+    collect, encode = [], []
+    points = 0
+    for _ in range(21):
+        t0 = time.process_time()
+        collected = exporter.meter.collect()
+        t1 = time.process_time()
+        exporter.meter.encode([collected])
+        t2 = time.process_time()
+        collect.append((t1 - t0) * 1e6)
+        encode.append((t2 - t1) * 1e6)
+        points = collected.points
+    return median(collect), median(encode), points
+
+
 class HopTemplates(Encoder):
     """The encoder before: templates keyed per hop only, not by the business fields they hold
     (so a long-lived service kept the first journey's)."""
@@ -250,6 +358,7 @@ def main() -> int:
     ap.add_argument("--customers", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--encoder", action="store_true", help="the encoder alone, before/after")
+    ap.add_argument("--metrics", action="store_true", help="CPU with and without OTLP metrics")
     ns = ap.parse_args()
     if ns.encoder:
         encoder_bench(ns.customers, ns.repeats)
@@ -264,7 +373,8 @@ def main() -> int:
     )
     sink, base = start_sink()
     try:
-        asyncio.run(bench(settings, ns.customers, ns.repeats, base))
+        chosen = metrics_bench if ns.metrics else bench
+        asyncio.run(chosen(settings, ns.customers, ns.repeats, base))
     finally:
         sink.terminate()
         sink.wait(10)

@@ -181,6 +181,7 @@ class Core:
             self.alerts.snapshot,
         )
         self.traffic.on_second = self.metrics.traffic_second
+        exporter.read_panel_metrics(self.metrics.registry)  # read, never counted twice
         self.scenarios = ScenarioRunner(self.incidents, events)
         self.warm_up = True  # warm each new chain before the launch is done (bench turns it off)
         self.watcher = Watcher(manager, lambda: self.traffic.running, self._housekeeping)
@@ -612,7 +613,9 @@ class Core:
         what it had queued to the old endpoint within its close bound, and what is left is
         dropped and counted. Returns the old exporter's final status
         (docs/architecture.md, "Export")."""
-        old, self.exporter = self.exporter, await Exporter.open(export)
+        new = await Exporter.open(export)
+        new.read_panel_metrics(self.metrics.registry)
+        old, self.exporter = self.exporter, new
         await old.aclose()
         return old.status()
 

@@ -14,12 +14,17 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 BATCH = "application/cloudevents-batch+json"
@@ -43,6 +48,8 @@ class Received:
     # The resource and scope groups of every OTLP request, as decoded.
     span_groups: list[ResourceSpans] = field(default_factory=list)
     log_groups: list[ResourceLogs] = field(default_factory=list)
+    metric_groups: list[ResourceMetrics] = field(default_factory=list)
+    metrics: list[tuple[dict[str, Any], Metric]] = field(default_factory=list)  # (resource, m)
     headers: list[dict[str, str]] = field(default_factory=list)
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     # Every request to any path, the unknown ones included: (method, path, headers).
@@ -50,8 +57,9 @@ class Received:
 
 
 class Receiver:
-    """POST /v1/traces, /v1/logs (protobuf) and /bizevents (CloudEvents, batch or structured);
-    any other method or path is recorded and answered 200 (a redirect's target).
+    """POST /v1/traces, /v1/logs, /v1/metrics (protobuf) and /bizevents (CloudEvents, batch
+    or structured); any other method or path is recorded and answered 200 (a redirect's
+    target).
 
     `fail_first` answers that many requests per path with 503 and Retry-After: 0 first;
     `answer` may answer any request itself (a redirect, a status, a header of its choice)."""
@@ -68,6 +76,7 @@ class Receiver:
         app = web.Application(client_max_size=64 << 20)
         app.router.add_post("/v1/traces", self._traces)
         app.router.add_post("/v1/logs", self._logs)
+        app.router.add_post("/v1/metrics", self._metrics)
         app.router.add_post("/bizevents", self._events)
         app.router.add_route("*", "/{tail:.*}", self._other)
         self._runner = web.AppRunner(app)
@@ -124,6 +133,18 @@ class Receiver:
             self.got.log_groups.append(rl)
         await self._notify()
         return _protobuf(ExportLogsServiceResponse())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if refused := await self._refuse(request):
+            return refused
+        req = ExportMetricsServiceRequest.FromString(body)
+        for rm in req.resource_metrics:
+            resource = {kv.key: value(kv.value) for kv in rm.resource.attributes}
+            self.got.metrics += [(resource, m) for sm in rm.scope_metrics for m in sm.metrics]
+            self.got.metric_groups.append(rm)
+        await self._notify()
+        return _protobuf(ExportMetricsServiceResponse())
 
     async def _events(self, request: web.Request) -> web.Response:
         assert request.content_type in (BATCH, STRUCTURED), request.content_type

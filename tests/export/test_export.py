@@ -108,7 +108,7 @@ def test_n_customers_k_steps_arrive_as_n_linked_traces(settings: Settings) -> No
             check_traces(got, trace_ids, "Export Co")
             assert all(h["Authorization"] == SECRET for h in got.headers)
             assert SECRET not in raw and "SECRET" not in raw
-            assert set(json.loads(raw)) == {"traces", "logs", "bizevents"}
+            assert set(json.loads(raw)) == {"traces", "logs", "metrics", "bizevents"}
             status = core.exporter.status()  # after close: every answer has been read
             assert status["traces"]["sent"] == SPANS and status["traces"]["dropped"] == 0
             assert status["logs"]["sent"] == N * K and status["bizevents"]["sent"] == N * K

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin
 
 from aiohttp import (
@@ -34,13 +34,14 @@ from aiohttp import (
     ServerDisconnectedError,
 )
 
-from app.core.export.otlp import Finished
 from app.core.export.retry import parse_retry_after
 from app.core.export.settings import Endpoint, ExportSettings
 
 RETRYABLE = frozenset({429, 502, 503, 504})  # the OTLP/HTTP specification's retryable codes
 PROTOBUF = "application/x-protobuf"
 MAX_REASON_CHARS = 200
+# What a channel queues: a finished customer (traces, logs, events) or a metrics collection.
+T = TypeVar("T")
 
 
 class State(StrEnum):
@@ -60,14 +61,14 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class Codec:
-    # The request bodies for a batch, with the units (spans, records, events) each carries:
-    # one body for OTLP and a CloudEvents batch, one per event in structured mode.
-    encode: Callable[[list[Finished]], list[tuple[bytes, int]]]
-    units: Callable[[Finished], int]  # spans or records one customer makes
+class Codec(Generic[T]):
+    # The request bodies for a batch, with the units (spans, records, events, data points)
+    # each carries: one body for OTLP and a CloudEvents batch, one per event in structured mode.
+    encode: Callable[[list[T]], list[tuple[bytes, int]]]
+    units: Callable[[T], int]  # spans, records or data points one item makes
     content_type: str
     rejected: Callable[[bytes], int]  # partial success: how many the backend refused
-    noun: str  # what a unit is, for messages: "spans", "log records", "events"
+    noun: str  # what a unit is, for messages: "spans", "log records", "events", "data points"
 
 
 class BatchFailed(Exception):
@@ -81,12 +82,12 @@ class Failure:
     server_wait: float | None = None  # Retry-After, seconds
 
 
-class Channel:
+class Channel(Generic[T]):
     """One signal: its queue, its counts and state, and `run`, its sender (a task the
     Exporter starts and awaits)."""
 
     def __init__(
-        self, endpoint: Endpoint, codec: Codec, settings: ExportSettings, http: ClientSession
+        self, endpoint: Endpoint, codec: Codec[T], settings: ExportSettings, http: ClientSession
     ) -> None:
         self.endpoint = endpoint
         self.counts = Counts()
@@ -95,7 +96,7 @@ class Channel:
         self._policy = settings.retry
         self._http = http
         self._headers = dict(endpoint.headers) | {"Content-Type": codec.content_type}
-        self._items: deque[tuple[Finished, int]] = deque()
+        self._items: deque[tuple[T, int]] = deque()
         self._queued = 0
         self._wake = asyncio.Event()
         self._closed = asyncio.Event()
@@ -103,7 +104,7 @@ class Channel:
         self._retrying = False
         self._failing = False
 
-    def offer(self, item: Finished) -> None:
+    def offer(self, item: T) -> None:
         units = self._codec.units(item)
         if units == 0:
             return
@@ -163,8 +164,8 @@ class Channel:
             if self._items:
                 await self._send(*self._take())
 
-    def _take(self) -> tuple[list[Finished], int]:
-        batch: list[Finished] = []
+    def _take(self) -> tuple[list[T], int]:
+        batch: list[T] = []
         units = 0
         while self._items and (not batch or units + self._items[0][1] <= self._cfg.max_batch):
             item, n = self._items.popleft()
@@ -173,7 +174,7 @@ class Channel:
         self._queued -= units
         return batch, units
 
-    async def _send(self, batch: list[Finished], units: int) -> None:
+    async def _send(self, batch: list[T], units: int) -> None:
         """Encode and POST one batch: delivered, or one failed batch — never an exception."""
         settled = 0  # units delivered (or rejected by the backend, counted there)
         self._sending = True
@@ -195,7 +196,7 @@ class Channel:
         finally:
             self._sending = self._retrying = False
 
-    def _encode(self, batch: list[Finished], units: int) -> list[tuple[bytes, int]]:
+    def _encode(self, batch: list[T], units: int) -> list[tuple[bytes, int]]:
         try:
             return self._codec.encode(batch)
         except Exception as exc:
@@ -272,6 +273,10 @@ class Channel:
         self.counts.failed_batches += 1
         self.counts.dropped += units
         self._failing = True
+        self._note(error)
+
+    def note(self, error: str) -> None:
+        """Make `error` the signal's lastError (something went wrong beside a batch)."""
         self._note(error)
 
     def _note(self, error: str) -> None:

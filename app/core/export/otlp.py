@@ -97,7 +97,7 @@ class Encoder:
             for step in item.result.steps:
                 if not (step.span and step.event):
                     continue
-                key = _key(item, step)
+                key = resource_key(item, step)
                 into = self._group(records, key, request.resource_logs, "scope_logs", "log_records")
                 self._log(into, item, step, observed)
         return bytes(request.SerializeToString())
@@ -121,6 +121,15 @@ class Encoder:
             scope.schema_url = SCHEMA_URL
             groups[key] = getattr(scope, items)
         return groups[key]
+
+    @property
+    def panel_key(self) -> ResourceKey:
+        """The panel's own resource, with no company (its metrics are the whole panel's)."""
+        return self._panel
+
+    def resource(self, key: ResourceKey) -> Resource:
+        """The Resource of `key` (cached; the same message the spans and records carry)."""
+        return self._resource(key)
 
     def _resource(self, key: ResourceKey) -> Resource:
         found = self._resources.get(key)
@@ -154,7 +163,7 @@ class Encoder:
             facts = step.span
             if not facts or not step.span_id:
                 continue  # an unreached step has no span
-            spans = into(_key(item, step))
+            spans = into(resource_key(item, step))
             self._server(spans, item, step, facts, trace_id)
             if call := facts.get("client"):
                 self._client(spans, step, call, trace_id)
@@ -208,10 +217,8 @@ class Encoder:
             _add(span.attributes, "http.response.status_code", int(code))
         _outcome(span.attributes, step)
         _incident(span.attributes, facts)
-        if step.status != "ok" and (code is None or code >= 500):
-            # A 4xx is the caller's error: a SERVER span leaves its status unset (the CLIENT
-            # span calling it and the root are errors); the step's failure is its outcome.
-            _add(span.attributes, "error.type", str(code or "_OTHER"))
+        if (error_type := server_error_type(step)) is not None:
+            _add(span.attributes, "error.type", error_type)
             _error(span.status, step.error or "step failed")
         _customer(span.attributes, item.result)
         return span
@@ -266,7 +273,18 @@ class Encoder:
         return json.dumps(fields, sort_keys=True, default=str)  # 1, 1.0 and true stay apart
 
 
-def _key(item: Finished, step: StepResult) -> ResourceKey:
+def server_error_type(step: StepResult) -> str | None:
+    """The SERVER span's `error.type` (and its metric's): a 4xx is the caller's error, so a
+    SERVER span leaves its status unset (the CLIENT span calling it and the root are errors)
+    and the step's failure is its outcome; a 5xx or no answer is the server's error."""
+    code = step.http_status
+    if step.status != "ok" and (code is None or code >= 500):
+        return str(code or "_OTHER")
+    return None
+
+
+def resource_key(item: Finished, step: StepResult) -> ResourceKey:
+    """The service process that served `step`: the resource of its spans, logs and metrics."""
     facts = step.span or {}
     return (step.service_name, item.company, str(facts.get("instanceId")), int(facts.get("pid", 0)))
 

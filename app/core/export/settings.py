@@ -1,11 +1,14 @@
 """Export settings from the OpenTelemetry SDK environment conventions, checked at start.
 
-OTEL_EXPORTER_OTLP_ENDPOINT (a base URL: /v1/traces and /v1/logs are appended) or the
-per-signal OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / ..._LOGS_ENDPOINT (used as they are);
-OTEL_EXPORTER_OTLP_HEADERS or the per-signal ..._TRACES_HEADERS / ..._LOGS_HEADERS, which win
-(`k=v,k2=v2`, percent-decoded, so `Authorization=Api-Token%20xyz` works);
-OTEL_RESOURCE_ATTRIBUTES; OTEL_SERVICE_NAME (the panel's own resource);
-OTEL_TRACES_EXPORTER / OTEL_LOGS_EXPORTER (`otlp` or `none`); OTEL_SDK_DISABLED;
+OTEL_EXPORTER_OTLP_ENDPOINT (a base URL: /v1/traces, /v1/logs and /v1/metrics are appended)
+or the per-signal OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / ..._LOGS_ENDPOINT / ..._METRICS_ENDPOINT
+(used as they are); OTEL_EXPORTER_OTLP_HEADERS or the per-signal ..._TRACES_HEADERS /
+..._LOGS_HEADERS / ..._METRICS_HEADERS, which win (`k=v,k2=v2`, percent-decoded, so
+`Authorization=Api-Token%20xyz` works); OTEL_RESOURCE_ATTRIBUTES; OTEL_SERVICE_NAME (the
+panel's own resource); OTEL_TRACES_EXPORTER / OTEL_LOGS_EXPORTER / OTEL_METRICS_EXPORTER
+(`otlp` or `none`); OTEL_METRIC_EXPORT_INTERVAL (ms, default 60000, at least
+MIN_METRIC_INTERVAL_MS); OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (only
+`cumulative`); OTEL_SDK_DISABLED;
 OTEL_EXPORTER_OTLP_PROTOCOL (only `http/protobuf`); OTEL_EXPORTER_OTLP_TIMEOUT and the batch
 processor's OTEL_BSP_SCHEDULE_DELAY / _MAX_QUEUE_SIZE / _MAX_EXPORT_BATCH_SIZE (ms, items).
 Business events as CloudEvents: BIZOBS_BIZEVENTS_URL with BIZOBS_BIZEVENTS_HEADERS, and
@@ -36,6 +39,11 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # HTTP clients and proxies read as line ends or drop.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 MAX_MS = 10_000_000
+# Each metrics collection reads the panel's registry, which scans the OS for the ports' states
+# (as a /metrics scrape does): more often than once a second would be a scan loop.
+MIN_METRIC_INTERVAL_MS = 1000
+DEFAULT_METRIC_INTERVAL_MS = 60_000  # the SDK's default
+TEMPORALITY = "cumulative"
 
 
 class ExportSettingsError(SettingsError):
@@ -45,6 +53,7 @@ class ExportSettingsError(SettingsError):
 class Signal(StrEnum):
     TRACES = "traces"
     LOGS = "logs"
+    METRICS = "metrics"
     BIZEVENTS = "bizevents"
 
 
@@ -74,6 +83,7 @@ class Endpoint:
 class ExportSettings:
     traces: Endpoint | None = None
     logs: Endpoint | None = None
+    metrics: Endpoint | None = None
     bizevents: Endpoint | None = None
     bizevents_mode: EventsMode = EventsMode.BATCH
     resource_attributes: tuple[tuple[str, str], ...] = ()
@@ -86,6 +96,7 @@ class ExportSettings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 5.0
     retry_budget_s: float = 30.0  # a batch still failing after this long is given up
+    metric_interval_s: float = DEFAULT_METRIC_INTERVAL_MS / 1000
 
     @property
     def enabled(self) -> bool:
@@ -96,7 +107,8 @@ class ExportSettings:
         return RetryPolicy(self.retry_initial_s, self.retry_max_s, self.retry_budget_s)
 
     def endpoint(self, signal: Signal) -> Endpoint | None:
-        return {Signal.TRACES: self.traces, Signal.LOGS: self.logs}.get(signal, self.bizevents)
+        own = {Signal.TRACES: self.traces, Signal.LOGS: self.logs, Signal.METRICS: self.metrics}
+        return own.get(signal, self.bizevents)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ExportSettings:
@@ -108,9 +120,11 @@ class ExportSettings:
             raise ExportSettingsError(
                 f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: only {PROTOCOL!r} is supported"
             )
+        _check_temporality(env)
         return cls(
             traces=_otlp_endpoint(env, "TRACES", "v1/traces"),
             logs=_otlp_endpoint(env, "LOGS", "v1/logs"),
+            metrics=_otlp_endpoint(env, "METRICS", "v1/metrics"),
             bizevents=_bizevents_endpoint(env),
             bizevents_mode=_events_mode(env),
             resource_attributes=parse_pairs(env, "OTEL_RESOURCE_ATTRIBUTES"),
@@ -119,6 +133,7 @@ class ExportSettings:
             schedule_delay_s=_ms(env, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
             max_queue=_ms(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
             max_batch=_ms(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
+            metric_interval_s=_metric_interval_ms(env) / 1000,
         )
 
 
@@ -140,6 +155,31 @@ def _otlp_endpoint(env: Mapping[str, str], signal: str, path: str) -> Endpoint |
     name = own_headers if own_headers in env else "OTEL_EXPORTER_OTLP_HEADERS"
     headers = check_headers(name, parse_pairs(env, name))
     return None if exporter == "none" else Endpoint(url, headers)
+
+
+def _check_temporality(env: Mapping[str, str]) -> None:
+    """Only cumulative sums and histograms are sent: a preference for another temporality is
+    refused at start rather than silently not honoured."""
+    name = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+    raw = env.get(name, "").strip()
+    if raw and raw.lower() != TEMPORALITY:
+        raise ExportSettingsError(
+            f"{name}={raw!r}: only {TEMPORALITY!r} is supported (a collector's "
+            "cumulativetodelta processor converts for a backend that wants delta)"
+        )
+
+
+def _metric_interval_ms(env: Mapping[str, str]) -> int:
+    name = "OTEL_METRIC_EXPORT_INTERVAL"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return DEFAULT_METRIC_INTERVAL_MS
+    value = ascii_int(raw, MIN_METRIC_INTERVAL_MS, MAX_MS)
+    if value is None:
+        raise ExportSettingsError(
+            f"{name}={raw!r} must be a whole number of ms from {MIN_METRIC_INTERVAL_MS} to {MAX_MS}"
+        )
+    return value
 
 
 def _bizevents_endpoint(env: Mapping[str, str]) -> Endpoint | None:
