@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -53,6 +54,8 @@ class TrafficTraces(QWidget):
         self.live.setToolTip("Follow traffic as it flows; untick to hold the list still")
         self.countLabel = QLabel("")
         self.countLabel.setObjectName("tracesCount")
+        self.countLabel.setWordWrap(True)  # a long line never widens the pane
+        self.countLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:"))
         top.addWidget(self.kindCombo)
