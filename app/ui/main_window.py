@@ -268,10 +268,9 @@ class MainWindow(QMainWindow):
         self.logView = LogView()
         self.tabs = QTabWidget()
         self.tabs.setObjectName("bottomTabs")
-        # Every tab's name in sight: a narrow pane shortens names ("Incid…") rather than hide
-        # the last tabs behind scroll arrows.
-        self.tabs.setUsesScrollButtons(False)
-        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
+        # Names stay whole: a narrow pane scrolls its tabs with arrows ("Re…", "Tr…" and "Tr…"
+        # could not be told apart).
+        self.tabs.setUsesScrollButtons(True)
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.logView, "Log")
         traffic = QWidget()

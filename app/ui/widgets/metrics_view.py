@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.widgets.palette import swatch_for
-from app.ui.widgets.plotting import fit_ticks, follow_palette, live_plot, nice_ceiling
+from app.ui.widgets.plotting import (
+    fit_ticks,
+    follow_palette,
+    live_plot,
+    nice_ceiling,
+    padded_range,
+)
 
 # Bottom to top: the states a demo cares about at the foot of the stack, free on top.
 STATES = ("allocated", "starting", "stopping", "stale", "foreign", "free")
@@ -165,7 +171,7 @@ class MetricsView(QWidget):
         duration = "no cleanup yet"
         if s.last_cleanup_s is not None:
             duration = f"p50 {_ms(s.cleanup_p50_s)} · p95 {_ms(s.cleanup_p95_s)}"
-            duration += f" · last {_ms(s.last_cleanup_s)}"
+        self.tiles["duration"].setToolTip(f"the last cleanup took {_ms(s.last_cleanup_s)}")
         texts = {
             "cleanups": f"{s.cleanups_total:,.0f}",
             "rate": f"{per_minute:.1f}" if per_minute is not None else "—",
@@ -190,8 +196,9 @@ class MetricsView(QWidget):
     @staticmethod
     def _fit(plot: Any, top: float) -> None:
         """0 to `top`, numbered as the plot's height holds (pyqtgraph stacks them otherwise)."""
-        plot.setYRange(0, top, padding=0)
         height = plot.getViewBox().height() or 60.0
+        # Room for half a number at each end: pyqtgraph draws none that reaches past its axis.
+        plot.setYRange(*padded_range(top, height, 8, 8), padding=0)
         fit_ticks(plot.getAxis("left"), top, height, TICK_LABEL_PX, zero=True)
 
     def _failures(self, alerts: Sequence[Any]) -> None:
