@@ -220,7 +220,8 @@ def test_the_pool_alert_is_raised_once_per_crossing(settings: Settings) -> None:
 
 def test_the_endpoint_is_behind_the_guard(settings: Settings) -> None:
     async def scenario() -> None:
-        async with served(settings) as (_core, http):
+        async with served(settings) as (core, http):
+            alert = core.alerts.raise_(AlertKind.KILL_FAILED, "a test alert", "nothing", "none")
             evil = {"Origin": "http://evil.example"}
             for path in ("/metrics", "/api/alerts"):
                 async with http.get(path, headers=evil) as resp:
@@ -229,6 +230,11 @@ def test_the_endpoint_is_behind_the_guard(settings: Settings) -> None:
                 assert resp.status == 403
             async with http.post("/api/alerts/a-1/ack", data=b"x") as resp:
                 assert resp.status == 415  # not JSON: refused before the handler
+            ack = f"/api/alerts/{alert.id}/ack"
+            for headers in (evil, {"Host": "evil.example"}):  # refused, and it changes nothing
+                async with http.post(ack, json={}, headers=headers) as resp:
+                    assert resp.status == 403, headers
+            assert [a.id for a in core.alerts.unacknowledged()] == [alert.id]
 
     run(scenario(), timeout=30)
 

@@ -30,18 +30,16 @@ from PySide6.QtWidgets import (
 
 from app.ui.widgets.palette import swatch_for
 from app.ui.widgets.plotting import (
-    fit_ticks,
+    fit_value_axis,
     follow_palette,
     live_plot,
     nice_ceiling,
-    padded_range,
 )
 
 # Bottom to top: the states a demo cares about at the foot of the stack, free on top.
 STATES = ("allocated", "starting", "stopping", "stale", "foreign", "free")
 WINDOW_S = 15 * 60  # the ring's length: the last 15 minutes
 TITLE_SIZE = "11pt"
-TICK_LABEL_PX = 28  # the height one number takes on the value axis
 MIN_PLOTS_HEIGHT = 200  # two plots of ≥ 80 px; the tab scrolls below that
 FAILURES_HEIGHT = 150  # about three alerts; more scroll
 TILES = (
@@ -62,6 +60,7 @@ class MetricsView(QWidget):
         super().__init__(parent)
         self.setObjectName("metricsView")
         self.tiles: dict[str, QLabel] = {}
+        self._tops: dict[Any, float] = {}  # each plot's value axis top
         tiles = QGridLayout()
         tiles.setHorizontalSpacing(16)
         for index, (key, title) in enumerate(TILES):
@@ -129,6 +128,8 @@ class MetricsView(QWidget):
         plot.setXRange(-WINDOW_S / 60, 0, padding=0)
         plot.getAxis("left").setWidth(48)
         plot.enableAutoRange(axis="y", enable=False)
+        # Its numbers follow its height, as the traffic charts' do.
+        plot.getViewBox().sigResized.connect(lambda *_a: self._fit(plot))
         return plot
 
     def _stack_areas(self) -> None:
@@ -144,6 +145,9 @@ class MetricsView(QWidget):
                 brush=pg.mkBrush(QColor(swatch.fill)),
             )
             self._state_curves[state] = curve
+
+    def _fit(self, plot: Any) -> None:
+        fit_value_axis(plot, self._tops.get(plot, 1.0), zero=True)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light/dark switched
@@ -161,7 +165,8 @@ class MetricsView(QWidget):
         xs = [(at - now) / 60 for at, _ in snapshot.cleanups_per_minute]
         ys = [rate for _, rate in snapshot.cleanups_per_minute]
         self.rate_curve.setData(xs, ys)
-        self._fit(self.rate_plot, nice_ceiling(max(ys, default=0) or 1))
+        self._tops[self.rate_plot] = nice_ceiling(max(ys, default=0) or 1)
+        self._fit(self.rate_plot)
         self._ports(snapshot, samples)
         self._failures(snapshot.failures)
 
@@ -191,15 +196,8 @@ class MetricsView(QWidget):
         for state in STATES:
             running = [r + by.get(state, 0) for r, (_, by) in zip(running, points, strict=True)]
             self._state_curves[state].setData(xs, running)
-        self._fit(self.ports_plot, float(max(snapshot.pool_size, 1)))
-
-    @staticmethod
-    def _fit(plot: Any, top: float) -> None:
-        """0 to `top`, numbered as the plot's height holds (pyqtgraph stacks them otherwise)."""
-        height = plot.getViewBox().height() or 60.0
-        # Room for half a number at each end: pyqtgraph draws none that reaches past its axis.
-        plot.setYRange(*padded_range(top, height, 8, 8), padding=0)
-        fit_ticks(plot.getAxis("left"), top, height, TICK_LABEL_PX, zero=True)
+        self._tops[self.ports_plot] = float(max(snapshot.pool_size, 1))
+        self._fit(self.ports_plot)
 
     def _failures(self, alerts: Sequence[Any]) -> None:
         waiting = sum(not a.acknowledged for a in alerts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 TICK_POINT_SIZE = 11  # read from across a room
@@ -87,3 +87,15 @@ def fit_ticks(axis: Any, span: float, length_px: float, label_px: float, zero: b
     numbers = [round(k * major, 9) for k in range(0 if zero else 1, count + 1)]
     halves = [round((k + 0.5) * major, 9) for k in range(count)]
     axis.setTicks([[(v, f"{v:g}") for v in numbers], [(v, "") for v in halves]])
+
+
+def fit_value_axis(plot: Any, top: float, zero: bool = False) -> None:
+    """A live plot's value axis from 0 to `top`: the range with room for half a number at
+    the top (and at the foot when 0 is numbered: one past the axis's edge is not drawn, and
+    at 200 % a plot can be 25 px high) and as many numbered ticks as its height holds."""
+    axis = plot.getAxis("left")
+    line = QFontMetrics(axis.style["tickFont"]).height()
+    height = max(plot.getViewBox().height(), 1.0)
+    foot = line / 2 + 1 if zero else 0.04 * height
+    plot.setYRange(*padded_range(top, height, foot, line / 2 + 1), padding=0)
+    fit_ticks(axis, top, height, 2 * line, zero=zero)

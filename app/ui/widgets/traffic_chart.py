@@ -18,7 +18,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetrics, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -33,11 +33,10 @@ from app.core.limits import MAX_TRAFFIC_RATE, MIN_TRAFFIC_RATE
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.ui import cadence
 from app.ui.widgets.plotting import (
-    fit_ticks,
+    fit_value_axis,
     follow_palette,
     live_plot,
     nice_ceiling,
-    padded_range,
 )
 from app.ui.widgets.sizing import fact_line
 
@@ -286,15 +285,8 @@ class TrafficChart(QWidget):
                 self._value_ticks(name)
 
     def _value_ticks(self, name: str) -> None:
-        """The plot's range and as many numbered ticks as its height holds (`fit_ticks`), with
-        room above the top for half a number: one past the axis's edge is not drawn, and at
-        200 % a plot can be 25 px high."""
-        plot = self._value_plots[name]
-        axis = plot.getAxis("left")
-        line = QFontMetrics(axis.style["tickFont"]).height()
-        top, height = self.value_tops.get(name, 1.0), max(plot.getViewBox().height(), 1.0)
-        plot.setYRange(*padded_range(top, height, 0.04 * height, line / 2 + 1), padding=0)
-        fit_ticks(axis, top, height, 2 * line, zero=False)
+        """The plot's range and numbered ticks for its height (plotting.fit_value_axis)."""
+        fit_value_axis(self._value_plots[name], self.value_tops.get(name, 1.0))
 
     def _fit_time_axis(self, span_s: float) -> None:
         """Forty seconds of traffic fill the plot, not a quarter of a three-minute axis; a new

@@ -47,7 +47,7 @@ class TrafficTraces(QWidget):
         self.kindCombo.setObjectName("tracesKind")
         for value, text in KINDS:
             self.kindCombo.addItem(text, value)
-        self.kindCombo.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.kindCombo.currentIndexChanged.connect(lambda _i: self._rekind())
         self.live = QCheckBox("Live")
         self.live.setObjectName("tracesLive")
         self.live.setChecked(True)
@@ -93,12 +93,18 @@ class TrafficTraces(QWidget):
     def kind(self) -> str:
         return str(self.kindCombo.currentData())
 
+    def _rekind(self) -> None:
+        self.shown = []  # another list: its rows and its count line are drawn anew
+        self.refresh()
+
     def _tick(self) -> None:
         if self.isVisible() and self.live.isChecked():
             self.refresh()
 
     def refresh(self) -> None:
         traces = self._source(self.kind) if self._source is not None else []
+        if _ids(traces) == _ids(self.shown) and self.table.rowCount() == len(traces):
+            return  # nothing new: a quiet second rebuilds no rows
         keep = self._selected_trace_id()
         self.shown = traces
         self.table.blockSignals(True)
@@ -152,3 +158,7 @@ class TrafficTraces(QWidget):
 def _failed_step(result: Any) -> str:
     failed = next((s for s in result.steps if s.status != "ok"), None)
     return f"failed at {failed.step_name}" if failed is not None else "failed"
+
+
+def _ids(traces: list[Any]) -> list[str]:
+    return [k.result.trace_id for k in traces]
