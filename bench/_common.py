@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
@@ -46,3 +51,23 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _cell(value: object) -> str:
     return f"{value:,.1f}" if isinstance(value, float) else str(value)
+
+
+def module_at(rev: str, path: str, workdir: Path) -> ModuleType:
+    """The module at `path` (e.g. app/service/trace.py) as git revision `rev` has it, loaded
+    under its own name next to today's, to measure both in one process."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    name = Path(path).stem + "_at_rev"
+    target = workdir / f"{name}.py"
+    target.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,7 @@
 """Export on vs off: journeys/s of a 5-step chain, and the panel's CPU per exported span.
 
     .venv/bin/python bench/export.py [--ports 8081-8120] [--customers 1000] [--repeats 5]
-    .venv/bin/python bench/export.py --encoder [--customers 5000] [--repeats 9]
+    .venv/bin/python bench/export.py --encoder [--customers 5000] [--repeats 9] [--against REV]
     .venv/bin/python bench/export.py --metrics [--ports 8081-8120] [--customers 1000] [--repeats 5]
 
 One panel core, one set of services; runs alternate off/on (so drift hits both) with the same
@@ -21,7 +21,8 @@ encoding are timed on their own.
 `--encoder` measures the encoder alone (no services, no network), in one process: the same
 5-step customers encoded with templates keyed per hop only (before: a long-lived service kept
 exporting the first journey's business fields) and keyed by the fields they hold too (today);
-runs alternate, CPU time per span and per log record, medians.
+runs alternate, CPU time per span and per log record, medians. With `--against REV`, that git
+revision's encoder (its app/core/export/otlp.py) against today's instead.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from app.core.orchestrator import open_core
 from app.core.settings import LauncherKind, from_env, parse_port_range
 from app.core.simulation import Customer, CustomerResult, StepResult
 from app.service.trace import new_span_id, new_trace_id
-from bench._common import machine, median, table
+from bench._common import machine, median, module_at, table
 from bench.throughput import JOURNEY
 
 HERE = Path(__file__).resolve().parent
@@ -317,15 +318,19 @@ def synthetic_customers(n: int, steps: int = 5) -> list[Finished]:
     return out
 
 
-def encoder_bench(customers: int, repeats: int) -> None:
+def encoder_bench(customers: int, repeats: int, against: str | None) -> None:
     items = synthetic_customers(customers)
     spans = sum(f.span_count for f in items)
     records = sum(f.log_count for f in items)
     batches = [items[i : i + 50] for i in range(0, len(items), 50)]  # ~512 spans per batch
-    variants = {
+    variants: dict[str, Any] = {
         "before: keyed per hop": HopTemplates,
         "after: keyed by its fields too": Encoder,
     }
+    if against:  # that revision's encoder against today's, not the template keys
+        with tempfile.TemporaryDirectory() as tmp:
+            then = module_at(against, "app/core/export/otlp.py", Path(tmp))
+        variants = {f"{against}": then.Encoder, "today": Encoder}
     runs: dict[str, dict[str, list[float]]] = {k: {"span": [], "log": []} for k in variants}
     for _ in range(repeats):
         for label, cls in variants.items():
@@ -359,9 +364,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--encoder", action="store_true", help="the encoder alone, before/after")
     ap.add_argument("--metrics", action="store_true", help="CPU with and without OTLP metrics")
+    ap.add_argument("--against", help="with --encoder: a git revision's encoder against today's")
     ns = ap.parse_args()
     if ns.encoder:
-        encoder_bench(ns.customers, ns.repeats)
+        encoder_bench(ns.customers, ns.repeats, ns.against)
         return 0
     lo, hi = parse_port_range(ns.ports)
     settings = from_env(

@@ -10,8 +10,6 @@ working tree's and both are measured in turns, so a change can be compared on a 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.service import trace  # noqa: E402
-from bench._common import machine, table  # noqa: E402
+from bench._common import machine, module_at, table  # noqa: E402
 
 TRACEPARENT = ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
 PAIRS = {
@@ -33,23 +31,6 @@ PAIRS = {
     "32 members": [",".join(f"k{i:02d}=v{i:02d}" for i in range(32))],
 }
 CALLS = 20_000
-
-
-def module_at(rev: str, workdir: Path) -> ModuleType:
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:app/service/trace.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    path = workdir / "trace_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("trace_at_rev", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def per_call_us(module: ModuleType, tracestates: list[str]) -> float:
@@ -67,7 +48,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         modules = {"working tree": trace}
         if args.against:
-            modules = {args.against: module_at(args.against, Path(tmp)), **modules}
+            then = module_at(args.against, "app/service/trace.py", Path(tmp))
+            modules = {args.against: then, **modules}
         best: dict[tuple[str, str], float] = {}
         for _ in range(args.rounds):
             for label, module in modules.items():

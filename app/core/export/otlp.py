@@ -17,17 +17,30 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from app.core.export.agent import NAME, VERSION
+from app.core.export.wire import (
+    I64,
+    LEN,
+    VARINT,
+    any_value,
+    attribute,
+    enum,
+    fixed64,
+    joined,
+    key_value,
+    length_delimited,
+    raw,
+    tag,
+    text,
+)
 from app.core.simulation import CustomerResult, StepResult
 
 # The semantic conventions release whose names and rules the attributes below follow.
@@ -37,7 +50,20 @@ SERVER_PATH = "/process"  # the step service's one route: also its `http.route`
 SAMPLED = 0x01
 MAX_CACHED = 4096  # resources and templates per service process: a long session is bounded
 EVENT_NAME = "bizobs.journey.step"
-T = TypeVar("T", Span, LogRecord)
+
+# Field tags of the messages written as bytes (trace/v1, logs/v1 and the collectors' requests).
+_TRACE_ID, _SPAN_ID, _PARENT = tag(1, LEN), tag(2, LEN), tag(4, LEN)
+_START, _END, _SPAN_ATTR, _SPAN_STATUS = tag(7, I64), tag(8, I64), tag(9, LEN), tag(15, LEN)
+_STATUS_MESSAGE, _STATUS_CODE = tag(2, LEN), tag(3, VARINT)
+_LOG_TIME, _LOG_OBSERVED = tag(1, I64), tag(11, I64)
+_LOG_SEVERITY, _LOG_SEVERITY_TEXT, _LOG_BODY = tag(2, VARINT), tag(3, LEN), tag(5, LEN)
+_LOG_ATTR, _LOG_TRACE_ID, _LOG_SPAN_ID = tag(6, LEN), tag(9, LEN), tag(10, LEN)
+# Request → resource groups (resource, scope groups, schema) → scope (scope, items, schema):
+# traces and logs use the same numbers.
+_GROUP, _RESOURCE, _SCOPE_GROUP, _ITEM = tag(1, LEN), tag(1, LEN), tag(2, LEN), tag(2, LEN)
+_SCHEMA_FIELD = text(tag(3, LEN), SCHEMA_URL)
+_SCOPE_FIELD = length_delimited(tag(1, LEN), SCOPE.SerializeToString())
+_STATUS_CODE_KEY, _ERROR_TYPE_KEY = b"http.response.status_code", b"error.type"
 
 
 @dataclass(frozen=True)
@@ -63,64 +89,51 @@ ResourceKey = tuple[str, str, str, int]  # service.name, namespace, instance id,
 
 
 class Encoder:
-    """Builds export requests; keeps the Resource of each service process and, per hop, a
-    template span holding the attributes every customer of that process shares. Copying a
-    template is one C call; building each attribute as a Python message costs far more
-    (docs/performance.md). A template is keyed by everything it holds: the process, its step,
-    company and port, and the step's business fields, which belong to the journey — an
-    essential service lives on through journey switches, and its next journey's description
-    is a new template, never the first journey's."""
+    """Builds export requests as protobuf bytes (app/core/export/wire.py). Keeps, serialised,
+    the Resource of each service process and, per hop, a template holding the attributes every
+    customer of that process shares; a customer's own fields are appended to a copy of those
+    bytes (docs/performance.md, "Export"). A template is keyed by everything it holds: the
+    process, its step, company and port, and the step's business fields, which belong to the
+    journey — an essential service lives on through journey switches, and its next journey's
+    description is a new template, never the first journey's."""
 
     def __init__(self, service_name: str, extra: Sequence[tuple[str, str]]) -> None:
         self._extra = [_kv(k, v) for k, v in extra]
         self._resources: dict[ResourceKey, Resource] = {}
-        self._templates: dict[tuple[Any, ...], Span | LogRecord] = {}
+        self._resource_bytes: dict[ResourceKey, bytes] = {}
+        self._templates: dict[tuple[Any, ...], bytes] = {}
+        self._attributes: dict[tuple[bytes, bytes, type, Any], bytes] = {}
         self._panel = (service_name, "", uuid.uuid4().hex, os.getpid())
 
     def traces(self, batch: Iterable[Finished]) -> bytes:
-        request = ExportTraceServiceRequest()
-        # Spans are built in place in the request: appending finished messages would copy them.
-        spans: dict[ResourceKey, Any] = {}
-
-        def into(key: ResourceKey) -> Any:
-            return self._group(spans, key, request.resource_spans, "scope_spans", "spans")
-
+        groups: dict[ResourceKey, list[bytes]] = {}
         for item in batch:
-            self._spans(item, into)
-        return bytes(request.SerializeToString())
+            self._spans(item, groups)
+        return self._request(groups)
 
     def logs(self, batch: Iterable[Finished]) -> bytes:
-        request = ExportLogsServiceRequest()
-        records: dict[ResourceKey, Any] = {}
+        groups: dict[ResourceKey, list[bytes]] = {}
         observed = time.time_ns()
         for item in batch:
+            customer = b""
             for step in item.result.steps:
                 if not (step.span and step.event):
                     continue
-                key = resource_key(item, step)
-                into = self._group(records, key, request.resource_logs, "scope_logs", "log_records")
-                self._log(into, item, step, observed)
-        return bytes(request.SerializeToString())
+                customer = customer or joined(_LOG_ATTR, _customer(item.result))
+                records = groups.setdefault(resource_key(item, step), [])
+                records.append(self._log(item, step, observed, customer))
+        return self._request(groups)
 
-    def _group(
-        self,
-        groups: dict[ResourceKey, Any],
-        key: ResourceKey,
-        resources: Any,
-        scopes: str,
-        items: str,
-    ) -> Any:
-        """The list to fill for one service process: its resource group and our scope, made on
-        first use (traces and logs nest the same way, under different field names)."""
-        if key not in groups:
-            group = resources.add()
-            group.resource.CopyFrom(self._resource(key))
-            group.schema_url = SCHEMA_URL
-            scope = getattr(group, scopes).add()
-            scope.scope.CopyFrom(SCOPE)
-            scope.schema_url = SCHEMA_URL
-            groups[key] = getattr(scope, items)
-        return groups[key]
+    def _request(self, groups: dict[ResourceKey, list[bytes]]) -> bytes:
+        """ExportTraceServiceRequest or ExportLogsServiceRequest: one resource group per service
+        process and in it our scope (traces and logs nest alike, with the same field numbers)."""
+        out = []
+        for key, items in groups.items():
+            scope = _SCOPE_FIELD + joined(_ITEM, items) + _SCHEMA_FIELD
+            group = length_delimited(_RESOURCE, self._resource_wire(key))
+            group += length_delimited(_SCOPE_GROUP, scope) + _SCHEMA_FIELD
+            out.append(length_delimited(_GROUP, group))
+        return b"".join(out)
 
     @property
     def panel_key(self) -> ResourceKey:
@@ -143,58 +156,77 @@ class Encoder:
             found = self._resources[key] = Resource(attributes=attrs)
         return found
 
-    def _copy(self, into: Any, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-        """A new element of the repeated field `into`, filled from the template under `key`."""
-        template = self._templates.get(key)
-        if template is None:
+    def _resource_wire(self, key: ResourceKey) -> bytes:
+        found = self._resource_bytes.get(key)
+        if found is None:
+            if len(self._resource_bytes) >= MAX_CACHED:
+                self._resource_bytes.clear()
+            found = self._resource_bytes[key] = self._resource(key).SerializeToString()
+        return found
+
+    def _template(self, key: tuple[Any, ...], make: Callable[[], Span | LogRecord]) -> bytes:
+        """The serialised template under `key`, made (with the message API, once) on first use."""
+        found = self._templates.get(key)
+        if found is None:
             if len(self._templates) >= MAX_CACHED:
                 self._templates.clear()
-            template = self._templates[key] = make()
-        out = into.add()
-        out.CopyFrom(template)
-        return out  # type: ignore[no-any-return]
+            found = self._templates[key] = make().SerializeToString()
+        return found
 
-    def _spans(self, item: Finished, into: Callable[[ResourceKey], Any]) -> None:
+    def _attribute(self, field_tag: bytes, key: bytes, value: Any) -> bytes:
+        """One attribute of the few values a status code or an outcome takes, encoded once
+        (its type is part of the key: 1 and True are different attributes)."""
+        memo = (field_tag, key, type(value), value)
+        found = self._attributes.get(memo)
+        if found is None:
+            if len(self._attributes) >= MAX_CACHED:
+                self._attributes.clear()
+            found = self._attributes[memo] = attribute(field_tag, key, value)
+        return found
+
+    def _spans(self, item: Finished, groups: dict[ResourceKey, list[bytes]]) -> None:
         result = item.result
-        trace_id = bytes.fromhex(result.trace_id)
+        trace_id = raw(_TRACE_ID, bytes.fromhex(result.trace_id))
+        customer = joined(_SPAN_ATTR, _customer(result))  # the same on every span of the trace
         panel = (self._panel[0], item.company, self._panel[2], self._panel[3])
-        self._root(into(panel), item, trace_id)
+        groups.setdefault(panel, []).append(self._root(item, trace_id, customer))
         for step in result.steps:
             facts = step.span
             if not facts or not step.span_id:
                 continue  # an unreached step has no span
-            spans = into(resource_key(item, step))
-            self._server(spans, item, step, facts, trace_id)
+            spans = groups.setdefault(resource_key(item, step), [])
+            spans.append(self._server(item, step, facts, trace_id, customer))
             if call := facts.get("client"):
-                self._client(spans, step, call, trace_id)
+                spans.append(self._client(step, call, trace_id))
 
-    def _root(self, into: Any, item: Finished, trace_id: bytes) -> Span:
+    def _root(self, item: Finished, trace_id: bytes, customer: bytes) -> bytes:
         """The panel's call to step 1: the one root of the customer's trace."""
         result = item.result
-        span = self._copy(into, ("root", item.first_url), lambda: _root_template(item.first_url))
-        span.trace_id = trace_id
-        span.span_id = bytes.fromhex(result.root_span_id)
+        url = item.first_url
+        parts = [self._template(("root", url), lambda: _root_template(url)), trace_id]
+        parts.append(raw(_SPAN_ID, bytes.fromhex(result.root_span_id)))
         latency_ns = int(result.latency_ms * 1_000_000)
-        if result.started_ns:
-            # The moment the request left, taken before the POST: derived from the hand-over
-            # time instead, the root started after its own children when the loop was busy.
-            span.start_time_unix_nano = result.started_ns
-            span.end_time_unix_nano = result.started_ns + latency_ns
-        else:
-            span.start_time_unix_nano = item.end_ns - latency_ns
-            span.end_time_unix_nano = item.end_ns
+        # The moment the request left, taken before the POST: derived from the hand-over
+        # time instead, the root started after its own children when the loop was busy.
+        start = result.started_ns or item.end_ns - latency_ns
+        parts += [fixed64(_START, start), fixed64(_END, start + latency_ns)]
         first = result.steps[0] if result.steps else None
         if first and first.http_status is not None:
-            _add(span.attributes, "http.response.status_code", int(first.http_status))
+            parts.append(self._attribute(_SPAN_ATTR, _STATUS_CODE_KEY, int(first.http_status)))
         if not result.ok:
-            _add(span.attributes, "error.type", "journey_failed")
-            _error(span.status, "a step of the journey failed")
-        _customer(span.attributes, result)
-        return span
+            parts.append(attribute(_SPAN_ATTR, _ERROR_TYPE_KEY, "journey_failed"))
+            parts.append(_error("a step of the journey failed"))
+        parts.append(customer)
+        return b"".join(parts)
 
     def _server(
-        self, into: Any, item: Finished, step: StepResult, facts: dict[str, Any], trace_id: bytes
-    ) -> Span:
+        self,
+        item: Finished,
+        step: StepResult,
+        facts: dict[str, Any],
+        trace_id: bytes,
+        customer: bytes,
+    ) -> bytes:
         fields = _fields(step)
         instance = str(facts.get("instanceId"))
         key = (
@@ -205,72 +237,74 @@ class Encoder:
             _port(facts),
             self._fields_key(fields),
         )
-        span = self._copy(into, key, lambda: _server_template(item, step, facts, fields))
-        span.trace_id = trace_id
-        span.span_id = bytes.fromhex(step.span_id or "")
+        parts = [self._template(key, lambda: _server_template(item, step, facts, fields))]
+        parts += [trace_id, raw(_SPAN_ID, bytes.fromhex(step.span_id or ""))]
         if step.parent_span_id:
-            span.parent_span_id = bytes.fromhex(step.parent_span_id)
-        span.start_time_unix_nano = int(facts.get("startNs", 0))
-        span.end_time_unix_nano = int(facts.get("endNs", 0))
-        code = step.http_status
-        if code is not None:
-            _add(span.attributes, "http.response.status_code", int(code))
-        _outcome(span.attributes, step)
-        _incident(span.attributes, facts)
+            parts.append(raw(_PARENT, bytes.fromhex(step.parent_span_id)))
+        parts.append(fixed64(_START, int(facts.get("startNs", 0))))
+        parts.append(fixed64(_END, int(facts.get("endNs", 0))))
+        attrs: list[tuple[bytes, Any]] = []
+        if step.http_status is not None:
+            attrs.append((_STATUS_CODE_KEY, int(step.http_status)))
+        attrs += _outcome(step)[0] + _incident(facts)
         if (error_type := server_error_type(step)) is not None:
-            _add(span.attributes, "error.type", error_type)
-            _error(span.status, step.error or "step failed")
-        _customer(span.attributes, item.result)
-        return span
+            attrs.append((_ERROR_TYPE_KEY, error_type))
+            parts.append(_error(step.error or "step failed"))
+        parts += [self._attribute(_SPAN_ATTR, k, v) for k, v in attrs]
+        parts.append(customer)
+        return b"".join(parts)
 
-    def _client(self, into: Any, step: StepResult, call: dict[str, Any], trace_id: bytes) -> Span:
+    def _client(self, step: StepResult, call: dict[str, Any], trace_id: bytes) -> bytes:
         url = str(call.get("url", ""))
-        span = self._copy(into, ("client", url), lambda: _client_template(url))
-        span.trace_id = trace_id
-        span.span_id = bytes.fromhex(call["spanId"])
-        span.parent_span_id = bytes.fromhex(step.span_id or "")
-        span.start_time_unix_nano = int(call.get("startNs", 0))
-        span.end_time_unix_nano = int(call.get("endNs", call.get("startNs", 0)))
+        parts = [self._template(("client", url), lambda: _client_template(url)), trace_id]
+        parts.append(raw(_SPAN_ID, bytes.fromhex(call["spanId"])))
+        parts.append(raw(_PARENT, bytes.fromhex(step.span_id or "")))
+        start = int(call.get("startNs", 0))
+        parts += [fixed64(_START, start), fixed64(_END, int(call.get("endNs", start)))]
         status = call.get("httpStatus")
         if status is not None:
-            _add(span.attributes, "http.response.status_code", int(status))
+            parts.append(self._attribute(_SPAN_ATTR, _STATUS_CODE_KEY, int(status)))
         error = call.get("error") or (str(status) if status and status >= 400 else None)
         if error is not None:
-            _add(span.attributes, "error.type", error)
-            _error(span.status, f"next hop: {error}")
-        return span
+            parts.append(attribute(_SPAN_ATTR, _ERROR_TYPE_KEY, error))
+            parts.append(_error(f"next hop: {error}"))
+        return b"".join(parts)
 
-    def _log(self, into: Any, item: Finished, step: StepResult, observed: int) -> LogRecord:
+    def _log(self, item: Finished, step: StepResult, observed: int, customer: bytes) -> bytes:
         event = step.event or {}
         facts = step.span or {}
         fields = _fields(step)
         instance = str(facts.get("instanceId"))
         key = ("log", instance, step.step_name, item.company, self._fields_key(fields))
-        record = self._copy(into, key, lambda: _log_template(item, step, fields))
-        failed = step.status != "ok"
+        parts = [self._template(key, lambda: _log_template(item, step, fields))]
         stamp = event.get("timestamp")
-        record.time_unix_nano = int(stamp * 1e9) if isinstance(stamp, int | float) else item.end_ns
-        record.observed_time_unix_nano = observed
-        if failed:
-            record.severity_number = SeverityNumber.SEVERITY_NUMBER_ERROR
-            record.severity_text = "ERROR"
-        outcome, error_type = _outcome(record.attributes, step)
+        when = int(stamp * 1e9) if isinstance(stamp, int | float) else item.end_ns
+        parts += [fixed64(_LOG_TIME, when), fixed64(_LOG_OBSERVED, observed)]
+        if step.status != "ok":  # after the template's INFO: the last value of a field wins
+            parts.append(enum(_LOG_SEVERITY, SeverityNumber.SEVERITY_NUMBER_ERROR))
+            parts.append(text(_LOG_SEVERITY_TEXT, "ERROR"))
+        outcome_attrs, outcome, error_type = _outcome(step)
         why = f" ({error_type})" if error_type else ""
-        record.body.string_value = f"{step.step_name}: {outcome}{why}"
-        record.trace_id = bytes.fromhex(item.result.trace_id)
-        record.span_id = bytes.fromhex(step.span_id or "")
-        _add(record.attributes, "bizobs.duration_ms", float(event.get("durationMs") or 0.0))
-        _incident(record.attributes, facts)
-        _customer(record.attributes, item.result)
-        return record
+        parts.append(length_delimited(_LOG_BODY, any_value(f"{step.step_name}: {outcome}{why}")))
+        parts.append(raw(_LOG_TRACE_ID, bytes.fromhex(item.result.trace_id)))
+        parts.append(raw(_LOG_SPAN_ID, bytes.fromhex(step.span_id or "")))
+        parts += [self._attribute(_LOG_ATTR, k, v) for k, v in outcome_attrs]
+        duration = float(event.get("durationMs") or 0.0)  # many values: not memoised
+        parts.append(attribute(_LOG_ATTR, b"bizobs.duration_ms", duration))
+        parts += [self._attribute(_LOG_ATTR, k, v) for k, v in _incident(facts)]
+        parts.append(customer)
+        return b"".join(parts)
 
     def _fields_key(self, fields: dict[str, Any]) -> Any:
         """The business fields as part of a template's key, exactly: equal keys, equal
-        attributes (bench/export.py overrides this to measure the per-hop key it replaced)."""
-        items = tuple(fields.items())
-        if all(type(value) is str for _, value in items):
-            return items  # the usual case: text compares exactly, and cheaply
-        return json.dumps(fields, sort_keys=True, default=str)  # 1, 1.0 and true stay apart
+        attributes (bench/export.py overrides this to measure the per-hop key it replaced).
+        Each value goes with its type, so 1, 1.0, True and "1" stay apart."""
+        try:
+            key = (tuple(fields.items()), tuple(map(type, fields.values())))
+            hash(key)
+            return key
+        except TypeError:  # a list or an object: its JSON text
+            return json.dumps(fields, sort_keys=True, default=str)
 
 
 def server_error_type(step: StepResult) -> str | None:
@@ -293,25 +327,26 @@ def _port(facts: dict[str, Any]) -> int:
     return int(facts.get("port", 0))
 
 
-def _outcome(attrs: Any, step: StepResult) -> tuple[str, str | None]:
+def _outcome(step: StepResult) -> tuple[list[tuple[bytes, Any]], str, str | None]:
     """`bizobs.outcome` ("success" or "failed") and, for a failure, `bizobs.error_type` (the
     injected error: payment, timeout, ...), as the step's business event says."""
     event = step.event or {}
     outcome = str(event.get("outcome") or ("success" if step.status == "ok" else "failed"))
     error_type = event.get("errorType")
-    _add(attrs, "bizobs.outcome", outcome)
+    attrs: list[tuple[bytes, Any]] = [(b"bizobs.outcome", outcome)]
     if error_type:
-        _add(attrs, "bizobs.error_type", str(error_type))
-    return outcome, str(error_type) if error_type else None
+        attrs.append((b"bizobs.error_type", str(error_type)))
+    return attrs, outcome, str(error_type) if error_type else None
 
 
-def _incident(attrs: Any, facts: dict[str, Any]) -> None:
+def _incident(facts: dict[str, Any]) -> list[tuple[bytes, Any]]:
     """The incident the hop said it was under (app/service/incidents.py), if any: a backend
     groups the spans and events of an incident by these."""
     incident_id = facts.get("incidentId")
-    if incident_id:
-        _add(attrs, "bizobs.incident.id", str(incident_id))
-        _add(attrs, "bizobs.incident.kind", str(facts.get("incidentKind", "")))
+    if not incident_id:
+        return []
+    kind = str(facts.get("incidentKind", ""))
+    return [(b"bizobs.incident.id", str(incident_id)), (b"bizobs.incident.kind", kind)]
 
 
 def _root_template(first_url: str) -> Span:
@@ -372,12 +407,15 @@ def _http_client(url: str) -> list[KeyValue]:
     ]
 
 
-def _customer(attrs: Any, result: CustomerResult) -> None:
+def _customer(result: CustomerResult) -> list[bytes]:
+    """The customer's attributes, as KeyValue payloads: every span and record of it has them."""
     c = result.customer
-    _add(attrs, "bizobs.customer.id", c.id)
-    _add(attrs, "bizobs.customer.segment", c.segment)
-    _add(attrs, "bizobs.customer.loyalty_tier", c.loyalty_tier)
-    _add(attrs, "bizobs.correlation_id", result.correlation_id)
+    return [
+        key_value(b"bizobs.customer.id", c.id),
+        key_value(b"bizobs.customer.segment", c.segment),
+        key_value(b"bizobs.customer.loyalty_tier", c.loyalty_tier),
+        key_value(b"bizobs.correlation_id", result.correlation_id),
+    ]
 
 
 def _fields(step: StepResult) -> dict[str, Any]:
@@ -393,35 +431,15 @@ def _step(item: Finished, fields: dict[str, Any], step: StepResult) -> list[KeyV
     return attrs
 
 
-def _error(status: Status, message: str) -> None:
+def _error(message: str) -> bytes:
     # Success leaves the status unset, as the semantic conventions ask.
-    status.code = Status.StatusCode.STATUS_CODE_ERROR
-    status.message = message
-
-
-def _add(attrs: Any, key: str, value: Any) -> None:
-    """Append one attribute in place (no intermediate messages to copy)."""
-    _set(attrs.add(key=key).value, value)
-
-
-def _set(target: AnyValue, value: Any) -> None:
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    else:
-        target.string_value = json.dumps(value, default=str)
+    status = text(_STATUS_MESSAGE, message)
+    status += enum(_STATUS_CODE, Status.StatusCode.STATUS_CODE_ERROR)
+    return length_delimited(_SPAN_STATUS, status)
 
 
 def _kv(key: str, value: Any) -> KeyValue:
-    return KeyValue(key=key, value=_any(value))
-
-
-def _any(value: Any) -> AnyValue:
-    out = AnyValue()
-    _set(out, value)
+    """A KeyValue message, for templates and resources (made once each)."""
+    out = KeyValue()
+    out.ParseFromString(key_value(key, value))
     return out
