@@ -2,12 +2,18 @@
 a bare aiohttp 5-hop forwarding chain (bench/bare_chain.py) measured in the same run.
 
     .venv/bin/python bench/throughput.py [--ports 8081-8120] [--customers 1000] [--repeats 3]
-        [--traffic-rate 800]  (continuous traffic too: the rate it reaches, open loop)
+        [--traffic-rate 800] [--window 5]  (continuous traffic too, export off and on)
 
 For each mode (multiple, batch-chained with 0 think time) and concurrency (1, 10, 50): runs the
 journey `repeats` times with `customers` customers and reports medians of journeys/s, p50 and
 p95 latency, plus the CPU the driver (this process) and the services used during the
 simulate phase — the driver must not be the bottleneck.
+
+With `--traffic-rate R`, continuous traffic too (open loop at R journeys/s, the generator's
+own pacing and accounting): after 1 s of settling, the journeys completed per second over
+`--window` seconds, against the bare chain measured right before, and the panel's CPU per
+journey with export off and with traces and logs sent over OTLP/HTTP to bench/otlp_sink.py
+(alternating, each `--repeats` times).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -70,10 +77,72 @@ class CpuMeter:
         return out
 
 
-async def bench(settings, customers: int, repeats: int) -> None:
+async def bench(settings, customers: int, repeats: int, rate: float, window: float) -> None:
     bare_ports = list(range(settings.port_hi - 4, settings.port_hi + 1))  # the pool's top five
     async with open_core(settings) as core:
         await _bench(core, customers, repeats, settings, bare_ports)
+        if rate:
+            await _traffic(core, repeats, bare_ports, rate, window)
+
+
+async def _traffic(core: Core, repeats: int, bare_ports, rate: float, window: float) -> None:
+    from app.core.export import Exporter, ExportSettings
+    from app.core.export.settings import Endpoint
+    from bench.export import drained, start_sink
+
+    first = await core.run_journey(JOURNEY)
+    assert first.ok, first.error
+    body, _, _ = core.chain_for(core.journeys()[-1].journey).request({"id": "bare"})
+    sink, base = start_sink()
+    on = ExportSettings(
+        traces=Endpoint(f"{base}/v1/traces"), logs=Endpoint(f"{base}/v1/logs"), max_queue=100_000
+    )
+    runs: dict[str, dict[str, list[float]]] = {}
+    try:
+        for _ in range(repeats):
+            bare, _cpu_s = await _bare(bare_ports, body, 2000, 50)
+            for label, export in (("export off", ExportSettings()), ("export on", on)):
+                core.exporter = await Exporter.open(export)
+                jps, cpu_ms = await _traffic_window(core, rate, window)
+                await drained(core.exporter)
+                await core.exporter.aclose()
+                row = runs.setdefault(label, {"jps": [], "bare": [], "cpu": []})
+                row["jps"].append(jps)
+                row["bare"].append(bare)
+                row["cpu"].append(cpu_ms)
+                print(f"  traffic {label}: {jps:.0f} journeys/s, bare {bare:.0f}", flush=True)
+    finally:
+        core.exporter = Exporter(ExportSettings())
+        sink.terminate()
+        sink.wait(10)
+        await core.stop_all()
+    print(f"\ncontinuous traffic asked {rate:g} j/s, {window:g} s windows, median of {repeats}\n")
+    rows = [
+        [
+            label,
+            f"{median(v['jps']):.0f}",
+            f"{median(v['bare']):.0f}",
+            f"{median(v['jps']) / median(v['bare']):.2f}",
+            f"{median(v['cpu']):.2f}",
+        ]
+        for label, v in runs.items()
+    ]
+    print(table(["traffic", "journeys/s", "bare j/s", "ratio", "panel CPU ms/journey"], rows))
+
+
+async def _traffic_window(core: Core, rate: float, window: float) -> tuple[float, float]:
+    """Journeys completed per second and the panel's CPU ms per journey over one window."""
+    me = psutil.Process()
+    await core.start_traffic(rate)
+    try:
+        await asyncio.sleep(1.0)  # settling: the generator reaches its rate (a bench, not a test)
+        done0, cpu0, t0 = core.traffic.status().completed, _cpu([me.pid]), time.monotonic()
+        await asyncio.sleep(window)
+        done, cpu1, t1 = core.traffic.status().completed, _cpu([me.pid]), time.monotonic()
+    finally:
+        await core.stop_traffic()
+    n = max(done - done0, 1)
+    return n / (t1 - t0), (cpu1 - cpu0) / n * 1000
 
 
 async def _bare(ports: list[int], body: bytes, customers: int, concurrency: int) -> tuple:
@@ -182,6 +251,8 @@ def main() -> int:
     ap.add_argument("--customers", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--launcher", choices=["fork", "exec"], default="fork")
+    ap.add_argument("--traffic-rate", type=float, default=0.0, help="continuous traffic too")
+    ap.add_argument("--window", type=float, default=5.0, help="seconds of traffic measured")
     ns = ap.parse_args()
     lo, hi = parse_port_range(ns.ports)
     settings = from_env(
@@ -191,7 +262,7 @@ def main() -> int:
         launcher=LauncherKind(ns.launcher),
         state_dir=Path(tempfile.mkdtemp(prefix="bizobs-bench-")),
     )
-    asyncio.run(bench(settings, ns.customers, ns.repeats))
+    asyncio.run(bench(settings, ns.customers, ns.repeats, ns.traffic_rate, ns.window))
     return 0
 
 

@@ -90,7 +90,7 @@ def test_cli_traffic_commands_against_a_running_server(settings: Settings) -> No
         answer: Any = server.call("POST", "/api/journey/simulate", {"journey": journey("Cli Co")})
         assert answer["ok"], answer
         out = cli(settings, "traffic", "start", "--rate", "0")
-        assert out.returncode == 1 and "rate must be from 0.1 to 500" in out.stderr, out
+        assert out.returncode == 1 and "rate must be from 0.1 to 2000" in out.stderr, out
         out = cli(settings, "traffic", "start", "--rate", "10")
         assert out.returncode == 0 and "traffic running at 10 journeys/s" in out.stdout, out
         status = cli(settings, "traffic", "status")
