@@ -129,7 +129,7 @@ def test_stop_all_during_traffic_leaves_nothing_running(settings: Settings) -> N
     run(scenario(), timeout=60)
 
 
-BAD_RATES = [0, -1, float("nan"), float("inf"), 10**6, "20", True, None, 0.05, 500.5]
+BAD_RATES = [0, -1, float("nan"), float("inf"), 10**6, "20", True, None, 0.05, 2000.5]
 
 
 def test_bad_rates_are_refused_and_change_nothing(settings: Settings) -> None:
