@@ -1,8 +1,8 @@
 """The window's central widget: the banner, the editor column, the port grid, the run phases
 and the bottom tabs, laid out in three splitters (docs/architecture.md, "The window").
 
-It builds and places the views only: the window binds them to the bridge and the stage, and
-the layout module sizes and remembers the splitters.
+It builds and places the views and binds each to the signals it shows; the window connects
+their requests to its commands, and the layout module sizes and remembers the splitters.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.banner import Banner
+from app.ui.bridge import CoreBridge
+from app.ui.stage import Stage
 from app.ui.widgets.journey_editor import JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap
 from app.ui.widgets.journeys_list import JourneysList, RunOptions
@@ -38,6 +40,7 @@ TRAFFIC_MARGIN = 4  # the Traffic tab's margins (presentation mode sets none)
 class Central(QWidget):
     def __init__(self, port_count: int) -> None:
         super().__init__()
+        self.port_count = port_count
         self.outer = QVBoxLayout(self)
         self.outer.setContentsMargins(6, 6, 6, 6)
         self.banner = Banner()
@@ -138,6 +141,25 @@ class Central(QWidget):
         self.pages.setObjectName("pages")
         self.pages.addWidget(self.mainSplitter)
         self.outer.addWidget(self.pages, 1)
+
+    def bind(self, bridge: CoreBridge, stage: Stage) -> None:
+        """Each view binds the signals it shows (docs/architecture.md, "Parts and their
+        rooms"): the run views the stage's, the live views the bridge's."""
+        for run_view in (self.grid, self.timeline, self.results):
+            run_view.bind(stage)
+        self.logView.bind(bridge, stage)
+        for live in (self.trafficChart, self.trafficControl, self.journeyMap, self.journeysList):
+            live.bind(bridge)
+        self.timelineChart.bind(bridge)
+        bridge.journeysChanged.connect(self.runOptions.journeys_changed)
+        self.grid.set_detail_provider(bridge.process_details)
+        self.trafficTraces.set_source(bridge.traffic_traces)
+
+    def show_results(self) -> None:
+        self.tabs.setCurrentWidget(self.results)
+
+    def show_log(self) -> None:
+        self.tabs.setCurrentWidget(self.logView)
 
     def splitters(self) -> tuple[QSplitter, ...]:
         return (self.mainSplitter, self.rightSplitter, self.bottomSplitter)

@@ -12,26 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMenuBar, QPushButton, QToolBar, QWidget
 
+from app.ui.activity import Activity
 from app.ui.bridge import Problem
 from app.ui.widgets.palette import button_colours
 
 Shortcut = str | QKeySequence.StandardKey | None
 Enablement = tuple[bool, str]  # enabled, and the tooltip that says what it does or why not
-
-
-class Activity(Enum):
-    """What the window itself is doing; the core's own busy flag is read from the bridge."""
-
-    IDLE = "idle"
-    RUN_REQUESTED = "run requested"  # Run pressed: busy until its task ends, before the core is
-    SHUTTING_DOWN = "shutting down"  # stopping services to quit
-    SHUT_DOWN = "shut down"  # the core is closed: the window may close
 
 
 @dataclass(frozen=True)
@@ -46,9 +37,12 @@ class UiState:
     problems: tuple[Problem, ...] = ()
 
     @property
+    def quitting(self) -> bool:
+        return self.activity in (Activity.SHUTTING_DOWN, Activity.SHUT_DOWN)
+
+    @property
     def open(self) -> bool:
-        quitting = self.activity in (Activity.SHUTTING_DOWN, Activity.SHUT_DOWN)
-        return self.core_open and not quitting
+        return self.core_open and not self.quitting
 
     @property
     def busy(self) -> bool:
@@ -120,14 +114,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("stopAllAction", "&Stop All", "confirm_stop_all", "Ctrl+Shift+X", STOP_ALL_TIP,
             can_stop_all, window_wide=True,
             button=BigButton("■  Stop All", "stopAllButton", "stop")),
-    Command("sweepAction", "S&weep stale now", "sweep", None, SWEEP_TIP, can_sweep),
+    Command("sweepAction", "S&weep stale now", "services.sweep", None, SWEEP_TIP, can_sweep),
     Command("newJourneyAction", "&New Journey", "new_journey", Std.New),
     Command("openJourneyAction", "&Open Journey…", "files.open_dialog", Std.Open),
     Command("saveJourneyAction", "&Save Journey As…", "files.save_dialog", Std.SaveAs),
     Command("exportSettingsAction", "&Export settings…", "open_export_dialog"),
     Command("quitAction", "&Quit", "close", Std.Quit),
-    Command("showResultsAction", "Show &Results", "show_results", "Ctrl+1"),
-    Command("showLogAction", "Show &Log", "show_log", "Ctrl+2"),
+    Command("showResultsAction", "Show &Results", "central.show_results", "Ctrl+1"),
+    Command("showLogAction", "Show &Log", "central.show_log", "Ctrl+2"),
     Command("clearLogAction", "&Clear Log", "logView.clear"),
     Command("refreshPortsAction", "Refresh &ports now", "bridge.refresh_ports", "F5"),
     Command("presentationAction", "&Presentation", "set_presentation", "F11", PRESENTATION_TIP,

@@ -1,4 +1,5 @@
-"""Journey files: File ▸ Open Journey… and Save Journey As… (non-blocking dialogs).
+"""The form's journey in and out: File ▸ Open Journey… and Save Journey As… (non-blocking
+dialogs), and the journey of the last session, remembered.
 
 Opening over an edited journey asks "Discard changes?" first, the editor's one question for
 every journey that replaces the form's (`JourneyEditor.replace_journey`).
@@ -6,6 +7,7 @@ every journey that replaces the form's (`JourneyEditor.replace_journey`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from app.ui.bridge import JourneyFileError, read_journey_file, write_journey_fil
 from app.ui.widgets.journey_editor import JourneyEditor
 
 SETTING_DIR = "journey/dir"  # the folder of the last journey opened or saved
+SETTING_LAST = "journey/last"  # the form as it was when the window closed or last ran
+DEFAULT_TEMPLATE = "e-commerce"  # the journey of a first start
 
 
 class JourneyFiles(QObject):
@@ -32,6 +36,18 @@ class JourneyFiles(QObject):
         self.parent_widget, self.editor, self.qsettings = parent, editor, qsettings
         self.report, self.fail = report, fail
         self.dialog: QFileDialog | None = None
+
+    def restore_last(self) -> None:
+        """The last session's journey, else (none saved, or unreadable) the default template."""
+        try:
+            self.editor.restore_state(json.loads(str(self.qsettings.value(SETTING_LAST))))
+        except (ValueError, TypeError):
+            if names := self.editor.template_names():
+                default = DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in names else names[0]
+                self.editor.load_template(default)
+
+    def save_last(self) -> None:
+        self.qsettings.setValue(SETTING_LAST, json.dumps(self.editor.state()))
 
     def _folder(self) -> str:
         last = self.qsettings.value(SETTING_DIR)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QByteArray, QRect, QSettings
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMainWindow, QSplitter
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import QMainWindow, QSplitter, QToolBar, QWidget
 
 from app.ui.central import TRAFFIC_MARGIN, Central
+from app.ui.maximise import PaneMaximiser
+from app.ui.presentation import Presentation
 
 # Platforms without a real screen: their geometry means nothing on the operator's display.
 HEADLESS_PLATFORMS = ("offscreen", "minimal")
@@ -19,9 +21,7 @@ DEFAULT_SIZE = (1440, 900)
 EDITOR_WIDTH = 400  # the editor column's default width: its four step buttons and columns fit
 
 
-def restore_geometry(
-    window: QMainWindow, s: QSettings, splitters: Sequence[QSplitter], port_count: int
-) -> None:
+def restore_geometry(window: QMainWindow, s: QSettings, central: Central) -> None:
     geometry = s.value("window/geometry")
     if isinstance(geometry, QByteArray) and not geometry.isEmpty():
         window.restoreGeometry(geometry)
@@ -31,12 +31,12 @@ def restore_geometry(
     state = s.value("window/state")
     if isinstance(state, QByteArray):
         window.restoreState(state)
-    for splitter in splitters:
+    for splitter in central.splitters():
         value = s.value(f"window/{splitter.objectName()}")
         if isinstance(value, QByteArray):
             splitter.restoreState(value)
         else:
-            splitter.setSizes(default_sizes(splitter.objectName(), port_count))
+            splitter.setSizes(default_sizes(splitter.objectName(), central.port_count))
 
 
 def save_geometry(
@@ -80,20 +80,50 @@ def default_sizes(name: str, port_count: int) -> list[int]:
     }.get(name, [1, 1])
 
 
-class CompactViews:
-    """The views' sizes in presentation mode: every port without scrolling, the charts and the
-    map dense; `set(False)` puts back the sizes they had."""
+class PresentationLayout:
+    """Into presentation mode and back (app/ui/presentation.py moves the views): the views'
+    compact sizes there — every port without scrolling, the charts and the map dense — a
+    maximised pane restored first, the chrome hidden, Esc to leave."""
 
-    def __init__(self, central: Central, port_count: int) -> None:
-        self.central, self.port_count = central, port_count
+    def __init__(
+        self,
+        window: QMainWindow,
+        central: Central,
+        presentation: Presentation,
+        maximiser: PaneMaximiser,
+        action: QAction,
+    ) -> None:
+        self.window, self.central, self.presentation = window, central, presentation
+        self.maximiser, self.action = maximiser, action
         box = central.grid_box
         self._grid_heights = (box.minimumHeight(), box.maximumHeight())
+        # Esc leaves presentation mode; off otherwise, or it would take Esc from the editor.
+        self._escape = QShortcut(QKeySequence("Esc"), window)
+        self._escape.setEnabled(False)
+        self._escape.activated.connect(lambda: self.set(False))
 
     def set(self, on: bool) -> None:
+        if on and not self.presentation.active:
+            self.maximiser.set_available(False)  # the window's own layout first, as it was
+            self._compact(True)
+            w, c = self.window, self.central
+            bars = (w.menuBar(), w.findChild(QToolBar, "mainToolbar"), w.statusBar())
+            chrome: list[QWidget] = [bar for bar in bars if bar is not None]
+            self.presentation.enter(
+                c.grid_box, c.rightSplitter, c.tabs, c.traffic_page, c.map_page, chrome
+            )
+        elif not on and self.presentation.active:
+            self.presentation.leave()
+            self._compact(False)
+            self.maximiser.set_available(True)
+        self.action.setChecked(self.presentation.active)
+        self._escape.setEnabled(self.presentation.active)
+
+    def _compact(self, on: bool) -> None:
         c = self.central
         if on:
             self._grid_heights = (c.grid_box.minimumHeight(), c.grid_box.maximumHeight())
-            low = high = c.grid.compact_height(self.port_count)
+            low = high = c.grid.compact_height(c.port_count)
         else:
             low, high = self._grid_heights
         c.grid_box.setMinimumHeight(low)

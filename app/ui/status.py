@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 
 from app.ui.bridge import CoreBridge, Problem
 from app.ui.central import Central
-from app.ui.commands import Activity, UiState
+from app.ui.commands import UiState
 from app.ui.export_dialog import ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.palette import STOP_MARK, SWITCH_MARK, plural
@@ -57,8 +57,7 @@ class StatusReports(QObject):
     def show_run_state(self, s: UiState) -> None:
         label = self.runStateLabel
         if not s.open:
-            quitting = s.activity in (Activity.SHUTTING_DOWN, Activity.SHUT_DOWN)
-            label.setText("Stopping…" if quitting else "Closed")
+            label.setText("Stopping…" if s.quitting else "Closed")
         elif s.busy:
             if not label.text().startswith("Running"):  # a phase's name stays until the next
                 label.setText("Running…")
