@@ -124,7 +124,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("showLogAction", "Show &Log", "central.show_log", "Ctrl+2"),
     Command("clearLogAction", "&Clear Log", "logView.clear"),
     Command("refreshPortsAction", "Refresh &ports now", "bridge.refresh_ports", "F5"),
-    Command("presentationAction", "&Presentation", "set_presentation", "F11", PRESENTATION_TIP,
+    Command("presentationAction", "&Presentation", "presenting.set", "F11", PRESENTATION_TIP,
             checkable=True, window_wide=True),
     Command("aboutAction", "&About", "show_about"),
 )  # fmt: skip

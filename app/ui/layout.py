@@ -5,10 +5,10 @@ presentation mode (docs/architecture.md, "The window").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QByteArray, QRect, QSettings
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QSplitter, QToolBar, QWidget
 
 from app.ui.central import TRAFFIC_MARGIN, Central
@@ -91,10 +91,12 @@ class PresentationLayout:
         central: Central,
         presentation: Presentation,
         maximiser: PaneMaximiser,
-        action: QAction,
+        shown: Callable[[bool], None],
     ) -> None:
+        """`shown` is told whether presentation mode is on after every switch (its action's
+        check mark)."""
         self.window, self.central, self.presentation = window, central, presentation
-        self.maximiser, self.action = maximiser, action
+        self.maximiser, self.shown = maximiser, shown
         box = central.grid_box
         self._grid_heights = (box.minimumHeight(), box.maximumHeight())
         # Esc leaves presentation mode; off otherwise, or it would take Esc from the editor.
@@ -116,7 +118,7 @@ class PresentationLayout:
             self.presentation.leave()
             self._compact(False)
             self.maximiser.set_available(True)
-        self.action.setChecked(self.presentation.active)
+        self.shown(self.presentation.active)
         self._escape.setEnabled(self.presentation.active)
 
     def _compact(self, on: bool) -> None:

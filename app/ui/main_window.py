@@ -1,12 +1,9 @@
 """The main window: assembly and chrome (docs/architecture.md, "The window").
 
-It builds the parts and binds them: the central widget and its views (central.py), the
-commands and their menus, toolbar and buttons (commands.py), the status bar's reports
-(status.py), journey files (journey_files.py), the layout's memory and presentation mode's
-layout (layout.py), pane maximising (maximise.py), the views' service requests
-(service_requests.py) and what the window is doing (activity.py). Commands are enabled from
-one `UiState` snapshot. It reaches the core only through `CoreBridge`; every dialog is
-non-blocking (`open()` + signals): a nested Qt loop inside a coroutine would break asyncio's.
+It builds the parts (central widget, commands, status bar, journey files, layout, maximiser,
+presentation mode, the views' service requests, its own activity) and binds them; commands are
+enabled from one `UiState`. It reaches the core only through `CoreBridge`. Dialogs never block:
+a nested Qt loop inside a coroutine would break the asyncio loop that runs on Qt's.
 """
 
 from __future__ import annotations
@@ -90,20 +87,23 @@ class MainWindow(QMainWindow):
             self, self.pages, self.editor.template_names(), self.load_template,
             self.run_journey, self.confirm_stop_all,
         )  # fmt: skip
-        self._build_commands()
         self.maximiser = PaneMaximiser(self, c.splitters())
         self.maximiser.add_group_box(c.grid_box, "grid")
         self.maximiser.add_group_box(c.timeline_box, "phases")
         self.maximiser.add_tabs(c.tabs, "tabs")
-        c.buttons.addWidget(self.maximiser.add_pane(c.left, "editor"))
         self.presenting = layout.PresentationLayout(
-            self, c, self.presentation, self.maximiser, self.presentationAction
-        )
+            self, c, self.presentation, self.maximiser,
+            lambda on: self.presentationAction.setChecked(on),
+        )  # fmt: skip
+        self.set_presentation = self.presenting.set
+        self._build_commands()
+        c.buttons.addWidget(self.maximiser.add_pane(c.left, "editor"))
         self._connect()
 
     def _name_views(self, c: Central) -> None:
         """The views by name, as the window's users (tests, scripts) reach them."""
         self.banner, self._banner_row = c.banner.label, c.banner
+        self.show_banner, self.hide_banner = c.banner.show_message, c.banner.dismiss
         self.editor, self.grid, self.runOptions = c.editor, c.grid, c.runOptions
         self.timeline, self.timelineChart = c.timeline, c.timelineChart
         self.timelineTabs, self.results, self.logView = c.timelineTabs, c.results, c.logView
@@ -162,9 +162,8 @@ class MainWindow(QMainWindow):
         self.activity.failed.connect(self._error_banner)
         self.activity.shutDown.connect(lambda: QTimer.singleShot(0, self.close))
         for signal in (st.portsChanged, st.runFinished, b.commandFailed, b.stopAllFinished,
-                       b.busyChanged, b.closed):  # fmt: skip
+                       b.busyChanged, b.closed, b.opened):  # fmt: skip
             signal.connect(self._update_actions)
-        b.opened.connect(self._opened)
 
     # -- state and enablement ------------------------------------------------------------------
     @property
@@ -196,11 +195,6 @@ class MainWindow(QMainWindow):
         if not problems and self.central.banner.shows_refusal:
             self.hide_banner()
         self._update_actions()
-
-    def _opened(self) -> None:
-        self._update_actions()
-        if messages := self.bridge.startup_messages:
-            self.show_banner("At start: " + "; ".join(messages), "info")
 
     # -- commands (their table: app/ui/commands.py) --------------------------------------------
     def run_journey(self) -> None:
@@ -241,9 +235,6 @@ class MainWindow(QMainWindow):
         message = f"Loaded template {name}"
         self.editor.choose_template(name, lambda: self.statusBar().showMessage(message, 4000))
 
-    def set_presentation(self, on: bool) -> None:
-        self.presenting.set(on)
-
     def open_export_dialog(self) -> None:
         self.export_dialog = ExportDialog(self.bridge, self)
         self.export_dialog.open()
@@ -251,14 +242,8 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         dialogs.about(self, APP_TITLE, self.bridge.settings)
 
-    def show_banner(self, text: str, kind: str = "info") -> None:
-        self.central.banner.show_message(text, kind)
-
     def _error_banner(self, text: str) -> None:
-        self.central.banner.show_message(text, "error")
-
-    def hide_banner(self) -> None:
-        self.central.banner.dismiss()
+        self.show_banner(text, "error")
 
     def changeEvent(self, event: QEvent) -> None:
         # The banner's and the big buttons' style sheets name colours, not palette roles: on a

@@ -53,6 +53,11 @@ class StatusReports(QObject):
         bridge.stopAllFinished.connect(self.stop_all_finished)
         bridge.sweepFinished.connect(self.sweep_finished)
         bridge.serviceStopped.connect(lambda key: self.bar.showMessage(f"Stopped {key}", 5000))
+        bridge.opened.connect(lambda: self.opened(bridge.startup_messages))
+
+    def opened(self, messages: list[str]) -> None:
+        if messages:  # what the core reported while opening
+            self.central.banner.show_message("At start: " + "; ".join(messages), "info")
 
     def show_run_state(self, s: UiState) -> None:
         label = self.runStateLabel
