@@ -161,7 +161,7 @@ def test_every_command_is_one_action_its_menus_and_buttons_follow_one_state(
     assert rules["runJourneyAction"] == (False, "A journey run is in progress")
     assert rules["stopAllAction"][0] and not rules["sweepAction"][0]
     invalid = UiState(Activity.IDLE, True, False, 0, 0, (Problem("companyName", "empty"),))
-    assert "Cannot run this journey yet:\n• empty" == commands.can_run(invalid)[1]
+    assert commands.can_run(invalid)[1] == "Cannot run this journey yet:\n• empty"
     quitting = UiState(Activity.SHUTTING_DOWN, True, False, services=2, stale=1)
     assert not any(enabled for enabled, _tip in commands.enablement(quitting).values())
     # The window's big buttons are the same commands: the same enablement and tip.
