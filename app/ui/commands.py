@@ -114,7 +114,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("stopAllAction", "&Stop All", "confirm_stop_all", "Ctrl+Shift+X", STOP_ALL_TIP,
             can_stop_all, window_wide=True,
             button=BigButton("■  Stop All", "stopAllButton", "stop")),
-    Command("sweepAction", "S&weep stale now", "services.sweep", None, SWEEP_TIP, can_sweep),
+    Command("sweepAction", "S&weep stale now", "requests.sweep", None, SWEEP_TIP, can_sweep),
     Command("newJourneyAction", "&New Journey", "new_journey", Std.New),
     Command("openJourneyAction", "&Open Journey…", "files.open_dialog", Std.Open),
     Command("saveJourneyAction", "&Save Journey As…", "files.save_dialog", Std.SaveAs),

@@ -80,8 +80,8 @@ class MainWindow(QMainWindow):
         self.files = JourneyFiles(
             self, self.editor, self.qsettings, lambda m: say(m, 4000), self._error_banner
         )
-        self.services = ServiceRequests(c, self.bridge, self.activity, lambda m: say(m, 5000))
-        self.sweep, self.open_health = self.services.sweep, self.services.open_health
+        self.requests = ServiceRequests(c, self.bridge, self.activity, lambda m: say(m, 5000))
+        self.sweep, self.open_health = self.requests.sweep, self.requests.open_health
         self.pacingSpin = PacingSpin(self.bridge, self.stage, self.qsettings)
         self.presentation = Presentation(
             self, self.pages, self.editor.template_names(), self.load_template,
