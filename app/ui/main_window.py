@@ -64,9 +64,8 @@ class MainWindow(QMainWindow):
         self.central = c
         self.setCentralWidget(c)
         self._name_views(c)
-        task = self.activity.task
         self.incidents = IncidentsWiring(
-            self.bridge, task, self.grid, self.journeyMap, self.trafficChart, self
+            self.bridge, self.activity.task, self.grid, self.journeyMap, self.trafficChart, self
         )
         c.tabs.addTab(self.incidents.list, "Incidents")
         c.add_over_views(self.incidents.strip)
@@ -118,8 +117,8 @@ class MainWindow(QMainWindow):
         self.runAction, self.stopAllAction = a["runJourneyAction"], a["stopAllAction"]
         self.sweepAction, self.saveAction = a["sweepAction"], a["saveJourneyAction"]
         self.presentationAction = a["presentationAction"]
-        self.buttons = commands.make_buttons(a)
-        self.runJourneyButton, self.stopAllButton = self.buttons.values()
+        b = self.buttons = commands.make_buttons(a)
+        self.runJourneyButton, self.stopAllButton = b["runJourneyAction"], b["stopAllAction"]
         self.central.buttons.addWidget(self.runJourneyButton, 2)
         self.central.buttons.addWidget(self.stopAllButton, 1)
         toolbar = self.addToolBar("Toolbar")  # the View menu's toggle reads this title
@@ -198,8 +197,9 @@ class MainWindow(QMainWindow):
 
     # -- commands (their table: app/ui/commands.py) --------------------------------------------
     def run_journey(self) -> None:
-        if self._run_pending or self.bridge.busy or not self.bridge.is_open:
-            return
+        state = self.ui_state()
+        if not state.open or state.busy:
+            return  # closed or busy: the disabled button says why
         problems = self.editor.refresh_validation(emphasise=True)
         if problems:
             self.status.run_refused(problems)
