@@ -72,6 +72,14 @@ class Stage(QObject):
         self._soon.timeout.connect(self._pump)
 
     # -- input (bridge signals) ----------------------------------------------------------------
+    def bind(self, bridge: Any) -> None:
+        """The bridge's run signals in; the run views bind the stage's signals out."""
+        bridge.portsChanged.connect(self.on_ports)
+        bridge.phaseEvent.connect(self.on_phase)
+        bridge.runStarted.connect(self.on_run_started)
+        bridge.runFinished.connect(self.on_run_finished)
+        bridge.serviceEvent.connect(self.on_service)
+
     def set_pacing_ms(self, ms: int) -> None:
         self.pacing_ms = max(0, int(ms))
 

@@ -334,7 +334,7 @@ def test_11_template_combo_shows_what_is_loaded(
 # 12 -----------------------------------------------------------------------------------------
 def test_12_wording_and_formatting(qtbot: Any, make_panel: Any, fork: Settings) -> None:
     w = make_panel(fork).window
-    w._sweep_finished({"staleCleaned": 1, "orphansReaped": 1})
+    w.status.sweep_finished({"staleCleaned": 1, "orphansReaped": 1})
     msg = w.statusBar().currentMessage()
     assert "1 stale allocation released" in msg and "1 orphan stopped" in msg
     toggle = w.findChild(QToolBar, "mainToolbar").toggleViewAction()

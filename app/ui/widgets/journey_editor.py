@@ -378,14 +378,20 @@ class JourneyEditor(QWidget):
             self._show_template()
 
     def choose_template(self, name: str, loaded: Callable[[], None] | None = None) -> None:
-        """Load template `name` as the operator picked it: over an edited journey only once
-        they agree to discard the edits (Cancel keeps them). `loaded` runs once it is in."""
+        """Load template `name` as the operator picked it (see `replace_journey`); `loaded`
+        runs once it is in."""
 
         def load() -> None:
             self.load_template(name)
             if loaded is not None:
                 loaded()
 
+        self.replace_journey(name, load)
+
+    def replace_journey(self, replacement: str, load: Callable[[], None]) -> None:
+        """Run `load`, which puts another journey (`replacement` names it) in the form: over an
+        edited journey only once the operator agrees to discard the edits (Cancel keeps them).
+        Templates, New Journey and Open Journey all ask here, the same question."""
         if not self.is_edited():
             load()
             return
@@ -394,7 +400,7 @@ class JourneyEditor(QWidget):
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Discard changes?")
         box.setText("Discard changes?")
-        box.setInformativeText(f"The journey in the form was edited; {name} replaces it.")
+        box.setInformativeText(f"The journey in the form was edited; {replacement} replaces it.")
         discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
         discard.setObjectName("discardChangesButton")
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
