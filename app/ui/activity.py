@@ -8,14 +8,13 @@ commands' enablement from a fresh `UiState` then (app/ui/commands.py).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Coroutine
 from enum import Enum
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-log = logging.getLogger(__name__)
+from app.ui.bridge import TaskOwner
 
 
 class Activity(Enum):
@@ -33,25 +32,21 @@ class WindowActivity(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = Activity.IDLE
-        self.tasks: set[asyncio.Future[Any]] = set()
+        self.tasks = TaskOwner("window", self._failed)
 
     @property
     def quitting(self) -> bool:
         return self.state in (Activity.SHUTTING_DOWN, Activity.SHUT_DOWN)
 
     def task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
-        """Run `coro` on the loop; kept (a task nobody holds may be collected mid-way)."""
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
+        """Run `coro` on the loop, kept until it ends (app/core/tasks.py); its end may change
+        what the commands allow."""
+        task = self.tasks.spawn(coro, getattr(coro, "__qualname__", "task"))
+        task.add_done_callback(lambda _task: self.changed.emit())
         return task
 
-    def _task_done(self, task: asyncio.Future[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("UI task failed", exc_info=exc)
-            self.failed.emit(f"Internal error: {type(exc).__name__}: {exc}")
-        self.changed.emit()
+    def _failed(self, _name: str, exc: BaseException) -> None:
+        self.failed.emit(f"Internal error: {type(exc).__name__}: {exc}")
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
         """A Run Journey: the window is busy from now on, not only once the core says so."""

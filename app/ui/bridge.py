@@ -49,6 +49,7 @@ from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
 from app.core.scenarios import packaged_names, read_scenario_file
 from app.core.settings import Settings
+from app.core.tasks import TaskOwner as TaskOwner  # re-exported for the window's own tasks
 from app.core.traces import KeptTrace, TraceKind
 from app.ui import cadence
 

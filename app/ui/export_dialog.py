@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError, parse_pairs
+from app.ui.bridge import CoreBridge, ExportForm, ExportSettingsError, TaskOwner, parse_pairs
 from app.ui.bridge import saved_export as keys
 from app.ui.widgets.palette import notice_colours
 
@@ -131,7 +131,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export settings")
         self.bridge = bridge
         self.form: ExportForm = bridge.export_form()
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = TaskOwner("export dialog", self._failed)
         self._testing: asyncio.Future[None] | None = None
         self.endpoint = _named(QLineEdit(), "exportEndpoint")
         self.endpoint.setPlaceholderText("http://localhost:4318  (/v1/traces, /v1/logs added)")
@@ -305,16 +305,10 @@ class ExportDialog(QDialog):
         super().reject()
 
     def _task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
+        return self._tasks.spawn(coro, getattr(coro, "__qualname__", "task"))
 
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("export dialog task failed", exc_info=exc)
-            self.error.setText(f"Internal error: {type(exc).__name__}")
+    def _failed(self, _name: str, exc: BaseException) -> None:
+        self.error.setText(f"Internal error: {type(exc).__name__}")
 
     def _cancel_tasks(self) -> None:
         # Closed while testing: the test is abandoned. A save is never cancelled (it may be

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox
 from app.ui import commands, dialogs, layout
 from app.ui.activity import Activity, WindowActivity
 from app.ui.alerts_wiring import AlertsWiring
-from app.ui.bridge import CoreBridge, Problem
+from app.ui.bridge import CoreBridge, Problem, TaskOwner
 from app.ui.central import Central
 from app.ui.commands import UiState
 from app.ui.export_dialog import ExportDialog
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         return self.activity.state is Activity.RUN_REQUESTED
 
     @property
-    def _tasks(self) -> set[asyncio.Future[Any]]:
+    def _tasks(self) -> TaskOwner:
         return self.activity.tasks
 
     def ui_state(self) -> UiState:

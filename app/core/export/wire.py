@@ -18,11 +18,10 @@ from collections.abc import Iterable
 from typing import Any
 
 # Wire types.
-VARINT, I64, LEN, I32 = 0, 1, 2, 5
+VARINT, I64, LEN = 0, 1, 2
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _fixed64 = struct.Struct("<Q").pack
-_fixed32 = struct.Struct("<I").pack
 _double = struct.Struct("<d").pack
 _SMALL = [bytes([n]) for n in range(128)]  # most lengths: one byte, looked up
 
@@ -53,10 +52,6 @@ def length_delimited(field_tag: bytes, payload: bytes) -> bytes:
 
 def fixed64(field_tag: bytes, n: int) -> bytes:
     return field_tag + _fixed64(n) if n else b""
-
-
-def fixed32(field_tag: bytes, n: int) -> bytes:
-    return field_tag + _fixed32(n) if n else b""
 
 
 def text(field_tag: bytes, value: str) -> bytes:
