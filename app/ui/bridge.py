@@ -52,6 +52,7 @@ from app.core.settings import Settings
 from app.core.tasks import TaskOwner as TaskOwner  # re-exported for the window's own tasks
 from app.core.traces import KeptTrace, TraceKind
 from app.ui import cadence
+from app.ui.cells import CellModel
 
 log = logging.getLogger(__name__)
 # What the window needs of the core besides the bridge itself (it imports nothing else there).
@@ -83,7 +84,6 @@ __all__ = [
 
 SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS scan off the loop
 SLOW_SCANS_TO_SWITCH = 2
-MAX_DISCARDS = 3  # an off-thread scan that raced a service change is redone, at most this often
 EVENT_REFRESH_MS = 40  # a service event asks for a prompt (coalesced) refresh
 EXPORT_TEST_TIMEOUT_S = 5.0  # "Test connection" answers within this, whatever the backend does
 
@@ -110,7 +110,7 @@ class CoreBridge(QObject):
     stopAllFinished = Signal(object)  # StopReport
     sweepFinished = Signal(dict)  # {"staleCleaned": n, "orphansReaped": n}
     serviceStopped = Signal(str)  # key
-    portsChanged = Signal(list)  # list[PortInfo]
+    portsChanged = Signal(list)  # list[PortInfo]: the cell model's cells (app/ui/cells.py)
     busyChanged = Signal(bool)
     trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
     journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
@@ -143,18 +143,23 @@ class CoreBridge(QObject):
         self._busy = False
         self._closing = False
         self._close_task: asyncio.Future[None] | None = None
-        self.last_ports: list[PortInfo] = []
+        self.cells = CellModel()  # the window's one picture of the pool
         self.last_journeys: list[JourneySummary] = []
         self.last_scan_ms = 0.0
         self.scan_off_thread = False
         self._scan_task: asyncio.Task[None] | None = None
         self._slow_scans = 0
-        self._generation = 0  # bumped by every service/phase event: a scan older than it races
         self._executor: ThreadPoolExecutor | None = None
         self._soon = QTimer(self)
         self._soon.setSingleShot(True)
         self._soon.setInterval(EVENT_REFRESH_MS)
         self._soon.timeout.connect(self.refresh_ports)
+        # Cells an event changed are shown on the next turn of the loop, not inside the event:
+        # a switch's burst of service events is one repaint, not one per service.
+        self._cells_soon = QTimer(self)
+        self._cells_soon.setSingleShot(True)
+        self._cells_soon.setInterval(0)
+        self._cells_soon.timeout.connect(self._emit_cells)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -212,6 +217,7 @@ class CoreBridge(QObject):
         self._closing = True
         cadence.shared().remove(self)
         self._soon.stop()
+        self._cells_soon.stop()
         try:
             if self._api_stop is not None:
                 try:
@@ -240,13 +246,13 @@ class CoreBridge(QObject):
 
     # -- events --------------------------------------------------------------------------------
     def _on_phase(self, event: PhaseEvent) -> None:
-        self._generation += 1
         self.phaseEvent.emit(event)
         self._refresh_soon()
 
     def _on_service(self, event: ServiceEvent) -> None:
-        self._generation += 1
         self.serviceEvent.emit(event)
+        if self.cells.apply(event) and not self._cells_soon.isActive():
+            self._cells_soon.start()
         self._refresh_soon()
 
     def _on_run(self, event: RunEvent) -> None:
@@ -266,6 +272,11 @@ class CoreBridge(QObject):
 
     def services(self) -> list[ServiceRecord]:
         return self.core.services() if self.core is not None else []
+
+    @property
+    def last_ports(self) -> list[PortInfo]:
+        """The cells as the window shows them now."""
+        return self.cells.ports()
 
     def refresh_ports(self) -> None:
         """One snapshot of the pool → portsChanged. On the loop while snapshots take under
@@ -290,30 +301,31 @@ class CoreBridge(QObject):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-scan")
         loop = asyncio.get_running_loop()
-        for attempt in range(MAX_DISCARDS + 1):
-            generation = self._generation
-            t0 = time.perf_counter()
-            # Only the OS scan (psutil, no shared state) runs on the worker; the snapshot that
-            # reads the core's tables stays on the loop.
-            owners = core.owner_pids()  # read on the loop; the worker only asks the OS
-            listeners = await loop.run_in_executor(self._executor, core.scan, owners)
-            self.last_scan_ms = (time.perf_counter() - t0) * 1000
-            if self.core is not core or self._closing:
-                return
-            # A service that started or stopped during the scan would show a wrong state for
-            # one frame (e.g. "stale" for a service that began listening after the scan).
-            if generation == self._generation or attempt == MAX_DISCARDS:
-                self._publish(core.ports(listeners))
-                return
+        # A service that starts or stops during the scan is told by its event: the cell model
+        # keeps the event's cell over this older scan's (app/ui/cells.py).
+        since = self.cells.seq
+        t0 = time.perf_counter()
+        # Only the OS scan (psutil, no shared state) runs on the worker; the snapshot that
+        # reads the core's tables stays on the loop.
+        owners = core.owner_pids()  # read on the loop; the worker only asks the OS
+        listeners = await loop.run_in_executor(self._executor, core.scan, owners)
+        self.last_scan_ms = (time.perf_counter() - t0) * 1000
+        if self.core is not core or self._closing:
+            return
+        self._publish(core.ports(listeners), since)
 
-    def _publish(self, ports: list[PortInfo]) -> None:
-        self.last_ports = ports
-        self.portsChanged.emit(ports)
+    def _publish(self, ports: list[PortInfo], since: int | None = None) -> None:
+        self.cells.reconcile(ports, since)
+        self._emit_cells()
         if self.core is not None:
             journeys = self.core.journey_summaries()
             if journeys != self.last_journeys:
                 self.last_journeys = journeys
                 self.journeysChanged.emit(journeys)
+
+    def _emit_cells(self) -> None:
+        self._cells_soon.stop()
+        self.portsChanged.emit(self.cells.ports())
 
     def process_details(self, pid: int) -> dict[str, Any]:
         """Memory of one process, for a tooltip (one pid at a time; never a scan)."""

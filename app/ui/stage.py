@@ -17,18 +17,13 @@ Runs started and finished go through the same queue: results never overtake the 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 PORTS_WAIT_MS = 120  # a phase event waits this long at most for its snapshot (bridge: 40 ms)
 HELD_STATES = frozenset({"stopping", "starting"})  # transient states an audience should see
-# A service event that moves a cell into a held state patches the latest snapshot at once: a
-# fork-server service stops in ≈50 ms, often between two snapshots (docs/performance.md).
-# (The window reaches the core only through the bridge: a state is made from the cell's own
-# state type, never imported.)
-EVENT_STATES = frozenset({"starting", "stopping"})
 
 
 @dataclass
@@ -56,7 +51,6 @@ class Stage(QObject):
         self._waiting: list[Any] = []  # phase events waiting for their snapshot
         self._shown_states: frozenset[str] = frozenset()
         self._shown_held: dict[int, str] = {}  # port → its held state, as on screen
-        self._latest: list[Any] = []  # PortInfo
         self._hold = QTimer(self)
         self._hold.setSingleShot(True)
         self._hold.timeout.connect(self._pump)
@@ -73,12 +67,12 @@ class Stage(QObject):
 
     # -- input (bridge signals) ----------------------------------------------------------------
     def bind(self, bridge: Any) -> None:
-        """The bridge's run signals in; the run views bind the stage's signals out."""
+        """The bridge's run signals in; the run views bind the stage's signals out. The cells
+        arrive from the bridge's cell model (app/ui/cells.py), events already applied."""
         bridge.portsChanged.connect(self.on_ports)
         bridge.phaseEvent.connect(self.on_phase)
         bridge.runStarted.connect(self.on_run_started)
         bridge.runFinished.connect(self.on_run_finished)
-        bridge.serviceEvent.connect(self.on_service)
 
     def set_pacing_ms(self, ms: int) -> None:
         self.pacing_ms = max(0, int(ms))
@@ -92,20 +86,7 @@ class Stage(QObject):
         if not self._ports_wait.isActive():
             self._ports_wait.start()
 
-    def on_service(self, event: Any) -> None:
-        change = _value(event.change)
-        if change not in EVENT_STATES or event.port is None or not self._latest:
-            return
-        patched = [
-            replace(p, state=type(p.state)(change), key=event.key, pid=event.pid or p.pid)
-            if p.port == event.port
-            else p
-            for p in self._latest
-        ]
-        self.on_ports(patched)
-
     def on_ports(self, ports: list[Any]) -> None:
-        self._latest = ports
         self._ports_wait.stop()
         frame = Frame(phases=self._waiting, ports=ports, states=_states(ports))
         self._waiting = []

@@ -521,23 +521,24 @@ def test_a_held_frame_grows_as_more_services_stop(qtbot: Any) -> None:
     """With pacing, the first `stopping` cell holds the picture; the next services the core
     signals (one per turn of its loop) join it at once, and cells leave `stopping` only when
     the hold ends."""
-    from app.core.events import ServiceChange, ServiceEvent
     from app.ui.stage import Stage
 
     stage = Stage()
     stage.set_pacing_ms(400)
     shown: list[dict[int, str]] = []
     stage.portsChanged.connect(lambda ports: shown.append({p.port: str(p.state) for p in ports}))
-    running = [
-        PortInfo(9000 + i, PortState.ALLOCATED, f"S{i}-Co", f"S{i}Service") for i in range(3)
-    ]
-    stage.on_ports(running)
+
+    def cells(*states: PortState) -> list[PortInfo]:
+        return [PortInfo(9000 + i, s, f"S{i}-Co", f"S{i}Service") for i, s in enumerate(states)]
+
+    a, s = PortState.ALLOCATED, PortState.STOPPING
+    stage.on_ports(cells(a, a, a))
     assert shown[-1] == {9000: "allocated", 9001: "allocated", 9002: "allocated"}
-    stage.on_service(ServiceEvent("S0-Co", ServiceChange.STOPPING, 9000, 1))
+    stage.on_ports(cells(s, a, a))
     qtbot.waitUntil(lambda: shown[-1][9000] == "stopping", timeout=2_000)
     held_from = time.monotonic()
-    for i in (1, 2):
-        stage.on_service(ServiceEvent(f"S{i}-Co", ServiceChange.STOPPING, 9000 + i, 1))
+    stage.on_ports(cells(s, s, a))
+    stage.on_ports(cells(s, s, s))
     assert shown[-1] == {9000: "stopping", 9001: "stopping", 9002: "stopping"}  # at once
     stage.on_ports([PortInfo(9000 + i, PortState.FREE) for i in range(3)])
     assert shown[-1][9000] == "stopping"  # held
