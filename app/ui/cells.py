@@ -17,67 +17,69 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
-from app.core.events import ServiceChange, ServiceEvent
-from app.core.model import PortInfo, PortState
-
-# What a service event says its port's cell is now. Ended services (stopped, killed, released,
-# a launch that failed) leave their port free: the core forgets a record only once its process
-# has exited and the port is bindable again (docs/architecture.md, "One record per service").
-EVENT_STATES: Mapping[ServiceChange, PortState] = {
-    ServiceChange.STARTING: PortState.STARTING,
-    ServiceChange.RUNNING: PortState.ALLOCATED,
-    ServiceChange.STOPPING: PortState.STOPPING,
-    ServiceChange.STOPPED: PortState.FREE,
-    ServiceChange.KILLED: PortState.FREE,
-    ServiceChange.STALE: PortState.FREE,
-    ServiceChange.FAILED: PortState.FREE,
-    ServiceChange.EXITED: PortState.STALE,
+# What a service event (its change) says its port's cell is now (a port state). Ended services
+# (stopped, killed, released, a launch that failed) leave their port free: the core forgets a
+# record only once its process has exited and the port is bindable again (docs/architecture.md,
+# "One record per service"). The window reaches the core only through the bridge: a state is
+# made from the cell's own state type, never imported.
+EVENT_STATES: Mapping[str, str] = {
+    "starting": "starting",
+    "running": "allocated",
+    "stopping": "stopping",
+    "stopped": "free",
+    "killed": "free",
+    "stale": "free",
+    "failed": "free",
+    "exited": "stale",
 }
+Cell = Any  # a PortInfo (frozen dataclass): port, state, key, pid, trouble, ...
+Event = Any  # a ServiceEvent: key, change, port, pid, detail
 
 
 class CellModel:
     """Port → cell, changed by service events at once and reconciled with each scan."""
 
     def __init__(self) -> None:
-        self._cells: dict[int, PortInfo] = {}
+        self._cells: dict[int, Cell] = {}
         self._seq = 0  # counts the events applied
         self._touched: dict[int, int] = {}  # port → the seq of the latest event that changed it
-        self._sorted: list[PortInfo] | None = []
+        self._sorted: list[Cell] | None = []
 
     @property
     def seq(self) -> int:
         """Take it before a scan begins and hand it to `reconcile` with that scan's cells."""
         return self._seq
 
-    def ports(self) -> list[PortInfo]:
+    def ports(self) -> list[Cell]:
         """Every cell, by port (a new list each time the model changed; the same one otherwise)."""
         if self._sorted is None:
             self._sorted = [self._cells[p] for p in sorted(self._cells)]
         return self._sorted
 
-    def cell(self, port: int) -> PortInfo | None:
+    def cell(self, port: int) -> Cell | None:
         return self._cells.get(port)
 
-    def states(self) -> dict[int, PortState]:
-        return {p: c.state for p, c in self._cells.items()}
+    def states(self) -> dict[int, str]:
+        return {p: str(c.state) for p, c in self._cells.items()}
 
-    def apply(self, event: ServiceEvent) -> bool:
-        """The event's cell, at once; False when it says nothing about a cell."""
-        if event.port is None:
-            return False
-        old = self._cells.get(event.port)
-        new = _after(old, event)
+    def apply(self, event: Event) -> bool:
+        """The event's cell, at once; False when it changes no cell. A port no scan has shown
+        yet waits for the next scan."""
+        old = self._cells.get(event.port) if event.port is not None else None
+        new = _after(old, event) if old is not None else None
         if new is None:
             return False
         self._seq += 1
         self._touched[event.port] = self._seq
-        if new != old:
+        changed = bool(new != old)
+        if changed:
             self._cells[event.port] = new
             self._sorted = None
-        return new != old
+        return changed
 
-    def reconcile(self, scanned: Iterable[PortInfo], since: int | None = None) -> None:
+    def reconcile(self, scanned: Iterable[Cell], since: int | None = None) -> None:
         """A scan's cells replace the picture. `since` is `seq` when the scan began; None for a
         scan made on the spot (nothing can have happened in between)."""
         since = self._seq if since is None else since
@@ -90,36 +92,32 @@ class CellModel:
         self._sorted = None
 
 
-def _after(old: PortInfo | None, event: ServiceEvent) -> PortInfo | None:
-    """The cell `event` makes of `old` (None when the event is no state change of a cell)."""
-    assert event.port is not None
-    port = event.port
-    state = EVENT_STATES.get(event.change)
-    if event.change is ServiceChange.TROUBLE and old is not None and old.key == event.key:
+def _after(old: Cell, event: Event) -> Cell | None:
+    """The cell `event` makes of `old` (None when the event is no change of this cell)."""
+    change = str(event.change)
+    ours = old.key == event.key
+    if change == "trouble" and ours:
         return replace(old, trouble=event.detail)
-    if event.change is ServiceChange.RECOVERED and old is not None and old.key == event.key:
+    if change == "recovered" and ours:
         return replace(old, trouble="")
+    state = EVENT_STATES.get(change)
     if state is None:
         return None
-    if state is PortState.FREE:
-        if old is not None and old.key not in (None, event.key):
-            return None  # another service holds the port now: not this event's cell
-        return _free(old, port)
-    base = old if old is not None and old.key == event.key else _new_cell(old, port, event)
-    trouble = event.detail if state is PortState.STALE else base.trouble
-    return replace(base, state=state, pid=event.pid or base.pid, trouble=trouble)
+    if state == "free":
+        # Another service holding the port now is not this event's cell.
+        return _free(old) if ours or old.key is None else None
+    base = old if ours else replace(_free(old), key=event.key)
+    trouble = event.detail if state == "stale" else base.trouble
+    return replace(base, state=type(old.state)(state), pid=event.pid or base.pid, trouble=trouble)
 
 
-def _free(old: PortInfo | None, port: int) -> PortInfo:
-    """A free cell that keeps what belongs to the port, not to the service that left it."""
-    if old is None:
-        return PortInfo(port, PortState.FREE)
-    return PortInfo(
-        port, PortState.FREE, others=old.others, reserved_for=old.reserved_for, grown=old.grown
+def _free(old: Cell) -> Cell:
+    """A free cell that keeps what belongs to the port, not to the service that left it (its
+    name and company, for a service new on the port, come with the next scan)."""
+    return type(old)(
+        old.port,
+        type(old.state)("free"),
+        others=old.others,
+        reserved_for=old.reserved_for,
+        grown=old.grown,
     )
-
-
-def _new_cell(old: PortInfo | None, port: int, event: ServiceEvent) -> PortInfo:
-    """The cell of a service new on this port: its name and company come with the next scan."""
-    free = _free(old, port)
-    return replace(free, key=event.key, pid=event.pid)
