@@ -240,8 +240,10 @@ def _print_phase(event: PhaseEvent, out: TextIO) -> None:
         print(f"  {event.phase.value:<9} started", file=out, flush=True)
         return
     counts = " ".join(f"{k}={v}" for k, v in event.counts.items())
+    paced = f" (+{event.paced_ms / 1000:.1f} s paced)" if event.paced_ms else ""
+    took = f"{event.work_ms:8.1f} ms{paced}"
     print(
-        f"  {event.phase.value:<9} {event.status.value:<8} {event.duration_ms:8.1f} ms  {counts}",
+        f"  {event.phase.value:<9} {event.status.value:<8} {took}  {counts}",
         file=out,
         flush=True,
     )

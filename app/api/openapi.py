@@ -165,6 +165,10 @@ RUN_RESPONSE = {
                         "enum": [p.value for p in Phase],
                     },
                     "ms": {"type": "number"},
+                    "pacedMs": {
+                        "type": "number",
+                        "description": "of which the demo-pacing pause (only when paced)",
+                    },
                 },
             },
         },

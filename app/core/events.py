@@ -66,8 +66,16 @@ class PhaseEvent:
     phase: Phase
     status: PhaseStatus
     started_at: float
-    duration_ms: float = 0.0
+    duration_ms: float = 0.0  # the whole phase, its demo-pacing pause included
     counts: dict[str, int] = field(default_factory=dict)
+    # Of which the demo-pacing pause; on STARTED the pause the phase will take (0: none, it is
+    # empty or pacing is off). docs/architecture.md, "A Run Journey, phase by phase".
+    paced_ms: float = 0.0
+
+    @property
+    def work_ms(self) -> float:
+        """The phase's own work, without its pause."""
+        return max(0.0, self.duration_ms - self.paced_ms)
 
 
 @dataclass(frozen=True)

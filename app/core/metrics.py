@@ -288,10 +288,11 @@ class Metrics:
     def _on_phase(self, event: PhaseEvent) -> None:
         if event.status is PhaseStatus.STARTED:
             return
-        self.run_phase.labels(event.phase.value).observe(event.duration_ms / 1000)
+        # The phase's work: a demo-pacing pause is no part of how long a phase takes.
+        self.run_phase.labels(event.phase.value).observe(event.work_ms / 1000)
         if event.phase not in CLEANUP_PHASES:
             return
-        spent = self._cleanup_runs.get(event.run_id, 0.0) + event.duration_ms / 1000
+        spent = self._cleanup_runs.get(event.run_id, 0.0) + event.work_ms / 1000
         self._cleanup_runs[event.run_id] = spent
         if event.status is PhaseStatus.FAILED:
             self._cleanup_runs.pop(event.run_id, None)

@@ -295,7 +295,8 @@ class Core:
         return out
 
     def set_demo_pacing(self, ms: int) -> None:
-        """An extra pause after each phase so an audience can follow (0–2 s)."""
+        """A pause in each phase that has work, so an audience can follow (0–2 s; where it goes:
+        docs/architecture.md, "A Run Journey, phase by phase")."""
         self.settings = self.settings.with_(demo_pacing_ms=max(0, min(MAX_PACING_MS, int(ms))))
 
     def essential_specs(self) -> list[ServiceSpec]:

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientTimeout
@@ -42,6 +43,15 @@ HISTORY_STATUS = {
     RunStatus.FAILED: "failed",
     RunStatus.CANCELLED: "cancelled",
 }
+
+
+class Pause(Enum):
+    """Where a phase's demo-pacing pause goes (docs/architecture.md, "A Run Journey, phase by
+    phase"): where no cell is changing, so what the window shows is what is true."""
+
+    NONE = "none"  # nothing to do: an empty phase is not padded
+    BEFORE = "before"  # the phase is lit, its cells as they were; then the work, shown as done
+    AFTER = "after"  # the work's cells settle first (the wait: processes exit, ports free)
 
 
 class _Counted(Protocol):
@@ -176,11 +186,14 @@ class RunJourney:
         return self._last
 
     async def _phases(self) -> None:
+        plan = self._plan
         try:
-            await self._phase(Phase.STOP, self.stop)
-            await self._phase(Phase.WAIT, self.wait)
-            await self._phase(Phase.SWEEP, self.sweep)
-            launched = await self._phase(Phase.LAUNCH, self.launch)
+            await self._phase(Phase.STOP, self.stop, _pause_if(plan.stop, Pause.BEFORE))
+            stopped = self._done.stopped.stopped if self._done.stopped else ()
+            await self._phase(Phase.WAIT, self.wait, _pause_if(stopped, Pause.AFTER))
+            await self._phase(Phase.SWEEP, self.sweep, _pause_if(self._sweepable(), Pause.BEFORE))
+            launch = _pause_if(plan.launch, Pause.BEFORE)
+            launched = await self._phase(Phase.LAUNCH, self.launch, launch)
             await self._phase(Phase.SIMULATE, lambda: self.simulate(launched.chain))
         except BaseException as exc:
             await self._abandon_traffic(exc)
@@ -190,6 +203,9 @@ class RunJourney:
         assert self.on is not None
         chain = self._chain(self.on.journey)
         await self._phase(Phase.SIMULATE, lambda: self.simulate(chain))
+
+    def _sweepable(self) -> bool:
+        return self.fleet.settings().cleanup_enabled and self.fleet.manager.sweepable()
 
     # -- the phases ---------------------------------------------------------------------------
     async def stop(self) -> Stopped:
@@ -316,31 +332,46 @@ class RunJourney:
             self.fleet.events.say("core", "warm-up did not finish in time", LogLevel.WARNING)
             return 0
 
-    async def _phase(self, phase: Phase, work: Callable[[], Awaitable[_R]]) -> _R:
-        """Run one phase, emitting its start and end with duration and counts."""
+    async def _phase(
+        self, phase: Phase, work: Callable[[], Awaitable[_R]], pause: Pause = Pause.BEFORE
+    ) -> _R:
+        """Run one phase, emitting its start and end with duration, pause and counts."""
         events = self.fleet.events
         started_at = time.time()
         t0 = time.perf_counter()
-        events.phase.emit(PhaseEvent(self.run_id, phase, PhaseStatus.STARTED, started_at))
+        paced = 0.0
+        # A started phase says the pause it will take, so the window can say it is paced.
+        planned = self.fleet.settings().demo_pacing_ms if pause is not Pause.NONE else 0
+        events.phase.emit(
+            PhaseEvent(self.run_id, phase, PhaseStatus.STARTED, started_at, paced_ms=planned)
+        )
         try:
+            paced += await self._pause() if pause is Pause.BEFORE else 0.0
             result = await work()
+            paced += await self._pause() if pause is Pause.AFTER else 0.0
         except BaseException:
             ms = (time.perf_counter() - t0) * 1000
             failed = {"error": 1}
             events.phase.emit(
-                PhaseEvent(self.run_id, phase, PhaseStatus.FAILED, started_at, ms, failed)
+                PhaseEvent(self.run_id, phase, PhaseStatus.FAILED, started_at, ms, failed, paced)
             )
             raise
-        pacing = self.fleet.settings().demo_pacing_ms
-        if pacing:
-            await asyncio.sleep(pacing / 1000)  # deliberate, for audiences
         ms = (time.perf_counter() - t0) * 1000
         counts = result.counts()
         events.phase.emit(
-            PhaseEvent(self.run_id, phase, PhaseStatus.FINISHED, started_at, ms, counts)
+            PhaseEvent(self.run_id, phase, PhaseStatus.FINISHED, started_at, ms, counts, paced)
         )
-        self._done.phases.append(PhaseResult(phase, started_at, ms, counts))
+        self._done.phases.append(PhaseResult(phase, started_at, ms, counts, paced))
         return result
+
+    async def _pause(self) -> float:
+        """The demo-pacing pause, deliberate, for audiences; returns how long it was (ms)."""
+        pacing = self.fleet.settings().demo_pacing_ms
+        if not pacing:
+            return 0.0
+        t0 = time.perf_counter()
+        await asyncio.sleep(pacing / 1000)
+        return (time.perf_counter() - t0) * 1000
 
     def _result(self, error: str | None = None, cancelled: bool = False) -> RunResult:
         done = self._done
@@ -389,3 +420,8 @@ class RunJourney:
                 result=result,
             )
         )
+
+
+def _pause_if(work: object, where: Pause) -> Pause:
+    """`where`, when the phase has work to show; no pause for an empty one."""
+    return where if work else Pause.NONE

@@ -25,11 +25,13 @@ from app.core.simulation import SimulationResult
 class PhaseResult:
     phase: Phase
     started_at: float
-    duration_ms: float
+    duration_ms: float  # the whole phase, its demo-pacing pause included
     counts: dict[str, int] = field(default_factory=dict)
+    paced_ms: float = 0.0  # of which the demo-pacing pause
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.phase.value, "ms": round(self.duration_ms, 2), **self.counts}
+        paced = {"pacedMs": round(self.paced_ms, 2)} if self.paced_ms else {}
+        return {"name": self.phase.value, "ms": round(self.duration_ms, 2), **paced, **self.counts}
 
 
 @dataclass(frozen=True)

@@ -594,6 +594,12 @@ class ServiceManager:
         reaped = await self._reap_orphans()
         return SweepReport(stale_cleaned=len(stale), orphans_reaped=len(reaped))
 
+    def sweepable(self) -> bool:
+        """Would a sweep find anything (a stale allocation, an orphan)? One scan, no signal."""
+        listeners = self.scan()
+        stale = any(self.pool.is_stale(r, listeners) for r in self._records.values())
+        return stale or bool(self.orphans())
+
     async def reconcile(self) -> tuple[str, ...]:
         """At start: stop every service an earlier panel run left behind (ours only)."""
         return await self._reap_orphans()

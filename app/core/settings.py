@@ -327,7 +327,7 @@ OPTIONS: tuple[Option, ...] = (
         "BIZOBS_DEMO_PACING_MS",
         _whole,
         "0",
-        "a pause after each phase so an audience can follow (0–2000 ms)",
+        "a pause in each phase that has work, so an audience can follow (0–2000 ms)",
     ),
     Option(
         "essential_services",

@@ -441,7 +441,8 @@ class CoreBridge(QObject):
 
     # -- settings ------------------------------------------------------------------------------
     def set_pacing_ms(self, ms: int) -> None:
-        """Demo pacing: an extra pause after each phase so an audience can follow (0–2 s)."""
+        """Demo pacing: a pause in each phase that has work, so an audience can follow (0–2 s;
+        docs/architecture.md, "A Run Journey, phase by phase")."""
         ms = max(0, min(MAX_PACING_MS, int(ms)))
         self._settings = self._settings.with_(demo_pacing_ms=ms)
         if self.core is not None:

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         )
         self.requests = ServiceRequests(c, self.bridge, self.activity, lambda m: say(m, 5000))
         self.sweep, self.open_health = self.requests.sweep, self.requests.open_health
-        self.pacingSpin = PacingSpin(self.bridge, self.stage, self.qsettings)
+        self.pacingSpin = PacingSpin(self.bridge, self.qsettings)
         self.presentation = Presentation(
             self, self.pages, self.editor.template_names(), self.load_template,
             self.run_journey, self.confirm_stop_all,

@@ -1,8 +1,9 @@
 """Demo pacing: how long each phase of a run stays on screen, so an audience can follow.
 
-One spin box in the toolbar; its value goes to the bridge (the core paces the phases) and to
-the stage (the views show each phase's own state that long), and is remembered. A value in
-the settings (`--demo-pacing-ms`) wins over the remembered one.
+One spin box in the toolbar; its value goes to the bridge (the core pauses each phase that has
+work, where no cell is changing: docs/architecture.md, "A Run Journey, phase by phase") and is
+remembered. A value in the settings (`--demo-pacing-ms`) wins over the remembered one. The
+views hold nothing back: they show the truth at the pace the core runs.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QSpinBox
 
 from app.ui.bridge import MAX_PACING_MS, CoreBridge
-from app.ui.stage import Stage
 
 SETTING = "demo/pacingMs"
 
 
 class PacingSpin(QSpinBox):
-    def __init__(self, bridge: CoreBridge, stage: Stage, qsettings: QSettings) -> None:
+    def __init__(self, bridge: CoreBridge, qsettings: QSettings) -> None:
         super().__init__()
-        self.bridge, self.stage, self.qsettings = bridge, stage, qsettings
+        self.bridge, self.qsettings = bridge, qsettings
         self.setObjectName("pacingSpin")
         self.setRange(0, MAX_PACING_MS)
         self.setSingleStep(250)
@@ -40,7 +40,6 @@ class PacingSpin(QSpinBox):
 
     def _apply(self, value: int) -> None:
         self.bridge.set_pacing_ms(value)
-        self.stage.set_pacing_ms(value)
         self.qsettings.setValue(SETTING, value)
 
 

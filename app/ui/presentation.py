@@ -154,7 +154,8 @@ class Presentation(QObject):
 
     def on_phase(self, event: Any) -> None:
         """A PhaseEvent (read by attribute: this module knows the bridge's values only)."""
-        self.stepper.set_phase(event.phase.value, event.status.value, dict(event.counts))
+        paced = getattr(event, "paced_ms", 0.0)
+        self.stepper.set_phase(event.phase.value, event.status.value, dict(event.counts), paced)
 
 
 def _big(text: str, name: str, slot: Callable[[], None]) -> QPushButton:

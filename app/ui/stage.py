@@ -1,17 +1,17 @@
-"""What the window shows of a run, in order and at a pace an audience can follow.
+"""What the window's run views show of a run, in order, grid and timeline in the same frame.
 
-The bridge relays the core's events as they happen: a phase event and the port snapshot that
-shows its effect arrive up to a refresh apart, and with demo pacing the core pauses *after* a
-phase's work (docs/architecture.md, "A Run Journey, phase by phase"), so a launch's `starting`
-cells would be gone before anyone saw them. The stage turns those signals into frames:
+The bridge relays the core's events as they happen, and its cell model (app/ui/cells.py) has
+every service event applied at once; a phase event and the cells that show its effect may still
+arrive a loop turn or a refresh apart. The stage turns those signals into frames:
 
-- a phase event waits for the next port snapshot (bounded), so the grid and the timeline change
-  in the same frame;
-- with pacing, a frame that shows something new (a phase starting, cells `stopping` or
-  `starting` appearing) stays on screen for the pacing time before the next one is applied;
-  snapshots that show nothing new are coalesced, so the queue stays short.
+- a phase event waits for the next cells (bounded), so the grid and the timeline change in the
+  same frame;
+- frames are applied on the next turn of the loop, so a burst of cell changes is one frame;
+- runs started and finished go through the same queue: results never overtake the phases.
 
-Runs started and finished go through the same queue: results never overtake the phases.
+It holds nothing back. Demo pacing is the core's: each phase pauses where no cell is changing
+(docs/architecture.md, "A Run Journey, phase by phase"), so what the views show is always what
+is true, at the pace of the run itself.
 """
 
 from __future__ import annotations
@@ -22,21 +22,19 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-PORTS_WAIT_MS = 120  # a phase event waits this long at most for its snapshot (bridge: 40 ms)
-HELD_STATES = frozenset({"stopping", "starting"})  # transient states an audience should see
+PORTS_WAIT_MS = 120  # a phase event waits this long at most for its cells (bridge: 40 ms)
 
 
 @dataclass
 class Frame:
     phases: list[Any] = field(default_factory=list)  # PhaseEvent
-    ports: list[Any] | None = None  # PortInfo snapshot
-    states: frozenset[str] = frozenset()  # the snapshot's states, computed once
+    ports: list[Any] | None = None  # PortInfo: the cell model's cells
     run_started: tuple[str, str] | None = None
     run_finished: Any = None  # RunResult
 
 
 class Stage(QObject):
-    """Feeds the window's views; `applied` fires after every frame (tests, benchmarks)."""
+    """Feeds the window's run views; `applied` fires after every frame (tests, benchmarks)."""
 
     runStarted = Signal(str, str)
     phaseEvent = Signal(object)
@@ -46,14 +44,9 @@ class Stage(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pacing_ms = 0
         self._queue: deque[Frame] = deque()
         self._waiting: list[Any] = []  # phase events waiting for their snapshot
-        self._shown_states: frozenset[str] = frozenset()
-        self._shown_held: dict[int, str] = {}  # port → its held state, as on screen
-        self._hold = QTimer(self)
-        self._hold.setSingleShot(True)
-        self._hold.timeout.connect(self._pump)
+        self._shown = False  # the first cells appear at once
         self._ports_wait = QTimer(self)
         self._ports_wait.setSingleShot(True)
         self._ports_wait.setInterval(PORTS_WAIT_MS)
@@ -74,9 +67,6 @@ class Stage(QObject):
         bridge.runStarted.connect(self.on_run_started)
         bridge.runFinished.connect(self.on_run_finished)
 
-    def set_pacing_ms(self, ms: int) -> None:
-        self.pacing_ms = max(0, int(ms))
-
     def on_run_started(self, run_id: str, company: str) -> None:
         self._flush_waiting()
         self._push(Frame(run_started=(run_id, company)))
@@ -88,7 +78,7 @@ class Stage(QObject):
 
     def on_ports(self, ports: list[Any]) -> None:
         self._ports_wait.stop()
-        frame = Frame(phases=self._waiting, ports=ports, states=_states(ports))
+        frame = Frame(phases=self._waiting, ports=ports)
         self._waiting = []
         tail = self._queue[-1] if self._queue else None
         if (
@@ -96,9 +86,8 @@ class Stage(QObject):
             and not frame.phases
             and tail.ports is not None
             and not tail.run_finished
-            and tail.states == frame.states
         ):
-            tail.ports = ports  # nothing new to see: the latest snapshot replaces it
+            tail.ports = ports  # not shown yet: the latest cells replace it
             return
         self._push(frame)
 
@@ -107,8 +96,7 @@ class Stage(QObject):
         self._push(Frame(run_finished=result))
 
     def idle(self) -> bool:
-        busy = self._hold.isActive() or self._soon.isActive()
-        return not self._queue and not self._waiting and not busy
+        return not self._queue and not self._waiting and not self._soon.isActive()
 
     # -- output --------------------------------------------------------------------------------
     def _flush_waiting(self) -> None:
@@ -118,58 +106,24 @@ class Stage(QObject):
             self._waiting = []
 
     def _push(self, frame: Frame) -> None:
-        if self._hold.isActive() and not self._queue and self._extends_hold(frame):
-            self._apply(frame)  # the held picture, growing: the hold goes on
-            return
         self._queue.append(frame)
-        if not self._shown_states:  # the very first snapshot: the grid appears at once
+        if not self._shown:  # the very first snapshot: the grid appears at once
             self._pump()
-        elif not self._hold.isActive() and not self._soon.isActive():
+        elif not self._soon.isActive():
             self._soon.start()
 
     def _pump(self) -> None:
         while self._queue:
-            frame = self._queue.popleft()
-            hold = self._apply(frame)
-            if hold and self.pacing_ms:
-                self._hold.start(self.pacing_ms)
-                return
+            self._apply(self._queue.popleft())
 
-    def _extends_hold(self, frame: Frame) -> bool:
-        """A snapshot that only moves more cells into the states on screen and none out of a
-        held one. The core signals one service per turn of its loop, so a phase's cells turn
-        `stopping` over several frames; the first one's hold must not queue the rest behind it."""
-        if frame.ports is None or frame.phases or frame.run_started or frame.run_finished:
-            return False
-        if not frame.states <= self._shown_states:
-            return False
-        now = {p.port: str(p.state) for p in frame.ports}
-        return all(now.get(port) == state for port, state in self._shown_held.items())
-
-    def _apply(self, frame: Frame) -> bool:
-        """Emit one frame; True when it shows something the audience has not seen yet."""
-        new = False
+    def _apply(self, frame: Frame) -> None:
         if frame.run_started is not None:
             self.runStarted.emit(*frame.run_started)
         if frame.ports is not None:
-            new = bool((frame.states - self._shown_states) & HELD_STATES)
-            self._shown_states = frame.states
-            self._shown_held = {
-                p.port: str(p.state) for p in frame.ports if str(p.state) in HELD_STATES
-            }
+            self._shown = True
             self.portsChanged.emit(frame.ports)
         for event in frame.phases:
             self.phaseEvent.emit(event)
-            new = new or _value(event.status) == "started"
         if frame.run_finished is not None:
             self.runFinished.emit(frame.run_finished)
         self.applied.emit()
-        return new
-
-
-def _states(ports: list[Any]) -> frozenset[str]:
-    return frozenset(str(state) for state in {p.state for p in ports})  # StrEnum: str is its value
-
-
-def _value(x: Any) -> str:
-    return str(getattr(x, "value", x))

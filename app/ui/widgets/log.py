@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
-from app.ui.widgets.phase_timeline import format_counts
+from app.ui.widgets.phase_timeline import duration_text, format_counts
 
 MAX_LINES = 2000
 FLUSH_MS = 80
@@ -59,7 +59,8 @@ class LogView(QPlainTextEdit):
         counts = format_counts(event.counts)
         self.add(
             "run",
-            f"phase {event.phase} {status} in {event.duration_ms:,.1f} ms"
+            f"phase {event.phase} {status} in "
+            f"{duration_text(event.duration_ms, getattr(event, 'paced_ms', 0.0))}"
             f"{': ' + counts if counts else ''}",
             "info" if status == "finished" else "error",
         )

@@ -1,5 +1,6 @@
 """The presenter's phase stepper: stop → wait → sweep → launch → simulate in large type, the
-current phase lit, each done one with its counts ("3 stopped", "5 launched"). Read from the
+current phase lit (with "paced" while its demo-pacing pause is on), each done one with its
+counts ("3 stopped", "5 launched"). Read from the
 back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's window")."""
 
 from __future__ import annotations
@@ -63,12 +64,18 @@ class PhaseStepper(QWidget):
         for name in self.labels:
             self._paint(name, "")
 
-    def set_phase(self, name: str, status: str, counts: dict[str, int]) -> None:
-        """`status`: started, finished or failed (a PhaseEvent's)."""
+    def set_phase(
+        self, name: str, status: str, counts: dict[str, int], paced_ms: float = 0.0
+    ) -> None:
+        """`status`: started, finished or failed (a PhaseEvent's); `paced_ms` on started: the
+        pause the phase will take (docs/architecture.md, "A Run Journey, phase by phase")."""
         if name not in self.labels:
             return
         self.states[name] = {"started": "current", "finished": "done"}.get(status, "failed")
-        self._paint(name, count_text(counts) if status != "started" else "")
+        if status == "started":
+            self._paint(name, f"paced {paced_ms / 1000:.1f} s" if paced_ms else "")
+        else:
+            self._paint(name, count_text(counts))
 
     def _paint(self, name: str, counts: str) -> None:
         state = self.states[name]

@@ -1,7 +1,9 @@
 """The phase timeline of the current run: stop, wait, sweep, launch, simulate.
 
 Each row shows the phase's status (pending, running with a ticking elapsed time, done, failed),
-its duration and its counts, as the bridge relays the core's phase events.
+its duration and its counts, as the bridge relays the core's phase events. A demo-paced phase
+says so: its work and its pause apart ("12.3 ms + 2.0 s paced"; docs/architecture.md, "A Run
+Journey, phase by phase").
 """
 
 from __future__ import annotations
@@ -48,12 +50,20 @@ def format_counts(counts: dict[str, int]) -> str:
     return " · ".join(f"{humanize(k)} {v}" for k, v in counts.items())
 
 
+def duration_text(duration_ms: float, paced_ms: float = 0.0) -> str:
+    """A phase's duration; a paced one as its work plus its pause: "12.3 ms + 2.0 s paced"."""
+    if paced_ms <= 0:
+        return f"{duration_ms:,.1f} ms"
+    return f"{max(0.0, duration_ms - paced_ms):,.1f} ms + {paced_ms / 1000:,.1f} s paced"
+
+
 @dataclass
 class PhaseRow:
     status: str = "pending"
     duration_ms: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
     started: float | None = None  # perf_counter when it started (for the ticking elapsed time)
+    paced_ms: float = 0.0  # its pause (running: the pause it will take)
 
 
 class PhaseTimeline(QWidget):
@@ -112,7 +122,14 @@ class PhaseTimeline(QWidget):
         source.runFinished.connect(self.show_result)
 
     def show_phase(self, event: Any) -> None:
-        self.phase_event(event.run_id, event.phase, event.status, event.duration_ms, event.counts)
+        self.phase_event(
+            event.run_id,
+            event.phase,
+            event.status,
+            event.duration_ms,
+            event.counts,
+            getattr(event, "paced_ms", 0.0),
+        )
 
     def show_result(self, result: Any) -> None:
         self.finish_run(result.ok, result.error or "", result.total_ms)
@@ -127,11 +144,18 @@ class PhaseTimeline(QWidget):
         self._ticker.start()
 
     def phase_event(
-        self, run_id: str, phase: Phase, status: str, duration_ms: float, counts: dict[str, int]
+        self,
+        run_id: str,
+        phase: Phase,
+        status: str,
+        duration_ms: float,
+        counts: dict[str, int],
+        paced_ms: float = 0.0,
     ) -> None:
         if self.run_id != run_id:  # events of a run we have not seen start (e.g. API-driven)
             self.start_run(run_id)
         row = self.rows[phase]
+        row.paced_ms = paced_ms
         if status == "started":
             row.status, row.started = "running", time.perf_counter()
         else:
@@ -158,6 +182,13 @@ class PhaseTimeline(QWidget):
 
     def duration_ms(self, phase: Phase) -> float | None:
         return self.rows[phase].duration_ms
+
+    def paced_ms(self, phase: Phase) -> float:
+        return self.rows[phase].paced_ms
+
+    def duration_shown(self, phase: Phase) -> str:
+        item = self.table.item(list(Phase).index(phase), 2)
+        return item.text() if item is not None else ""
 
     def all_done(self) -> bool:
         return all(r.status == "done" and r.duration_ms is not None for r in self.rows.values())
@@ -189,9 +220,10 @@ class PhaseTimeline(QWidget):
         row = self.rows[phase]
         bg, fg = result_colours(STATUS_KEY[row.status])
         if row.duration_ms is not None:
-            duration = f"{row.duration_ms:,.1f} ms"
+            duration = duration_text(row.duration_ms, row.paced_ms)
         elif row.status == "running" and row.started is not None:
-            duration = f"{(time.perf_counter() - row.started) * 1000:,.0f} ms…"
+            paced = " (paced)" if row.paced_ms else ""
+            duration = f"{(time.perf_counter() - row.started) * 1000:,.0f} ms…{paced}"
         else:
             duration = "—"
         texts = (
