@@ -82,8 +82,10 @@ async def scenario(window: MainWindow, bridge: CoreBridge, out: Path) -> None:
     window.pacingSpin.setValue(PACING_MS)
     window.tabs.setCurrentWidget(window.logView)
     window.run_journey()
-    await until(lambda: window.grid.counts()["stopping"] >= 5, timeout=30)
-    await settle(50)  # grab() paints; the stage holds this frame for the pacing time
+    # The stop phase pauses before its signals (docs/architecture.md, "A Run Journey, phase by
+    # phase"): the phase lit over the services about to stop; `stopping` itself lasts ≈50 ms.
+    await until(lambda: window.timeline.status(Phase.STOP) == "running", timeout=30)
+    await settle(50)  # grab() paints
     window.grab().save(str(out / "screenshot-stopping.png"))
     print("wrote", out / "screenshot-stopping.png")
     await until(lambda: window.timeline.status(Phase.LAUNCH) != "pending")

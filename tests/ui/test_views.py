@@ -572,3 +572,34 @@ def test_reserved_and_grown_cells_say_so_and_run_options_name_the_companies(qtbo
     options.set_strategy("journeyType")
     assert options.preserve() == ["First Bank"] and options.cleanup() == "journeyType"
     assert options.keep.text() == "Keep: First Bank"
+
+
+def test_paced_phases_are_marked_in_every_view_of_the_phases(qtbot: Any) -> None:
+    """A demo-paced phase says so (docs/architecture.md, "A Run Journey, phase by phase"): the
+    phase table as work plus pause, the stepper while the pause lasts, the chart hatched; an
+    unpaced phase reads as before."""
+    from app.core.events import PhaseEvent, PhaseStatus
+    from app.core.model import Phase
+    from app.ui.widgets.phase_stepper import PhaseStepper
+    from app.ui.widgets.phase_timeline import PhaseTimeline, duration_text
+    from app.ui.widgets.timeline_chart import TimelineChart
+
+    assert duration_text(52.25) == "52.2 ms"
+    assert duration_text(2052.25, 2000.0) == "52.2 ms + 2.0 s paced"
+    table, stepper, chart = PhaseTimeline(), PhaseStepper(), TimelineChart()
+    for view in (table, stepper, chart):
+        qtbot.addWidget(view)
+    started = PhaseEvent("run-p", Phase.LAUNCH, PhaseStatus.STARTED, 1.0, paced_ms=2000)
+    finished = PhaseEvent("run-p", Phase.LAUNCH, PhaseStatus.FINISHED, 1.0, 2300.0, {}, 2000.0)
+    empty = PhaseEvent("run-p", Phase.SWEEP, PhaseStatus.FINISHED, 1.0, 3.5)
+    table.show_phase(started)
+    assert table.duration_shown(Phase.LAUNCH).endswith("(paced)")
+    stepper.set_phase("launch", "started", {}, started.paced_ms)
+    assert "paced 2.0 s" in stepper.labels["launch"].text()
+    for event in (finished, empty):
+        table.show_phase(event)
+        chart.phase_event(event)
+    assert table.duration_shown(Phase.LAUNCH) == "300.0 ms + 2.0 s paced"
+    assert table.duration_shown(Phase.SWEEP) == "3.5 ms"
+    assert chart.paced_bars() == [(0, Phase.LAUNCH)]
+    assert "paced" in chart.key.text()

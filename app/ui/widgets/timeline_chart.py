@@ -4,7 +4,8 @@ A view (docs/architecture.md, "Parts and their rooms"): it is handed phase event
 events and run results, read by attribute. One row per run, newest on top, its x axis the
 seconds since that run began, so runs compare at a glance (a slow wait, a long launch). The
 phases are those of "A Run Journey, phase by phase"; a run's result replaces its live bars with
-the phases it measured. Service events carry no time: they are marked when they arrive.
+the phases it measured. Service events carry no time: they are marked when they arrive. A
+demo-paced phase's bar is hatched (docs/architecture.md, "A Run Journey, phase by phase").
 Drawn with pyqtgraph, on the window's clock (app/ui/cadence.py): at most four times a second.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QColor, QFontMetrics
+from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.model import Phase
@@ -54,6 +55,7 @@ class PhaseBar:
     start: float  # wall clock
     end: float | None = None  # None while it runs
     status: str = "running"
+    paced: bool = False  # part of it was a demo-pacing pause
 
 
 @dataclass
@@ -143,6 +145,7 @@ class TimelineChart(QWidget):
         track = self._track(event.run_id, event.started_at)
         status = str(getattr(event.status, "value", event.status))
         bar = track.bars.setdefault(event.phase, PhaseBar(event.phase, event.started_at))
+        bar.paced = bool(getattr(event, "paced_ms", 0.0))  # started: the pause it will take
         if status != "started":
             bar.end = event.started_at + event.duration_ms / 1000
             bar.status = "done" if status == "finished" else "failed"
@@ -162,7 +165,13 @@ class TimelineChart(QWidget):
         track = self._track(result.run_id, at)
         track.company = track.company or str(getattr(result, "company", "") or "")
         measured = {
-            p.phase: PhaseBar(p.phase, p.started_at, p.started_at + p.duration_ms / 1000, "done")
+            p.phase: PhaseBar(
+                p.phase,
+                p.started_at,
+                p.started_at + p.duration_ms / 1000,
+                "done",
+                bool(getattr(p, "paced_ms", 0.0)),
+            )
             for p in phases
         }
         track.bars = measured | {k: v for k, v in track.bars.items() if k not in measured}
@@ -175,12 +184,20 @@ class TimelineChart(QWidget):
     # -- drawing -------------------------------------------------------------------------------
     def bar_rows(self, now: float | None = None) -> list[tuple[int, Phase, float, float]]:
         """(row, phase, start s, width s) per bar; row 0 is the oldest run shown."""
+        return [(row, phase, x0, width) for row, phase, x0, width, _p in self._rows(now)]
+
+    def paced_bars(self) -> list[tuple[int, Phase]]:
+        """(row, phase) of each bar that was paced."""
+        return [(row, phase) for row, phase, _x, _w, paced in self._rows() if paced]
+
+    def _rows(self, now: float | None = None) -> list[tuple[int, Phase, float, float, bool]]:
         now = now if now is not None else time.time()
         out = []
         for row, track in enumerate(self.runs):
             for bar in track.bars.values():
                 end = bar.end if bar.end is not None else now
-                out.append((row, bar.phase, bar.start - track.t0, max(end - bar.start, 0.002)))
+                width = max(end - bar.start, 0.002)
+                out.append((row, bar.phase, bar.start - track.t0, width, bar.paced))
         return out
 
     def mark_points(self, kind: frozenset[str]) -> list[tuple[float, float]]:
@@ -199,14 +216,14 @@ class TimelineChart(QWidget):
         if not (self._dirty or running):
             return
         self._dirty = False
-        rows = self.bar_rows()
+        rows = self._rows()
         self._fit_time_axis(max((r[2] + r[3] for r in rows), default=0.0))
         self.bars.setOpts(
             x0=[r[2] for r in rows],
             width=[r[3] for r in rows],
             y=[r[0] for r in rows],
             height=BAR_HEIGHT,
-            brushes=[QColor(PHASE_COLOURS[r[1]]) for r in rows],
+            brushes=[_brush(r[1], r[4]) for r in rows],
             pens=[pg.mkPen(None)] * len(rows),
         )
         # Marks and labels only when they change: new data re-renders a scatter's points and
@@ -242,6 +259,11 @@ class TimelineChart(QWidget):
         fit_ticks(axis, span, width, label + LABEL_GAP, zero=True)
 
 
+def _brush(phase: Phase, paced: bool) -> QBrush:
+    style = Qt.BrushStyle.Dense3Pattern if paced else Qt.BrushStyle.SolidPattern
+    return QBrush(QColor(PHASE_COLOURS[phase]), style)
+
+
 def legend_html() -> str:
     phases = "&nbsp; ".join(
         f"<span style='color:{colour}'>■</span>&nbsp;{phase.value}"
@@ -249,7 +271,7 @@ def legend_html() -> str:
     )
     return (
         f"{phases} &nbsp; services: <span style='color:#c92a2a'>▼</span>&nbsp;stop"
-        " <span style='color:#2f9e44'>▲</span>&nbsp;start"
+        " <span style='color:#2f9e44'>▲</span>&nbsp;start &nbsp; ▒&nbsp;paced"
     )
 
 
