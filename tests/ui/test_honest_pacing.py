@@ -16,6 +16,7 @@ from app.core.model import Phase
 from app.core.settings import LauncherKind, Settings
 from tests.conftest import make_settings
 from tests.helpers import alive, journey
+from tests.ui.conftest import drive
 from tests.ui.test_defects import core_run
 from tests.ui.test_window import RUN_TIMEOUT_MS, allocated
 
@@ -57,6 +58,37 @@ def test_a_freed_port_leaves_stopping_as_soon_as_it_is_free(
     qtbot.waitUntil(lambda: not any(stopping(p) for p in old), timeout=PROMPT_MS)
     qtbot.waitUntil(run.done, timeout=RUN_TIMEOUT_MS)
     assert run.result().ok
+
+
+def test_traffic_never_flows_while_a_cell_says_starting(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    """Traffic through the old journey moves to the new one at the end of a paced launch; by
+    then every cell of the new services reads `allocated` on the grid, never `starting`."""
+    panel = make_panel(fork)
+    w = panel.window
+    core_run(qtbot, panel, "Old Co", "OldOneService", customers=1)
+    drive(qtbot, panel.bridge.start_traffic(20.0))
+    w.pacingSpin.setValue(PACING_MS // 2)
+    core = panel.bridge.core
+    request = core.make_request(journey("New Co", "NewOneService", "NewTwoService"), customers=1)
+    run = asyncio.ensure_future(core.run_journey(request))
+    seen: list[tuple[bool, bool]] = []  # (a cell says starting, traffic flows), as polled
+
+    def flowing() -> bool:
+        return any(t.running and not t.paused for t in core.traffic.live())
+
+    def look() -> bool:
+        starting = any(c.property("state") == "starting" for c in w.grid.cells())
+        seen.append((starting, flowing()))
+        return run.done()
+
+    qtbot.waitUntil(look, timeout=RUN_TIMEOUT_MS)
+    assert run.result().ok
+    assert any(not flows for _starting, flows in seen)  # held during the switch
+    assert (True, True) not in seen
+    assert flowing()
+    drive(qtbot, panel.bridge.stop_traffic())
 
 
 def test_paced_phases_are_marked_and_empty_ones_not_padded(
