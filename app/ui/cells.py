@@ -108,7 +108,14 @@ def _after(old: Cell, event: Event) -> Cell | None:
         return _free(old) if ours or old.key is None else None
     base = old if ours else replace(_free(old), key=event.key)
     trouble = event.detail if state == "stale" else base.trouble
-    return replace(base, state=type(old.state)(state), pid=event.pid or base.pid, trouble=trouble)
+    # An exit is told by the process's pidfd: the process is gone (a sweep releases the port).
+    return replace(
+        base,
+        state=type(old.state)(state),
+        pid=event.pid or base.pid,
+        trouble=trouble,
+        gone=change == "exited",
+    )
 
 
 def _free(old: Cell) -> Cell:

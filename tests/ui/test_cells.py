@@ -64,9 +64,11 @@ def test_troubles_and_exits_show_on_the_cell() -> None:
     model.apply(ServiceEvent("AService-Co", ServiceChange.RECOVERED, 9000, 10))
     assert model.cell(9000).trouble == ""
     model.apply(ServiceEvent("AService-Co", ServiceChange.EXITED, 9000, 10, "exited (code -9)"))
-    assert (model.cell(9000).state, model.cell(9000).trouble) == (
+    exited = model.cell(9000)
+    assert (exited.state, exited.trouble, exited.gone) == (
         PortState.STALE,
         "exited (code -9)",
+        True,  # the process is gone: no uptime, nothing to stop, a sweep releases it
     )
 
 

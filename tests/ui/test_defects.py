@@ -180,7 +180,8 @@ def test_6_paced_phases_stay_on_screen_and_the_grid_tells_the_truth(
                 best, since = max(best, (at - since) * 1000), None
         return best
 
-    slack = pacing * 0.9  # Qt timers are coarse
+    # Qt timers are coarse (5 %), and a phase event waits for the next cells (up to a refresh)
+    slack = pacing * 0.8
     for phase in (Phase.STOP, Phase.WAIT, Phase.LAUNCH, Phase.SIMULATE):  # the sweep is empty
         assert shown_for(lambda ph, _s, p=phase: ph[p] == "running") >= slack, phase
     assert any("stopping" in s for _t, _p, s in frames)
