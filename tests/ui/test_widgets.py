@@ -447,6 +447,7 @@ def test_views_bind_what_they_show(qtbot: Any) -> None:
         phaseEvent = Signal(object)
         portsChanged = Signal(list)
         runFinished = Signal(object)
+        runProgress = Signal(object)
 
     class Bridge(QObject):
         logEvent = Signal(object)
