@@ -112,6 +112,9 @@ class RunProgress:
     def finished(self) -> bool:
         return self.done >= self.total
 
+    def to_json(self) -> dict[str, int]:
+        return {"done": self.done, "total": self.total, "failed": self.failed}
+
 
 class Signal(Generic[T]):
     """Handlers are called in connection order, synchronously, on the emitter's thread."""
