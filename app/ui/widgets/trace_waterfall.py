@@ -63,6 +63,7 @@ TIMELINE_COL = 2  # last: the bars take whatever width the text columns leave
 HOP_SHARE = 0.2
 SERVICE_SHARE = 0.16
 INDENT_PX = (4, 16)  # a deep chain indents less, so its last hop's name still shows
+TEXT_MARGIN_PX = 6  # a text column's room beside its text (the item's margins)
 ROW_PAD_PX = 6  # a row is the font's height and this: readable, not squashed
 MIN_ROWS = 4  # the tree never gets shorter than this many rows (and the ruler)
 MARKS = {"ok": "✓ ok", "failed": "✗ failed", "skipped": "– skipped"}
@@ -71,7 +72,7 @@ MARKS = {"ok": "✓ ok", "failed": "✗ failed", "skipped": "– skipped"}
 @dataclass(frozen=True)
 class Hop:
     label: str
-    service: str  # the hop's service (its tooltip: the Hop column stays narrow)
+    service: str  # the hop's step service (the Service column)
     status: str  # ok | failed | skipped (the root: the customer's outcome)
     http_status: int | None
     start_ms: float | None
@@ -319,9 +320,11 @@ class TraceWaterfall(QWidget):
             (self.tree.fontMetrics().horizontalAdvance(h.label) for h in self.hops), default=0
         )
         lo, hi = INDENT_PX
-        self.tree.setIndentation(max(lo, min(hi, (hop_cap - names - 12) // depth)))
-        self.ruler.resizeSection(0, min(self.tree.sizeHintForColumn(0) + 6, hop_cap))
-        service = self.tree.sizeHintForColumn(SERVICE_COL) + 6
+        room = hop_cap - names - 2 * TEXT_MARGIN_PX
+        self.tree.setIndentation(max(lo, min(hi, room // depth)))
+        hop = self.tree.sizeHintForColumn(0) + TEXT_MARGIN_PX  # indentation included
+        self.ruler.resizeSection(0, min(hop, hop_cap))
+        service = self.tree.sizeHintForColumn(SERVICE_COL) + TEXT_MARGIN_PX
         self.ruler.resizeSection(SERVICE_COL, min(service, service_cap))
 
     def _show_detail(self, item: QTreeWidgetItem | None) -> None:
