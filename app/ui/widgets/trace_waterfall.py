@@ -292,10 +292,9 @@ class TraceWaterfall(QWidget):
 
     def _item(self, index: int, hop: Hop, scale: float) -> QTreeWidgetItem:
         # The root is the panel's own span over the whole journey: no step service of its own.
-        item = QTreeWidgetItem([hop.label, hop.service if index else "", ""])
-        _fill, text = result_colours(hop.status)
-        if hop.status != "ok":  # a failed or skipped hop's name says so in its colour
-            item.setForeground(0, QColor(text))
+        # A failed or skipped hop's name is marked (a colour would be lost on the selection).
+        name = hop.label if hop.status == "ok" else f"{MARKS[hop.status][0]} {hop.label}"
+        item = QTreeWidgetItem([name, hop.service if index else "", ""])
         if hop.start_ms is not None and hop.duration_ms is not None:
             item.setData(
                 TIMELINE_COL, BAR_ROLE, (hop.start_ms / scale, hop.duration_ms / scale, hop.status)
