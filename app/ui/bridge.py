@@ -96,7 +96,7 @@ ApiStarter = Callable[[Core], Awaitable[ApiStopper | None]]
 
 class CoreBridge(QObject):
     """Signals carry the core's frozen value objects (PhaseEvent, ServiceEvent, LogEvent,
-    RunResult, PortInfo); slots in the window only read them."""
+    RunProgress, RunResult, PortInfo); slots in the window only read them."""
 
     opened = Signal()
     closed = Signal()
@@ -105,6 +105,7 @@ class CoreBridge(QObject):
     logEvent = Signal(object)  # LogEvent
     runStarted = Signal(str, str)  # run id, company: every run, whoever started it
     runFinished = Signal(object)  # RunResult (ok, failed or cancelled) of every run
+    runProgress = Signal(object)  # RunProgress: customers done / total while a run simulates
     runRefused = Signal(list)  # list[Problem]: validation problems, nothing was stopped
     commandFailed = Signal(str, str)  # command, message (busy, pool full, ...)
     stopAllFinished = Signal(object)  # StopReport
@@ -135,6 +136,7 @@ class CoreBridge(QObject):
         self.events.service.connect(self._on_service)
         self.events.log.connect(self.logEvent.emit)
         self.events.run.connect(self._on_run)
+        self.events.progress.connect(self.runProgress.emit)  # throttled by the core
         self.events.traffic.connect(self.trafficChanged.emit)
         self.events.incident.connect(self.incidentsChanged.emit)
         self.events.alert.connect(self.alertChanged.emit)

@@ -11,7 +11,9 @@ cells would be gone before anyone saw them. The stage turns those signals into f
   `starting` appearing) stays on screen for the pacing time before the next one is applied;
   snapshots that show nothing new are coalesced, so the queue stays short.
 
-Runs started and finished go through the same queue: results never overtake the phases.
+Runs started and finished go through the same queue: results never overtake the phases. A
+run's progress (customers done) rides with the last frame still queued, the latest replacing
+an earlier one, so "120 / 500" never shows before the simulate phase has started on screen.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Frame:
     states: frozenset[str] = frozenset()  # the snapshot's states, computed once
     run_started: tuple[str, str] | None = None
     run_finished: Any = None  # RunResult
+    progress: Any = None  # the latest RunProgress by the time the frame is shown
 
 
 class Stage(QObject):
@@ -47,6 +50,7 @@ class Stage(QObject):
     phaseEvent = Signal(object)
     portsChanged = Signal(list)
     runFinished = Signal(object)
+    runProgress = Signal(object)
     applied = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -57,6 +61,7 @@ class Stage(QObject):
         self._shown_states: frozenset[str] = frozenset()
         self._shown_held: dict[int, str] = {}  # port → its held state, as on screen
         self._latest: list[Any] = []  # PortInfo
+        self._progress: Any = None  # a RunProgress that came after phase events still waiting
         self._hold = QTimer(self)
         self._hold.setSingleShot(True)
         self._hold.timeout.connect(self._pump)
@@ -78,6 +83,7 @@ class Stage(QObject):
         bridge.phaseEvent.connect(self.on_phase)
         bridge.runStarted.connect(self.on_run_started)
         bridge.runFinished.connect(self.on_run_finished)
+        bridge.runProgress.connect(self.on_progress)
         bridge.serviceEvent.connect(self.on_service)
 
     def set_pacing_ms(self, ms: int) -> None:
@@ -91,6 +97,17 @@ class Stage(QObject):
         self._waiting.append(event)
         if not self._ports_wait.isActive():
             self._ports_wait.start()
+
+    def on_progress(self, event: Any) -> None:
+        """A run's progress never overtakes the phase events before it (the simulate phase's
+        start): it rides with the frame still to be shown, the latest replacing an earlier
+        one, and is shown at once when the screen is up to date."""
+        if self._waiting:
+            self._progress = event
+        elif self._queue:
+            self._queue[-1].progress = event
+        else:
+            self.runProgress.emit(event)
 
     def on_service(self, event: Any) -> None:
         change = _value(event.change)
@@ -108,6 +125,7 @@ class Stage(QObject):
         self._latest = ports
         self._ports_wait.stop()
         frame = Frame(phases=self._waiting, ports=ports, states=_states(ports))
+        frame.progress, self._progress = self._progress, None
         self._waiting = []
         tail = self._queue[-1] if self._queue else None
         if (
@@ -133,8 +151,8 @@ class Stage(QObject):
     def _flush_waiting(self) -> None:
         self._ports_wait.stop()
         if self._waiting:
-            self._push(Frame(phases=self._waiting))
-            self._waiting = []
+            self._push(Frame(phases=self._waiting, progress=self._progress))
+            self._waiting, self._progress = [], None
 
     def _push(self, frame: Frame) -> None:
         if self._hold.isActive() and not self._queue and self._extends_hold(frame):
@@ -180,6 +198,8 @@ class Stage(QObject):
         for event in frame.phases:
             self.phaseEvent.emit(event)
             new = new or _value(event.status) == "started"
+        if frame.progress is not None:
+            self.runProgress.emit(frame.progress)
         if frame.run_finished is not None:
             self.runFinished.emit(frame.run_finished)
         self.applied.emit()

@@ -447,6 +447,7 @@ def test_views_bind_what_they_show(qtbot: Any) -> None:
         phaseEvent = Signal(object)
         portsChanged = Signal(list)
         runFinished = Signal(object)
+        runProgress = Signal(object)
 
     class Bridge(QObject):
         logEvent = Signal(object)
@@ -543,6 +544,30 @@ def test_a_held_frame_grows_as_more_services_stop(qtbot: Any) -> None:
     assert shown[-1][9000] == "stopping"  # held
     qtbot.waitUntil(lambda: shown[-1][9000] == "free", timeout=2_000)
     assert time.monotonic() - held_from >= 0.3  # not before the pacing time (less a tick)
+
+
+def test_a_runs_progress_never_overtakes_the_simulate_phase_on_screen(qtbot: Any) -> None:
+    """Progress that arrives while the simulate phase's start still waits for its snapshot (or
+    is held by pacing) is shown after it, the latest only; once on screen, at once."""
+    from app.core.events import PhaseEvent, PhaseStatus, RunProgress
+    from app.core.model import Phase
+    from app.ui.stage import Stage
+
+    stage = Stage()
+    stage.set_pacing_ms(300)
+    shown: list[str] = []
+    stage.phaseEvent.connect(lambda e: shown.append(f"{e.phase.value} {e.status.value}"))
+    stage.runProgress.connect(lambda p: shown.append(f"{p.done}/{p.total}"))
+    stage.on_ports([PortInfo(9000, PortState.ALLOCATED, "S-Co", "SService")])
+    stage.on_phase(PhaseEvent("run-1", Phase.SIMULATE, PhaseStatus.STARTED, time.time()))
+    stage.on_progress(RunProgress("run-1", 0, 50, 0))
+    stage.on_progress(RunProgress("run-1", 10, 50, 1))
+    assert shown == []  # the phase waits for its snapshot, the progress behind it
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2_000)
+    assert shown == ["simulate started", "10/50"]  # in order, the latest progress only
+    qtbot.waitUntil(stage.idle, timeout=2_000)  # the phase's start was held for the pacing
+    stage.on_progress(RunProgress("run-1", 50, 50, 4))
+    assert shown[-1] == "50/50"
 
 
 def test_a_second_without_journeys_is_a_gap_in_latency_not_a_zero(qtbot: Any) -> None:
