@@ -265,10 +265,10 @@ class ExportDialog(QDialog):
         self._testing = self._task(self._test(self.values()))
 
     async def _test(self, values: dict[str, str]) -> None:
-        ok, message = await self.bridge.test_export_connection(values)
-        self._test_kind = "ok" if ok else "error"
+        check = await self.bridge.test_export_connection(values)
+        self._test_kind = "ok" if check.ok else "error"
         self.testResult.setStyleSheet(text_style(self._test_kind))
-        self.testResult.setText(("✓ " if ok else "✗ ") + message)
+        self.testResult.setText(("✓ " if check.ok else "✗ ") + check.message)
         self.testButton.setEnabled(True)
 
     def save(self) -> None:

@@ -174,7 +174,8 @@ def test_test_connection_reports_success_and_a_closed_port(
     dialog.headers.edit.setText(HEADERS)
     qtbot.mouseClick(dialog.testButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.testButton.isEnabled, timeout=WAIT_MS)
-    assert dialog.testResult.text().startswith(f"✓ HTTP 200 from {receiver.base}/v1/traces in ")
+    assert dialog.testResult.text().startswith("✓ ok · ")
+    assert dialog.testResult.text().endswith(f" ms from {receiver.base}/v1/traces")
     assert receiver.got.answers[("/v1/traces", 200)] == 1 and not receiver.got.spans  # empty
     assert receiver.got.headers[0]["Authorization"] == f"Api-Token {SECRET}"
 
@@ -183,7 +184,7 @@ def test_test_connection_reports_success_and_a_closed_port(
     qtbot.mouseClick(dialog.testButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(dialog.testButton.isEnabled, timeout=WAIT_MS)
     failure = dialog.testResult.text()
-    assert failure.startswith(f"✗ http://127.0.0.1:{port}/v1/traces: ClientConnectorError")
+    assert failure == f"✗ connection refused at http://127.0.0.1:{port}/v1/traces"
     assert SECRET not in failure
     assert not saved.path_in(settings.state_dir).exists()  # testing saves nothing
     dialog.reject()
