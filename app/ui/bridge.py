@@ -25,6 +25,7 @@ from app.core.alerts import Alert, AlertChange, AlertEvent
 from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
 from app.core.events import (
     CoreEvents,
+    LogEvent,
     LogLevel,
     PhaseEvent,
     RunEvent,
@@ -41,13 +42,14 @@ from app.core.incident_model import Incident, IncidentChange, IncidentEvent
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
 from app.core.metrics import MetricsSnapshot, Sample
-from app.core.model import JourneySummary, PortInfo, ServiceRecord
+from app.core.model import JourneySummary, PortInfo, ServiceRecord, StopReport
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
 from app.core.scenarios import packaged_names, read_scenario_file
 from app.core.settings import Settings
 from app.core.tasks import TaskOwner as TaskOwner  # re-exported for the window's own tasks
 from app.core.traces import KeptTrace, TraceKind
+from app.core.traffic_model import TrafficStatus
 from app.ui import cadence
 
 log = logging.getLogger(__name__)
@@ -91,28 +93,31 @@ ApiStarter = Callable[[Core], Awaitable[ApiStopper | None]]
 
 
 class CoreBridge(QObject):
-    """Signals carry the core's frozen value objects (PhaseEvent, ServiceEvent, LogEvent,
-    RunResult, PortInfo); slots in the window only read them."""
+    """Signals carry the core's frozen value objects; slots in the window only read them.
+
+    A signal declared with a Python class (`Signal(PhaseEvent)`) names its payload's one type;
+    Qt itself registers it as PyObject, so the class documents the payload, it is not checked
+    at emit. A list or dict payload cannot name its items' type to Qt: the comment does."""
 
     opened = Signal()
     closed = Signal()
-    phaseEvent = Signal(object)  # PhaseEvent
-    serviceEvent = Signal(object)  # ServiceEvent
-    logEvent = Signal(object)  # LogEvent
+    phaseEvent = Signal(PhaseEvent)
+    serviceEvent = Signal(ServiceEvent)
+    logEvent = Signal(LogEvent)
     runStarted = Signal(str, str)  # run id, company: every run, whoever started it
-    runFinished = Signal(object)  # RunResult (ok, failed or cancelled) of every run
+    runFinished = Signal(RunResult)  # ok, failed or cancelled: every run, whoever started it
     runRefused = Signal(list)  # list[Problem]: validation problems, nothing was stopped
     commandFailed = Signal(str, str)  # command, message (busy, pool full, ...)
-    stopAllFinished = Signal(object)  # StopReport
-    sweepFinished = Signal(dict)  # {"staleCleaned": n, "orphansReaped": n}
+    stopAllFinished = Signal(StopReport)
+    sweepFinished = Signal(dict)  # dict[str, int]: {"staleCleaned": n, "orphansReaped": n}
     serviceStopped = Signal(str)  # key
     portsChanged = Signal(list)  # list[PortInfo]
     busyChanged = Signal(bool)
-    trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
+    trafficChanged = Signal(TrafficStatus)  # about once a second while traffic runs
     journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
-    incidentsChanged = Signal(object)  # IncidentEvent: one started or ended
-    alertChanged = Signal(object)  # AlertEvent: one raised, acknowledged or cleared
+    incidentsChanged = Signal(IncidentEvent)  # one started or ended
+    alertChanged = Signal(AlertEvent)  # one raised, acknowledged or cleared
 
     def __init__(
         self,
