@@ -3,6 +3,7 @@ Offscreen, pytest-qt + one qasync loop (tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -344,3 +345,19 @@ def test_start_traffic_after_a_swept_dead_service_says_what_to_do(
     assert "no journey is running" not in w.banner.text()
     assert w.banner.text().startswith("Start traffic: PayService of Swept Co is not running")
     assert not panel.bridge.core.traffic.running
+
+
+def test_a_restored_unchanged_template_is_not_called_modified(qtbot: Any) -> None:
+    """The window reopens at the remembered journey: a template nobody edited is named as it
+    is, and picking another one asks nothing."""
+    first = JourneyEditor()
+    qtbot.addWidget(first)
+    first.load_template("banking")
+    remembered = json.loads(json.dumps(first.state()))  # as saved between sessions
+    again = JourneyEditor()
+    qtbot.addWidget(again)
+    again.restore_state(remembered)
+    assert again.templateCombo.currentText() == "banking"
+    assert not again.is_edited()
+    pick_template(again, "e-commerce")
+    assert again.discard_dialog is None and again.templateCombo.currentText() == "e-commerce"
