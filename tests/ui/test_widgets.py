@@ -356,41 +356,39 @@ def test_traffic_chart_value_axes_move_in_steps(qtbot: Any) -> None:
     assert [label for _, label in chart.errors.getAxis("left")._tickLevels[0]] == ["1"]
 
 
-def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
+def test_traffic_control_only_asks_and_shows(qtbot: Any) -> None:
+    """The control emits requests and shows statuses; the window's wiring makes it available
+    (app/ui/service_requests.py)."""
     from PySide6.QtCore import QObject, Signal
 
     from app.ui.widgets.traffic_chart import TrafficControl
 
-    class NoTraffic(QObject):
+    class Source(QObject):
         trafficChanged = Signal(object)
-
-    class WithTraffic(NoTraffic):
-        def __init__(self) -> None:
-            super().__init__()
-            self.calls: list[Any] = []
-
-        def start_traffic(self, rate: float) -> None:
-            self.calls.append(("start", rate))
-
-        def stop_traffic(self) -> None:
-            self.calls.append(("stop",))
 
     plain = TrafficControl()
     qtbot.addWidget(plain)
-    plain.bind(NoTraffic())
-    assert not plain.startButton.isEnabled() and "not available" in plain.toolTip()
+    plain.bind(Source())
+    assert not plain.startButton.isEnabled() and "not connected" in plain.toolTip()
 
-    source = WithTraffic()
+    source = Source()
     control = TrafficControl()
     qtbot.addWidget(control)
     control.bind(source)
+    control.set_available(True)
+    asked: list[Any] = []
+    control.startRequested.connect(lambda rate: asked.append(("start", rate)))
+    control.rateRequested.connect(lambda rate: asked.append(("rate", rate)))
+    control.stopRequested.connect(lambda: asked.append(("stop",)))
     control.rateSpin.setValue(7)
     control.startButton.click()
     source.trafficChanged.emit(traffic_status(10))
     assert control.stopButton.isEnabled() and not control.startButton.isEnabled()
     assert "sent\u00a01,000" in control.countsLabel.text()  # kept whole on a wrap
+    control.rateSpin.setValue(9)  # typed while it runs: applied once typing pauses
+    qtbot.waitUntil(lambda: ("rate", 9.0) in asked, timeout=2_000)
     control.stopButton.click()
-    assert source.calls == [("start", 7.0), ("stop",)]
+    assert asked == [("start", 7.0), ("rate", 9.0), ("stop",)]
 
 
 def fill_at(widget: Any, x: int, y: int) -> str:
