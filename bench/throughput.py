@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import psutil
+from aiohttp import ClientSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -92,7 +93,9 @@ async def _traffic(core: Core, repeats: int, bare_ports, rate: float, window: fl
 
     first = await core.run_journey(JOURNEY)
     assert first.ok, first.error
-    body, _, _ = core.chain_for(core.journeys()[-1].journey).request({"id": "bare"})
+    chain = core.chain_for(core.journeys()[-1].journey)
+    body, _, _ = chain.request({"id": "bare"})
+    size = await step_result_bytes(chain)
     sink, base = start_sink()
     on = ExportSettings(
         traces=Endpoint(f"{base}/v1/traces"), logs=Endpoint(f"{base}/v1/logs"), max_queue=100_000
@@ -100,7 +103,7 @@ async def _traffic(core: Core, repeats: int, bare_ports, rate: float, window: fl
     runs: dict[str, dict[str, list[float]]] = {}
     try:
         for _ in range(repeats):
-            bare, _cpu_s = await _bare(bare_ports, body, 2000, 50)
+            bare, _cpu_s = await _bare(bare_ports, body, 2000, 50, size)
             for label, export in (("export off", ExportSettings()), ("export on", on)):
                 core.exporter = await Exporter.open(export)
                 jps, cpu_ms = await _traffic_window(core, rate, window)
@@ -145,8 +148,21 @@ async def _traffic_window(core: Core, rate: float, window: float) -> tuple[float
     return n / (t1 - t0), (cpu1 - cpu0) / n * 1000
 
 
-async def _bare(ports: list[int], body: bytes, customers: int, concurrency: int) -> tuple:
-    with BareChain(ports) as chain:
+async def step_result_bytes(chain) -> int:
+    """The bytes one hop adds to the answer, read off a real customer's answer: the bare chain
+    answers as many, so both chains carry the same bytes both ways."""
+    body, headers, _ = chain.request({"id": "size"})
+    url = chain.hops[0]["url"]
+    async with ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
+        answer = await resp.read()
+    assert resp.status == 200, answer[:200]
+    return len(answer) // len(chain.hops)
+
+
+async def _bare(
+    ports: list[int], body: bytes, customers: int, concurrency: int, result_bytes: int
+) -> tuple:
+    with BareChain(ports, result_bytes) as chain:
         before = _cpu(chain.pids())
         rate = await drive(ports[0], body, customers, concurrency)
         return rate, _cpu(chain.pids()) - before
@@ -167,6 +183,7 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
     assert first.ok, first.error
     chain = core.chain_for(core.journeys()[-1].journey)
     body, _, _ = chain.request({"id": "bare"})  # the bare chain carries as many bytes
+    size = await step_result_bytes(chain)
     rows = []
     ratios = []
     try:
@@ -175,7 +192,7 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
                 rates, p50s, p95s, drv, svc, ok, bare, bare_cpu = [], [], [], [], [], [], [], []
                 for _ in range(repeats):
                     if concurrency == 50:  # side by side: the bare chain, then ours
-                        rate, cpu = await _bare(bare_ports, body, customers, concurrency)
+                        rate, cpu = await _bare(bare_ports, body, customers, concurrency, size)
                         bare.append(rate)
                         bare_cpu.append(cpu)
                     result = await core.run_journey(
@@ -221,7 +238,8 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
     print(
         f"launcher {settings.launcher.value}; {customers} customers per run, median of "
         f"{repeats} runs; 5-step chain, 0 ms simulated latency; the bare chain on ports "
-        f"{bare_ports[0]}-{bare_ports[-1]}, measured right before each concurrency-50 run\n"
+        f"{bare_ports[0]}-{bare_ports[-1]}, measured right before each concurrency-50 run, "
+        f"each of its hops answering {size} bytes as ours do\n"
     )
     print(
         table(

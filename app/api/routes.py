@@ -160,6 +160,8 @@ async def run_detail(request: web.Request) -> web.Response:
     found = request.app[CORE].history.get(request.match_info["run_id"])
     if found is None:
         return error(404, f"no run {request.match_info['run_id']!r}")
+    if progress := request.app[CORE].progress_of(found["runId"]):  # a run in progress
+        found["progress"] = progress.to_json()
     return json_response(found)
 
 

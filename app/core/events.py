@@ -106,6 +106,24 @@ class RunEvent:
     result: object | None = None
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    """Customers through a run's simulate phase so far (app/core/progress.py throttles them):
+    the first at 0 done, at most ten a second, the last at `done == total`."""
+
+    run_id: str
+    done: int
+    total: int
+    failed: int  # of those done: a step failed (injected errors included)
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    def to_json(self) -> dict[str, int]:
+        return {"done": self.done, "total": self.total, "failed": self.failed}
+
+
 class Signal(Generic[T]):
     """Handlers are called in connection order, synchronously, on the emitter's thread."""
 
@@ -138,6 +156,8 @@ class CoreEvents:
         self.service: Signal[ServiceEvent] = Signal("service")
         self.log: Signal[LogEvent] = Signal("log")
         self.run: Signal[RunEvent] = Signal("run")
+        # While a run's customers go through: done / total, failed so far (throttled).
+        self.progress: Signal[RunProgress] = Signal("progress")
         # Once a second while traffic runs (and once when it stops): counts and the series.
         self.traffic: Signal[TrafficStatus] = Signal("traffic")
         # An incident started or ended (app/core/incidents.py): counted, listed, charted.

@@ -36,6 +36,7 @@ from app.core.events import (
     CoreEvents,
     LogLevel,
     RunEvent,
+    RunProgress,
     RunStatus,
     ServiceChange,
     ServiceEvent,
@@ -200,6 +201,9 @@ class Core:
         )
         events.service.connect(self._on_service)
         events.run.connect(self._on_run)
+        # The run in progress's latest count of customers done: GET /api/runs/{id} says it.
+        self.progress: RunProgress | None = None
+        events.progress.connect(self._on_progress)
 
     async def start(self, *notes: str | None) -> None:
         for note in filter(None, notes):  # the state directory's and the database's
@@ -450,6 +454,14 @@ class Core:
         if removed := self.manager.pool.shrink(self.manager.by_port()):
             label = self.manager.pool.label
             self.events.say("pool", f"the pool shrank by {removed} unused ports to {label}")
+
+    def _on_progress(self, progress: RunProgress) -> None:
+        self.progress = progress
+
+    def progress_of(self, run_id: str) -> RunProgress | None:
+        """The customers done so far of `run_id`, while it is the run in progress."""
+        found = self.progress
+        return found if found is not None and found.run_id == run_id and self.busy else None
 
     def _on_run(self, event: RunEvent) -> None:
         if event.status is not RunStatus.STARTED:  # a launch may have filled the pool

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, TypeVar
@@ -26,14 +26,22 @@ from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEv
 from app.core.history import History
 from app.core.journeys import Journey
 from app.core.model import Phase, ServiceRecord, StopReport
+from app.core.progress import ProgressMeter
 from app.core.residents import Resident, Residents
 from app.core.run_plan import Plan
 from app.core.runs import PhaseResult, RunRequest, RunResult
 from app.core.services import ServiceManager, SweepReport
 from app.core.settings import Settings
-from app.core.simulation import CustomerDone, SimulationResult, Simulator, make_customers
+from app.core.simulation import (
+    CustomerDone,
+    CustomerResult,
+    SimulationResult,
+    Simulator,
+    make_customers,
+)
 from app.core.streams import TrafficStreams
 from app.core.traffic import Target
+from app.service.protocol import Hop
 
 SWITCH = "switch"  # the traffic hold of a Run Journey (and of stopping the customer services)
 WARM_PARALLEL = 8  # warm-up requests in flight at once (two cores; as START_CONCURRENCY)
@@ -251,9 +259,17 @@ class RunJourney:
         return self._done.launched
 
     async def simulate(self, chain: Chain) -> Simulated:
-        req = self.request
+        """The customers through the chain, reporting their progress as they finish."""
+        req, f = self.request, self.fleet
         customers = make_customers(req.customers, req.journey.domain, req.seed)
-        sim = await Simulator(self.fleet.http(), self.fleet.offer).run(
+        meter = ProgressMeter(self.run_id, len(customers), f.events.progress.emit)
+
+        def finished(journey: Journey, hops: Sequence[Hop], result: CustomerResult) -> None:
+            f.offer(journey, hops, result)
+            meter.count(result.ok)
+
+        meter.start()
+        sim = await Simulator(f.http(), finished).run(
             chain, customers, req.mode, req.think_time_ms, req.concurrency
         )
         self._done.simulated = Simulated(sim)

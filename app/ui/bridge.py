@@ -19,38 +19,38 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from aiohttp import ClientError, ClientSession, ClientTimeout
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.alerts import Alert, AlertChange, AlertEvent
 from app.core.errors import CoreError, JourneyFileError, Problem, StateLockedError, ValidationError
 from app.core.events import (
     CoreEvents,
+    LogEvent,
     LogLevel,
     PhaseEvent,
     RunEvent,
+    RunProgress,
     RunStatus,
     ServiceEvent,
 )
 from app.core.export import ExportSettings, ExportSettingsError
 from app.core.export import Signal as ExportSignal
 from app.core.export import saved as saved_export
-from app.core.export.agent import USER_AGENT
-from app.core.export.exporter import PROTOBUF
+from app.core.export.connection import ConnectionCheck, check_values
 from app.core.export.saved import ExportForm, export_env
 from app.core.export.settings import parse_pairs
 from app.core.incident_model import Incident, IncidentChange, IncidentEvent
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.limits import MAX_PACING_MS
 from app.core.metrics import MetricsSnapshot, Sample
-from app.core.model import JourneySummary, PortInfo, ServiceRecord
+from app.core.model import JourneySummary, PortInfo, ServiceRecord, StopReport
 from app.core.orchestrator import Core, open_core
 from app.core.runs import RunResult
 from app.core.scenarios import packaged_names, read_scenario_file
 from app.core.settings import Settings
 from app.core.tasks import TaskOwner as TaskOwner  # re-exported for the window's own tasks
 from app.core.traces import KeptTrace, TraceKind
+from app.core.traffic_model import TrafficStatus
 from app.ui import cadence
 from app.ui.cells import CellModel
 
@@ -85,7 +85,6 @@ __all__ = [
 SLOW_SCAN_MS = 10.0  # snapshots slower than this (twice running) move the OS scan off the loop
 SLOW_SCANS_TO_SWITCH = 2
 EVENT_REFRESH_MS = 40  # a service event asks for a prompt (coalesced) refresh
-EXPORT_TEST_TIMEOUT_S = 5.0  # "Test connection" answers within this, whatever the backend does
 
 # The control API hook (docs/architecture.md, "Control API"): called with the open Core once the
 # bridge is open; returns an async callable that stops the API (or None). The window runs without
@@ -96,27 +95,32 @@ ApiStarter = Callable[[Core], Awaitable[ApiStopper | None]]
 
 class CoreBridge(QObject):
     """Signals carry the core's frozen value objects (PhaseEvent, ServiceEvent, LogEvent,
-    RunResult, PortInfo); slots in the window only read them."""
+    RunProgress, RunResult, PortInfo, ...); slots in the window only read them.
+
+    A signal declared with a Python class (`Signal(PhaseEvent)`) names its payload's one type;
+    Qt itself registers it as PyObject, so the class documents the payload, it is not checked
+    at emit. A list or dict payload cannot name its items' type to Qt: the comment does."""
 
     opened = Signal()
     closed = Signal()
-    phaseEvent = Signal(object)  # PhaseEvent
-    serviceEvent = Signal(object)  # ServiceEvent
-    logEvent = Signal(object)  # LogEvent
+    phaseEvent = Signal(PhaseEvent)
+    serviceEvent = Signal(ServiceEvent)
+    logEvent = Signal(LogEvent)
     runStarted = Signal(str, str)  # run id, company: every run, whoever started it
-    runFinished = Signal(object)  # RunResult (ok, failed or cancelled) of every run
+    runFinished = Signal(RunResult)  # ok, failed or cancelled: every run, whoever started it
+    runProgress = Signal(RunProgress)  # customers done / total while a run simulates
     runRefused = Signal(list)  # list[Problem]: validation problems, nothing was stopped
     commandFailed = Signal(str, str)  # command, message (busy, pool full, ...)
-    stopAllFinished = Signal(object)  # StopReport
-    sweepFinished = Signal(dict)  # {"staleCleaned": n, "orphansReaped": n}
+    stopAllFinished = Signal(StopReport)
+    sweepFinished = Signal(dict)  # dict[str, int]: {"staleCleaned": n, "orphansReaped": n}
     serviceStopped = Signal(str)  # key
     portsChanged = Signal(list)  # list[PortInfo]: the cell model's cells (app/ui/cells.py)
     busyChanged = Signal(bool)
-    trafficChanged = Signal(object)  # TrafficStatus, about once a second while traffic runs
+    trafficChanged = Signal(TrafficStatus)  # about once a second while traffic runs
     journeysChanged = Signal(list)  # list[JourneySummary]: the resident journeys, when they change
     exportChanged = Signal()  # the export settings were saved and applied
-    incidentsChanged = Signal(object)  # IncidentEvent: one started or ended
-    alertChanged = Signal(object)  # AlertEvent: one raised, acknowledged or cleared
+    incidentsChanged = Signal(IncidentEvent)  # one started or ended
+    alertChanged = Signal(AlertEvent)  # one raised, acknowledged or cleared
 
     def __init__(
         self,
@@ -135,6 +139,7 @@ class CoreBridge(QObject):
         self.events.service.connect(self._on_service)
         self.events.log.connect(self.logEvent.emit)
         self.events.run.connect(self._on_run)
+        self.events.progress.connect(self.runProgress.emit)  # throttled by the core
         self.events.traffic.connect(self.trafficChanged.emit)
         self.events.incident.connect(self.incidentsChanged.emit)
         self.events.alert.connect(self.alertChanged.emit)
@@ -397,47 +402,10 @@ class CoreBridge(QObject):
         self.exportChanged.emit()
         return message
 
-    async def test_export_connection(self, values: Mapping[str, str]) -> tuple[bool, str]:
-        """POST an empty OTLP trace export to the traces URL `values` give (environment
-        winning) with their headers; (ok, "HTTP 200 from … in 12 ms" or the error). Bounded
-        by EXPORT_TEST_TIMEOUT_S; header values never appear in the answer."""
-        try:
-            form = self.export_form()
-            # Traces switched off still has a URL worth testing.
-            probe = form.merged(values) | {saved_export.TRACES_EXPORTER: "otlp"}
-            endpoint = ExportSettings.from_env(probe).traces
-        except ExportSettingsError as exc:
-            return False, str(exc)
-        if endpoint is None:
-            return False, "no endpoint to test: enter one first"
-        headers = dict(endpoint.headers) | {"Content-Type": PROTOBUF}
-        t0 = time.perf_counter()
-        try:
-            async with (
-                asyncio.timeout(EXPORT_TEST_TIMEOUT_S),
-                ClientSession() as http,
-                http.post(
-                    endpoint.url,
-                    data=ExportTraceServiceRequest().SerializeToString(),
-                    headers=headers | {"User-Agent": USER_AGENT},
-                    timeout=ClientTimeout(total=EXPORT_TEST_TIMEOUT_S),
-                    # As the exporter: a redirect would carry the header secrets elsewhere.
-                    allow_redirects=False,
-                ) as resp,
-            ):
-                await resp.read()
-                status = resp.status
-        except TimeoutError:
-            return (
-                False,
-                f"no answer from {endpoint.display_url} within {EXPORT_TEST_TIMEOUT_S:g} s",
-            )
-        except (ClientError, OSError) as exc:
-            text = _scrub(f"{type(exc).__name__}: {exc}", endpoint.headers)
-            return False, f"{endpoint.display_url}: {text}"
-        ms = (time.perf_counter() - t0) * 1000
-        ok = 200 <= status < 300
-        return ok, f"HTTP {status} from {endpoint.display_url} in {ms:.0f} ms"
+    async def test_export_connection(self, values: Mapping[str, str]) -> ConnectionCheck:
+        """The traces endpoint `values` give (environment winning), tested by the core
+        (app/core/export/connection.py); the dialog only shows the answer."""
+        return await check_values(self.export_form(), values)
 
     # -- settings ------------------------------------------------------------------------------
     def set_pacing_ms(self, ms: int) -> None:
@@ -627,11 +595,3 @@ class CoreBridge(QObject):
             self.commandFailed.emit(name, f"{type(exc).__name__}: {exc}")
         finally:
             self.refresh_ports()
-
-
-def _scrub(text: str, headers: tuple[tuple[str, str], ...]) -> str:
-    """An error's text with any header value in it masked (belt and braces: secrets)."""
-    for _, value in headers:
-        if value:
-            text = text.replace(value, "••••")
-    return text

@@ -3,9 +3,10 @@
 Export settings are saved with the panel's settings (app/core/export/saved.py) and the
 OpenTelemetry environment variables win field by field; a field the environment owns is shown
 read-only with the variable's name (docs/architecture.md, "Export"). Header values may be
-secrets: they are masked (`Authorization=Api-Token ••••`) unless "Show" is pressed, and never
-reach the indicator, the log or a message. The dialog is non-blocking (`open()`): a nested Qt
-loop inside a coroutine would break the asyncio loop (docs/architecture.md, "Facts measured").
+secrets: they are masked, also while typed, unless "Show" is pressed (their names stay readable
+under them: `Authorization=Api-Token ••••`), and never reach the indicator, the log or a
+message. The dialog is non-blocking (`open()`): a nested Qt loop inside a coroutine would break
+the asyncio loop (docs/architecture.md, "Facts measured").
 """
 
 from __future__ import annotations
@@ -80,45 +81,49 @@ def _mask_value(value: str) -> str:
 
 
 class SecretField(QWidget):
-    """A header string, masked unless "Show" is on; edited only while shown."""
+    """A header string, masked — also while it is typed — unless "Show" is on; the headers'
+    names stay readable under it (`Authorization=Api-Token ••••`)."""
 
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = QLineEdit(self)
         self.edit.setObjectName(name)
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)  # an API key typed is never shown
         self.edit.setPlaceholderText("Authorization=Api-Token%20abc,x-team=demo")
         self.toggle = QToolButton(self)
         self.toggle.setObjectName(f"{name}Show")
         self.toggle.setText("Show")
         self.toggle.setCheckable(True)
         self.toggle.toggled.connect(self._toggled)
-        row = QHBoxLayout(self)
+        self.summary = QLabel(self)
+        self.summary.setObjectName(f"{name}Summary")
+        self.summary.hide()
+        self.edit.textChanged.connect(self._summarise)
+        row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
         row.addWidget(self.toggle)
-        self._value = ""
-        self._locked = False
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.addLayout(row)
+        rows.addWidget(self.summary)
 
     def set_value(self, value: str, locked: bool = False) -> None:
-        self._value = value
-        self._locked = locked
+        self.toggle.setChecked(False)
         self.toggle.setEnabled(not locked)  # an environment secret is not revealed here
-        # Nothing to hide yet: open for typing.
-        self.toggle.setChecked(not value and not locked)
-        self._render()
+        self.edit.setReadOnly(locked)
+        self.edit.setText(value)
 
     def value(self) -> str:
-        return self.edit.text() if self.toggle.isChecked() else self._value
+        return self.edit.text()
+
+    def _summarise(self, text: str) -> None:
+        self.summary.setText(mask_headers(text))
+        self.summary.setVisible(bool(text.strip()))
 
     def _toggled(self, shown: bool) -> None:
-        if not shown:
-            self._value = self.edit.text()
-        self._render()
-
-    def _render(self) -> None:
-        shown = self.toggle.isChecked()
-        self.edit.setReadOnly(not shown or self._locked)
-        self.edit.setText(self._value if shown else mask_headers(self._value))
+        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        self.edit.setEchoMode(mode)
         self.toggle.setText("Hide" if shown else "Show")
 
 
@@ -265,10 +270,10 @@ class ExportDialog(QDialog):
         self._testing = self._task(self._test(self.values()))
 
     async def _test(self, values: dict[str, str]) -> None:
-        ok, message = await self.bridge.test_export_connection(values)
-        self._test_kind = "ok" if ok else "error"
+        check = await self.bridge.test_export_connection(values)
+        self._test_kind = "ok" if check.ok else "error"
         self.testResult.setStyleSheet(text_style(self._test_kind))
-        self.testResult.setText(("✓ " if ok else "✗ ") + message)
+        self.testResult.setText(("✓ " if check.ok else "✗ ") + check.message)
         self.testButton.setEnabled(True)
 
     def save(self) -> None:

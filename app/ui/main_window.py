@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         self.status.bind(b, st)
         st.phaseEvent.connect(self.presentation.on_phase)
         st.runStarted.connect(self.presentation.on_run_started)
+        st.runProgress.connect(self.presentation.on_progress)
         self.editor.validated.connect(self._validated)
         self.activity.changed.connect(self._update_actions)
         self.activity.failed.connect(self._error_banner)

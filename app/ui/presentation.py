@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.widgets.phase_stepper import PhaseStepper
+from app.ui.widgets.phase_timeline import progress_text
 
 SETTING = "view/presentation"
 PICKER_HINT = "Journey…"
@@ -156,6 +157,10 @@ class Presentation(QObject):
         """A PhaseEvent (read by attribute: this module knows the bridge's values only)."""
         paced = getattr(event, "paced_ms", 0.0)
         self.stepper.set_phase(event.phase.value, event.status.value, dict(event.counts), paced)
+
+    def on_progress(self, progress: Any) -> None:
+        """A RunProgress: the simulate step counts the customers done."""
+        self.stepper.set_progress(progress_text(progress, short=True))
 
 
 def _big(text: str, name: str, slot: Callable[[], None]) -> QPushButton:

@@ -1,5 +1,6 @@
-"""The views' requests about running services — stop or restart one, stop a journey, sweep,
-open a service's health page — turned into the bridge's commands.
+"""The views' requests about running services and their traffic — stop or restart one, stop a
+journey, sweep, open a service's health page, start or stop continuous traffic or change its
+rate — turned into the bridge's commands.
 
 The views only emit requests (widgets never reach the bridge); what each request does, and
 what the log says about it, is decided here.
@@ -35,6 +36,11 @@ class ServiceRequests(QObject):
         grid.sweepRequested.connect(self.sweep)
         central.journeyMap.restartRequested.connect(self.restart_service)
         central.journeysList.stopRequested.connect(self.stop_journey)
+        traffic = central.trafficControl
+        traffic.startRequested.connect(self.start_traffic)
+        traffic.rateRequested.connect(self.start_traffic)  # a running stream takes a new rate
+        traffic.stopRequested.connect(self.stop_traffic)
+        traffic.set_available(True)
 
     def sweep(self) -> None:
         if self.bridge.is_open:
@@ -50,6 +56,14 @@ class ServiceRequests(QObject):
             where = "(from the Journeys list)"
             self.central.logView.add("panel", f"stopping journey {journey_id} {where}")
             self.activity.task(self.bridge.stop_journey(journey_id))
+
+    def start_traffic(self, rate: float) -> None:
+        """Start traffic at `rate`, or give a running stream its new rate; a refusal (no
+        journey running, a bad rate) comes back as the bridge's commandFailed."""
+        self.activity.task(self.bridge.start_traffic(rate))
+
+    def stop_traffic(self) -> None:
+        self.activity.task(self.bridge.stop_traffic())
 
     def restart_service(self, key: str) -> None:
         self.activity.task(self.bridge.restart_service(key))

@@ -7,7 +7,9 @@ arrive a loop turn or a refresh apart. The stage turns those signals into frames
 - a phase event waits for the next cells (bounded), so the grid and the timeline change in the
   same frame;
 - frames are applied on the next turn of the loop, so a burst of cell changes is one frame;
-- runs started and finished go through the same queue: results never overtake the phases.
+- runs started and finished go through the same queue: results never overtake the phases; a
+  run's progress (customers done) rides with the last frame still queued, the latest replacing
+  an earlier one, so "120 / 500" never shows before the simulate phase has started on screen.
 
 It holds nothing back. Demo pacing is the core's: each phase pauses where no cell is changing
 (docs/architecture.md, "A Run Journey, phase by phase"), so what the views show is always what
@@ -31,6 +33,7 @@ class Frame:
     ports: list[Any] | None = None  # PortInfo: the cell model's cells
     run_started: tuple[str, str] | None = None
     run_finished: Any = None  # RunResult
+    progress: Any = None  # the latest RunProgress by the time the frame is shown
 
 
 class Stage(QObject):
@@ -40,6 +43,7 @@ class Stage(QObject):
     phaseEvent = Signal(object)
     portsChanged = Signal(list)
     runFinished = Signal(object)
+    runProgress = Signal(object)
     applied = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -47,6 +51,7 @@ class Stage(QObject):
         self._queue: deque[Frame] = deque()
         self._waiting: list[Any] = []  # phase events waiting for their snapshot
         self._shown = False  # the first cells appear at once
+        self._progress: Any = None  # a RunProgress that came after phase events still waiting
         self._ports_wait = QTimer(self)
         self._ports_wait.setSingleShot(True)
         self._ports_wait.setInterval(PORTS_WAIT_MS)
@@ -66,6 +71,7 @@ class Stage(QObject):
         bridge.phaseEvent.connect(self.on_phase)
         bridge.runStarted.connect(self.on_run_started)
         bridge.runFinished.connect(self.on_run_finished)
+        bridge.runProgress.connect(self.on_progress)
 
     def on_run_started(self, run_id: str, company: str) -> None:
         self._flush_waiting()
@@ -76,9 +82,21 @@ class Stage(QObject):
         if not self._ports_wait.isActive():
             self._ports_wait.start()
 
+    def on_progress(self, event: Any) -> None:
+        """A run's progress never overtakes the phase events before it (the simulate phase's
+        start): it rides with the frame still to be shown, the latest replacing an earlier
+        one, and is shown at once when the screen is up to date."""
+        if self._waiting:
+            self._progress = event
+        elif self._queue:
+            self._queue[-1].progress = event
+        else:
+            self.runProgress.emit(event)
+
     def on_ports(self, ports: list[Any]) -> None:
         self._ports_wait.stop()
         frame = Frame(phases=self._waiting, ports=ports)
+        frame.progress, self._progress = self._progress, None
         self._waiting = []
         tail = self._queue[-1] if self._queue else None
         if (
@@ -102,8 +120,8 @@ class Stage(QObject):
     def _flush_waiting(self) -> None:
         self._ports_wait.stop()
         if self._waiting:
-            self._push(Frame(phases=self._waiting))
-            self._waiting = []
+            self._push(Frame(phases=self._waiting, progress=self._progress))
+            self._waiting, self._progress = [], None
 
     def _push(self, frame: Frame) -> None:
         self._queue.append(frame)
@@ -124,6 +142,8 @@ class Stage(QObject):
             self.portsChanged.emit(frame.ports)
         for event in frame.phases:
             self.phaseEvent.emit(event)
+        if frame.progress is not None:
+            self.runProgress.emit(frame.progress)
         if frame.run_finished is not None:
             self.runFinished.emit(frame.run_finished)
         self.applied.emit()

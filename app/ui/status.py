@@ -20,6 +20,7 @@ from app.ui.commands import UiState
 from app.ui.export_dialog import ExportIndicator
 from app.ui.stage import Stage
 from app.ui.widgets.palette import STOP_MARK, SWITCH_MARK, plural
+from app.ui.widgets.phase_timeline import progress_text
 from app.ui.widgets.port_grid import PortCounts
 
 
@@ -47,6 +48,7 @@ class StatusReports(QObject):
         stage.runStarted.connect(self.run_started)
         stage.phaseEvent.connect(self.phase_event)
         stage.runFinished.connect(self.run_finished)
+        stage.runProgress.connect(self.run_progress)
         bridge.trafficChanged.connect(self.traffic_changed)
         bridge.runRefused.connect(self.run_refused)
         bridge.commandFailed.connect(self.command_failed)
@@ -82,6 +84,11 @@ class StatusReports(QObject):
     def phase_event(self, event: Any) -> None:
         if event.status == "started":
             self.runStateLabel.setText(f"Running: {event.phase}…")
+
+    def run_progress(self, progress: Any) -> None:
+        """While the customers go through: "Running: simulate · 120 / 500 customers done · …"."""
+        if self.runStateLabel.text().startswith("Running"):
+            self.runStateLabel.setText(f"Running: simulate · {progress_text(progress)}")
 
     def run_finished(self, result: Any) -> None:
         c = self.central

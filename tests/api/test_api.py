@@ -17,6 +17,7 @@ from app.api.common import MAX_BODY
 from app.api.openapi import SPEC, spec_for
 from app.api.security import Guard
 from app.api.server import ApiBindError, ApiServer
+from app.core.events import RunProgress
 from app.core.model import PortState
 from app.core.orchestrator import Core, open_core
 from app.core.settings import Settings
@@ -184,6 +185,40 @@ BAD: list[tuple[str, str, str, dict[str, Any], int]] = [
         400,
     ),
 ]
+
+
+def test_a_run_in_progress_says_how_many_customers_are_done(settings: Settings) -> None:
+    """GET /api/runs/{id} of the run in progress carries its progress; once done, not."""
+    customers = 400  # 5 at once, ≥ 20 ms each: the simulate phase lasts ≥ 1.6 s
+
+    async def scenario() -> None:
+        async with api(settings) as (core, _, http):
+            mid_run = asyncio.Event()
+
+            def on_progress(progress: RunProgress) -> None:
+                if 0 < progress.done < progress.total:
+                    mid_run.set()
+
+            core.events.progress.connect(on_progress)
+            trip = journey("Batch Co", "LoginService", "PayService", step1={"latencyMs": 20})
+            body = {"customers": customers, "concurrency": 5, "journey": trip}
+            posted = asyncio.ensure_future(
+                call(http, "POST", "/api/journey/simulate-multiple", json=body)
+            )
+            await asyncio.wait_for(mid_run.wait(), 30)
+            assert core.progress is not None
+            run_id = core.progress.run_id
+            status, found = await call(http, "GET", f"/api/runs/{run_id}")
+            assert status == 200 and found["status"] == "running", found
+            progress = found["progress"]
+            assert progress["total"] == customers and 0 < progress["done"] <= customers
+            assert progress["failed"] == 0
+            status, answer = await asyncio.wait_for(posted, 60)
+            assert status == 200 and answer["runId"] == run_id, answer
+            status, found = await call(http, "GET", f"/api/runs/{run_id}")
+            assert status == 200 and found["status"] == "ok" and "progress" not in found
+
+    run(scenario())
 
 
 def test_bad_requests_get_4xx_with_message_and_change_nothing(settings: Settings) -> None:

@@ -3,6 +3,7 @@ Offscreen, pytest-qt + one qasync loop (tests/ui/conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -12,11 +13,19 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPalette
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QGroupBox, QMessageBox, QPushButton
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QGroupBox,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+)
 
 from app.core.model import PortState
 from app.core.settings import LauncherKind, Settings
 from app.core.traffic_model import StepSecond, TrafficStatus
+from app.ui.export_dialog import SecretField
 from app.ui.widgets.journey_editor import COL_ERROR, COL_STEP, JourneyEditor
 from app.ui.widgets.journey_map import JourneyMap, node_lines
 from app.ui.widgets.palette import result_colours
@@ -289,3 +298,66 @@ def test_the_log_opens_at_the_start_of_its_lines_and_at_its_latest(
     assert log.horizontalScrollBar().value() == 0  # each line's time and source in view
     vertical = log.verticalScrollBar()
     assert vertical.value() == vertical.maximum() > 0  # the latest lines
+
+
+def test_an_api_key_is_masked_while_it_is_typed(qtbot: Any) -> None:
+    """An export header (an API key) typed into the export settings never shows on screen
+    unless Show is pressed; its names stay readable under it."""
+    secret = "dt0c01.TYPED-never-shown"
+    field = SecretField("exportHeaders")
+    qtbot.addWidget(field)
+    field.show()
+    field.set_value("")  # nothing saved yet
+    qtbot.keyClicks(field.edit, f"Authorization=Api-Token%20{secret}")
+    assert secret not in field.edit.displayText() and "Api-Token" not in field.edit.displayText()
+    assert field.summary.text() == "Authorization=Api-Token ••••"
+    assert field.value() == f"Authorization=Api-Token%20{secret}"
+    field.toggle.click()  # Show: the operator asked to see it
+    assert field.edit.displayText() == f"Authorization=Api-Token%20{secret}"
+    field.toggle.click()
+
+    field.set_value("x-team=demo")  # a saved value is typed over, masked too
+    field.edit.selectAll()
+    qtbot.keyClicks(field.edit, f"Api-Key={secret}")
+    assert secret not in field.edit.displayText()
+    assert field.edit.echoMode() is QLineEdit.EchoMode.Password
+    assert field.value() == f"Api-Key={secret}"
+
+
+def test_start_traffic_after_a_swept_dead_service_says_what_to_do(
+    qtbot: Any, make_panel: Any, fork: Settings
+) -> None:
+    """The journey lost a service (killed, then swept): Start names the service and the way
+    back, not "no journey is running"."""
+    panel = make_panel(fork)
+    w = panel.window
+    run_journey(qtbot, panel, "Swept Co", ["Login", "Pay"], customers=1)
+    cell = kill_one(qtbot, panel, "PayService")
+    w.sweep()
+    qtbot.waitUntil(lambda: cell.info.state is PortState.FREE, timeout=10_000)
+    failures: list[str] = []
+    panel.bridge.commandFailed.connect(lambda _name, message: failures.append(message))
+    w.trafficControl.startButton.click()
+    qtbot.waitUntil(lambda: bool(failures), timeout=5_000)
+    assert failures == [
+        "PayService of Swept Co is not running any more: run the journey again, then start traffic"
+    ]
+    assert "no journey is running" not in w.banner.text()
+    assert w.banner.text().startswith("Start traffic: PayService of Swept Co is not running")
+    assert not panel.bridge.core.traffic.running
+
+
+def test_a_restored_unchanged_template_is_not_called_modified(qtbot: Any) -> None:
+    """The window reopens at the remembered journey: a template nobody edited is named as it
+    is, and picking another one asks nothing."""
+    first = JourneyEditor()
+    qtbot.addWidget(first)
+    first.load_template("banking")
+    remembered = json.loads(json.dumps(first.state()))  # as saved between sessions
+    again = JourneyEditor()
+    qtbot.addWidget(again)
+    again.restore_state(remembered)
+    assert again.templateCombo.currentText() == "banking"
+    assert not again.is_edited()
+    pick_template(again, "e-commerce")
+    assert again.discard_dialog is None and again.templateCombo.currentText() == "e-commerce"

@@ -356,41 +356,39 @@ def test_traffic_chart_value_axes_move_in_steps(qtbot: Any) -> None:
     assert [label for _, label in chart.errors.getAxis("left")._tickLevels[0]] == ["1"]
 
 
-def test_traffic_control_guards_a_bridge_without_traffic(qtbot: Any) -> None:
+def test_traffic_control_only_asks_and_shows(qtbot: Any) -> None:
+    """The control emits requests and shows statuses; the window's wiring makes it available
+    (app/ui/service_requests.py)."""
     from PySide6.QtCore import QObject, Signal
 
     from app.ui.widgets.traffic_chart import TrafficControl
 
-    class NoTraffic(QObject):
+    class Source(QObject):
         trafficChanged = Signal(object)
-
-    class WithTraffic(NoTraffic):
-        def __init__(self) -> None:
-            super().__init__()
-            self.calls: list[Any] = []
-
-        def start_traffic(self, rate: float) -> None:
-            self.calls.append(("start", rate))
-
-        def stop_traffic(self) -> None:
-            self.calls.append(("stop",))
 
     plain = TrafficControl()
     qtbot.addWidget(plain)
-    plain.bind(NoTraffic())
-    assert not plain.startButton.isEnabled() and "not available" in plain.toolTip()
+    plain.bind(Source())
+    assert not plain.startButton.isEnabled() and "not connected" in plain.toolTip()
 
-    source = WithTraffic()
+    source = Source()
     control = TrafficControl()
     qtbot.addWidget(control)
     control.bind(source)
+    control.set_available(True)
+    asked: list[Any] = []
+    control.startRequested.connect(lambda rate: asked.append(("start", rate)))
+    control.rateRequested.connect(lambda rate: asked.append(("rate", rate)))
+    control.stopRequested.connect(lambda: asked.append(("stop",)))
     control.rateSpin.setValue(7)
     control.startButton.click()
     source.trafficChanged.emit(traffic_status(10))
     assert control.stopButton.isEnabled() and not control.startButton.isEnabled()
     assert "sent\u00a01,000" in control.countsLabel.text()  # kept whole on a wrap
+    control.rateSpin.setValue(9)  # typed while it runs: applied once typing pauses
+    qtbot.waitUntil(lambda: ("rate", 9.0) in asked, timeout=2_000)
     control.stopButton.click()
-    assert source.calls == [("start", 7.0), ("stop",)]
+    assert asked == [("start", 7.0), ("rate", 9.0), ("stop",)]
 
 
 def fill_at(widget: Any, x: int, y: int) -> str:
@@ -447,6 +445,7 @@ def test_views_bind_what_they_show(qtbot: Any) -> None:
         phaseEvent = Signal(object)
         portsChanged = Signal(list)
         runFinished = Signal(object)
+        runProgress = Signal(object)
 
     class Bridge(QObject):
         logEvent = Signal(object)
@@ -539,6 +538,29 @@ def test_the_stage_shows_the_cells_as_they_are(qtbot: Any) -> None:
     stage.on_ports(cells(f, s))  # the same turn: one frame
     qtbot.waitUntil(stage.idle, timeout=1_000)
     assert shown[-1] == {9000: "free", 9001: "stopping"} and len(shown) == 3
+
+
+def test_a_runs_progress_never_overtakes_the_simulate_phase_on_screen(qtbot: Any) -> None:
+    """Progress that arrives while the simulate phase's start still waits for its snapshot is
+    shown after it, the latest only; once on screen, at once."""
+    from app.core.events import PhaseEvent, PhaseStatus, RunProgress
+    from app.core.model import Phase
+    from app.ui.stage import Stage
+
+    stage = Stage()
+    shown: list[str] = []
+    stage.phaseEvent.connect(lambda e: shown.append(f"{e.phase.value} {e.status.value}"))
+    stage.runProgress.connect(lambda p: shown.append(f"{p.done}/{p.total}"))
+    stage.on_ports([PortInfo(9000, PortState.ALLOCATED, "S-Co", "SService")])
+    stage.on_phase(PhaseEvent("run-1", Phase.SIMULATE, PhaseStatus.STARTED, time.time()))
+    stage.on_progress(RunProgress("run-1", 0, 50, 0))
+    stage.on_progress(RunProgress("run-1", 10, 50, 1))
+    assert shown == []  # the phase waits for its snapshot, the progress behind it
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=2_000)
+    assert shown == ["simulate started", "10/50"]  # in order, the latest progress only
+    qtbot.waitUntil(stage.idle, timeout=2_000)
+    stage.on_progress(RunProgress("run-1", 50, 50, 4))
+    assert shown[-1] == "50/50"
 
 
 def test_a_second_without_journeys_is_a_gap_in_latency_not_a_zero(qtbot: Any) -> None:

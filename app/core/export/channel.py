@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,16 +23,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin
 
-from aiohttp import (
-    ClientConnectorCertificateError,
-    ClientConnectorError,
-    ClientError,
-    ClientSession,
-    ClientSSLError,
-    ClientTimeout,
-    ServerDisconnectedError,
-)
+from aiohttp import ClientError, ClientSession, ClientTimeout
 
+from app.core.export.failures import plain_failure
 from app.core.export.retry import parse_retry_after
 from app.core.export.settings import Endpoint, ExportSettings
 
@@ -242,7 +234,7 @@ class Channel(Generic[T]):
                     return Failure(error, False)
                 return Failure(error, True, parse_retry_after(resp.headers.get("Retry-After")))
         except (ClientError, TimeoutError, OSError) as exc:
-            return Failure(_plain(exc, shown, self._cfg.timeout_s), True)
+            return Failure(plain_failure(exc, shown, self._cfg.timeout_s), True)
 
     def _redirected(self, status: int, location: str | None) -> str:
         if not location:
@@ -282,23 +274,6 @@ class Channel(Generic[T]):
     def _note(self, error: str) -> None:
         self.counts.last_error = error
         self.counts.last_error_at = time.time()
-
-
-def _plain(exc: BaseException, shown: str, timeout_s: float) -> str:
-    """A failed connection in plain words, naming the endpoint (never a header)."""
-    if isinstance(exc, ClientConnectorCertificateError | ClientSSLError):
-        return f"TLS handshake with {shown} failed ({type(exc).__name__})"
-    if isinstance(exc, ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return f"connection refused at {shown}"
-        if isinstance(exc.os_error, socket.gaierror):
-            return f"cannot resolve the host of {shown}"
-        return f"cannot connect to {shown} ({type(exc.os_error).__name__})"
-    if isinstance(exc, ServerDisconnectedError):
-        return f"{shown} closed the connection without an answer"
-    if isinstance(exc, TimeoutError):
-        return f"no answer from {shown} within {timeout_s:g} s"
-    return f"{type(exc).__name__} sending to {shown}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -77,6 +77,11 @@ class PhaseStepper(QWidget):
         else:
             self._paint(name, count_text(counts))
 
+    def set_progress(self, text: str) -> None:
+        """The simulate step's customers done so far, while it is the current one."""
+        if self.states.get("simulate") == "current":
+            self._paint("simulate", text)
+
     def _paint(self, name: str, counts: str) -> None:
         state = self.states[name]
         kind = {"current": "warning", "done": "ok", "failed": "error"}.get(state)

@@ -41,6 +41,12 @@ STATUS_KEY = {"pending": "skipped", "running": "running", "done": "ok", "failed"
 STATUS_TEXT = {"pending": "pending", "running": "running", "done": "✓ done", "failed": "✗ failed"}
 
 
+def progress_text(progress: Any, short: bool = False) -> str:
+    """A RunProgress in words: "120 / 500 customers done · 3 failed" ("120 / 500 · 3 failed")."""
+    done = f"{progress.done:,} / {progress.total:,}" + ("" if short else " customers done")
+    return f"{done} · {progress.failed:,} failed"
+
+
 def humanize(key: str) -> str:
     """'staleCleaned' -> 'stale cleaned'."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).lower()
@@ -74,6 +80,7 @@ class PhaseTimeline(QWidget):
         self.setObjectName("phaseTimeline")
         self.run_id: str | None = None
         self.rows: dict[Phase, PhaseRow] = {p: PhaseRow() for p in Phase}
+        self.progress: Any = None  # the run's latest RunProgress: the simulate row's counts
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.header = QLabel("No run yet. Run Journey fills this in, phase by phase.")
@@ -120,6 +127,7 @@ class PhaseTimeline(QWidget):
         source.runStarted.connect(self.start_run)
         source.phaseEvent.connect(self.show_phase)
         source.runFinished.connect(self.show_result)
+        source.runProgress.connect(self.show_progress)
 
     def show_phase(self, event: Any) -> None:
         self.phase_event(
@@ -131,6 +139,13 @@ class PhaseTimeline(QWidget):
             getattr(event, "paced_ms", 0.0),
         )
 
+    def show_progress(self, progress: Any) -> None:
+        """Customers done so far, in the simulate row while it runs (its counts when done)."""
+        if progress.run_id != self.run_id:
+            return
+        self.progress = progress
+        self._render(Phase.SIMULATE)
+
     def show_result(self, result: Any) -> None:
         self.finish_run(result.ok, result.error or "", result.total_ms)
 
@@ -138,6 +153,7 @@ class PhaseTimeline(QWidget):
     def start_run(self, run_id: str, company: str = "") -> None:
         self.run_id = run_id
         self.rows = {p: PhaseRow() for p in Phase}
+        self.progress = None
         who = f" for {company}" if company else ""
         self._set_header(f"Run {run_id}{who}: in progress")
         self._render_all()
@@ -226,12 +242,10 @@ class PhaseTimeline(QWidget):
             duration = f"{(time.perf_counter() - row.started) * 1000:,.0f} ms…{paced}"
         else:
             duration = "—"
-        texts = (
-            f"{index + 1}. {phase.value}",
-            STATUS_TEXT[row.status],
-            duration,
-            format_counts(row.counts),
-        )
+        counts = format_counts(row.counts)
+        if phase is Phase.SIMULATE and row.status == "running" and self.progress is not None:
+            counts = progress_text(self.progress)
+        texts = (f"{index + 1}. {phase.value}", STATUS_TEXT[row.status], duration, counts)
         for col, text in enumerate(texts):
             item = self.table.item(index, col)
             if item is None:

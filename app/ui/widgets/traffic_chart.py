@@ -10,8 +10,6 @@ however often statuses arrive.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import math
 import time
 from typing import Any
@@ -330,9 +328,12 @@ def _values(second: TrafficSecond, step: str) -> tuple[float, float, float, floa
 
 
 class TrafficControl(QWidget):
-    """Rate, Start/Stop and the live counts; emits what the operator asks for."""
+    """Rate, Start/Stop and the live counts. A view: it only emits what the operator asks
+    for and shows the statuses it is handed; the window's wiring turns the requests into the
+    bridge's commands and makes it available (docs/architecture.md, "The window")."""
 
-    startRequested = Signal(float)  # journeys per second
+    startRequested = Signal(float)  # Start at this rate, journeys per second
+    rateRequested = Signal(float)  # a new rate typed while traffic runs (no Stop+Start)
     stopRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -380,19 +381,12 @@ class TrafficControl(QWidget):
         self.countsLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.countsLabel.setWordWrap(True)  # never widens the window
         rows.addWidget(self.countsLabel)
-        self.set_available(False, "Continuous traffic is not available in this build")
+        self.set_available(False, "Continuous traffic is not connected to a panel")
         self.set_status(TrafficStatus())
 
     def bind(self, source: Any) -> None:
-        """Follow `source.trafficChanged`; drive `start_traffic(rate)` / `stop_traffic()` when the
-        source has them (continuous traffic lands in its own branch)."""
+        """Show `source.trafficChanged`'s statuses."""
         source.trafficChanged.connect(self.set_status)
-        start = getattr(source, "start_traffic", None)
-        stop = getattr(source, "stop_traffic", None)
-        if callable(start) and callable(stop):
-            self.startRequested.connect(lambda rate: _call(start, rate))
-            self.stopRequested.connect(lambda: _call(stop))
-            self.set_available(True)
 
     def set_available(self, available: bool, why: str = "") -> None:
         self._available = available
@@ -407,7 +401,7 @@ class TrafficControl(QWidget):
         value = self.rateSpin.value()
         if self._running and value != self._rate_in_force:
             self._rate_in_force = value
-            self.startRequested.emit(value)  # a running stream takes it as its new rate
+            self.rateRequested.emit(value)
 
     def set_status(self, status: TrafficStatus) -> None:
         self._update_buttons(status.running)
@@ -446,15 +440,3 @@ class TrafficControl(QWidget):
 def _p95(status: TrafficStatus) -> str:
     """No journey ended yet: no latency (the status says 0.0, which is not a measurement)."""
     return f"p95 {status.p95_ms:,.0f} ms" if status.completed or status.failed else "p95 —"
-
-
-_PENDING: set[asyncio.Future[Any]] = set()  # commands in flight (a task needs a reference)
-
-
-def _call(command: Any, *args: Any) -> None:
-    """Run a bridge command, a coroutine function or a plain one, on the running loop."""
-    result = command(*args)
-    if inspect.isawaitable(result):
-        task = asyncio.ensure_future(result)
-        _PENDING.add(task)
-        task.add_done_callback(_PENDING.discard)
