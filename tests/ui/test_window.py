@@ -256,6 +256,29 @@ def test_foreign_listener_is_shown_and_survives(
         pass  # still accepting connections: never touched
 
 
+def test_the_grid_and_the_journey_map_read_one_cell_model(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """Every view of the cells shows the bridge's one cell model (app/ui/cells.py), also with
+    the OS scan on its worker thread, racing the services' events."""
+    panel = make_panel(settings)
+    panel.bridge.scan_off_thread = True
+    w = panel.window
+    run_journey(qtbot, panel, "Acme Retail", ["Browse", "Checkout"], customers=1)
+
+    def model() -> dict[int, str]:
+        return {p: str(s) for p, s in panel.bridge.cells.states().items()}
+
+    def in_step() -> bool:
+        shown = {p.port: str(p.state) for p in w.journeyMap.ports()}
+        return w.grid.states() == model() == shown
+
+    qtbot.waitUntil(in_step, timeout=5_000)
+    assert list(model().values()).count("allocated") == 2
+    keys = {s.key for s in panel.bridge.services()}
+    assert {c.key for c in panel.bridge.cells.ports() if c.key} == keys
+
+
 def test_a_dead_service_shows_stale_until_swept(
     qtbot: Any, make_panel: Any, settings: Settings
 ) -> None:

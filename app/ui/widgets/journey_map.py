@@ -97,7 +97,8 @@ class JourneyMap(QWidget):
         self.min_scale = MIN_SCALE
 
     def bind(self, source: Any) -> None:
-        """Show `source`'s port cells, run results and traffic (the bridge's signals)."""
+        """Show `source`'s port cells (its cell model's, as the grid's), run results and traffic
+        (the bridge's signals)."""
         source.portsChanged.connect(self.set_ports)
         source.runFinished.connect(self.set_run_result)
         source.trafficChanged.connect(self.set_traffic)
@@ -107,6 +108,10 @@ class JourneyMap(QWidget):
     def set_ports(self, ports: list[Any]) -> None:
         self._ports = list(ports)
         self._rebuild()
+
+    def ports(self) -> list[Any]:
+        """The cells it was last given."""
+        return list(self._ports)
 
     def set_run_result(self, result: Any) -> None:
         if getattr(result, "simulation", None) is not None:  # a failed run keeps the last chain

@@ -123,7 +123,7 @@ class PhaseTimeline(QWidget):
         self._render_all()
 
     def bind(self, source: Any) -> None:
-        """Show `source`'s runs and phases (the window's stage: paced, in step with the grid)."""
+        """Show `source`'s runs and phases (the window's stage: in step with the grid)."""
         source.runStarted.connect(self.start_run)
         source.phaseEvent.connect(self.show_phase)
         source.runFinished.connect(self.show_result)

@@ -647,7 +647,8 @@ class PortGrid(QWidget):
         return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
 
     def bind(self, source: Any) -> None:
-        """Show `source.portsChanged` (the window's stage: snapshots in step with the phases)."""
+        """Show `source.portsChanged` (the window's stage: the cell model's cells, in step with
+        the phases)."""
         source.portsChanged.connect(self.set_ports)
 
     # -- data ----------------------------------------------------------------------------------
