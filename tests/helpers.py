@@ -52,6 +52,18 @@ def alive(pid: int) -> bool:
         return False
 
 
+def sigstop(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP `pid` and return once the kernel reports it stopped. The signal takes effect only
+    when the process next runs: a death signal (SIGTERM, a lower number) queued beside it before
+    then would be taken first, on a loaded machine, and the process would die instead."""
+    os.kill(pid, signal.SIGSTOP)
+    process = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while process.status() != psutil.STATUS_STOPPED:  # no OS notification for a non-child
+        assert time.monotonic() < deadline, f"pid {pid} did not stop within {timeout} s"
+        time.sleep(0.001)  # polls the condition above, usually met in under a millisecond
+
+
 def listen_on(port: int) -> socket.socket:
     """A foreign listener on 127.0.0.1:port: a plain socket of the test process."""
     sock = socket.socket()

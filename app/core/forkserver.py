@@ -49,6 +49,11 @@ EXIT_STATUS_WAIT_S = 1.0
 SERVER_EXIT_WAIT_S = 5.0
 
 
+def _retrieved(future: asyncio.Future[_Forked]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 @dataclass(frozen=True)
 class _Forked:
     pid: int
@@ -183,6 +188,9 @@ class _ForkServer:
             raise ServiceStartError("the fork server is not running")
         request_id = next(self._ids)
         reply: asyncio.Future[_Forked] = self._loop.create_future()
+        # A sender still waiting for room, or one past its deadline, never awaits its reply:
+        # the server's loss fails it all the same, and must not be logged as never retrieved.
+        reply.add_done_callback(_retrieved)
         self._pending[request_id] = reply
         message = {
             "id": request_id,

@@ -24,7 +24,7 @@ from app.core.settings import LauncherKind, Settings
 from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
-from tests.helpers import alive, launch_request
+from tests.helpers import alive, launch_request, sigstop
 
 # Fork only, also in the long run (BIZOBS_LONG_TESTS=1 runs other tests on both launchers).
 only_fork = pytest.mark.parametrize("settings", [LauncherKind.FORK], indirect=True, ids=["fork"])
@@ -68,7 +68,7 @@ def test_a_stopped_fork_server_is_given_up_killed_and_replaced(
             server = launcher.server_pid
             assert server is not None
             resumed.append(server)
-            os.kill(server, signal.SIGSTOP)
+            sigstop(server)
             began = time.monotonic()
             with pytest.raises(ServiceStartError, match="did not answer"):
                 await core.manager.start_many([ServiceSpec("SecondService", "Stop Co")], "r2")
@@ -100,7 +100,7 @@ def test_sending_to_a_stopped_fork_server_is_bounded_too(
             server = launcher.server_pid
             assert server is not None
             resumed.append(server)
-            os.kill(server, signal.SIGSTOP)
+            sigstop(server)
             # Never forked (the server is stopped), so they may all name the same port.
             requests = [launch_request(f"S{i}Service", "X", port_range[1]) for i in range(400)]
             began = time.monotonic()
@@ -161,7 +161,7 @@ def test_a_fork_server_left_stopped_by_a_killed_panel_is_ended_at_the_next_start
     panel, services = _spawn_manager(settings, n_stopped=0)
     [server] = _fork_servers_of(panel.pid)
     resumed.append(server)
-    os.kill(server, signal.SIGSTOP)  # a stopped server cannot act on its death signal
+    sigstop(server)  # a stopped server cannot act on its death signal
     os.kill(panel.pid, signal.SIGKILL)
     panel.wait(10)
     assert run(waiting.until(lambda: not any(alive(pid) for pid, _ in services), GONE_TIMEOUT_S))

@@ -20,7 +20,7 @@ from app.service.forkserver import MODULE
 from tests.conftest import run
 from tests.core.test_reconcile import _spawn_manager
 from tests.helpers import alive as _alive
-from tests.helpers import journey
+from tests.helpers import journey, sigstop
 
 GONE_TIMEOUT_S = 10.0
 
@@ -111,7 +111,7 @@ def test_services_die_with_the_panel_even_if_the_fork_server_hangs(
     """Each forked service watches the panel itself, not only its server."""
     manager, services = _spawn_manager(settings, n_stopped=0)
     server = _fork_server_of(manager.pid)
-    os.kill(server, signal.SIGSTOP)  # a stopped server cannot pass the panel's death on
+    sigstop(server)  # a stopped server cannot pass the panel's death on
     try:
         os.kill(manager.pid, signal.SIGKILL)
         manager.wait(10)
