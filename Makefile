@@ -1,5 +1,5 @@
 # `make panel` and `make test` each do the whole set-up first (see scripts/setup.sh).
-.PHONY: setup panel serve test lint lint-only
+.PHONY: setup panel serve test test-serial lint lint-only
 
 setup:
 	@scripts/setup.sh
@@ -11,8 +11,17 @@ serve: setup
 	.venv/bin/python -m app serve
 
 # The 25 slowest tests after the run, and a JUnit report for tools (build/ is not committed).
+# Two pytest-xdist workers, whole files each (a file's module fixtures stay in one process), each
+# on its own test ports (tests/conftest.py); `make test-serial` runs the same tests in one process.
+PYTEST = QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q --durations=25 --junitxml=build/junit.xml
+
 test: setup
-	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q --durations=25 --junitxml=build/junit.xml
+	$(PYTEST) -n 2 --dist loadfile
+	$(MAKE) --no-print-directory lint-only
+	scripts/wheel-check.sh
+
+test-serial: setup
+	$(PYTEST)
 	$(MAKE) --no-print-directory lint-only
 	scripts/wheel-check.sh
 

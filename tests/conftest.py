@@ -20,7 +20,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Tests use their own range (never the panel's 8081-8120); BIZOBS_TEST_PORTS lets two test
 # runs share a machine. The API port of a test is the port just below the range.
-TEST_PORT_LO, TEST_PORT_HI = parse_port_range(os.environ.get("BIZOBS_TEST_PORTS", "8141-8160"))
+BASE_PORTS = parse_port_range(os.environ.get("BIZOBS_TEST_PORTS", "8141-8160"))
+
+
+def worker_index(name: str | None = None) -> int:
+    """Which pytest-xdist worker this process is (`gw2` is 2); 0 when the run is serial."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "") if name is None else name
+    return int(name.removeprefix("gw")) if name else 0
+
+
+def worker_ports(base: tuple[int, int], worker: int) -> tuple[int, int]:
+    """Worker N's range: the base range N strides up, a stride being the range, its API port
+    below it and one spare port, so the parallel workers of one run never share a port."""
+    lo, hi = base
+    shift = worker * (hi - lo + 3)
+    return lo + shift, hi + shift
+
+
+TEST_PORT_LO, TEST_PORT_HI = worker_ports(BASE_PORTS, worker_index())
 T = TypeVar("T")
 # The long run (README, "Two commands"): every test on `settings` under both launchers, as the
 # suite once ran by default, and the repetitions that have a longer version (`repeat`) at length.
@@ -35,12 +52,6 @@ def run(coro: Awaitable[T], timeout: float = 60.0) -> T:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """UI tests last: their qasync loop stays this thread's running loop once made, and
-    `asyncio.run` (every other test) refuses to run inside a running loop."""
-    items.sort(key=lambda item: "tests/ui/" in item.nodeid.replace("\\", "/"))
 
 
 @pytest.fixture

@@ -109,3 +109,17 @@ def test_every_option_reads_its_variable_and_flags_come_from_the_table() -> None
     assert got.state_dir == Path("/tmp/s")
     with pytest.raises(SettingsError, match="must look like 8081-8120"):
         from_env({"BIZOBS_PORTS": "٣٠٠١-٣٠١٠"})  # Arabic-Indic digits are not a port range
+
+
+def test_parallel_workers_get_ports_of_their_own() -> None:
+    """`make test` runs pytest-xdist workers side by side: no two share a service port or an API
+    port (the port below each range), and none reaches the panel's own pool."""
+    from tests.conftest import worker_index, worker_ports
+
+    assert [worker_index(n) for n in ("", "gw0", "gw3")] == [0, 0, 3]
+    taken: set[int] = set()
+    for worker in range(8):
+        lo, hi = worker_ports((8141, 8160), worker)
+        ports = {lo - 1, *range(lo, hi + 1)}
+        assert hi - lo == 19 and not ports & taken and not ports & set(range(8081, 8121))
+        taken |= ports

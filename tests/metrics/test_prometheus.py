@@ -19,9 +19,10 @@ import psutil
 import pytest
 
 from app.core.settings import Settings
+from tests.conftest import worker_index
 from tests.helpers import api_in_thread, journey
 
-PROMETHEUS_PORT = 9491  # of the tests' 9491-9499
+PROMETHEUS_PORT = 9491 + worker_index()  # of the tests' 9491-9499: one per xdist worker
 READY_S = 30.0
 SCRAPED_S = 20.0
 

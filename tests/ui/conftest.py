@@ -1,9 +1,10 @@
 """pytest-qt + qasync: one session-scoped qasync loop over pytest-qt's QApplication.
 
 Coroutines are driven with `qtbot.waitUntil` (Qt runs the asyncio loop while it waits); no fixture
-ever stops the loop or quits the app. The loop is made with `already_running=True`, so from the
-first UI test on it is this thread's running loop for the rest of the session: the root conftest
-orders the UI tests last, after every test that uses `asyncio.run`.
+ever stops the loop or quits the app. The loop is made with `already_running=True`, which makes it
+this thread's running loop; `aloop` makes it so only during a UI test, because `asyncio.run` (every
+other test) refuses to start inside a running loop, and a parallel worker of `make test` may run a
+file of either kind after a UI file.
 """
 
 from __future__ import annotations
@@ -29,14 +30,21 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     import qasync  # after PySide6 (imported above): qasync uses the binding already loaded
 
     loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio._set_running_loop(None)  # running only while a UI test has it (see `aloop`)
     yield loop
 
 
 @pytest.fixture
 def aloop(qloop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
-    """The qasync loop, current for this test (qasync marked it running when it was made)."""
+    """The qasync loop, current and running for this test; neither once it is over. (asyncio's
+    `_set_running_loop` is the hook that loops driven from outside, as Qt drives this one, use.)"""
     asyncio.set_event_loop(qloop)
-    yield qloop
+    asyncio._set_running_loop(qloop)
+    try:
+        yield qloop
+    finally:
+        asyncio._set_running_loop(None)
+        asyncio.set_event_loop(None)
 
 
 def drive(qtbot: Any, awaitable: Awaitable[T], timeout_ms: int = 60_000) -> T:
