@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QToolBar
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QScrollArea, QToolBar, QWidget
 
 from app.core.settings import Settings
 from app.ui.bridge import CoreBridge
@@ -94,3 +94,53 @@ def test_a_run_lights_the_phase_stepper_and_the_mode_is_remembered(
     again.set_presentation(False)
     again.close()
     again.deleteLater()
+
+
+class _Resizes(QObject):
+    """Counts how often the widgets it watches change size."""
+
+    def __init__(self, widgets: list[QWidget]) -> None:
+        super().__init__()
+        self.counts = dict.fromkeys(widgets, 0)
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched in self.counts:
+            resized = event.size() != event.oldSize()  # type: ignore[attr-defined]
+            self.counts[watched] += resized  # type: ignore[index]
+        return False
+
+    def moved(self) -> list[str]:
+        return [w.objectName() for w, n in self.counts.items() if n]
+
+
+def test_a_switch_in_presentation_mode_resizes_no_cell_and_scrolls_none_away(
+    qtbot: Any, make_panel: Any, settings: Settings
+) -> None:
+    """Entered with an empty pool, then a switch between two companies: the phase steps keep
+    their size when lit and given counts, the company legend keeps its line, so the 40 cells
+    are never resized (each resize rendered every cell anew: a 20–40 ms stall, bench/ui.py)
+    and the last row never goes behind a scroll bar."""
+    wide = settings.with_(port_hi=settings.port_lo + 39)
+    panel = make_panel(wide)
+    w, core = panel.window, panel.bridge.core
+    _present(qtbot, w)
+    cells = w.grid.cells()
+    qtbot.waitUntil(lambda: all(not c.visibleRegion().isEmpty() for c in cells), timeout=3000)
+
+    def trip(company: str) -> dict[str, Any]:
+        steps = [{"stepName": f"Step{i}", "serviceName": f"S{i}Service"} for i in range(3)]
+        return {"companyName": company, "domain": "x.io", "industryType": "x", "steps": steps}
+
+    stepper = w.presentation.stepper
+    assert drive(qtbot, core.run_journey(trip("First Co"))).ok
+    qtbot.waitUntil(lambda: stepper.states["simulate"] == "done", timeout=10_000)
+    qtbot.waitUntil(lambda: w.grid.companyLegend.isVisible(), timeout=5000)
+    watched = _Resizes([*cells, *stepper.labels.values()])
+    assert drive(qtbot, core.run_journey(trip("Second Co"))).ok
+    qtbot.waitUntil(lambda: stepper.states["simulate"] == "done", timeout=10_000)
+    qtbot.waitUntil(lambda: "Second Co" in w.grid.companyLegend.label.text(), timeout=5000)
+    assert watched.moved() == []
+    assert w.grid.findChild(QScrollArea, "portGridScroll").verticalScrollBar().maximum() == 0
+    assert all(not c.visibleRegion().isEmpty() for c in cells)

@@ -6,12 +6,15 @@ back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from app.core.model import Phase
 from app.ui.widgets.palette import notice_colours, plural
 
 STEP_POINT_SIZE = 15
+STEP_LINES = 2  # the phase, then its counts: room for both from the start
+STEP_CHROME = 2 * 6 + 2 * 2  # padding and border, top and bottom (the style below)
 # The counts a phase reports (app/core/runs.py's phase JSON), in the words a presenter says.
 COUNT_WORDS = {
     "stopped": "stopped",
@@ -54,7 +57,11 @@ class PhaseStepper(QWidget):
             label = QLabel()
             label.setObjectName(f"phaseStep_{phase.value}")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            # A size that never follows the text: a step lit, bold or given a second line
+            # resized the steps, and through the column the grid's 40 cells and the map, 8
+            # times a switch (each cell then rendered anew: a 20–40 ms stall).
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            label.setFixedHeight(_step_height(self.font()))
             layout.addWidget(label, 1)
             self.labels[phase.value] = label
         self.reset()
@@ -99,3 +106,10 @@ class PhaseStepper(QWidget):
                 " border-radius: 6px;"
             )
         label.setStyleSheet(f"QLabel {{ {style} }}")
+
+
+def _step_height(font: QFont) -> int:
+    bold = QFont(font)
+    bold.setPointSize(STEP_POINT_SIZE)
+    bold.setBold(True)
+    return QFontMetrics(bold).lineSpacing() * STEP_LINES + STEP_CHROME

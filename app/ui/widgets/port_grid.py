@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from app.ui.widgets.palette import (
     company_tag,
     swatch_for,
 )
+from app.ui.widgets.pixmaps import PixmapCache
 
 COLUMNS = 8
 CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
@@ -161,34 +161,9 @@ class CellLook:
     incident: bool = False  # an incident is in effect in its service
 
 
-class PixmapCache:
-    """Rendered cells by look, least recently used dropped first. A switch changes 40 cells at
-    once, three times (stopping, free, starting): rendering each cell's text anew cost ≈0.5 ms,
-    20 ms a frame, while the same looks come back with every run of the same journey."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._items: OrderedDict[CellLook, QPixmap] = OrderedDict()
-
-    def get(self, look: CellLook) -> QPixmap | None:
-        pixmap = self._items.get(look)
-        if pixmap is not None:
-            self._items.move_to_end(look)
-        return pixmap
-
-    def put(self, look: CellLook, pixmap: QPixmap) -> None:
-        self._items[look] = pixmap
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-CELL_PIXMAPS = PixmapCache(limit=8 * 40)  # ≈ 50 KB each at 1920×1080: ≤ 16 MB
+# A switch changes 40 cells at once, three times (stopping, free, starting): rendering each
+# cell's text anew cost ≈0.5 ms, 20 ms a frame. ≈ 50 KB each at 1920×1080: ≤ 16 MB.
+CELL_PIXMAPS: PixmapCache[CellLook] = PixmapCache(limit=8 * 40)
 
 
 def render_cell(look: CellLook) -> QPixmap:
@@ -555,7 +530,9 @@ class PortCounts(QLabel):
 
 class CompanyLegend(QWidget):
     """The companies on the grid, each with its tag colour (reserved ports say so); hidden
-    while only one company, or none, has services."""
+    while no company has services, its line kept free: showing and hiding it at every switch
+    resized the 40 cells above it twice (each then rendered anew) and, in presentation mode
+    entered with an empty pool, left the last row of cells behind a scroll bar."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -568,6 +545,10 @@ class CompanyLegend(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.label, 1)
         self.companies: list[str] = []
+        self.label.setText("Companies:")  # one line's height, kept while hidden
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.hide()
 
     def set_companies(self, companies: list[tuple[str, str, bool]]) -> None:
@@ -643,7 +624,7 @@ class PortGrid(QWidget):
         rows = min(-(-ports // COLUMNS), MAX_VISIBLE_ROWS)
         cells = rows * (CELL_MIN_HEIGHT + self._layout.spacing())
         extra = self.title.sizeHint().height() + self.legend.sizeHint().height()
-        extra += self.companyLegend.sizeHint().height() if self.companyLegend.isVisible() else 0
+        extra += self.companyLegend.sizeHint().height()  # its line stays, shown or not
         return cells + extra + 3 * OUTER_SPACING + 40  # the group box's frame, title
 
     def bind(self, source: Any) -> None:
