@@ -87,7 +87,7 @@ def test_a_run_lights_the_phase_stepper_and_the_mode_is_remembered(
     qtbot.mouseClick(w.presentation.runButton, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: stepper.states["simulate"] == "done", timeout=60_000)
     assert set(stepper.states.values()) == {"done"}
-    assert "launched" in stepper.labels["launch"].text()
+    assert "launched" in stepper.text("launch")
     w.save_settings()
     again = MainWindow(CoreBridge(settings), ui_settings(tmp_path))
     qtbot.waitUntil(lambda: again.presentation.active, timeout=3000)

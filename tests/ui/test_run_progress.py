@@ -49,7 +49,7 @@ def test_the_window_counts_the_customers_done_during_a_run(
     qtbot.waitUntil(mid_run, timeout=RUN_TIMEOUT_MS)  # shown while the customers go through
     row = w.timeline.table.item(simulate_row, 3).text()
     assert DONE.search(row) and w.timeline.status(Phase.SIMULATE) == "running", row
-    stepper = w.presentation.stepper.labels["simulate"].text()
+    stepper = w.presentation.stepper.text("simulate")
     assert f"/ {CUSTOMERS} · " in stepper and "failed" in stepper, stepper
 
     qtbot.waitUntil(task.done, timeout=RUN_TIMEOUT_MS)

@@ -9,7 +9,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QFontMetrics, QImage
 
 from app.core.model import PortInfo, PortState
 from app.core.traffic_model import StepSecond, TrafficStatus
@@ -627,7 +627,7 @@ def test_paced_phases_are_marked_in_every_view_of_the_phases(qtbot: Any) -> None
     table.show_phase(started)
     assert table.duration_shown(Phase.LAUNCH).endswith("(paced)")
     stepper.set_phase("launch", "started", {}, started.paced_ms)
-    assert "paced 2.0 s" in stepper.labels["launch"].text()
+    assert "paced 2.0 s" in stepper.text("launch")
     for event in (finished, empty):
         table.show_phase(event)
         chart.phase_event(event)
@@ -635,3 +635,31 @@ def test_paced_phases_are_marked_in_every_view_of_the_phases(qtbot: Any) -> None
     assert table.duration_shown(Phase.SWEEP) == "3.5 ms"
     assert chart.paced_bars() == [(0, Phase.LAUNCH)]
     assert "paced" in chart.key.text()
+
+
+def test_the_phase_stepper_keeps_its_size_whatever_its_steps_say(qtbot: Any) -> None:
+    """Lit, bold, given counts or a long progress line, no step changes size (a growing step
+    resized the grid's 40 cells under it); every name reads in full, counts too long for their
+    step end in "…" and the tooltip and `text` keep them whole."""
+    from app.ui.widgets.phase_stepper import PhaseStepper
+
+    stepper = PhaseStepper()
+    qtbot.addWidget(stepper)
+    stepper.resize(600, stepper.sizeHint().height())
+    stepper.show()
+    qtbot.waitExposed(stepper)
+    sizes = {name: label.size() for name, label in stepper.labels.items()}
+    for name, label in stepper.labels.items():  # the widest mark with the bold name fits
+        bold = label.font()
+        bold.setBold(True)
+        assert QFontMetrics(bold).horizontalAdvance(f"✓ {name}") <= label.width()
+    stepper.set_phase("stop", "finished", {"stopped": 40, "kept": 3})
+    stepper.set_phase("sweep", "finished", {"staleCleaned": 12, "orphansReaped": 7})
+    stepper.set_phase("simulate", "started", {})
+    long = "12,000 / 50,000 · 1,234 failed"
+    stepper.set_progress(long)
+    assert {name: label.size() for name, label in stepper.labels.items()} == sizes
+    simulate = stepper.labels["simulate"]
+    assert stepper.text("simulate") == f"▶ simulate\n{long}" and simulate.toolTip().endswith(long)
+    assert "…" in simulate.text() and long not in simulate.text()
+    assert stepper.text("stop") == "✓ stop\n40 stopped, 3 kept"

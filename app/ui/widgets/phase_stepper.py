@@ -1,20 +1,28 @@
 """The presenter's phase stepper: stop → wait → sweep → launch → simulate in large type, the
 current phase lit (with "paced" while its demo-pacing pause is on), each done one with its
 counts ("3 stopped", "5 launched"). Read from the
-back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's window")."""
+back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's window").
+
+Each step keeps one size whatever it says: a step that grew when lit, bold or given a line of
+counts resized the column under it, and with it the grid's 40 cells and the map, about 8 times
+a switch (each cell then rendered anew: a 20–40 ms stall, bench/ui.py). Its width is its
+name's, its height two lines; counts too long for it end in "…" (the tooltip has them all)."""
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from app.core.model import Phase
 from app.ui.widgets.palette import notice_colours, plural
 
 STEP_POINT_SIZE = 15
-STEP_LINES = 2  # the phase, then its counts: room for both from the start
-STEP_CHROME = 2 * 6 + 2 * 2  # padding and border, top and bottom (the style below)
+COUNTS_POINT_SIZE = 12  # the second line: a step's counts or progress
+STEP_CHROME = 6 + 2  # padding and border on each side (the style below)
+MARKS = ("▶ ", "✓ ", "✗ ")
 # The counts a phase reports (app/core/runs.py's phase JSON), in the words a presenter says.
 COUNT_WORDS = {
     "stopped": "stopped",
@@ -45,7 +53,7 @@ class PhaseStepper(QWidget):
         super().__init__(parent)
         self.setObjectName("phaseStepper")
         self.states: dict[str, str] = {}
-        self.labels: dict[str, QLabel] = {}
+        self.labels: dict[str, StepLabel] = {}
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -54,14 +62,8 @@ class PhaseStepper(QWidget):
                 arrow = QLabel("→")
                 arrow.setStyleSheet(f"font-size: {STEP_POINT_SIZE}pt;")
                 layout.addWidget(arrow)
-            label = QLabel()
+            label = StepLabel(phase.value)
             label.setObjectName(f"phaseStep_{phase.value}")
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            # A size that never follows the text: a step lit, bold or given a second line
-            # resized the steps, and through the column the grid's 40 cells and the map, 8
-            # times a switch (each cell then rendered anew: a 20–40 ms stall).
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            label.setFixedHeight(_step_height(self.font()))
             layout.addWidget(label, 1)
             self.labels[phase.value] = label
         self.reset()
@@ -94,7 +96,7 @@ class PhaseStepper(QWidget):
         kind = {"current": "warning", "done": "ok", "failed": "error"}.get(state)
         mark = {"current": "▶ ", "done": "✓ ", "failed": "✗ "}.get(state, "")
         label = self.labels[name]
-        label.setText(f"{mark}{name}" + (f"\n{counts}" if counts else ""))
+        label.show_text(f"{mark}{name}", counts)
         weight = "bold" if state == "current" else "normal"
         if kind is None:
             style = f"font-size: {STEP_POINT_SIZE}pt; padding: 6px; color: palette(mid);"
@@ -107,9 +109,54 @@ class PhaseStepper(QWidget):
             )
         label.setStyleSheet(f"QLabel {{ {style} }}")
 
+    def text(self, name: str) -> str:
+        """What a step says in full: its name and counts, one per line."""
+        return self.labels[name].full_text
 
-def _step_height(font: QFont) -> int:
-    bold = QFont(font)
-    bold.setPointSize(STEP_POINT_SIZE)
-    bold.setBold(True)
-    return QFontMetrics(bold).lineSpacing() * STEP_LINES + STEP_CHROME
+
+class StepLabel(QLabel):
+    """One step: its name in large type over its counts, in a size fixed from the start."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.head, self.counts = name, ""
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        big, small = _fonts(self.font())
+        widest = max(QFontMetrics(big).horizontalAdvance(m + name) for m in MARKS)
+        self.setMinimumWidth(widest + 2 * STEP_CHROME)
+        lines = QFontMetrics(big).lineSpacing() + QFontMetrics(small).lineSpacing()
+        self.setFixedHeight(lines + 2 * STEP_CHROME)
+
+    @property
+    def full_text(self) -> str:
+        return self.head + (f"\n{self.counts}" if self.counts else "")
+
+    def show_text(self, head: str, counts: str) -> None:
+        self.head, self.counts = head, counts
+        self.setToolTip(self.full_text if counts else "")
+        self._render()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._render()  # the counts' "…" follows the width the row gives
+
+    def _render(self) -> None:
+        _big, small = _fonts(self.font())
+        room = max(0, self.width() - 2 * STEP_CHROME)
+        counts = QFontMetrics(small).elidedText(self.counts, Qt.TextElideMode.ElideRight, room)
+        second = (
+            f"<br><span style='font-size:{COUNTS_POINT_SIZE}pt; font-weight:normal'>"
+            f"{escape(counts)}</span>"
+        )
+        self.setText(escape(self.head) + (second if self.counts else ""))
+
+
+def _fonts(font: QFont) -> tuple[QFont, QFont]:
+    """The name's font (bold, as when lit) and the counts' font."""
+    big, small = QFont(font), QFont(font)
+    big.setPointSize(STEP_POINT_SIZE)
+    big.setBold(True)
+    small.setPointSize(COUNTS_POINT_SIZE)
+    return big, small
