@@ -249,13 +249,14 @@ class Core:
     def pool_label(self) -> str:
         return self.manager.pool.label
 
-    def owner_pids(self) -> list[int]:
-        return self.manager.owner_pids()
+    def likely_owners(self) -> list[int]:
+        """The pids a scan looks among first (ServiceManager.likely_owners)."""
+        return self.manager.likely_owners()
 
-    def scan(self, owner_pids: list[int] | None = None) -> Mapping[int, Listener]:
-        """The OS scan alone (no shared state): safe on a worker thread when `owner_pids` was
+    def scan(self, likely: list[int] | None = None) -> Mapping[int, Listener]:
+        """The OS scan alone (no shared state): safe on a worker thread when `likely` was
         taken on the loop."""
-        return self.manager.pool.scan(self.owner_pids() if owner_pids is None else owner_pids)
+        return self.manager.pool.scan(self.likely_owners() if likely is None else likely)
 
     def ports(self, listeners: Mapping[int, Listener] | None = None) -> list[PortInfo]:
         """Every port's state; from `listeners` if a scan was already made."""

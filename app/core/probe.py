@@ -17,6 +17,16 @@ from app.core.model import Listener
 LOOPBACK = "127.0.0.1"
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid`'s main thread forked and that still run (Linux's
+    /proc/<pid>/task/<pid>/children: one read); [] elsewhere or once `pid` is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def scan_listeners(ports: Iterable[int], likely_owners: Iterable[int] = ()) -> dict[int, Listener]:
     """One scan of TCP listeners, restricted to `ports`.
 
@@ -91,7 +101,11 @@ class _LinuxListeners:
         listed = {inode for per_port in sockets.values() for _, inode in per_port}
         unknown = {i for i in listed - self._unowned if not self._confirmed(i)}
         if unknown:
-            unknown = self._resolve(unknown, [str(p) for p in likely_owners])
+            # A new socket is most likely a new process's: those owning no known socket yet
+            # first, the newest first (each one looked at costs its descriptors' readlinks).
+            known = {owner.pid for owner in self._owners.values()}
+            first = sorted(set(likely_owners), key=lambda pid: (pid in known, -pid))
+            unknown = self._resolve(unknown, [str(p) for p in first])
         if unknown:
             unknown = self._resolve(unknown, [d for d in os.listdir("/proc") if d.isdigit()])
         self._owners = {i: o for i, o in self._owners.items() if i in listed}

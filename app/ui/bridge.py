@@ -312,7 +312,7 @@ class CoreBridge(QObject):
         t0 = time.perf_counter()
         # Only the OS scan (psutil, no shared state) runs on the worker; the snapshot that
         # reads the core's tables stays on the loop.
-        owners = core.owner_pids()  # read on the loop; the worker only asks the OS
+        owners = core.likely_owners()  # read on the loop; the worker only asks the OS
         listeners = await loop.run_in_executor(self._executor, core.scan, owners)
         self.last_scan_ms = (time.perf_counter() - t0) * 1000
         if self.core is not core or self._closing:

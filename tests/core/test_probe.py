@@ -88,3 +88,39 @@ def test_our_address_stands_for_the_port_and_the_others_are_kept(port_range: ran
             assert probe._psutil_scan({port}) == {port: found}
     finally:
         other.close()
+
+
+def test_a_new_childs_listener_is_found_among_the_likely_owners_without_a_walk_of_proc(
+    port_range: range,
+) -> None:
+    """A forked service listens before its fork reply names its pid: the scan looks among the
+    fork server's children (`children`) first, and a walk of every process's descriptors
+    (4–8 ms on the window's loop) is never needed for it."""
+    import os
+
+    port = port_range.start
+    child = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert child.pid in probe.children(os.getpid())
+        assert run(until(lambda: probe.can_bind(port) is False, 10))
+        scanner = probe._LinuxListeners()  # no cached owners
+        looked_in: list[list[str]] = []
+        resolve = scanner._resolve
+
+        def recorded(inodes: set[int], pid_dirs: list[str]) -> set[int]:
+            looked_in.append(list(pid_dirs))
+            return resolve(inodes, pid_dirs)
+
+        scanner._resolve = recorded  # type: ignore[method-assign]
+        found = scanner.scan({port}, probe.children(os.getpid()))
+        assert found[port].pid == child.pid
+        assert looked_in == [[str(child.pid)]]  # the likely owners only: no walk of /proc
+    finally:
+        child.terminate()
+        child.wait(10)
+    assert child.pid not in probe.children(os.getpid())  # reaped: no longer a child
+    assert probe.children(2**22 + 7) == []  # no such process
