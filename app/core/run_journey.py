@@ -323,7 +323,7 @@ class RunJourney:
         """Open every hop's connection to the next and touch its handler, all links at once
         (no latency, no injected errors, not customers, not exported), so the first customers
         after a switch run near steady speed; the services arrive warm from the fork server
-        already (docs/performance.md, "Switch"). Bounded by WARM_TIMEOUT_S."""
+        already (docs/performance.md, "Against the targets"). Bounded by WARM_TIMEOUT_S."""
         http = self.fleet.http()
         gate = asyncio.Semaphore(WARM_PARALLEL)
 
