@@ -98,7 +98,8 @@ def prewarm() -> None:
     """Serve one signed chain of two hops in this process, once, before any child is forked:
     what aiohttp, the JSON and trace code set up lazily on a first request (and the pages it
     touches) is then the children's from birth. A fresh service's first hop cost ≈6 ms instead
-    of ≈2 (docs/performance.md, "Against the targets"); a switch no longer warms every new chain by hand."""
+    of ≈2 (docs/performance.md, "Against the targets"); a switch no longer warms every new
+    chain by hand."""
     with contextlib.suppress(Exception):  # an optimisation: a failure only costs the speed-up
         asyncio.run(asyncio.wait_for(_two_hops(), PREWARM_TIMEOUT_S))
 
