@@ -165,3 +165,13 @@ def test_a_reservation_ends_with_its_spawn(tmp_path: Path, hang: bool) -> None:
 
     run(scenario())
     assert seen == []  # a service that never had a process never appeared
+
+
+def test_run_ids_of_one_second_do_not_collide() -> None:
+    """20,000 ids in a row, most in the same second: with the 24 random bits ids had, about 12
+    of them would have shared an id (the history refused the second run with a 507)."""
+    from app.core.runs import new_run_id
+
+    ids = [new_run_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith("run-") and len(i.rsplit("-", 1)[1]) == 12 for i in ids)
