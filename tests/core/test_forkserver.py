@@ -111,13 +111,16 @@ def test_services_die_with_the_panel_even_if_the_fork_server_hangs(
     """Each forked service watches the panel itself, not only its server."""
     manager, services = _spawn_manager(settings, n_stopped=0)
     server = _fork_server_of(manager.pid)
-    sigstop(server)  # a stopped server cannot pass the panel's death on
-    try:
+    try:  # resumed whatever happens: a stopped server left behind keeps its death signal
+        sigstop(server)  # a stopped server cannot pass the panel's death on
         os.kill(manager.pid, signal.SIGKILL)
         manager.wait(10)
         assert _until(lambda: not any(_alive(pid) for pid, _ in services))
         assert _alive(server)
     finally:
+        if manager.poll() is None:  # the test failed before the panel's death: end it now
+            manager.kill()
+            manager.wait(10)
         os.kill(server, signal.SIGCONT)  # its pending death signal then ends it
     assert _until(lambda: not _alive(server))
 
