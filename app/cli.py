@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,7 +26,7 @@ from app.core.errors import (
     StateLockedError,
     ValidationError,
 )
-from app.core.events import PhaseEvent, PhaseStatus
+from app.core.events import PhaseEvent, PhaseStatus, RunProgress
 from app.core.journeys import Journey, journey_from_file, load_template
 from app.core.lock import lock_holder
 from app.core.model import PortInfo, PortState
@@ -249,6 +250,30 @@ def _print_phase(event: PhaseEvent, out: TextIO) -> None:
     )
 
 
+PROGRESS_EVERY_S = 1.0  # a pipe keeps every line: one a second is enough to see it move
+
+
+class ProgressLines:
+    """A run's customers done so far, a line under its simulate phase once a second while it
+    lasts: a batch of thousands said nothing for seconds. A run done within the first second
+    prints none (its phase line follows at once)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._last = 0.0
+
+    def __call__(self, progress: RunProgress) -> None:
+        now = time.monotonic()
+        if progress.done == 0:  # the simulate phase's start
+            self._last = now
+            return
+        if progress.finished or now - self._last < PROGRESS_EVERY_S:
+            return
+        self._last = now
+        done = f"{progress.done:,} / {progress.total:,} customers done"
+        print(f"  {'':<9} {done} · {progress.failed:,} failed", file=self.out, flush=True)
+
+
 def format_results(result: RunResult) -> str:
     sim = result.simulation
     if sim is None:
@@ -280,6 +305,7 @@ async def _run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     journey = load_journey_arg(ns.journey)
     async with open_core(settings) as core:
         core.events.phase.connect(lambda e: _print_phase(e, out))
+        core.events.progress.connect(ProgressLines(out))
         people = "customer" if ns.customers == 1 else "customers"
         print(
             f"run: {journey.company_name}, {len(journey.steps)} steps, {ns.customers} "

@@ -72,6 +72,26 @@ def test_run_prints_phases_and_results_then_stops(settings: Settings, tmp_path: 
     for phase in ("stop", "wait", "sweep", "launch", "simulate"):
         assert f"  {phase}" in out.stdout
     assert "3/3 completed" in out.stdout and "stopped 2 services" in out.stdout
+    assert "customers done" not in out.stdout  # done within its first second: no progress line
+
+
+def test_a_long_run_prints_its_progress_while_it_lasts(settings: Settings, tmp_path: Path) -> None:
+    """60 customers through a 300 ms step, ten at a time, last about 1.8 s: a line says how
+    many are done while they go through; a short run prints none (the test above)."""
+    path = tmp_path / "slow.json"
+    step = {"stepName": "Wait", "serviceName": "WaitService", "latencyMs": 300}
+    trip = {"companyName": "Slow Co", "domain": "slow.io", "industryType": "x", "steps": [step]}
+    path.write_text(json.dumps({"journey": trip}))
+    out = cli(settings, "run", str(path), "--customers", "60")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    progress = [line for line in lines if "customers done" in line]
+    assert progress, out.stdout
+    done = [int(line.split()[0]) for line in progress]
+    assert all(0 < n < 60 for n in done) and done == sorted(done)
+    assert all(line.endswith("failed") and "/ 60 customers done · " in line for line in progress)
+    simulate = [i for i, line in enumerate(lines) if line.startswith("  simulate")]
+    assert simulate[0] < lines.index(progress[0]) < simulate[-1]  # between started and finished
 
 
 def test_run_rejects_bad_input_clearly(settings: Settings, tmp_path: Path) -> None:
