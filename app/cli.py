@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from app.core import offline
 from app.core.errors import (
@@ -350,7 +351,40 @@ def table(rows: Sequence[Sequence[str]], indent: str = "") -> str:
     )
 
 
+class PipeOut(io.TextIOBase):
+    """Standard output for a command that goes on after its reader went away (`run … | head`):
+    the run finishes and stops its services, the lines nobody reads are dropped (each printed
+    from an event handler logged a BrokenPipeError traceback), and `broken` says so."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self.out, self.broken = out, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self.out.write(text)
+            except BrokenPipeError:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self.broken = True
+
+
 def cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    piped = PipeOut(out)
+    code = _cmd_run(settings, ns, cast(TextIO, piped))
+    if piped.broken:
+        raise BrokenPipeError  # ends as a command killed by SIGPIPE would (app/__main__.py)
+    return code
+
+
+def _cmd_run(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     try:
         return asyncio.run(_run(settings, ns, out))
     except StateLockedError as exc:

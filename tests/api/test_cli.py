@@ -222,3 +222,31 @@ def test_ports_into_a_closed_pipe_ends_without_a_traceback(settings: Settings) -
     )
     assert head.stdout.split() == ["PORT", "STATE", "SERVICE", "PID"]
     assert "Traceback" not in head.stderr, head.stderr
+
+
+def test_a_run_into_a_closed_pipe_finishes_stops_its_services_and_prints_no_traceback(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`python -m app run … | head -2`: the reader goes away mid-run, after two lines. The run
+    still ends and stops its services; no later line raises a traceback (the phase lines are
+    printed from event handlers, which logged each failure); it ends as 141."""
+    path = tmp_path / "j.json"
+    step = {"stepName": "Signup", "serviceName": "SignupService", "latencyMs": 500}
+    trip = {"companyName": "Pipe Co", "domain": "pipe.io", "industryType": "x", "steps": [step]}
+    path.write_text(json.dumps({"journey": trip}))
+    env = dict(os.environ, BIZOBS_STATE_DIR=str(settings.state_dir), BIZOBS_ESSENTIAL_SERVICES="")
+    args = [sys.executable, "-m", "app", "--ports", f"{settings.port_lo}-{settings.port_hi}"]
+    proc = subprocess.Popen(
+        [*args, "run", str(path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = [proc.stdout.readline(), proc.stdout.readline()]  # the run, its stop phase
+    proc.stdout.close()  # gone before the launch and the 0.5 s simulate phase have printed
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    code = proc.wait(timeout=120)
+    assert first[0].startswith(b"run: Pipe Co") and b"stop" in first[1], first
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert code == 141
+    out = cli(settings, "ports")
+    assert out.returncode == 0 and f"{len(settings.ports)} free" in out.stdout  # all stopped
