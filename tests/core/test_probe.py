@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -96,8 +97,6 @@ def test_a_new_childs_listener_is_found_among_the_likely_owners_without_a_walk_o
     """A forked service listens before its fork reply names its pid: the scan looks among the
     fork server's children (`children`) first, and a walk of every process's descriptors
     (4–8 ms on the window's loop) is never needed for it."""
-    import os
-
     port = port_range.start
     child = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],

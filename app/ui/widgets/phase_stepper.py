@@ -22,7 +22,7 @@ from app.ui.widgets.palette import notice_colours, plural
 STEP_POINT_SIZE = 15
 COUNTS_POINT_SIZE = 12  # the second line: a step's counts or progress
 STEP_CHROME = 6 + 2  # padding and border on each side (the style below)
-MARKS = ("▶ ", "✓ ", "✗ ")
+MARKS = {"current": "▶ ", "done": "✓ ", "failed": "✗ "}  # by step state; pending has none
 # The counts a phase reports (app/core/runs.py's phase JSON), in the words a presenter says.
 COUNT_WORDS = {
     "stopped": "stopped",
@@ -94,7 +94,7 @@ class PhaseStepper(QWidget):
     def _paint(self, name: str, counts: str) -> None:
         state = self.states[name]
         kind = {"current": "warning", "done": "ok", "failed": "error"}.get(state)
-        mark = {"current": "▶ ", "done": "✓ ", "failed": "✗ "}.get(state, "")
+        mark = MARKS.get(state, "")
         label = self.labels[name]
         label.show_text(f"{mark}{name}", counts)
         weight = "bold" if state == "current" else "normal"
@@ -124,7 +124,7 @@ class StepLabel(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         big, small = _fonts(self.font())
-        widest = max(QFontMetrics(big).horizontalAdvance(m + name) for m in MARKS)
+        widest = max(QFontMetrics(big).horizontalAdvance(m + name) for m in MARKS.values())
         self.setMinimumWidth(widest + 2 * STEP_CHROME)
         lines = QFontMetrics(big).lineSpacing() + QFontMetrics(small).lineSpacing()
         self.setFixedHeight(lines + 2 * STEP_CHROME)
