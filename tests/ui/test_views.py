@@ -663,3 +663,7 @@ def test_the_phase_stepper_keeps_its_size_whatever_its_steps_say(qtbot: Any) -> 
     assert stepper.text("simulate") == f"▶ simulate\n{long}" and simulate.toolTip().endswith(long)
     assert "…" in simulate.text() and long not in simulate.text()
     assert stepper.text("stop") == "✓ stop\n40 stopped, 3 kept"
+    for name, counts in (("wait", {"exited": 40}), ("launch", {"launched": 40})):
+        stepper.set_phase(name, "finished", counts)  # a switch's usual counts read in full
+        assert "…" not in stepper.labels[name].text() and "40 " in stepper.labels[name].text()
+    assert {name: label.size() for name, label in stepper.labels.items()} == sizes

@@ -6,7 +6,8 @@ back of a room on a 1280×720 projector (docs/architecture.md, "The presenter's 
 Each step keeps one size whatever it says: a step that grew when lit, bold or given a line of
 counts resized the column under it, and with it the grid's 40 cells and the map, about 8 times
 a switch (each cell then rendered anew: a 20–40 ms stall, bench/ui.py). Its width is its
-name's, its height two lines; counts too long for it end in "…" (the tooltip has them all)."""
+name's or its usual counts' ("40 stopped"), its height two lines; counts too long for it end
+in "…" (the tooltip has them all)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ COUNT_WORDS = {
 }
 
 
+# The counts line each step keeps room for: what a switch of up to 40 services says there
+# (longer ones, a stale sweep or a batch's progress, end in "…"; the tooltip has them whole).
+ROOM_FOR = {"stop": {"stopped": 40}, "wait": {"exited": 40}, "launch": {"launched": 40}}
+
+
 def count_text(counts: dict[str, int]) -> str:
     """The first two non-zero counts in words: "3 stopped", "1 customer"."""
     shown = [
@@ -62,7 +68,7 @@ class PhaseStepper(QWidget):
                 arrow = QLabel("→")
                 arrow.setStyleSheet(f"font-size: {STEP_POINT_SIZE}pt;")
                 layout.addWidget(arrow)
-            label = StepLabel(phase.value)
+            label = StepLabel(phase.value, count_text(ROOM_FOR.get(phase.value, {})))
             label.setObjectName(f"phaseStep_{phase.value}")
             layout.addWidget(label, 1)
             self.labels[phase.value] = label
@@ -117,7 +123,7 @@ class PhaseStepper(QWidget):
 class StepLabel(QLabel):
     """One step: its name in large type over its counts, in a size fixed from the start."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, room_for: str = "") -> None:
         super().__init__()
         self.head, self.counts = name, ""
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -125,7 +131,8 @@ class StepLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         big, small = _fonts(self.font())
         widest = max(QFontMetrics(big).horizontalAdvance(m + name) for m in MARKS.values())
-        self.setMinimumWidth(widest + 2 * STEP_CHROME)
+        widest = max(widest, QFontMetrics(small).horizontalAdvance(room_for))
+        self.setMinimumWidth(widest + 2 * STEP_CHROME + 2)  # +2: rounding of the elision
         lines = QFontMetrics(big).lineSpacing() + QFontMetrics(small).lineSpacing()
         self.setFixedHeight(lines + 2 * STEP_CHROME)
 
