@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QApplication, QLabel
 
 from app.core.journeys import read_journey_file, write_journey_file
 from app.core.lock import StateLock
@@ -585,3 +585,29 @@ def test_a_second_without_journeys_is_a_gap_in_latency_not_a_zero(qtbot: Any) ->
     control.set_available(True)
     control.set_status(traffic_status())  # running at 6/s, started elsewhere
     assert control.rateSpin.value() == 6
+
+
+def test_the_state_word_shows_in_every_cell_of_a_grid_or_in_none(qtbot: Any) -> None:
+    """Where eight columns do not divide the grid's width, cells differ by a pixel, and at a
+    width on the edge the state word showed in every other cell ("free", nothing, "free"…).
+    It is decided on the narrowest cell, the same for all of them."""
+    from app.ui.widgets.port_grid import state_word_fits
+
+    grid = PortGrid()
+    qtbot.addWidget(grid)
+    grid.set_ports([PortInfo(p, PortState.FREE) for p in range(9000, 9016)])
+    grid.show()
+    qtbot.waitExposed(grid)
+    seen: set[bool] = set()
+    uneven = 0
+    for width in range(520, 800, 3):  # the edge where the word starts to fit lies among them
+        grid.resize(width, 300)
+        QApplication.processEvents()
+        looks = [c._look() for c in grid.cells()]
+        uneven += len({look.width for look in looks}) > 1
+        assert len({look.fit_width for look in looks}) == 1
+        assert looks[0].fit_width <= min(look.width for look in looks)
+        fits = {state_word_fits(look) for look in looks}
+        assert len(fits) == 1, (width, sorted({look.width for look in looks}))
+        seen |= fits
+    assert seen == {True, False} and uneven  # the edge was crossed, with cells of two widths

@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
     QFont,
+    QFontMetrics,
     QGuiApplication,
     QPainter,
     QPen,
@@ -51,6 +52,7 @@ from app.ui.widgets.palette import (
 from app.ui.widgets.pixmaps import PixmapCache
 
 COLUMNS = 8
+CELL_SPACING = 4  # between cells, both ways
 CELL_MIN_WIDTH = 56  # a port number fits; eight of them fit a 1000-pixel-wide window
 CELL_MAX_HEIGHT = 84
 CELL_MIN_HEIGHT = 48
@@ -155,6 +157,10 @@ class CellLook:
     height: int
     dpr: float
     font: str  # QFont.toString(): family, size, weight…
+    # The narrowest cell's width in the grid (cells differ by a pixel where the columns do not
+    # divide the width): whether the state word fits is decided on it, so it shows in every
+    # cell of a row or in none, never in every other one.
+    fit_width: int = 0
     tag: str = ""  # the company's tag colour (its service, or its reserved port)
     reserved: bool = False  # a port reserved for that company, free now
     grown: bool = False  # a port of a block the pool grew into
@@ -166,33 +172,49 @@ class CellLook:
 CELL_PIXMAPS: PixmapCache[CellLook] = PixmapCache(limit=8 * 40)
 
 
+FRAME, TEXT_LEFT, TEXT_RIGHT = 1.5, 7, 6  # the box's inset, then the text's within it
+
+
+def cell_fonts(look: CellLook) -> tuple[QFont, QFont, QFont]:
+    """The cell's text fonts: the service name's (the widget's), the port number's (bold, a
+    little larger) and the state word's (a little smaller)."""
+    base = QFont()
+    base.fromString(look.font)
+    bold = QFont(base)
+    bold.setBold(True)
+    bold.setPointSizeF(base.pointSizeF() + 0.5)
+    small = QFont(base)
+    small.setPointSizeF(max(7.0, base.pointSizeF() - 1.0))
+    return base, bold, small
+
+
+def state_word_fits(look: CellLook) -> bool:
+    """Whether the state word fits beside the port number without touching it; in a narrower
+    cell the colour (and the tooltip) says it. Decided on the grid's narrowest cell."""
+    _base, bold, small = cell_fonts(look)
+    width = min(look.width, look.fit_width or look.width) - 2 * FRAME - TEXT_LEFT - TEXT_RIGHT
+    port_w = QFontMetrics(bold).horizontalAdvance(str(look.port))
+    return port_w + 6 + QFontMetrics(small).horizontalAdvance(look.state_text) <= width
+
+
 def render_cell(look: CellLook) -> QPixmap:
     """The cell's box, port number, state word and wrapped service name."""
     pixmap = QPixmap(round(look.width * look.dpr), round(look.height * look.dpr))
     pixmap.setDevicePixelRatio(look.dpr)
     pixmap.fill(Qt.GlobalColor.transparent)
-    base = QFont()
-    base.fromString(look.font)
+    base, bold, small = cell_fonts(look)
     p = QPainter(pixmap)
     sw = look.swatch
-    rect = QRectF(0, 0, look.width, look.height).adjusted(1.5, 1.5, -1.5, -1.5)
+    rect = QRectF(0, 0, look.width, look.height).adjusted(FRAME, FRAME, -FRAME, -FRAME)
     paint_swatch(p, rect, sw, radius=6, pen=1.5, hatch_alpha=40)
-    text_rect = rect.adjusted(7, 4, -6, -4)
+    text_rect = rect.adjusted(TEXT_LEFT, 4, -TEXT_RIGHT, -4)
     p.setPen(QColor(sw.text))
     top_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-    font = QFont(base)
-    font.setBold(True)
-    font.setPointSizeF(base.pointSizeF() + 0.5)
-    p.setFont(font)
+    p.setFont(bold)
     line_h = p.fontMetrics().height()
-    port_w = p.fontMetrics().horizontalAdvance(str(look.port))
     p.drawText(text_rect, top_left, str(look.port))
-    small = QFont(base)
-    small.setPointSizeF(max(7.0, base.pointSizeF() - 1.0))
     p.setFont(small)
-    # In a narrow cell the colour (and the tooltip) says it; never overlap the port number.
-    fits = port_w + 6 + p.fontMetrics().horizontalAdvance(look.state_text) <= text_rect.width()
-    if fits and not look.incident:  # an incident's badge takes the state word's corner
+    if state_word_fits(look) and not look.incident:  # an incident's badge takes its corner
         p.drawText(
             text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, look.state_text
         )
@@ -339,6 +361,15 @@ class PortCell(QWidget):
             p.drawRoundedRect(QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5), 6, 6)
         p.end()
 
+    def _narrowest_width(self) -> int:
+        """The narrowest cell of the grid's row: the box's width shared out by its columns."""
+        box = self.parentWidget()
+        grid = box.layout() if box is not None else None
+        if box is None or not isinstance(grid, QGridLayout):
+            return self.width()
+        columns = max(1, grid.columnCount())  # fewer than COLUMNS in a small pool
+        return (box.width() - (columns - 1) * CELL_SPACING) // columns
+
     def _look(self) -> CellLook:
         """Everything the cell's pixels depend on."""
         info = self._info
@@ -354,6 +385,7 @@ class PortCell(QWidget):
             state_text=state_text or info.state.value,
             label=label,
             width=self.width(),
+            fit_width=self._narrowest_width(),
             height=self.height(),
             dpr=self.devicePixelRatioF(),
             font=self.font().toString(),
@@ -591,7 +623,7 @@ class PortGrid(QWidget):
         self._cells_box = QWidget()
         self._layout = QGridLayout(self._cells_box)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(4)
+        self._layout.setSpacing(CELL_SPACING)
         self._layout.setAlignment(Qt.AlignmentFlag.AlignTop)
         scroll = QScrollArea()  # a pool of hundreds of ports scrolls; 40 fit without
         scroll.setObjectName("portGridScroll")
