@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -40,6 +41,12 @@ class Chain:
     @property
     def first_url(self) -> str:
         return self.hops[0]["url"]
+
+    @cached_property
+    def first_port(self) -> int:
+        port = hop_port(self.first_url)
+        assert port is not None  # build_chain writes every hop's URL with hop_url
+        return port
 
     @property
     def ports(self) -> tuple[int, ...]:

@@ -77,6 +77,7 @@ from app.core.tasks import TaskOwner
 from app.core.traffic import STOP_DRAIN_S, Target, check_rate, check_seed
 from app.core.traffic_model import TrafficStatus
 from app.core.watch import Watcher
+from app.service.hop_client import HopClient
 from app.service.protocol import Hop
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,9 @@ class Core:
         # message does not survive the task groups under a launch.
         self._cancelled_by: str | None = None
         self._http: ClientSession | None = None
+        self._hops: HopClient | None = None  # the chains' calls: app/service/hop_client.py
         # Traffic is exported too, through whichever exporter is current (replace_exporter).
-        self.traffic = TrafficStreams(events, self._client, self._offer)
+        self.traffic = TrafficStreams(events, self._hop_client, self._offer)
         # Incidents in the running services and scenarios of them (docs/architecture.md,
         # "Incidents and scenarios"); traffic shows each step's incident.
         self.incidents = Incidents(manager, self.residents, events, self._client, self.service_key)
@@ -195,7 +197,7 @@ class Core:
             history=history,
             traffic=self.traffic,
             residents=self.residents,
-            http=self._client,
+            hops=self._hop_client,
             offer=self._offer,
             warm_up=lambda: self.warm_up,
         )
@@ -233,6 +235,8 @@ class Core:
         finally:
             if self._http is not None:
                 await self._http.close()
+            if self._hops is not None:
+                await self._hops.aclose()
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -639,6 +643,11 @@ class Core:
                 connector=TCPConnector(limit=MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT)
             )
         return self._http
+
+    def _hop_client(self) -> HopClient:
+        if self._hops is None or self._hops.closed:
+            self._hops = HopClient(MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT)
+        return self._hops
 
     def _exclusive(self, what: str, wait_s: float | None = 0.0) -> Exclusive:
         return Exclusive(self._run_lock, what, wait_s)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, TypeVar
 
-from aiohttp import ClientError, ClientSession, ClientTimeout
-
 from app.core.chain import Chain, build_chain
 from app.core.errors import CoreError, StateDatabaseError
 from app.core.events import CoreEvents, LogLevel, PhaseEvent, PhaseStatus, RunEvent, RunStatus
@@ -41,6 +39,7 @@ from app.core.simulation import (
 )
 from app.core.streams import TrafficStreams
 from app.core.traffic import Target
+from app.service.hop_client import HopClient, HopClientError
 from app.service.protocol import Hop
 
 SWITCH = "switch"  # the traffic hold of a Run Journey (and of stopping the customer services)
@@ -79,7 +78,7 @@ class Fleet:
     history: History
     traffic: TrafficStreams
     residents: Residents
-    http: Callable[[], ClientSession]
+    hops: Callable[[], HopClient]  # the chains' calls (app/service/hop_client.py)
     offer: CustomerDone
     warm_up: Callable[[], bool]
 
@@ -269,7 +268,7 @@ class RunJourney:
             meter.count(result.ok)
 
         meter.start()
-        sim = await Simulator(f.http(), finished).run(
+        sim = await Simulator(f.hops(), finished).run(
             chain, customers, req.mode, req.think_time_ms, req.concurrency
         )
         self._done.simulated = Simulated(sim)
@@ -324,21 +323,16 @@ class RunJourney:
         (no latency, no injected errors, not customers, not exported), so the first customers
         after a switch run near steady speed; the services arrive warm from the fork server
         already (docs/performance.md, "Against the targets"). Bounded by WARM_TIMEOUT_S."""
-        http = self.fleet.http()
+        hops = self.fleet.hops()
         gate = asyncio.Semaphore(WARM_PARALLEL)
 
         async def one(link: Chain) -> bool:
             body, headers, wait_s = link.request({"id": "warm-up"})
             try:
-                async with (
-                    gate,
-                    http.post(
-                        link.first_url, data=body, headers=headers, timeout=ClientTimeout(wait_s)
-                    ) as resp,
-                ):
-                    await resp.read()
-                    return resp.status == 200
-            except (ClientError, TimeoutError):
+                async with gate:
+                    answer = await hops.post(link.first_port, body, headers, wait_s)
+                return answer.status == 200
+            except (OSError, HopClientError):  # TimeoutError too
                 return False
 
         try:

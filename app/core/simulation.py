@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from app.core.chain import Chain
 from app.core.journeys import Journey
 from app.core.limits import DEFAULT_CONCURRENCY
 from app.core.model import Mode
+from app.service.hop_client import HopClient, HopClientError
 from app.service.protocol import Hop
 from app.service.trace import SpanContext, new_span_id, new_trace_id
 
@@ -219,8 +219,8 @@ CustomerDone = Callable[[Journey, Sequence[Hop], CustomerResult], None]
 
 
 class Simulator:
-    def __init__(self, http: ClientSession, on_customer: CustomerDone | None = None) -> None:
-        self.http = http
+    def __init__(self, hops: HopClient, on_customer: CustomerDone | None = None) -> None:
+        self.hops = hops
         self.on_customer = on_customer
 
     async def run(
@@ -262,13 +262,11 @@ class Simulator:
         started_ns = time.time_ns()  # the root span's start (app/core/export)
         t0 = time.perf_counter()
         try:
-            async with self.http.post(
-                chain.first_url, data=body, headers=headers, timeout=ClientTimeout(total=wait_s)
-            ) as resp:
-                nested = orjson.loads(await resp.read())
+            answer = await self.hops.post(chain.first_port, body, headers, wait_s)
+            nested = orjson.loads(answer.body)
         except TimeoutError:
             nested = _unreached(chain.hops[0], "timeout", f"no answer within {wait_s:.1f} s")
-        except (ClientError, ValueError, orjson.JSONDecodeError) as exc:
+        except (OSError, HopClientError, ValueError) as exc:
             nested = _unreached(chain.hops[0], "unreachable", f"{type(exc).__name__}: {exc}")
         latency = (time.perf_counter() - t0) * 1000
         steps = flatten(nested, chain.hops)

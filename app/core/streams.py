@@ -14,8 +14,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
-from aiohttp import ClientSession
-
 from app.core.errors import NoJourneyError
 from app.core.events import CoreEvents
 from app.core.limits import MAX_TRAFFIC_IN_FLIGHT
@@ -31,6 +29,7 @@ from app.core.traffic import (
 )
 from app.core.traffic_model import TrafficSecond, TrafficStatus
 from app.core.traffic_stats import Tally
+from app.service.hop_client import HopClient
 
 
 class TrafficStreams:
@@ -39,11 +38,11 @@ class TrafficStreams:
     def __init__(
         self,
         events: CoreEvents,
-        http: Callable[[], ClientSession],
+        hops: Callable[[], HopClient],
         on_customer: CustomerDone | None = None,
     ) -> None:
         self._events = events
-        self._http = http
+        self._hops = hops
         self._on_customer = on_customer
         self._streams: dict[str, Traffic] = {}  # journey id -> its stream, the newest last
         self.max_in_flight = MAX_TRAFFIC_IN_FLIGHT  # per stream
@@ -123,7 +122,7 @@ class TrafficStreams:
         if stream is None or not stream.running:
             stream = Traffic(
                 self._events,
-                self._http,
+                self._hops,
                 self._on_customer,
                 self.max_in_flight,
                 on_status=self._emit,

@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from aiohttp import ClientSession
-
 from app.core.chain import Chain
 from app.core.errors import Problem, ValidationError
 from app.core.events import CoreEvents, LogLevel
@@ -47,6 +45,7 @@ from app.core.traffic_model import (
     TrafficStatus,
 )
 from app.core.traffic_stats import Tally
+from app.service.hop_client import HopClient
 from app.service.protocol import Hop
 
 STOP_DRAIN_S = 2.0  # Stop All and traffic stop: in-flight journeys get this long, then are cut
@@ -109,7 +108,7 @@ class Traffic:
     def __init__(
         self,
         events: CoreEvents,
-        http: Callable[[], ClientSession],
+        hops: Callable[[], HopClient],
         on_customer: CustomerDone | None = None,
         max_in_flight: int = MAX_TRAFFIC_IN_FLIGHT,
         on_status: Callable[[TrafficStatus], None] | None = None,
@@ -122,7 +121,7 @@ class Traffic:
         self._on_second = on_second
         # The incident in effect on a service (by key), shown with its step in the status.
         self._incident_of: IncidentOf = incident_of or (lambda _key: None)
-        self._http = http
+        self._hops = hops
         self._on_customer = on_customer
         self._max_in_flight = max_in_flight
         # Where each status goes: the streams' aggregate (app/core/streams.py), or the bus.
@@ -349,7 +348,7 @@ class Traffic:
         self._last_skip = now
 
     async def _journey(self, target: Target, customer: Customer, gen: int) -> None:
-        sim = Simulator(self._http())
+        sim = Simulator(self._hops())
         second = self._bucket
         try:
             result = await sim.customer_journey(target.chain, customer, 0.0)

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import ClientError, ClientSession, ClientTimeout, hdrs, web
+from aiohttp import hdrs, web
 
 from app.common.httpguard import JSON, Rules, first_refusal, host_names
 from app.service.control import ControlDesk
 from app.service.errors import HTTP_STATUS, MESSAGES, ErrorType
+from app.service.hop_client import HopClient, HopClientError
 from app.service.incidents import Affect, Running, ServiceIncidents
 from app.service.protocol import (
     CHAIN_HEADER,
@@ -40,7 +41,7 @@ from app.service.trace import HopContext, hop_context, new_span_id
 
 MAX_BODY = 1 << 20
 MAX_HOP_DIGITS = 3  # a chain has at most a pool's worth of hops
-CLIENT = web.AppKey("client", ClientSession)
+CLIENT = web.AppKey("client", HopClient)
 Handler = Any
 
 
@@ -319,28 +320,28 @@ async def _call_next(
     }
     deadline = call.deadline(index)
     budget = deadline - time.monotonic() if deadline is not None else None
-    client: ClientSession = request.app[CLIENT]
-    who = f"{nxt.get('serviceName')} on port {hop_port(url)}"
+    client: HopClient = request.app[CLIENT]
+    port = hop_port(url)
+    assert port is not None  # every hop's URL was checked on the way in (_accept)
+    who = f"{nxt.get('serviceName')} on port {port}"
     kind, status = "unreachable", 502
     try:
         if budget is not None and budget <= 0:
             raise TimeoutError
-        async with client.post(
-            url, data=call.raw, headers=headers, timeout=ClientTimeout(total=budget)
-        ) as resp:
-            raw = await resp.read()
-            call_facts |= {"endNs": time.time_ns(), "httpStatus": resp.status, "error": None}
-            if resp.content_type == JSON and raw[:1] == b"{" and raw[-1:] == b"}":
-                return raw, call_facts
-            problem = f"{who} answered HTTP {resp.status} with {resp.content_type}, not a result"
-            call_facts["error"] = "invalid_response"
+        answer = await client.post(port, call.raw, headers, budget)
+        call_facts |= {"endNs": time.time_ns(), "httpStatus": answer.status, "error": None}
+        raw = answer.body
+        if answer.content_type == JSON and raw[:1] == b"{" and raw[-1:] == b"}":
+            return raw, call_facts
+        problem = f"{who} answered HTTP {answer.status} with {answer.content_type}, not a result"
+        call_facts["error"] = "invalid_response"
     except TimeoutError:
         kind, status = "timeout", 504
         problem = (
             f"no answer from {who} within {max(budget or 0.0, 0.0):.1f} s (the chain's budget)"
         )
         call_facts |= {"endNs": time.time_ns(), "httpStatus": None, "error": "timeout"}
-    except (ClientError, ValueError) as exc:
+    except (OSError, HopClientError, ValueError) as exc:
         problem = f"{who} cannot be reached: {exc or type(exc).__name__}"
         call_facts |= {"endNs": time.time_ns(), "httpStatus": None, "error": type(exc).__name__}
     failed = orjson.dumps(
@@ -364,12 +365,12 @@ def make_app(identity: Identity) -> web.Application:
 
     async def client_ctx(app: web.Application):  # type: ignore[no-untyped-def]
         # Each call's own timeout comes from the chain's deadline (protocol.answer_by).
-        async with ClientSession(timeout=ClientTimeout(total=None)) as session:
-            app[CLIENT] = session
-            try:
-                yield
-            finally:
-                app[CONTROL].incidents.end_all()  # threads joined, mappings unmapped
+        app[CLIENT] = client = HopClient()
+        try:
+            yield
+        finally:
+            app[CONTROL].incidents.end_all()  # threads joined, mappings unmapped
+            await client.aclose()
 
     app.cleanup_ctx.append(client_ctx)
     app.router.add_get("/health", health)

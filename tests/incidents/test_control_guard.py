@@ -85,7 +85,7 @@ async def nothing_active(core: Core, port: int) -> None:
     assert status == 200 and answer["incidents"] == [], answer
     chain = core.chain_for(core.journeys()[0].journey)
     [customer] = make_customers(1, "example.com")
-    result = await Simulator(core._client()).customer_journey(chain, customer, 0.0)
+    result = await Simulator(core._hop_client()).customer_journey(chain, customer, 0.0)
     assert result.ok, result
     assert all(s.span and "incidentId" not in s.span for s in result.steps), result.steps
     assert core.incidents.active() == []
