@@ -1,5 +1,7 @@
 """Throughput: journeys/s and latency through a 5-step chain with no simulated work, against
-a bare aiohttp 5-hop forwarding chain (bench/bare_chain.py) measured in the same run.
+a bare aiohttp 5-hop forwarding chain (bench/bare_chain.py) measured in the same run, and
+against the same bare chain on the panel's own hop client ("lean": app/service/hop_client.py),
+which leaves only a step's own work between the two.
 
     .venv/bin/python bench/throughput.py [--ports 8081-8120] [--customers 1000] [--repeats 3]
         [--traffic-rate 800] [--window 5]  (continuous traffic too, export off and on)
@@ -104,16 +106,21 @@ async def _traffic(core: Core, repeats: int, bare_ports, rate: float, window: fl
     try:
         for _ in range(repeats):
             bare, _cpu_s = await _bare(bare_ports, body, 2000, 50, size)
+            lean, _cpu_s = await _bare(bare_ports, body, 2000, 50, size, "hop")
             for label, export in (("export off", ExportSettings()), ("export on", on)):
                 core.exporter = await Exporter.open(export)
                 jps, cpu_ms = await _traffic_window(core, rate, window)
                 await drained(core.exporter)
                 await core.exporter.aclose()
-                row = runs.setdefault(label, {"jps": [], "bare": [], "cpu": []})
+                row = runs.setdefault(label, {"jps": [], "bare": [], "lean": [], "cpu": []})
                 row["jps"].append(jps)
                 row["bare"].append(bare)
+                row["lean"].append(lean)
                 row["cpu"].append(cpu_ms)
-                print(f"  traffic {label}: {jps:.0f} journeys/s, bare {bare:.0f}", flush=True)
+                print(
+                    f"  traffic {label}: {jps:.0f} journeys/s, bare {bare:.0f}, lean {lean:.0f}",
+                    flush=True,
+                )
     finally:
         core.exporter = Exporter(ExportSettings())
         sink.terminate()
@@ -126,11 +133,14 @@ async def _traffic(core: Core, repeats: int, bare_ports, rate: float, window: fl
             f"{median(v['jps']):.0f}",
             f"{median(v['bare']):.0f}",
             f"{median(v['jps']) / median(v['bare']):.2f}",
+            f"{median(v['lean']):.0f}",
+            f"{median(v['jps']) / median(v['lean']):.2f}",
             f"{median(v['cpu']):.2f}",
         ]
         for label, v in runs.items()
     ]
-    print(table(["traffic", "journeys/s", "bare j/s", "ratio", "panel CPU ms/journey"], rows))
+    heads = ["traffic", "journeys/s", "bare j/s", "ratio", "lean j/s", "ratio to lean"]
+    print(table([*heads, "panel CPU ms/journey"], rows))
 
 
 async def _traffic_window(core: Core, rate: float, window: float) -> tuple[float, float]:
@@ -160,11 +170,16 @@ async def step_result_bytes(chain) -> int:
 
 
 async def _bare(
-    ports: list[int], body: bytes, customers: int, concurrency: int, result_bytes: int
+    ports: list[int],
+    body: bytes,
+    customers: int,
+    concurrency: int,
+    result_bytes: int,
+    client: str = "aiohttp",
 ) -> tuple:
-    with BareChain(ports, result_bytes) as chain:
+    with BareChain(ports, result_bytes, client) as chain:
         before = _cpu(chain.pids())
-        rate = await drive(ports[0], body, customers, concurrency)
+        rate = await drive(ports[0], body, customers, concurrency, client)
         return rate, _cpu(chain.pids()) - before
 
 
@@ -186,15 +201,22 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
     size = await step_result_bytes(chain)
     rows = []
     ratios = []
+    leans: list[list[str]] = []
     try:
         for mode in ("multiple", "batch-chained"):
             for concurrency in (1, 10, 50):
                 rates, p50s, p95s, drv, svc, ok, bare, bare_cpu = [], [], [], [], [], [], [], []
+                lean, lean_cpu = [], []
                 for _ in range(repeats):
-                    if concurrency == 50:  # side by side: the bare chain, then ours
+                    if concurrency == 50:  # side by side: the bare chains, then ours
                         rate, cpu = await _bare(bare_ports, body, customers, concurrency, size)
                         bare.append(rate)
                         bare_cpu.append(cpu)
+                        rate, cpu = await _bare(
+                            bare_ports, body, customers, concurrency, size, "hop"
+                        )
+                        lean.append(rate)
+                        lean_cpu.append(cpu)
                     result = await core.run_journey(
                         JOURNEY,
                         customers=customers,
@@ -215,7 +237,19 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
                     f"{median(bare_cpu) / (customers * len(STEPS)) * 1e6:.0f}" if bare else ""
                 )
                 if bare:
+                    lean_hop = median(lean_cpu) / (customers * len(STEPS)) * 1e6
                     ratios.append((mode, median(rates) / median(bare), hop_us / float(bare_hop)))
+                    leans.append(
+                        [
+                            mode,
+                            f"{median(rates):.0f}",
+                            f"{median(lean):.0f}",
+                            f"{median(rates) / median(lean):.2f}",
+                            f"{hop_us:.0f}",
+                            f"{lean_hop:.0f}",
+                            f"{hop_us / lean_hop:.2f}×",
+                        ]
+                    )
                 rows.append(
                     [
                         mode,
@@ -261,6 +295,9 @@ async def _bench(core: Core, customers: int, repeats: int, settings, bare_ports)
     )
     for mode, ratio, cpu in ratios:
         print(f"{mode}: {ratio:.2f} of the bare chain; CPU per hop {cpu:.2f}× a bare hop")
+    print("\nagainst the bare chain on the hop client (lean), concurrency 50, same run\n")
+    heads = ["mode", "journeys/s", "lean j/s", "ratio", "µs/hop", "lean µs/hop", "CPU ratio"]
+    print(table(heads, leans))
 
 
 def main() -> int:
