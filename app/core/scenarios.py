@@ -1,7 +1,7 @@
 """Scenarios: incidents on a timeline, `{"name", "steps": [{"atS": 0, "incident": {…}}, …]}`,
 each incident as POST /api/incidents takes it and `atS` seconds from the start. Parsing and
 checking them whole (every step, before the first runs), the packaged ones
-(app/resources/scenarios) and scenario files. The run itself: app/core/scenario_runner.py
+(resources/scenarios) and scenario files. The run itself: app/core/scenario_runner.py
 (docs/architecture.md, "Incidents and scenarios").
 """
 
