@@ -328,7 +328,7 @@ async def _call_next(
     try:
         if budget is not None and budget <= 0:
             raise TimeoutError
-        answer = await client.post(port, call.raw, headers, budget)
+        answer = await client.post(port, call.raw, headers, budget, lane=index)
         call_facts |= {"endNs": time.time_ns(), "httpStatus": answer.status, "error": None}
         raw = answer.body
         if answer.content_type == JSON and raw[:1] == b"{" and raw[-1:] == b"}":

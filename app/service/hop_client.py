@@ -24,9 +24,10 @@ from app.service.protocol import PROCESS_PATH
 
 MAX_HEAD = 64 * 1024  # aiohttp's server writes a few hundred bytes
 MAX_ANSWER = 16 * 1024 * 1024  # a 40-hop answer is ~50 KB; this bounds a stranger's
-# Open connections per client at most: aiohttp's default too. A service under traffic has as
-# many calls in flight as it has callers, and without a bound it would take two descriptors
-# per journey in flight (the call in, the call out) until it ran out.
+# Calls in flight at once per lane (below), and idle connections kept, at most: aiohttp's
+# default bound too. A service under traffic has as many calls in flight as it has callers,
+# and without a bound it would take two descriptors per journey in flight (the call in, the
+# call out) until it ran out.
 MAX_CONNECTIONS = 100
 _NO_BODY = frozenset({204, 304})
 
@@ -200,31 +201,47 @@ def request_bytes(port: int, body: bytes, headers: Mapping[str, str]) -> bytes:
 
 class HopClient:
     """Calls to step services, each over an idle connection to its port or a new one. At most
-    `max_connections` calls run at once and at most as many connections wait idle."""
+    `max_connections` calls run at once in each lane and at most as many connections wait
+    idle.
+
+    A lane is the index of the hop called. A journey may pass one service twice (A, B, A, C):
+    with one bound for all its calls, A's calls to B could hold every slot while each waits
+    for B, which waits for A's call to C, which waits for a slot: every journey then hangs
+    until its budget runs out. A call to hop i waits only for calls to later hops, and those
+    take their slots in lanes of their own, so no wait goes round in a circle."""
 
     def __init__(self, max_connections: int = MAX_CONNECTIONS) -> None:
         self._idle: dict[int, list[_Connection]] = {}
         self._idle_count = 0
         self._max = max_connections
-        self._slots = asyncio.Semaphore(max_connections)
+        self._lanes: dict[int, asyncio.Semaphore] = {}
         self._lost: set[asyncio.Future[None]] = set()
         self.closed = False
 
     async def post(
-        self, port: int, body: bytes, headers: Mapping[str, str], timeout: float | None
+        self,
+        port: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float | None,
+        lane: int = 0,
     ) -> Answer:
-        """POST `body` to the step service on `port`; TimeoutError past `timeout` seconds,
-        OSError when it cannot be reached, HopClientError for an answer it cannot read."""
+        """POST `body` to the step service on `port` as a call to hop `lane`; TimeoutError
+        past `timeout` seconds, OSError when it cannot be reached, HopClientError for an answer
+        it cannot read."""
         if self.closed:
             raise RuntimeError("the hop client is closed")
         request = request_bytes(port, body, headers)
+        slots = self._lanes.get(lane)
+        if slots is None:
+            slots = self._lanes[lane] = asyncio.Semaphore(self._max)
         if timeout is None:
-            return await self._call(port, request)
+            return await self._call(port, request, slots)
         async with asyncio.timeout(timeout):
-            return await self._call(port, request)
+            return await self._call(port, request, slots)
 
-    async def _call(self, port: int, request: bytes) -> Answer:
-        async with self._slots:
+    async def _call(self, port: int, request: bytes, slots: asyncio.Semaphore) -> Answer:
+        async with slots:
             conn = await self._connection(port)
             try:
                 answer = await conn.send(request)
