@@ -17,6 +17,7 @@ may still come on it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,11 +30,20 @@ MAX_ANSWER = 16 * 1024 * 1024  # a 40-hop answer is ~50 KB; this bounds a strang
 # and without a bound it would take two descriptors per journey in flight (the call in, the
 # call out) until it ran out.
 MAX_CONNECTIONS = 100
+# An idle connection older than this is closed, not used: well inside a service's own
+# keep-alive (aiohttp's runner keeps one an hour), so the client never sends on a connection
+# the service is closing at that moment. aiohttp's client uses 15 s too.
+IDLE_EXPIRY_S = 15.0
+MAX_LENGTH_DIGITS = 9  # MAX_ANSWER has 8: int() of a longer string is not worth its time
 _NO_BODY = frozenset({204, 304})
 
 
 class HopClientError(Exception):
     """An answer the client cannot read, or a connection lost before the whole answer."""
+
+
+class Closed(HopClientError):
+    """The client was closed before the call could go out."""
 
 
 class Disconnected(HopClientError):
@@ -62,10 +72,12 @@ class _Head:
 class _Connection(asyncio.Protocol):
     """One TCP connection: at most one call at a time, its answer read as the bytes come."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
+        self.port = port
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.reusable = False
+        self.idle_since = 0.0
         self._buf = bytearray()
         self._head: _Head | None = None
         self._answer: asyncio.Future[Answer] | None = None
@@ -88,13 +100,14 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buf += data
         if self._answer is None or self._answer.done():
-            self.close()  # bytes no call asked for: nothing more on this connection is trusted
+            self.abort()  # bytes no call asked for: nothing more on this connection is trusted
             return
         try:
             self._advance(self._answer)
-        except BadAnswer as exc:
-            self._answer.set_exception(exc)
-            self.close()
+        except Exception as exc:  # BadAnswer; anything else is a bug, still never the loop's
+            bad = exc if isinstance(exc, BadAnswer) else BadAnswer(f"unreadable answer: {exc!r}")
+            self._answer.set_exception(bad)
+            self.abort()
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -114,9 +127,17 @@ class _Connection(asyncio.Protocol):
             answer.set_exception(Disconnected(f"the connection closed after {got}"))
 
     def close(self) -> None:
+        """Close once the request is sent (the end of a call that is done with it)."""
         self.open = False
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping what is unsent: a transport's close() would wait to send a
+        request body the peer may never read, and hold the socket until then."""
+        self.open = False
+        if self.transport is not None:
+            self.transport.abort()
 
     def _advance(self, answer: asyncio.Future[Answer]) -> None:
         while self._head is None:
@@ -177,6 +198,8 @@ def parse_head(head: bytes) -> _Head:
 def _length(value: str, before: int | None) -> int:
     if not (value.isascii() and value.isdigit()):
         raise BadAnswer(f"a Content-Length that is not a number: {value[:30]!r}")
+    if len(value) > MAX_LENGTH_DIGITS:
+        raise BadAnswer(f"a Content-Length of {len(value)} digits, more than {MAX_ANSWER}")
     length = int(value)
     if before is not None and before != length:
         raise BadAnswer("two different Content-Length headers")
@@ -201,8 +224,8 @@ def request_bytes(port: int, body: bytes, headers: Mapping[str, str]) -> bytes:
 
 class HopClient:
     """Calls to step services, each over an idle connection to its port or a new one. At most
-    `max_connections` calls run at once in each lane and at most as many connections wait
-    idle.
+    `max_connections` calls run at once in each lane, and at most as many connections wait
+    idle (the oldest is closed to make room; none is used after IDLE_EXPIRY_S).
 
     A lane is the index of the hop called. A journey may pass one service twice (A, B, A, C):
     with one bound for all its calls, A's calls to B could hold every slot while each waits
@@ -211,12 +234,17 @@ class HopClient:
     take their slots in lanes of their own, so no wait goes round in a circle."""
 
     def __init__(self, max_connections: int = MAX_CONNECTIONS) -> None:
-        self._idle: dict[int, list[_Connection]] = {}
-        self._idle_count = 0
+        self._idle: dict[int, list[_Connection]] = {}  # per port, the newest last
+        self._age: dict[_Connection, None] = {}  # every idle connection, the oldest first
         self._max = max_connections
         self._lanes: dict[int, asyncio.Semaphore] = {}
         self._lost: set[asyncio.Future[None]] = set()
         self.closed = False
+
+    @property
+    def idle(self) -> int:
+        """Connections waiting idle for a call."""
+        return len(self._age)
 
     async def post(
         self,
@@ -228,9 +256,9 @@ class HopClient:
     ) -> Answer:
         """POST `body` to the step service on `port` as a call to hop `lane`; TimeoutError
         past `timeout` seconds, OSError when it cannot be reached, HopClientError for an answer
-        it cannot read."""
+        it cannot read or a client closed meanwhile."""
         if self.closed:
-            raise RuntimeError("the hop client is closed")
+            raise Closed("the hop client is closed")
         request = request_bytes(port, body, headers)
         slots = self._lanes.get(lane)
         if slots is None:
@@ -242,49 +270,62 @@ class HopClient:
 
     async def _call(self, port: int, request: bytes, slots: asyncio.Semaphore) -> Answer:
         async with slots:
+            if self.closed:  # while this call waited for its slot
+                raise Closed("the hop client was closed before the call went out")
             conn = await self._connection(port)
             try:
                 answer = await conn.send(request)
             except BaseException:
-                conn.close()  # a timeout or a cancel: its answer may still come on it
+                conn.abort()  # a timeout or a cancel: its answer may still come on it
                 raise
-            if conn.reusable and conn.open and not self.closed and self._idle_count < self._max:
-                self._idle.setdefault(port, []).append(conn)
-                self._idle_count += 1
+            if conn.reusable and conn.open and not self.closed:
+                self._keep(conn)
             else:
                 conn.close()
             return answer
 
-    async def _connection(self, port: int) -> _Connection:
-        idle = self._idle.get(port)
-        while idle:
-            self._idle_count -= 1
-            conn = idle.pop()  # the most recently used: the likeliest to be warm
-            if conn.open:  # else closed a moment ago, its connection_lost still to come
-                return conn
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
-        self._lost.add(conn.lost)
-        conn.lost.add_done_callback(lambda lost: self._forget(port, conn, lost))
+    def _keep(self, conn: _Connection) -> None:
+        if len(self._age) >= self._max:
+            self._drop(next(iter(self._age))).close()  # the oldest makes room
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(conn.port, []).append(conn)
+        self._age[conn] = None
+
+    def _drop(self, conn: _Connection) -> _Connection:
+        del self._age[conn]
+        stack = self._idle[conn.port]
+        if stack[-1] is conn:
+            stack.pop()  # a call taking the newest: no scan of the panel's hundreds
+        else:
+            stack.remove(conn)
         return conn
 
-    def _forget(self, port: int, conn: _Connection, lost: asyncio.Future[None]) -> None:
-        """A connection the service closed while it waited idle (a service that exited, an
-        idle timeout) leaves the pool at once, not when a call next finds it dead."""
-        self._lost.discard(lost)
+    async def _connection(self, port: int) -> _Connection:
         idle = self._idle.get(port)
-        if idle and conn in idle:
-            idle.remove(conn)
-            self._idle_count -= 1
+        expired = time.monotonic() - IDLE_EXPIRY_S
+        while idle:
+            conn = self._drop(idle[-1])  # the most recently used: the likeliest to be warm
+            if conn.open and conn.idle_since > expired:
+                return conn
+            conn.close()  # too old to trust, or closed a moment ago
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: _Connection(port), "127.0.0.1", port)
+        self._lost.add(conn.lost)
+        conn.lost.add_done_callback(lambda lost: self._forget(conn, lost))
+        return conn
+
+    def _forget(self, conn: _Connection, lost: asyncio.Future[None]) -> None:
+        """A connection the service closed while it waited idle (a service that exited)
+        leaves the pool as soon as the close arrives, not when a call next finds it dead."""
+        self._lost.discard(lost)
+        if conn in self._age:
+            self._drop(conn)
 
     async def aclose(self, wait_s: float = 1.0) -> None:
-        """Close every connection once its call ends; wait (at most `wait_s`) until the idle
-        ones' sockets are closed, so none outlives the loop."""
+        """Close every idle connection and wait (at most `wait_s`) until every connection is
+        closed; a call in flight closes its own when it ends."""
         self.closed = True
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.close()
-        self._idle.clear()
-        self._idle_count = 0
+        for conn in list(self._age):
+            self._drop(conn).close()
         if self._lost:
             await asyncio.wait(set(self._lost), timeout=wait_s)

@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import psutil
 import pytest
 
 from app.core.waiting import until
+from app.service import hop_client
 from app.service.hop_client import (
     MAX_ANSWER,
     MAX_HEAD,
     BadAnswer,
+    Closed,
     Disconnected,
     HopClient,
     request_bytes,
@@ -149,6 +152,7 @@ def test_an_answer_that_ends_its_connection_is_read_and_the_connection_not_reuse
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "two different"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_ANSWER + 1), "more than"),
         (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * MAX_HEAD, "head longer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", "digits"),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not an HTTP/1.x answer"),
         (b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\n{}", "without a colon"),
     ],
@@ -159,6 +163,7 @@ def test_an_answer_that_ends_its_connection_is_read_and_the_connection_not_reuse
         "two-lengths",
         "huge",
         "long-head",
+        "length-digits",
         "not-http",
         "no-colon",
     ],
@@ -276,7 +281,7 @@ def test_an_idle_connection_its_service_closed_is_never_used(port_range: range) 
         async with serving(port, first):
             await client.post(port, b"{}", {}, 5)
         # The server is gone and its connection closed by now; the client learns it at once.
-        assert await until(lambda: client._idle_count == 0, 5)
+        assert await until(lambda: client.idle == 0, 5)
         second = Scripted(always(OK))
         async with serving(port, second):
             assert (await client.post(port, b"{}", {}, 5)).body == b"{}"
@@ -338,7 +343,119 @@ def test_closing_the_client_closes_its_idle_connections(port_range: range) -> No
             await asyncio.gather(*(client.post(port, b"{}", {}, 5) for _ in range(3)))
             await client.aclose()
             assert await until(lambda: server.eofs == server.connections, 5)
-            with pytest.raises(RuntimeError, match="closed"):
+            with pytest.raises(Closed, match="closed"):
                 await client.post(port, b"{}", {}, 5)
+
+    run(go(), 20)
+
+
+def _client_sockets_to(port: int) -> int:
+    """This process's TCP sockets that lead to `port` (the client's side), from the OS."""
+    return sum(
+        1
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status != psutil.CONN_TIME_WAIT
+    )
+
+
+def test_a_call_that_times_out_frees_its_socket_even_with_its_body_unsent(
+    port_range: range,
+) -> None:
+    """A peer that accepts and never reads: the request's body stays in the send buffer. The
+    call's timeout must drop it and the socket at once, not wait to send it."""
+    port = port_range.start
+    body = b"x" * (32 << 20)
+
+    async def go() -> None:
+        held: list[asyncio.StreamWriter] = []
+
+        async def never_reads(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)
+
+        server = await asyncio.start_server(never_reads, "127.0.0.1", port)
+        client = HopClient()
+        try:
+            for _ in range(3):
+                with pytest.raises(TimeoutError):
+                    await client.post(port, body, {}, 0.3)
+            assert await until(lambda: _client_sockets_to(port) == 0, 5)
+        finally:
+            await client.aclose()
+            for writer in held:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+
+    run(go(), 30)
+
+
+def test_a_full_idle_pool_makes_room_for_the_port_in_use(port_range: range) -> None:
+    """Four idle connections to one port fill a pool of four; calls to another port then
+    still keep theirs, the oldest idle one closed to make room."""
+    a, b = port_range.start, port_range.start + 1
+
+    async def go() -> None:
+        async with serving(a, Scripted(always(OK))), serving(b, Scripted(always(OK))) as to_b:
+            client = HopClient(max_connections=4)
+            await asyncio.gather(*(client.post(a, b"{}", {}, 5) for _ in range(4)))
+            assert client.idle == 4
+            for _ in range(10):
+                await client.post(b, b"{}", {}, 5)
+            assert to_b.connections == 1 and client.idle == 4
+            await client.aclose()
+
+    run(go(), 20)
+
+
+def test_an_idle_connection_past_its_expiry_is_not_used(
+    port_range: range, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection idle longer than IDLE_EXPIRY_S may be one its service is closing that
+    moment: a new one is opened instead (expiry 0 here: every call finds its last one old)."""
+    port = port_range.start
+    monkeypatch.setattr(hop_client, "IDLE_EXPIRY_S", 0.0)
+
+    async def go() -> None:
+        async with serving(port, Scripted(always(OK))) as server:
+            client = HopClient()
+            for _ in range(3):
+                await client.post(port, b"{}", {}, 5)
+            await client.aclose()
+        assert server.connections == 3
+
+    run(go(), 20)
+
+
+def test_calls_still_waiting_when_the_client_closes_never_go_out(port_range: range) -> None:
+    port = port_range.start
+    release = asyncio.Event()
+
+    async def go() -> None:
+        scripted = Scripted(always(OK))
+        accepted = 0
+
+        async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            await release.wait()
+            await scripted.handle(reader, writer)
+
+        server = await asyncio.start_server(held, "127.0.0.1", port)
+        try:
+            client = HopClient(max_connections=1)
+            calls = [asyncio.create_task(client.post(port, b"{}", {}, 10)) for _ in range(3)]
+            assert await until(lambda: accepted == 1, 5)
+            closing = asyncio.create_task(client.aclose(wait_s=5))
+            release.set()
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            await closing
+        finally:
+            server.close()
+            for writer in scripted.writers:
+                writer.close()
+            await server.wait_closed()
+        assert isinstance(results[0], hop_client.Answer) and results[0].body == b"{}"
+        assert all(isinstance(r, Closed) for r in results[1:]), results
+        assert accepted == 1
 
     run(go(), 20)
