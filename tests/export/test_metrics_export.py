@@ -253,9 +253,12 @@ def test_attribute_sets_beyond_the_cap_are_dropped_and_counted() -> None:
 
 
 def test_idle_series_are_forgotten() -> None:
-    durations = ServerDurations(idle_s=0.0)
+    now = [1000.0]
+    durations = ServerDurations(idle_s=60.0, clock=lambda: now[0])
     durations.record(Finished(COMPANY, "", customer_result(), time.time_ns()))
-    time.sleep(0.01)
+    now[0] += 59.0
+    assert list(durations.collect()) != []  # idle less than idle_s: kept
+    now[0] += 2.0
     assert list(durations.collect()) == []
 
 

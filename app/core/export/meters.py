@@ -20,7 +20,7 @@ import bisect
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -156,14 +156,20 @@ class ServerDurations:
     """`http.server.request.duration` of every step service process, from the SERVER span
     facts of the customers handed over."""
 
-    def __init__(self, cap: int = MAX_SERIES, idle_s: float = IDLE_S) -> None:
+    def __init__(
+        self,
+        cap: int = MAX_SERIES,
+        idle_s: float = IDLE_S,
+        clock: Callable[[], float] = time.monotonic,  # a test's own clock, to pass idle time
+    ) -> None:
         self.cap = cap
         self.idle_s = idle_s
+        self._clock = clock
         self.dropped = 0  # observations of attribute sets beyond the cap
         self._series: dict[SeriesKey, _Series] = {}
 
     def record(self, item: Finished) -> None:
-        now = time.monotonic()
+        now = self._clock()
         for step in item.result.steps:
             facts = step.span
             if not facts or not step.span_id:
@@ -180,7 +186,7 @@ class ServerDurations:
 
     def collect(self) -> Iterator[tuple[ResourceKey, tuple[Instrument, ...]]]:
         """Each process's instrument now; series idle for `idle_s` are forgotten first."""
-        now = time.monotonic()
+        now = self._clock()
         for key in [k for k, s in self._series.items() if now - s.touched > self.idle_s]:
             del self._series[key]
         by_process: dict[ResourceKey, list[Point]] = defaultdict(list)
