@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
+from app.core import waiting
 from app.core.export import Exporter
 from app.core.journeys import Journey, parse_journey
 from app.core.simulation import Customer, CustomerResult, StepResult
@@ -64,7 +64,6 @@ def offer(exporter: Exporter, result: CustomerResult) -> None:
 
 
 async def until(done: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for `done()` to hold, checking every 10 ms, at most `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not done():
-            await asyncio.sleep(0.01)
+    """Wait for `done()` to hold, at most `timeout` seconds (TimeoutError past it)."""
+    if not await waiting.until(done, timeout):
+        raise TimeoutError(f"not done within {timeout} s")
