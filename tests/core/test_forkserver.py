@@ -125,6 +125,7 @@ def test_services_die_with_the_panel_even_if_the_fork_server_hangs(
     assert _until(lambda: not _alive(server))
 
 
+@only_fork
 def test_the_prewarmed_fork_server_keeps_no_socket_thread_or_listener(settings: Settings) -> None:
     """The fork server serves one chain in itself before it forks anything (its children are
     born warm); afterwards it holds no TCP socket, no listener and no thread a child would
