@@ -24,6 +24,7 @@ from app.core import statedir
 from app.core.alerts import Alerts
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
+from app.core.descriptors import MAX_HOP_CALLS, raise_open_files_limit
 from app.core.errors import (
     BusyError,
     ClientGoneError,
@@ -113,6 +114,7 @@ async def open_core(
     anything is opened)."""
     events = events or CoreEvents()
     export = ExportSettings.from_env() if export is None else export
+    raise_open_files_limit()  # before the fork server starts: it and its services inherit it
     async with AsyncExitStack() as stack:
         lock = StateLock(settings.state_dir)
         lock.acquire()
@@ -646,7 +648,7 @@ class Core:
 
     def _hop_client(self) -> HopClient:
         if self._hops is None or self._hops.closed:
-            self._hops = HopClient(MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT)
+            self._hops = HopClient(MAX_HOP_CALLS)
         return self._hops
 
     def _exclusive(self, what: str, wait_s: float | None = 0.0) -> Exclusive:
