@@ -5,13 +5,13 @@ Every call of a journey, the panel's to the first step and each step's to the ne
 same: a POST to `127.0.0.1:<port>/process` (protocol.hop_port admits no other URL). A general
 client's work (URLs, cookies, redirects, proxies, TLS, compression, streaming) is none of it,
 and aiohttp's client spent about a sixth of a hop's CPU on that work (docs/performance.md,
-"Where a hop's CPU goes"). This one writes the request with one write, reads the answer's head
-and its Content-Length body, and keeps the connection for the next call unless the answer
-says otherwise. What it cannot read it names and never reuses the connection after: a head
-too long, a body too big, framing it does not read (chunked), a connection closed before the
-whole answer. A call's bound (`timeout`) covers waiting for a connection, connecting and the
-answer; a call that runs out of it, or is cancelled, closes its connection, since the answer
-may still come on it.
+"Where a hop spends its CPU"). This one writes the request with one write, reads the answer's
+head and its Content-Length body, and keeps the connection for the next call unless the answer
+says otherwise. What it cannot read it names and drops the connection: a head too long, a
+body too big, framing it does not read (chunked), a connection closed before the whole
+answer. A call's bound (`timeout`) covers waiting for a slot, connecting and the answer; a
+call that runs out of it, or is cancelled, drops its connection, since the answer may still
+come on it.
 """
 
 from __future__ import annotations
