@@ -33,10 +33,12 @@ Script = Callable[[int], bytes | None]  # the n-th request (from 0) -> bytes to 
 @dataclass
 class Scripted:
     """A server that reads each whole request and answers what `script` says; `close_after`
-    ends the connection after the answer."""
+    ends the connection after the answer; with `hold`, a connection is counted at once and
+    read only once that event is set."""
 
     script: Script
     close_after: bool = False
+    hold: asyncio.Event | None = None
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
     open_now: int = 0
@@ -50,6 +52,8 @@ class Scripted:
         self.open_now += 1
         self.most_open = max(self.most_open, self.open_now)
         try:
+            if self.hold is not None:
+                await self.hold.wait()
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = _content_length(head)
@@ -295,31 +299,18 @@ def test_calls_beyond_the_connection_bound_wait_for_a_free_one(port_range: range
     """Six calls at once through a client bound to two connections: two connect, four wait
     and then reuse those two (six connections would mean the bound did not hold)."""
     port = port_range.start
-    release = asyncio.Event()
+    release = asyncio.Event()  # no answer until the first two calls are connected
 
     async def go() -> None:
-        scripted = Scripted(always(OK))
-        accepted = 0
-
-        async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal accepted
-            accepted += 1
-            await release.wait()  # no answer until the first two calls are connected
-            await scripted.handle(reader, writer)
-
-        server = await asyncio.start_server(held, "127.0.0.1", port)
-        try:
+        async with serving(port, Scripted(always(OK), hold=release)) as server:
             client = HopClient(max_connections=2)
             calls = [asyncio.create_task(client.post(port, b"{}", {}, 10)) for _ in range(6)]
-            assert await until(lambda: accepted == 2, 5)
+            assert await until(lambda: server.connections == 2, 5)
             release.set()
             answers = await asyncio.gather(*calls)
             await client.aclose()
-        finally:
-            server.close()
-            await server.wait_closed()
         assert [a.body for a in answers] == [b"{}"] * 6
-        assert accepted == 2 and scripted.most_open == 2
+        assert server.connections == 2 and server.most_open == 2
 
     run(go(), 20)
 
@@ -431,31 +422,16 @@ def test_calls_still_waiting_when_the_client_closes_never_go_out(port_range: ran
     release = asyncio.Event()
 
     async def go() -> None:
-        scripted = Scripted(always(OK))
-        accepted = 0
-
-        async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal accepted
-            accepted += 1
-            await release.wait()
-            await scripted.handle(reader, writer)
-
-        server = await asyncio.start_server(held, "127.0.0.1", port)
-        try:
+        async with serving(port, Scripted(always(OK), hold=release)) as server:
             client = HopClient(max_connections=1)
             calls = [asyncio.create_task(client.post(port, b"{}", {}, 10)) for _ in range(3)]
-            assert await until(lambda: accepted == 1, 5)
+            assert await until(lambda: server.connections == 1, 5)
             closing = asyncio.create_task(client.aclose(wait_s=5))
             release.set()
             results = await asyncio.gather(*calls, return_exceptions=True)
             await closing
-        finally:
-            server.close()
-            for writer in scripted.writers:
-                writer.close()
-            await server.wait_closed()
         assert isinstance(results[0], hop_client.Answer) and results[0].body == b"{}"
         assert all(isinstance(r, Closed) for r in results[1:]), results
-        assert accepted == 1
+        assert server.connections == 1
 
     run(go(), 20)
