@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import resource
 
-from app.core.limits import MAX_CONCURRENCY, MAX_TRAFFIC_IN_FLIGHT
-
-MAX_HOP_CALLS = MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT
 WANTED = 65_536  # far above what a panel holds; no reason to take a whole hard limit of 2^20
 
 

@@ -17,3 +17,6 @@ MIN_TRAFFIC_RATE = 0.1  # journeys per second of continuous traffic
 # fleet, shown as "behind", never a number the panel refuses.
 MAX_TRAFFIC_RATE = 2_000.0
 MAX_TRAFFIC_IN_FLIGHT = 512  # journeys of continuous traffic in flight; beyond: skipped, 'behind'
+# The panel's hop calls at once (app/service/hop_client.py): its traffic in flight and twice a
+# batch's concurrency, the bound its aiohttp connector had for the same calls.
+MAX_HOP_CALLS = MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT

@@ -18,13 +18,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from aiohttp import ClientSession, TCPConnector
+from aiohttp import ClientSession
 
 from app.core import statedir
 from app.core.alerts import Alerts
 from app.core.chain import Chain, build_chain
 from app.core.db import open_db
-from app.core.descriptors import MAX_HOP_CALLS, raise_open_files_limit
+from app.core.descriptors import raise_open_files_limit
 from app.core.errors import (
     BusyError,
     ClientGoneError,
@@ -48,7 +48,11 @@ from app.core.incidents import Incidents
 from app.core.journeys import Journey
 from app.core.launcher import ExecLauncher, Launcher
 from app.core.ledger import Ledger
-from app.core.limits import MAX_CONCURRENCY, MAX_PACING_MS, MAX_STEPS, MAX_TRAFFIC_IN_FLIGHT
+from app.core.limits import (
+    MAX_HOP_CALLS,
+    MAX_PACING_MS,
+    MAX_STEPS,
+)
 from app.core.lock import StateLock
 from app.core.metrics import Metrics, Sources
 from app.core.model import (
@@ -641,9 +645,8 @@ class Core:
 
     def _client(self) -> ClientSession:
         if self._http is None or self._http.closed:
-            self._http = ClientSession(
-                connector=TCPConnector(limit=MAX_CONCURRENCY * 2 + MAX_TRAFFIC_IN_FLIGHT)
-            )
+            # The incidents' control calls only (chains go through the hop client).
+            self._http = ClientSession()
         return self._http
 
     def _hop_client(self) -> HopClient:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.core.descriptors import MAX_HOP_CALLS
+from app.core.limits import MAX_HOP_CALLS
 
 SCRIPT = """
 import asyncio, psutil, resource
